@@ -1,0 +1,301 @@
+"""Hardware profiles: the only place hardware numbers come from.
+
+A profile is a YAML file (``hw_profiles/*.yaml`` or the user's own). This module
+validates it against a fixed schema (section and key names, types, sanity ranges)
+and turns it into frozen dataclasses. It holds no hardware numbers itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ProfileError
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "hw_profiles"
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """Chips, cores and the 2-D mesh of router tiles."""
+
+    chips: int
+    cores_per_chip: int
+    cores_per_tile: int
+    mesh_tiles: tuple[int, int]
+
+    @property
+    def total_cores(self) -> int:
+        return self.chips * self.cores_per_chip
+
+
+@dataclass(frozen=True)
+class CoreSpec:
+    """Per-core resource limits."""
+
+    max_neurons: int
+    max_input_axons: int
+    max_output_axons: int
+    synapse_memory_bits: int
+
+
+@dataclass(frozen=True)
+class SynapseEncodingSpec:
+    """How the synapses of one input axon occupy synaptic memory.
+
+    Synapses are stored in blocks of up to ``synapses_per_block`` entries; each block
+    costs ``n * weight_bits + block_header_bits`` bits rounded up to whole words.
+    """
+
+    word_bits: int
+    synapses_per_block: int
+    block_header_bits: int
+    weight_bits: int
+
+
+@dataclass(frozen=True)
+class ArithmeticSpec:
+    """Integer formats of the synapse and neuron datapath."""
+
+    weight_mantissa_bits: int
+    weight_exponent_min: int
+    weight_exponent_max: int
+    decay_bits: int
+    threshold_mantissa_bits: int
+    threshold_shift: int
+    activation_shift: int
+    bias_mantissa_bits: int
+    bias_exponent_max: int
+    state_bits: int
+    graded_spike_bits: int
+
+    @property
+    def decay_unity(self) -> int:
+        """2**decay_bits: the decay denominator (a decay of d keeps (unity - d)/unity)."""
+        return 1 << self.decay_bits
+
+    @property
+    def decay_max(self) -> int:
+        return (1 << self.decay_bits) - 1
+
+    @property
+    def threshold_max(self) -> int:
+        return (1 << self.threshold_mantissa_bits) - 1
+
+    @property
+    def bias_mantissa_max(self) -> int:
+        return (1 << (self.bias_mantissa_bits - 1)) - 1
+
+    @property
+    def bias_mantissa_min(self) -> int:
+        return -(1 << (self.bias_mantissa_bits - 1))
+
+    @property
+    def state_max(self) -> int:
+        """Largest magnitude of u and v: 2**(state_bits-1) - 1."""
+        return (1 << (self.state_bits - 1)) - 1
+
+
+@dataclass(frozen=True)
+class OperationCosts:
+    """Energy (J) or time (s) per hardware operation."""
+
+    synaptic_op: float
+    neuron_update_active: float
+    neuron_update_inactive: float
+    spike_within_tile: float
+    hop_east_west: float
+    hop_north_south: float
+
+
+@dataclass(frozen=True)
+class TimingSpec(OperationCosts):
+    """Time per operation plus the barrier synchronisation that ends every step."""
+
+    barrier_sync_min: float = 0.0
+    barrier_sync_max: float = 0.0
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    name: str
+    description: str
+    source_path: str
+    system: SystemSpec
+    core: CoreSpec
+    synapse_encoding: SynapseEncodingSpec
+    arithmetic: ArithmeticSpec
+    energy_j: OperationCosts
+    time_s: TimingSpec
+    estimates: tuple[str, ...]
+
+    def is_estimate(self, dotted_key: str) -> bool:
+        """True if ``dotted_key`` (e.g. ``energy_j.synaptic_op``) or its section is an estimate."""
+        return any(dotted_key == e or dotted_key.startswith(e + ".") for e in self.estimates)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS: dict[str, type] = {
+    "system": SystemSpec,
+    "core": CoreSpec,
+    "synapse_encoding": SynapseEncodingSpec,
+    "arithmetic": ArithmeticSpec,
+    "energy_j": OperationCosts,
+    "time_s": TimingSpec,
+}
+_TOP_LEVEL = {"name", "description", "estimates", *_SECTIONS}
+
+# Keys allowed to be zero or negative; every other integer must be >= 1.
+_MAY_BE_ZERO = {"graded_spike_bits", "block_header_bits", "bias_exponent_max", "threshold_shift", "activation_shift"}
+_MAY_BE_NEGATIVE = {"weight_exponent_min", "weight_exponent_max"}
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def resolve_profile_path(name_or_path: str) -> Path:
+    """A profile name (``loihi2``) or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise ProfileError(f"profile file {name_or_path!r} does not exist")
+        return candidate
+    path = PROFILE_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ProfileError(
+            f"unknown profile {name_or_path!r}: built-in profiles are {', '.join(available_profiles())}, "
+            "or give a path to a .yaml file"
+        )
+    return path
+
+
+def load_profile(name_or_path: str) -> HardwareProfile:
+    """Load and validate a hardware profile; every problem is a ProfileError naming file and key."""
+    path = resolve_profile_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: a profile must be a YAML mapping of sections")
+    return _build_profile(raw, path)
+
+
+def _build_profile(raw: dict, path: Path) -> HardwareProfile:
+    unknown = set(raw) - _TOP_LEVEL
+    if unknown:
+        raise ProfileError(
+            f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed top-level keys: {', '.join(sorted(_TOP_LEVEL))}"
+        )
+    for key in ("name", *_SECTIONS):
+        if key not in raw:
+            raise ProfileError(f"{path}: missing section or key {key!r}")
+    sections = {name: _build_section(raw[name], cls, name, path) for name, cls in _SECTIONS.items()}
+    estimates = raw.get("estimates") or []
+    if not isinstance(estimates, list) or not all(isinstance(e, str) for e in estimates):
+        raise ProfileError(f"{path}: 'estimates' must be a list of dotted key names")
+    profile = HardwareProfile(
+        name=str(raw["name"]),
+        description=str(raw.get("description", "")),
+        source_path=str(path),
+        estimates=tuple(estimates),
+        **sections,
+    )
+    _check_consistency(profile, path)
+    for key in profile.estimates:
+        if not _key_exists(profile, key):
+            raise ProfileError(f"{path}: estimates lists {key!r}, which is not a key of the profile")
+    return profile
+
+
+def _build_section(raw: Any, cls: type, section: str, path: Path):
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: section {section!r} must be a mapping")
+    names = {f.name: f for f in fields(cls)}
+    unknown = set(raw) - set(names)
+    if unknown:
+        raise ProfileError(
+            f"{path}: unknown key(s) {', '.join(f'{section}.{k}' for k in sorted(map(str, unknown)))}; "
+            f"allowed in {section!r}: {', '.join(names)}"
+        )
+    values = {}
+    for name, field in names.items():
+        if name not in raw:
+            if field.default is not dataclasses.MISSING:
+                continue
+            raise ProfileError(f"{path}: missing key {section}.{name}")
+        values[name] = _check_value(raw[name], field.type, f"{section}.{name}", path)
+    return cls(**values)
+
+
+def _check_value(value: Any, type_name: Any, key: str, path: Path):
+    leaf = key.rsplit(".", 1)[-1]
+    if type_name in ("int", int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProfileError(f"{path}: {key} must be an integer, got {value!r}")
+        lowest = -(2**31) if leaf in _MAY_BE_NEGATIVE else (0 if leaf in _MAY_BE_ZERO else 1)
+        if value < lowest:
+            raise ProfileError(f"{path}: {key} = {value} is impossible (must be >= {lowest})")
+        return value
+    if type_name in ("float", float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ProfileError(f"{path}: {key} must be a finite number >= 0, got {value!r}")
+        return float(value)
+    if type_name == "tuple[int, int]":
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+        ):
+            raise ProfileError(f"{path}: {key} must be a list of two positive integers [x, y], got {value!r}")
+        return (int(value[0]), int(value[1]))
+    raise AssertionError(f"profile schema has an unhandled type {type_name!r} for {key}")
+
+
+def _check_consistency(p: HardwareProfile, path: Path) -> None:
+    """Values that are individually valid but impossible together."""
+    a = p.arithmetic
+    problems = []
+    if a.weight_exponent_min > a.weight_exponent_max:
+        problems.append(f"arithmetic.weight_exponent_min ({a.weight_exponent_min}) > weight_exponent_max ({a.weight_exponent_max})")
+    if not 2 <= a.state_bits <= 32:
+        problems.append(f"arithmetic.state_bits = {a.state_bits} (must be 2..32: state is held in int32)")
+    if a.threshold_mantissa_bits + a.threshold_shift >= a.state_bits + 8:
+        problems.append("arithmetic.threshold_mantissa_bits + threshold_shift exceed the state width by more than 8 bits")
+    if not 1 <= a.decay_bits <= 16:
+        problems.append(f"arithmetic.decay_bits = {a.decay_bits} (must be 1..16)")
+    if not 2 <= a.weight_mantissa_bits <= 16:
+        problems.append(f"arithmetic.weight_mantissa_bits = {a.weight_mantissa_bits} (must be 2..16)")
+    if not 2 <= a.bias_mantissa_bits <= 24:
+        problems.append(f"arithmetic.bias_mantissa_bits = {a.bias_mantissa_bits} (must be 2..24)")
+    if a.graded_spike_bits > 32:
+        problems.append(f"arithmetic.graded_spike_bits = {a.graded_spike_bits} (must be 0..32)")
+    s = p.system
+    if s.mesh_tiles[0] * s.mesh_tiles[1] * s.cores_per_tile < s.cores_per_chip:
+        problems.append(
+            f"system.mesh_tiles {list(s.mesh_tiles)} x cores_per_tile {s.cores_per_tile} hold fewer than "
+            f"cores_per_chip = {s.cores_per_chip} cores"
+        )
+    e = p.synapse_encoding
+    if e.weight_bits * 1 + e.block_header_bits > e.word_bits * e.synapses_per_block:
+        problems.append("synapse_encoding: one synapse does not fit in a block")
+    if p.time_s.barrier_sync_min > p.time_s.barrier_sync_max:
+        problems.append("time_s.barrier_sync_min > time_s.barrier_sync_max")
+    if problems:
+        raise ProfileError(f"{path}: impossible values: " + "; ".join(problems))
+
+
+def _key_exists(profile: HardwareProfile, dotted: str) -> bool:
+    obj: Any = profile
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(obj) or part not in {f.name for f in fields(obj)}:
+            return False
+        obj = getattr(obj, part)
+    return True
