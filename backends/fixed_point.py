@@ -1,0 +1,166 @@
+"""Loihi fixed-point arithmetic, as Lava's bit-accurate models compute it.
+
+This module is the specification the CPU backend runs and the Lava backend is
+tested against. Every function reproduces, operation for operation and dtype for
+dtype, Lava 0.10.0's ``PyDenseModelBitAcc`` and ``PyLifModelBitAcc``
+(lava/proc/dense/models.py, lava/proc/lif/models.py), vectorised over a leading
+batch axis. Bit widths come from the profile's ``ArithmeticSpec``.
+
+Integer types follow Lava exactly because overflow behaviour depends on them:
+- synaptic sums leave ``Dense`` through an int32 channel (wrap modulo 2**32);
+- ``u`` and ``v`` are int32 registers; ``a_in << 6`` and ``u + v + bias`` wrap in int32;
+- ``u`` is then wrapped once into the 24-bit range, ``v`` is clipped to it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.profile import ArithmeticSpec
+
+SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+
+
+# --------------------------------------------------------------------------- synapses
+def weight_range(sign_mode: str, mantissa_bits: int) -> tuple[int, int, int]:
+    """(lowest, highest, step) of the integer weights a Dense can hold in ``sign_mode``.
+
+    Lava clips weights to ``mantissa_bits`` by sign mode, then drops the LSB in mixed
+    mode (the sign takes one of the bits): mixed -> even values in
+    [-2**b, 2**b - 2]; excitatory -> [0, 2**b - 1]; inhibitory -> [-(2**b - 1), 0].
+    """
+    top = 1 << mantissa_bits
+    if sign_mode == "mixed":
+        return -top, top - 2, 2
+    if sign_mode == "excitatory":
+        return 0, top - 1, 1
+    if sign_mode == "inhibitory":
+        return -(top - 1), 0, 1
+    raise ValueError(f"unknown sign mode {sign_mode!r}")
+
+
+def sign_mode_of(weights: np.ndarray) -> str:
+    """Lava's ``determine_sign_mode``: excitatory if all >= 0, inhibitory if all <= 0."""
+    if weights.size == 0 or weights.min() >= 0:
+        return "excitatory"
+    if weights.max() <= 0:
+        return "inhibitory"
+    return "mixed"
+
+
+def stored_weights(weights: np.ndarray, sign_mode: str, mantissa_bits: int) -> np.ndarray:
+    """Weights as Lava's Dense stores them (``clip_weights``, then ``truncate_weights``
+    with ``num_weight_bits = mantissa_bits``): clipped to the sign mode's range, and in
+    mixed mode rounded down to an even value."""
+    low, high, step = weight_range(sign_mode, mantissa_bits)
+    w = np.clip(np.asarray(weights).astype(np.int32), low, high)
+    return (w >> (step - 1)) << (step - 1)
+
+
+def shift_by_exponent(acc: np.ndarray, weight_exp: int) -> np.ndarray:
+    """``acc * 2**weight_exp`` as Dense does it: left shift, or arithmetic (floor) right shift."""
+    return np.left_shift(acc, weight_exp) if weight_exp > 0 else np.right_shift(acc, -weight_exp)
+
+
+def synaptic_input_binary(spike_sum: np.ndarray, weight_exp: int) -> np.ndarray:
+    """Dense output for binary spikes.
+
+    ``spike_sum`` is the exact sum of the weights of the spiking inputs (int64, as numpy
+    sums Lava's int32 weights); it is shifted by the exponent in int64 and then wraps to
+    int32 on its way through the int32 channel to the neurons.
+    """
+    return shift_by_exponent(spike_sum.astype(np.int64), weight_exp).astype(np.int32)
+
+
+def synaptic_input_graded(weighted_sum: np.ndarray, weight_exp: int) -> np.ndarray:
+    """Dense output for graded spikes: ``weights.dot(s_in)`` is an int32 product in Lava
+    (wrapping modulo 2**32), shifted in int32."""
+    return shift_by_exponent(weighted_sum.astype(np.int64).astype(np.int32), weight_exp)
+
+
+# --------------------------------------------------------------------------- neurons
+def effective_bias(bias_mant: np.ndarray, bias_exp: np.ndarray) -> np.ndarray:
+    """``bias_mant << bias_exp`` in int32 (Lava's ``scale_bias``; exponents are >= 0)."""
+    return np.left_shift(np.asarray(bias_mant).astype(np.int32), np.asarray(bias_exp).astype(np.int32))
+
+
+def effective_threshold(vth: np.ndarray, arith: ArithmeticSpec) -> np.ndarray:
+    """``vth << threshold_shift`` (Lava's ``scale_threshold``)."""
+    return np.left_shift(np.asarray(vth).astype(np.int32), arith.threshold_shift)
+
+
+def decay(state: np.ndarray, keep: np.ndarray, arith: ArithmeticSpec) -> np.ndarray:
+    """``sign(x) * (|x| >> decay_bits)`` with ``x = state * keep`` in int64, back to int32.
+
+    ``keep`` is ``2**decay_bits - (du + 1)`` for u and ``2**decay_bits - dv`` for v:
+    the state keeps ``keep / 2**decay_bits`` of itself, rounded towards zero.
+    """
+    product = state.astype(np.int64) * keep
+    return (np.sign(product) * np.right_shift(np.abs(product), arith.decay_bits)).astype(np.int32)
+
+
+def wrap_current(x: np.ndarray, arith: ArithmeticSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Lava's single wrap of u into the state range: values above 2**(b-1) lose 2**b,
+    values at or below -2**(b-1) gain 2**b (exactly once). Returns (u, wrapped mask)."""
+    half = 1 << (arith.state_bits - 1)
+    above = x > half
+    below = x <= -half
+    wrapped = np.where(above, x - 2 * half, x)
+    wrapped = np.where(below, x + 2 * half, wrapped)
+    return wrapped.astype(np.int32), above | below
+
+
+def clip_voltage(x: np.ndarray, arith: ArithmeticSpec) -> tuple[np.ndarray, np.ndarray]:
+    """v saturates at +-(2**(b-1) - 1). Returns (v, saturated mask)."""
+    limit = arith.state_max
+    saturated = (x > limit) | (x < -limit)
+    return np.clip(x, -limit, limit).astype(np.int32), saturated
+
+
+def neuron_step(
+    u: np.ndarray,
+    v: np.ndarray,
+    a_in: np.ndarray,
+    u_keep: np.ndarray,
+    v_keep: np.ndarray,
+    bias: np.ndarray,
+    arith: ArithmeticSpec,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One sub-threshold update of Loihi's CUBA neuron (``subthr_dynamics``).
+
+        u[t] = wrap( decay(u[t-1], du) + (a_in << 6) )
+        v[t] = clip( decay(v[t-1], dv) + u[t] + bias )
+
+    All int32 arithmetic wraps as in Lava. Returns (u, v, u_wrapped, v_saturated).
+    """
+    activation = np.left_shift(a_in.astype(np.int32), arith.activation_shift)
+    u_new, u_wrapped = wrap_current(decay(u, u_keep, arith) + activation, arith)
+    v_sum = decay(v, v_keep, arith) + u_new + bias
+    v_new, v_saturated = clip_voltage(v_sum, arith)
+    return u_new, v_new, u_wrapped, v_saturated
+
+
+def current_keep(du: np.ndarray, arith: ArithmeticSpec) -> np.ndarray:
+    """Multiplier applied to u each step: ``2**decay_bits - (du + 1)`` (Loihi adds 1 to du)."""
+    return arith.decay_unity - (np.asarray(du).astype(np.int64) + 1)
+
+
+def voltage_keep(dv: np.ndarray, arith: ArithmeticSpec) -> np.ndarray:
+    """Multiplier applied to v each step: ``2**decay_bits - dv``."""
+    return arith.decay_unity - np.asarray(dv).astype(np.int64)
+
+
+def fire_and_reset(
+    v: np.ndarray, vth_eff: np.ndarray, reset: str, reset_sub: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spike where ``v > vth << 6``; then reset v to 0, or subtract ``reset_sub``.
+
+    Lava's LIF resets to 0 (``reset_voltage``); subtraction is neurodeploy's own
+    process model (see ``backends/lava_processes.py``)."""
+    spikes = v > vth_eff
+    if reset == "zero":
+        v = np.where(spikes, 0, v).astype(np.int32)
+    elif reset == "subtract":
+        v = np.where(spikes, v - reset_sub, v).astype(np.int32)
+    else:
+        raise ValueError(f"unknown reset {reset!r}")
+    return spikes, v

@@ -1,0 +1,1 @@
+"""Intermediate representation: the stages of a compiled network and the passes between them."""
