@@ -1,0 +1,1 @@
+"""Execution targets: float reference, bit-accurate CPU backend, Lava simulator."""

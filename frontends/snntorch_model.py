@@ -1,0 +1,354 @@
+"""snnTorch modules -> NIR, by running the model once and watching the data flow.
+
+snnTorch's own ``export_to_nir`` needs ``ignore_dims=[0]``, fails on scalar ``beta``,
+ignores the reset mechanism and drops unknown layers with only a warning. This
+frontend instead executes the model on a zero input with forward hooks on every leaf
+module and a ``TorchFunctionMode`` watching the operations between modules, so it
+handles ``nn.Sequential`` models with ``init_hidden=True`` as well as the tutorial
+style of a custom ``forward`` that loops over time with explicit ``mem``/``syn``
+states. Each supported module becomes one NIR node (one handler per module type):
+
+    nn.Linear         -> nir.Affine (nir.Linear without bias)
+    snn.Leaky         -> nir.LIF:      tau = dt / (1 - beta), r = tau / dt
+    snn.Synaptic      -> nir.CubaLIF:  tau_syn = dt / (1 - alpha), w_in = tau_syn / dt,
+                                       tau_mem = dt / (1 - beta),  r = tau_mem / dt
+    nn.Flatten        -> nir.Flatten
+    nn.Dropout, nn.Identity -> removed (inference)
+
+so that ``(dt / tau) r = 1`` reproduces snnTorch's ``mem = beta * mem + input``.
+The reset is kept in node metadata: ``{"reset": "zero" | "subtract", "reset_delay": bool}``.
+snnTorch's default delayed subtraction (``mem[t] = beta mem[t-1] + I[t] - thr s[t-1]``)
+equals an immediate subtraction of ``thr / beta`` (see ``ir/passes/normalise.py``).
+
+Any other module is an error naming it; so is any operation other than reshaping or
+time-indexing between two modules (it would otherwise be lost silently).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..errors import UnsupportedModelError
+from ..ir.stages import INPUT, FloatGraph
+
+SNNTORCH_DT = 1e-4  # the dt snnTorch's exporter writes; any dt gives the same dynamics
+_PASSTHROUGH_OPS = {
+    "view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "clone", "detach",
+    "float", "double", "to", "type", "__getitem__", "select", "unbind", "requires_grad_",
+}
+_SKIPPED_MODULES = (nn.Dropout, nn.Identity)
+
+
+def _snn():
+    import snntorch as snn  # imported lazily: importing snntorch is slow
+
+    return snn
+
+
+def snntorch_to_float_graph(
+    model: nn.Module, input_shape: tuple[int, ...] | None = None, source: str = "snnTorch module"
+) -> FloatGraph:
+    """Convert an snnTorch network to a FloatGraph (NIR) by tracing one forward pass."""
+    model.eval()
+    _reject_unsupported_modules(model)
+    trace = _trace(model, input_shape)
+    graph, notes = _build_graph(trace)
+    return FloatGraph(graph=graph, source=source, format="snntorch", notes=tuple(notes))
+
+
+# --------------------------------------------------------------------------- tracing
+@dataclass
+class _Trace:
+    input_shape: tuple[int, ...]
+    order: list[str] = field(default_factory=list)  # modules in order of first call
+    modules: dict[str, nn.Module] = field(default_factory=dict)
+    source_of: dict[str, str] = field(default_factory=dict)  # module -> where its signal input came from
+    in_shape: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per-sample input shape
+
+
+def _leaf_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Modules without children, and snnTorch neurons (whose children are internal)."""
+    snn = _snn()
+    leaves: dict[str, nn.Module] = {}
+
+    def visit(prefix: str, module: nn.Module) -> None:
+        children = list(module.named_children())
+        if isinstance(module, snn.SpikingNeuron) or not children:
+            leaves[prefix or type(module).__name__] = module
+            return
+        for child_name, child in children:
+            if child_name.isdigit():  # nn.Sequential index: name it after its type, e.g. "leaky1"
+                child_name = f"{type(child).__name__.lower()}{child_name}"
+            visit(f"{prefix}.{child_name}" if prefix else child_name, child)
+
+    visit("", model)
+    return leaves
+
+
+def _reject_unsupported_modules(model: nn.Module) -> None:
+    snn = _snn()
+    supported = (nn.Linear, nn.Flatten, snn.Leaky, snn.Synaptic) + _SKIPPED_MODULES
+    for name, module in _leaf_modules(model).items():
+        if type(module) in (snn.Leaky, snn.Synaptic):
+            _check_neuron_options(name, module)
+        elif not isinstance(module, supported):
+            raise UnsupportedModelError(
+                f"module {name!r} ({type(module).__module__}.{type(module).__name__}) is not supported by this version "
+                "(supported: nn.Linear, nn.Flatten, nn.Dropout, nn.Identity, snn.Leaky, snn.Synaptic); "
+                "neurodeploy never drops a layer silently"
+            )
+
+
+def _check_neuron_options(name: str, module: nn.Module) -> None:
+    kind = type(module).__name__
+    if getattr(module, "inhibition", False):
+        raise UnsupportedModelError(f"module {name!r} ({kind}): inhibition=True has no Loihi equivalent")
+    if getattr(module, "state_quant", False):
+        raise UnsupportedModelError(f"module {name!r} ({kind}): state_quant is not supported; remove it before deploying")
+    factor = torch.as_tensor(getattr(module, "graded_spikes_factor", 1.0))
+    if not torch.all(factor == 1.0):
+        raise UnsupportedModelError(f"module {name!r} ({kind}): graded_spikes_factor must be 1 for binary Loihi spikes")
+    if module.reset_mechanism not in ("zero", "subtract"):
+        raise UnsupportedModelError(
+            f"module {name!r} ({kind}): reset_mechanism={module.reset_mechanism!r}; Loihi neurons reset, "
+            "use 'zero' or 'subtract'"
+        )
+
+
+def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
+    leaves = {n: m for n, m in _leaf_modules(model).items() if not isinstance(m, _SKIPPED_MODULES)}
+    skipped = {n: m for n, m in _leaf_modules(model).items() if isinstance(m, _SKIPPED_MODULES)}
+    candidates = [tuple(input_shape)] if input_shape else _guess_input_shapes(leaves)
+    last_error: Exception | None = None
+    for shape in candidates:
+        for sample in (torch.zeros((1, *shape)), torch.zeros((1, 1, *shape))):
+            try:
+                return _trace_once(model, leaves, skipped, sample, shape)
+            except UnsupportedModelError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - try the next input layout
+                last_error = exc
+            finally:
+                _reset_states(model)
+    raise UnsupportedModelError(
+        "could not run the model on a zero input of shape (batch, *input_shape) or (time, batch, *input_shape) "
+        f"with input_shape {candidates[0] if candidates else '?'} ({type(last_error).__name__}: {last_error}); "
+        "pass the input shape (e.g. --input FILE) or a model whose forward takes the input tensor alone"
+    )
+
+
+def _guess_input_shapes(leaves: dict[str, nn.Module]) -> list[tuple[int, ...]]:
+    first_linear = next((m for m in leaves.values() if isinstance(m, nn.Linear)), None)
+    if first_linear is None:
+        raise UnsupportedModelError("the model has no nn.Linear layer to infer its input size from")
+    return [(first_linear.in_features,)]
+
+
+def _reset_states(model: nn.Module) -> None:
+    snn = _snn()
+    for module in model.modules():
+        if isinstance(module, snn.SpikingNeuron) and hasattr(module, "reset_mem"):
+            module.reset_mem()
+
+
+class _Flow:
+    """Where each tensor came from: the model input, a module's signal output, or elsewhere."""
+
+    def __init__(self):
+        self.origin: dict[int, str] = {}
+        self.keep: list[torch.Tensor] = []  # keeps ids unique while tracing
+        self.depth = 0
+
+    def mark(self, tensor: Any, origin: str) -> None:
+        if isinstance(tensor, torch.Tensor):
+            self.origin[id(tensor)] = origin
+            self.keep.append(tensor)
+
+    def of(self, tensor: Any) -> str | None:
+        return self.origin.get(id(tensor)) if isinstance(tensor, torch.Tensor) else None
+
+
+class _OpWatcher(TorchFunctionMode):
+    """Propagates origins through reshapes/indexing; marks anything else as 'op:<name>'."""
+
+    def __init__(self, flow: _Flow):
+        super().__init__()
+        self.flow = flow
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        if self.flow.depth:
+            return result
+        origins = {self.flow.of(a) for a in _tensors(args, kwargs)} - {None}
+        if origins:
+            name = getattr(func, "__name__", str(func))
+            if name in _PASSTHROUGH_OPS and len(origins) == 1:
+                origin = origins.pop()
+            else:
+                origin = f"op:{name}({', '.join(sorted(o for o in origins if not o.startswith('op:')))})"
+            for out in (result if isinstance(result, (tuple, list)) else (result,)):
+                self.flow.mark(out, origin)
+        return result
+
+
+def _tensors(args, kwargs):
+    for item in list(args) + list((kwargs or {}).values()):
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif isinstance(item, (tuple, list)):
+            yield from (x for x in item if isinstance(x, torch.Tensor))
+
+
+def _trace_once(model, leaves, skipped, sample: torch.Tensor, shape: tuple[int, ...]) -> _Trace:
+    trace = _Trace(input_shape=shape)
+    flow = _Flow()
+    flow.mark(sample, INPUT)
+    handles = []
+
+    def pre_hook(name):
+        def hook(module, args):
+            signal = args[0] if args else None
+            origin = flow.of(signal)
+            if origin is None:
+                raise UnsupportedModelError(
+                    f"the input of module {name!r} does not come from the model input or another module"
+                )
+            if origin.startswith("op:"):
+                raise UnsupportedModelError(
+                    f"module {name!r} receives the result of operation {origin[3:]}: only reshaping and time "
+                    "indexing are supported between layers; express the computation as modules"
+                )
+            previous = trace.source_of.setdefault(name, origin)
+            if previous != origin:
+                raise UnsupportedModelError(
+                    f"module {name!r} receives input from {previous!r} and from {origin!r}: merging branches are "
+                    "not supported in this version"
+                )
+            if name not in trace.modules:
+                trace.order.append(name)
+                trace.modules[name] = module
+                trace.in_shape[name] = tuple(signal.shape[1:])
+            flow.depth += 1
+
+        return hook
+
+    def post_hook(name):
+        def hook(module, args, output):
+            flow.depth -= 1
+            signal = output[0] if isinstance(output, (tuple, list)) else output
+            flow.mark(signal, name)
+            if isinstance(output, (tuple, list)):
+                for state in output[1:]:
+                    flow.mark(state, f"state:{name}")
+
+        return hook
+
+    def passthrough_hook(module, args, output):
+        flow.mark(output, flow.of(args[0]) if args else None)
+
+    for name, module in leaves.items():
+        handles.append(module.register_forward_pre_hook(pre_hook(name)))
+        handles.append(module.register_forward_hook(post_hook(name)))
+    for module in skipped.values():
+        handles.append(module.register_forward_hook(passthrough_hook))
+    try:
+        with torch.no_grad(), _OpWatcher(flow):
+            model(sample)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not trace.order:
+        raise UnsupportedModelError("running the model called none of its layers")
+    return trace
+
+
+# --------------------------------------------------------------------------- NIR nodes
+def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
+    nodes: dict[str, nir.NIRNode] = {INPUT: nir.Input(input_type=np.array(trace.input_shape))}
+    edges: list[tuple[str, str]] = []
+    notes: list[str] = []
+    consumers: dict[str, list[str]] = {}
+    for name in trace.order:
+        module = trace.modules[name]
+        source = trace.source_of[name]
+        if source.startswith("state:"):
+            raise UnsupportedModelError(
+                f"module {name!r} receives the state (mem/syn) of {source[6:]!r} as its input; only spikes flow between layers"
+            )
+        nodes[name] = _to_nir(name, module, trace.in_shape[name], notes)
+        edges.append((source, name))
+        consumers.setdefault(source, []).append(name)
+    sinks = [name for name in trace.order if name not in consumers]
+    if len(sinks) != 1:
+        raise UnsupportedModelError(f"the model has {len(sinks)} outputs ({', '.join(sinks)}): exactly one is supported")
+    out_shape = nodes[sinks[0]].output_type.get("output")
+    nodes["output"] = nir.Output(output_type=np.array(out_shape if out_shape is not None else [0]))
+    edges.append((sinks[0], "output"))
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": SNNTORCH_DT, "source": "snntorch"})
+    return graph, notes
+
+
+def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], notes: list[str]) -> nir.NIRNode:
+    snn = _snn()
+    if isinstance(module, nn.Linear):
+        weight = module.weight.detach().cpu().double().numpy()
+        if module.bias is None:
+            return nir.Linear(weight=weight)
+        return nir.Affine(weight=weight, bias=module.bias.detach().cpu().double().numpy())
+    if isinstance(module, nn.Flatten):
+        return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+    n = int(np.prod(in_shape))
+    if type(module) is snn.Leaky:
+        beta = _per_neuron(module.beta, n).clip(0.0, 1.0)
+        tau = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
+        return nir.LIF(
+            tau=tau,
+            r=tau / SNNTORCH_DT,
+            v_leak=np.zeros(n),
+            v_threshold=_per_neuron(module.threshold, n),
+            v_reset=np.zeros(n),
+            metadata=_reset_metadata(name, module, notes),
+        )
+    if type(module) is snn.Synaptic:
+        alpha = _per_neuron(module.alpha, n).clip(0.0, 1.0)
+        beta = _per_neuron(module.beta, n).clip(0.0, 1.0)
+        tau_syn = SNNTORCH_DT / np.maximum(1.0 - alpha, 1e-9)
+        tau_mem = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
+        return nir.CubaLIF(
+            tau_syn=tau_syn,
+            tau_mem=tau_mem,
+            r=tau_mem / SNNTORCH_DT,
+            v_leak=np.zeros(n),
+            v_threshold=_per_neuron(module.threshold, n),
+            v_reset=np.zeros(n),
+            w_in=tau_syn / SNNTORCH_DT,
+            metadata=_reset_metadata(name, module, notes),
+        )
+    raise UnsupportedModelError(f"module {name!r} ({type(module).__name__}) is not supported")  # pragma: no cover
+
+
+def _per_neuron(value: Any, n: int) -> np.ndarray:
+    array = torch.as_tensor(value).detach().cpu().double().numpy().reshape(-1)
+    if array.size == 1:
+        return np.full(n, float(array[0]))
+    if array.size != n:
+        raise UnsupportedModelError(f"a parameter has {array.size} values for a layer of {n} neurons")
+    return array
+
+
+def _reset_metadata(name: str, module: nn.Module, notes: list[str]) -> dict[str, Any]:
+    mechanism = module.reset_mechanism
+    delay = bool(getattr(module, "reset_delay", True))
+    if type(module).__name__ == "Synaptic" and mechanism == "zero" and delay:
+        notes.append(
+            f"module {name!r}: snnTorch's Synaptic with reset_mechanism='zero' and reset_delay=True holds mem at 0 "
+            "for the step after a spike; Loihi resets immediately, so spike times can differ "
+            "(train with reset_delay=False for an exact match)"
+        )
+    return {"reset": mechanism, "reset_delay": delay, "snntorch_module": type(module).__name__}
