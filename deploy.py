@@ -1,0 +1,84 @@
+"""neurodeploy command line: compile a spiking network for Loihi, run it, report resources.
+
+Run ``python deploy.py --help`` for options and examples.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+EXAMPLES = """\
+examples:
+  python deploy.py                                   built-in demo (snnTorch on scikit-learn digits) on Lava's simulator
+  python deploy.py model.nir --target loihi-sim      any NIR file, seeded random spike input
+  python deploy.py model.pt --target cpu             a saved snnTorch model (torch.save of the nn.Module)
+  python deploy.py model.nir --verify                run Lava AND the CPU backend, compare bit for bit
+  python deploy.py model.nir --input x.npy --record  your input (steps, batch, *shape); save every layer's spikes
+  python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
+
+outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
+report.png (per-layer plots), spikes.npz (with --record: one (steps, batch, n) array per layer).
+exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deploy.py",
+        description="Compile a spiking neural network (NIR file or saved snnTorch model) to Loihi fixed point, "
+        "map it onto cores, run it, and report neurons, synapses, cores, spikes, synaptic operations, "
+        "energy and latency per layer.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", nargs="?", help="a .nir file or a saved snnTorch model (.pt); omit for the built-in demo")
+    parser.add_argument("--target", choices=("loihi-sim", "cpu", "float"), default="loihi-sim",
+                        help="loihi-sim: Lava's fixed-point simulator; cpu: neurodeploy's bit-accurate CPU backend; "
+                        "float: the NIR semantics in floating point (default: loihi-sim)")
+    parser.add_argument("--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2) or a .yaml path (default: loihi2)")
+    parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); 0/1 values are spikes, others graded")
+    parser.add_argument("--steps", type=int, help="steps to run (input is cut or zero-padded); random input default: 100")
+    parser.add_argument("--batch", type=int, help="number of samples (the first B of the input); random input default: 1")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random input and of the demo (default: 0)")
+    parser.add_argument("--rate", type=float, default=0.1, help="spike probability per input per step of the random input (default: 0.1)")
+    parser.add_argument("--dt", type=float, help="time step in seconds (default: from the model, else 1e-4)")
+    parser.add_argument("--report-dir", default="report", help="where report.json, report.png (and spikes.npz) go (default: ./report)")
+    parser.add_argument("--record", action="store_true", help="also save every layer's spike raster to REPORT_DIR/spikes.npz")
+    parser.add_argument("--verify", action="store_true", help="run Lava and the CPU backend and compare spikes, u and v bit for bit (exit 3 on a difference)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore")
+    try:
+        from neurodeploy.errors import UserError
+        from neurodeploy.pipeline import DeployOptions, deploy, write_outputs
+        from neurodeploy.reports.render import render_json, render_table
+    except ImportError as exc:
+        print(f"error: neurodeploy is not installed ({exc}); run `make setup` (see README.md)", file=sys.stderr)
+        return 2
+    options = DeployOptions(
+        model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
+        batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, record=args.record, verify=args.verify,
+        progress=True,
+    )
+    try:
+        outcome = deploy(options)
+        write_outputs(outcome.files, args.report_dir)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_status
+    print(render_json(outcome.report) if args.json else render_table(outcome.report))
+    if not args.json:
+        print(f"\nwrote {', '.join(sorted(outcome.files))} to {args.report_dir}/")
+    if outcome.verify_failed:
+        print(f"error: --verify: {outcome.report.verify['first_difference']['message']}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""One deployment, end to end: load -> compile -> run -> report (the API behind deploy.py).
+
+    outcome = deploy(DeployOptions(model="net.nir", target="cpu"))
+    write_outputs(outcome.files, "report")
+
+Nothing is written until every stage has succeeded; ``write_outputs`` then replaces
+the output files in one go, so a failed run leaves no half-written report behind.
+"""
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .backends.results import RunResult
+from .errors import BackendUnavailableError, UserError
+from .inputs import DEFAULT_RATE, InputBatch, fit, load_input_file, random_spikes, to_integer_input
+from .ir.passes import CompiledNetwork, CompileOptions, compile_network
+from .ir.profile import load_profile
+from .ir.stages import FloatGraph
+from .reports.render import render_json, render_png
+from .reports.report import Report, build_report
+from .verification import compare_runs
+
+TARGETS = ("loihi-sim", "cpu", "float")
+OUTPUT_FILES = ("report.json", "report.png", "spikes.npz")
+
+
+@dataclass
+class DeployOptions:
+    model: str | None = None  # None: the built-in demo
+    target: str = "loihi-sim"
+    profile: str = "loihi2"
+    input: str | None = None
+    steps: int | None = None
+    batch: int | None = None
+    seed: int = 0
+    rate: float = DEFAULT_RATE
+    dt: float | None = None
+    record: bool = False
+    verify: bool = False
+    progress: bool = False
+
+
+@dataclass
+class DeployOutcome:
+    report: Report
+    files: dict[str, bytes]
+    compiled: CompiledNetwork
+    results: dict[str, RunResult] = field(default_factory=dict)
+
+    @property
+    def verify_failed(self) -> bool:
+        return self.report.verify is not None and not self.report.verify["passed"]
+
+
+def deploy(options: DeployOptions) -> DeployOutcome:
+    if options.target not in TARGETS:
+        raise UserError(f"unknown target {options.target!r}: choose one of {', '.join(TARGETS)}")
+    if options.verify and options.target == "float":
+        raise UserError("--verify compares Lava (loihi-sim) with the CPU backend: use --target loihi-sim or cpu")
+    timing: dict[str, float] = {}
+    profile = load_profile(options.profile)
+
+    start = time.perf_counter()
+    float_graph, batch = _load(options)
+    timing["load"] = time.perf_counter() - start
+
+    compiled = compile_network(float_graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=batch.encoding))
+    timing.update(compiled.timing_s)
+    if options.target == "loihi-sim" or options.verify:
+        from .backends.lava_backend import check_profile_matches_lava
+
+        check_profile_matches_lava(compiled.quantised, profile.name)
+
+    results: dict[str, RunResult] = {}
+    integers = to_integer_input(batch, compiled.quantised)
+    targets = [options.target]
+    if options.verify:
+        targets = ["loihi-sim", "cpu"] if options.target == "loihi-sim" else ["cpu", "loihi-sim"]
+    if batch.labels is not None and "float" not in targets:
+        targets.append("float")
+    for target in targets:
+        start = time.perf_counter()
+        results[target] = _run(target, compiled, batch, integers, options, record_state=options.verify)
+        timing[f"run.{target}"] = time.perf_counter() - start
+
+    verify = compare_runs(results["loihi-sim"], results["cpu"], [l.name for l in compiled.quantised.layers]) if options.verify else None
+    accuracy = None
+    if batch.labels is not None:
+        accuracy = {name: float(np.mean(results[name].predictions() == batch.labels)) for name in ("float", *targets) if name in results}
+        accuracy = {k: accuracy[k] for k in dict.fromkeys(["float", options.target, *targets]) if k in accuracy}
+
+    start = time.perf_counter()
+    report = build_report(compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes)
+    files = {"report.json": b"", "report.png": render_png(report)}
+    if options.record:
+        files["spikes.npz"] = _spikes_npz(results[options.target])
+    timing["report"] = time.perf_counter() - start
+    report.timing_s = dict(timing)
+    files["report.json"] = render_json(report).encode()
+    return DeployOutcome(report=report, files=files, compiled=compiled, results=results)
+
+
+def _load(options: DeployOptions) -> tuple[FloatGraph, InputBatch]:
+    if options.model is None:
+        from .demo import demo_model_and_input
+
+        graph, batch = demo_model_and_input(seed=options.seed)
+        if options.input is not None:
+            return graph, load_input_file(options.input, graph_input_shape(graph), options.steps, options.batch)
+        return graph, fit(batch, options.steps, options.batch)
+    from .frontends import load_model
+
+    graph = load_model(options.model)
+    shape = graph_input_shape(graph)
+    if options.input is not None:
+        return graph, load_input_file(options.input, shape, options.steps, options.batch)
+    return graph, random_spikes(shape, options.steps, options.batch, options.rate, options.seed)
+
+
+def graph_input_shape(graph: FloatGraph) -> tuple[int, ...]:
+    import nir
+
+    inputs = [node for node in graph.graph.nodes.values() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        from .errors import UnsupportedModelError
+
+        raise UnsupportedModelError(f"{graph.source}: the graph has {len(inputs)} Input nodes; exactly one is supported")
+    return tuple(int(x) for x in np.asarray(inputs[0].input_type["input"]).reshape(-1))
+
+
+def _run(target: str, compiled: CompiledNetwork, batch: InputBatch, integers: np.ndarray, options: DeployOptions, record_state: bool) -> RunResult:
+    record = options.record or record_state
+    if target == "float":
+        from .backends.float_reference import run_float
+
+        return run_float(compiled.normalised, batch.values, record_spikes=record)
+    if target == "cpu":
+        from .backends.cpu import run_cpu
+
+        return run_cpu(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress)
+    if target == "loihi-sim":
+        from .backends.lava_backend import run_lava
+
+        return run_lava(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress)
+    raise BackendUnavailableError(f"unknown target {target!r}")  # pragma: no cover - checked in deploy()
+
+
+def _spikes_npz(result: RunResult) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{name: raster for name, raster in result.rasters.items()})
+    return buffer.getvalue()
+
+
+def write_outputs(files: dict[str, bytes], directory: str | Path) -> list[Path]:
+    """Write every file (temp file + rename), and remove outputs of earlier runs this run did not produce."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"--report-dir {directory}: exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    staged = []
+    for name, data in files.items():
+        tmp = directory / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        staged.append((tmp, directory / name))
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    for name in OUTPUT_FILES:
+        if name not in files and (directory / name).exists():
+            (directory / name).unlink()
+    return [final for _, final in staged]
+

@@ -1,0 +1,1 @@
+"""Run reports: one JSON-serialisable structure per run, rendered as table, JSON and plots."""

@@ -1,0 +1,202 @@
+"""The run report: one JSON-serialisable structure per run (fields documented in docs/report.md).
+
+Every number is computed here (or in ``energy.py``) from the compiled network, the
+backend's activity counts and the profile; renderers only format.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..backends.results import RunResult
+from ..ir.passes import CompiledNetwork
+from . import energy
+
+SCHEMA_VERSION = 1
+COUNT_FIELDS = ("neurons", "synapses", "cores", "spikes", "synops", "neuron_updates", "active_neuron_updates")
+
+
+@dataclass
+class LayerReport:
+    name: str
+    kind: str  # NIR node types of the layer, e.g. "Affine+LIF"
+    neurons: int
+    synapses: int
+    cores: int
+    spikes: int
+    synops: int
+    neuron_updates: int
+    active_neuron_updates: int
+    energy_j: dict[str, float]  # total, synaptic, neuron, routing
+    saturations: dict[str, int] | None  # u_wrap, v_saturate; None where not observed
+    time_per_step_s: float  # busiest core of the layer
+    limiting_resource: str  # which per-core limit decided the number of cores
+    weight_exp: int
+    state_scale: float  # register units per float unit of v
+    lava_process: str  # neuron process used on loihi-sim: "LIF" (Lava's) or "NeurodeployLIF"
+
+
+@dataclass
+class Report:
+    schema_version: int
+    neurodeploy_version: str
+    target: str
+    model: dict[str, Any]
+    profile: dict[str, Any]
+    input: dict[str, Any]
+    layers: list[LayerReport]
+    totals: dict[str, Any]
+    chip: dict[str, Any]
+    latency: dict[str, Any]
+    timing_s: dict[str, float]
+    accuracy: dict[str, float] | None = None
+    verify: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+
+def build_report(
+    compiled: CompiledNetwork,
+    result: RunResult,
+    input_info: dict[str, Any],
+    timing_s: dict[str, float],
+    accuracy: dict[str, float] | None = None,
+    verify: dict[str, Any] | None = None,
+    extra_notes: list[str] | None = None,
+) -> Report:
+    from ..backends.lava_backend import uses_lava_lif
+
+    mapped = compiled.mapped
+    profile = mapped.profile
+    samples_steps = max(result.steps * result.batch, 1)
+    layers = []
+    for qlayer in compiled.quantised.layers:
+        activity = result.layers[qlayer.name]
+        mapping = mapped.mapping(qlayer.name)
+        layers.append(
+            LayerReport(
+                name=qlayer.name,
+                kind="+".join(_node_types(compiled, qlayer.float_layer.nir_nodes)),
+                neurons=qlayer.n_out,
+                synapses=int(qlayer.synapses.weights.size),
+                cores=len(mapping.cores),
+                spikes=activity.spikes,
+                synops=activity.synops,
+                neuron_updates=activity.neuron_updates,
+                active_neuron_updates=activity.active_neuron_updates,
+                energy_j=energy.layer_energy(mapped, qlayer.name, activity).to_dict(),
+                saturations=activity.saturations,
+                time_per_step_s=energy.layer_step_time(mapped, qlayer.name, activity, samples_steps),
+                limiting_resource=mapping.limiting_resource,
+                weight_exp=qlayer.synapses.weight_exp,
+                state_scale=qlayer.state_scale,
+                lava_process="LIF" if uses_lava_lif(qlayer) else "NeurodeployLIF",
+            )
+        )
+    totals = _totals(layers, result)
+    step_time = _step_time(mapped, layers)
+    notes = list(compiled.float_graph.notes) + list(compiled.quantised.notes) + list(result.notes) + list(extra_notes or [])
+    notes += _saturation_notes(layers)
+    if any(layer.saturations is None for layer in layers):
+        notes.append("saturation counts need u and v, which Lava is only asked for with --verify (or use --target cpu)")
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        neurodeploy_version=__version__,
+        target=result.target,
+        model={
+            "source": compiled.float_graph.source,
+            "format": compiled.float_graph.format,
+            "load_fixes": list(compiled.float_graph.fixes),
+            "dt_s": compiled.normalised.dt,
+            "dt_source": compiled.normalised.dt_source,
+            "input_shape": list(compiled.normalised.input_shape),
+            "layers": len(layers),
+        },
+        profile={
+            "name": profile.name,
+            "path": profile.source_path,
+            "description": profile.description,
+            "estimates": list(profile.estimates),
+            "energy_is_estimate": profile.is_estimate("energy_j.synaptic_op"),
+        },
+        input=input_info,
+        layers=layers,
+        totals=totals,
+        chip={
+            "cores_used": mapped.cores_used,
+            "cores_available": profile.system.total_cores,
+            "chips_used": mapped.chips_used,
+            "chips_available": profile.system.chips,
+            "tiles_used": energy.tiles_used(mapped),
+            "fits": mapped.cores_used <= profile.system.total_cores,
+        },
+        latency={
+            "synaptic_delay_steps": len(layers),
+            "time_per_step_s": step_time,
+            "time_per_sample_s": step_time * result.steps,
+            "real_time_factor_at_dt": step_time / compiled.normalised.dt if compiled.normalised.dt else None,
+        },
+        timing_s=dict(timing_s),
+        accuracy=accuracy,
+        verify=verify,
+        notes=notes,
+    )
+
+
+def _node_types(compiled: CompiledNetwork, nodes: tuple[str, ...]) -> list[str]:
+    graph_nodes = compiled.float_graph.graph.nodes
+    return [type(graph_nodes[n]).__name__ for n in nodes if n in graph_nodes and type(graph_nodes[n]).__name__ != "Flatten"]
+
+
+def _totals(layers: list[LayerReport], result: RunResult) -> dict[str, Any]:
+    totals: dict[str, Any] = {name: int(sum(getattr(layer, name) for layer in layers)) for name in COUNT_FIELDS}
+    parts = ("total", "synaptic", "neuron", "routing")
+    totals["energy_j"] = {part: float(sum(layer.energy_j[part] for layer in layers)) for part in parts}
+    samples = max(result.batch, 1)
+    totals["energy_per_sample_j"] = totals["energy_j"]["total"] / samples
+    observed = [layer.saturations for layer in layers if layer.saturations is not None]
+    totals["saturations"] = (
+        {key: int(sum(s[key] for s in observed)) for key in ("u_wrap", "v_saturate")} if len(observed) == len(layers) else None
+    )
+    totals["steps"], totals["samples"] = result.steps, result.batch
+    totals["spikes_per_sample"] = totals["spikes"] / samples
+    return totals
+
+
+def _step_time(mapped, layers: list[LayerReport]) -> float:
+    busiest = max((layer.time_per_step_s for layer in layers), default=0.0)
+    return busiest + energy.longest_route_time(mapped) + energy.barrier_time(mapped.profile, energy.tiles_used(mapped))
+
+
+def _saturation_notes(layers: list[LayerReport]) -> list[str]:
+    notes = []
+    for layer in layers:
+        s = layer.saturations or {}
+        if s.get("u_wrap"):
+            notes.append(f"layer {layer.name!r}: u wrapped {s['u_wrap']} times (24-bit overflow): results differ from float")
+        if s.get("v_saturate"):
+            notes.append(f"layer {layer.name!r}: v saturated {s['v_saturate']} times at the 24-bit limit")
+    return notes
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars/arrays to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value

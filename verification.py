@@ -1,0 +1,64 @@
+"""``--verify``: the CPU backend against Lava, spike for spike and register for register."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backends.results import RunResult
+
+
+def compare_runs(reference: RunResult, candidate: RunResult, layer_order: list[str]) -> dict[str, Any]:
+    """First difference in (step, layer order, quantity, sample, neuron) order, or none.
+
+    Both runs must carry rasters and u/v traces. Returns the ``verify`` report entry.
+    """
+    first = None
+    compared = 0
+    for name in layer_order:
+        quantities = {
+            "spikes": (reference.rasters[name], candidate.rasters[name]),
+            "u": (reference.traces[name]["u"], candidate.traces[name]["u"]),
+            "v": (reference.traces[name]["v"], candidate.traces[name]["v"]),
+        }
+        for quantity, (a, b) in quantities.items():
+            compared += a.size
+            if a.shape != b.shape:
+                raise ValueError(f"layer {name}: {quantity} shapes differ {a.shape} vs {b.shape}")
+            diff = np.argwhere(a != b)
+            if diff.size == 0:
+                continue
+            step, sample, neuron = (int(x) for x in diff[0])
+            key = (step, layer_order.index(name), list(quantities).index(quantity))
+            if first is None or key < first["_key"]:
+                first = {
+                    "_key": key,
+                    "layer": name,
+                    "step": step,
+                    "sample": sample,
+                    "neuron": neuron,
+                    "quantity": quantity,
+                    reference.target: _plain(a[step, sample, neuron]),
+                    candidate.target: _plain(b[step, sample, neuron]),
+                }
+    if first is not None:
+        first.pop("_key")
+        first["message"] = (
+            f"layer {first['layer']!r}, step {first['step']}, sample {first['sample']}, neuron {first['neuron']}: "
+            f"{first['quantity']} is {first[reference.target]} on {reference.target} but {first[candidate.target]} "
+            f"on {candidate.target}"
+        )
+    return {
+        "passed": first is None,
+        "reference": reference.target,
+        "candidate": candidate.target,
+        "layers": len(layer_order),
+        "steps": reference.steps,
+        "samples": reference.batch,
+        "values_compared": compared,
+        "first_difference": first,
+    }
+
+
+def _plain(value) -> int | bool:
+    return bool(value) if isinstance(value, (bool, np.bool_)) else int(value)
