@@ -155,7 +155,7 @@ def fire_and_reset(
     """Spike where ``v > vth << 6``; then reset v to 0, or subtract ``reset_sub``.
 
     Lava's LIF resets to 0 (``reset_voltage``); subtraction is neurodeploy's own
-    process model (see ``backends/lava_processes.py``)."""
+    process model (see ``backends/lava_processes/neurodeploy_lif.py``)."""
     spikes = v > vth_eff
     if reset == "zero":
         v = np.where(spikes, 0, v).astype(np.int32)

@@ -6,7 +6,7 @@ Builds the quantised network as Lava processes and runs it with
     RingBuffer (input) -> Dense -> LIF -> Dense -> LIF ... ; every neuron layer -> sink RingBuffer
 
 Neurons use Lava's own ``LIF`` where it can express the layer (one du/dv/vth, reset to
-zero) and ``NeurodeployLIF`` otherwise (see ``lava_processes.py``). The network is
+zero) and ``NeurodeployLIF`` otherwise (see ``lava_processes/neurodeploy_lif.py``). The network is
 compiled once; each sample is one ``run`` of ``steps`` steps, after which u, v and the
 Dense buffers are reset and the next sample's input is written into the source.
 Lava's runtime is stopped in every case, errors included.
@@ -70,7 +70,7 @@ def run_lava(
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from .lava_processes import NeurodeployLIF, PyNeurodeployLifModel
+    from .lava_processes.neurodeploy_lif import NeurodeployLIF, PyNeurodeployLifModel
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
@@ -123,7 +123,7 @@ def _build(network: QuantisedNetwork, first_sample: np.ndarray, steps: int, batc
     from lava.proc.monitor.process import Monitor
     from lava.utils.weightutils import SignMode
 
-    from .lava_processes import NeurodeployLIF
+    from .lava_processes.neurodeploy_lif import NeurodeployLIF
 
     sign_modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
     source = Source(data=first_sample)

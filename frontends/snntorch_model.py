@@ -69,7 +69,6 @@ class _Trace:
     order: list[str] = field(default_factory=list)  # modules in order of first call
     modules: dict[str, nn.Module] = field(default_factory=dict)
     source_of: dict[str, str] = field(default_factory=dict)  # module -> where its signal input came from
-    in_shape: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per-sample input shape
 
 
 def _leaf_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -125,9 +124,10 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
     leaves = {n: m for n, m in _leaf_modules(model).items() if not isinstance(m, _SKIPPED_MODULES)}
     skipped = {n: m for n, m in _leaf_modules(model).items() if isinstance(m, _SKIPPED_MODULES)}
     candidates = [tuple(input_shape)] if input_shape else _guess_input_shapes(leaves)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     last_error: Exception | None = None
     for shape in candidates:
-        for sample in (torch.zeros((1, *shape)), torch.zeros((1, 1, *shape))):
+        for sample in (torch.zeros((1, *shape), dtype=dtype), torch.zeros((1, 1, *shape), dtype=dtype)):
             try:
                 return _trace_once(model, leaves, skipped, sample, shape)
             except UnsupportedModelError:
@@ -185,7 +185,10 @@ class _OpWatcher(TorchFunctionMode):
         result = func(*args, **(kwargs or {}))
         if self.flow.depth:
             return result
-        origins = {self.flow.of(a) for a in _tensors(args, kwargs)} - {None}
+        inputs = list(_tensors(args, kwargs))
+        origins = {self.flow.of(a) for a in inputs} - {None}
+        if any(result is a for a in inputs):
+            return result  # returned its input unchanged (e.g. dropout in eval mode): origin stays
         if origins:
             name = getattr(func, "__name__", str(func))
             if name in _PASSTHROUGH_OPS and len(origins) == 1:
@@ -233,7 +236,6 @@ def _trace_once(model, leaves, skipped, sample: torch.Tensor, shape: tuple[int, 
             if name not in trace.modules:
                 trace.order.append(name)
                 trace.modules[name] = module
-                trace.in_shape[name] = tuple(signal.shape[1:])
             flow.depth += 1
 
         return hook
@@ -270,7 +272,10 @@ def _trace_once(model, leaves, skipped, sample: torch.Tensor, shape: tuple[int, 
 
 # --------------------------------------------------------------------------- NIR nodes
 def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
+    """NIR nodes in call order; per-sample shapes follow from the modules, not from the
+    traced tensors (whose time and batch dimensions depend on how forward indexes them)."""
     nodes: dict[str, nir.NIRNode] = {INPUT: nir.Input(input_type=np.array(trace.input_shape))}
+    shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(trace.input_shape)}
     edges: list[tuple[str, str]] = []
     notes: list[str] = []
     consumers: dict[str, list[str]] = {}
@@ -281,33 +286,39 @@ def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
             raise UnsupportedModelError(
                 f"module {name!r} receives the state (mem/syn) of {source[6:]!r} as its input; only spikes flow between layers"
             )
-        nodes[name] = _to_nir(name, module, trace.in_shape[name], notes)
+        nodes[name], shapes[name] = _to_nir(name, module, shapes[source], source, notes)
         edges.append((source, name))
         consumers.setdefault(source, []).append(name)
     sinks = [name for name in trace.order if name not in consumers]
     if len(sinks) != 1:
         raise UnsupportedModelError(f"the model has {len(sinks)} outputs ({', '.join(sinks)}): exactly one is supported")
-    out_shape = nodes[sinks[0]].output_type.get("output")
-    nodes["output"] = nir.Output(output_type=np.array(out_shape if out_shape is not None else [0]))
+    nodes["output"] = nir.Output(output_type=np.array(shapes[sinks[0]]))
     edges.append((sinks[0], "output"))
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": SNNTORCH_DT, "source": "snntorch"})
     return graph, notes
 
 
-def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], notes: list[str]) -> nir.NIRNode:
+def _to_nir(
+    name: str, module: nn.Module, in_shape: tuple[int, ...], source: str, notes: list[str]
+) -> tuple[nir.NIRNode, tuple[int, ...]]:
+    """One handler per module type: (NIR node, per-sample output shape)."""
     snn = _snn()
+    n = int(np.prod(in_shape))
     if isinstance(module, nn.Linear):
+        if module.in_features != n:
+            raise UnsupportedModelError(
+                f"module {name!r} (Linear) expects {module.in_features} inputs but {source!r} gives {n}"
+            )
         weight = module.weight.detach().cpu().double().numpy()
         if module.bias is None:
-            return nir.Linear(weight=weight)
-        return nir.Affine(weight=weight, bias=module.bias.detach().cpu().double().numpy())
+            return nir.Linear(weight=weight), (module.out_features,)
+        return nir.Affine(weight=weight, bias=module.bias.detach().cpu().double().numpy()), (module.out_features,)
     if isinstance(module, nn.Flatten):
-        return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
-    n = int(np.prod(in_shape))
+        return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1), (n,)
     if type(module) is snn.Leaky:
         beta = _per_neuron(module.beta, n).clip(0.0, 1.0)
         tau = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
-        return nir.LIF(
+        node = nir.LIF(
             tau=tau,
             r=tau / SNNTORCH_DT,
             v_leak=np.zeros(n),
@@ -315,12 +326,13 @@ def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], notes: list
             v_reset=np.zeros(n),
             metadata=_reset_metadata(name, module, notes),
         )
+        return node, (n,)
     if type(module) is snn.Synaptic:
         alpha = _per_neuron(module.alpha, n).clip(0.0, 1.0)
         beta = _per_neuron(module.beta, n).clip(0.0, 1.0)
         tau_syn = SNNTORCH_DT / np.maximum(1.0 - alpha, 1e-9)
         tau_mem = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
-        return nir.CubaLIF(
+        node = nir.CubaLIF(
             tau_syn=tau_syn,
             tau_mem=tau_mem,
             r=tau_mem / SNNTORCH_DT,
@@ -330,6 +342,7 @@ def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], notes: list
             w_in=tau_syn / SNNTORCH_DT,
             metadata=_reset_metadata(name, module, notes),
         )
+        return node, (n,)
     raise UnsupportedModelError(f"module {name!r} ({type(module).__name__}) is not supported")  # pragma: no cover
 
 
@@ -345,6 +358,12 @@ def _per_neuron(value: Any, n: int) -> np.ndarray:
 def _reset_metadata(name: str, module: nn.Module, notes: list[str]) -> dict[str, Any]:
     mechanism = module.reset_mechanism
     delay = bool(getattr(module, "reset_delay", True))
+    if mechanism == "subtract" and not delay:
+        notes.append(
+            f"module {name!r}: snnTorch's subtractive reset with reset_delay=False subtracts the threshold a second "
+            "time while mem stays above it after a reset; Loihi subtracts once per spike, so spike times differ "
+            "whenever mem exceeds twice the threshold (the default reset_delay=True maps exactly)"
+        )
     if type(module).__name__ == "Synaptic" and mechanism == "zero" and delay:
         notes.append(
             f"module {name!r}: snnTorch's Synaptic with reset_mechanism='zero' and reset_delay=True holds mem at 0 "

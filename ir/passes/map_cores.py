@@ -27,7 +27,7 @@ def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetw
     total = sum(cores_of.values())
     available = profile.system.total_cores
     if total > available:
-        per_layer = ", ".join(f"{name}: {count}" for name, count in cores_of.items())
+        per_layer = ", ".join(f"{layer.name}: {cores_of[layer.name]}" for layer in network.layers)
         raise DoesNotFitError(
             f"the network needs {total} cores ({per_layer}) but profile {profile.name!r} has {available} "
             f"({profile.system.chips} chip(s) x {profile.system.cores_per_chip} cores): use a profile with more "

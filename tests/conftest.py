@@ -1,0 +1,26 @@
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests/netgen.py
+
+from neurodeploy.ir.profile import load_profile  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def loihi2():
+    return load_profile("loihi2")
+
+
+@pytest.fixture(scope="session")
+def loihi1():
+    return load_profile("loihi1")
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's name: reproducible, different per test."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))

@@ -1,0 +1,88 @@
+"""The CPU backend is the specification: identical to Lava's fixed-point models, spike for
+spike and u/v register for register, at every step, over randomised networks and inputs."""
+import numpy as np
+import pytest
+
+from netgen import float_graph, random_input, random_nir_graph, random_quantised_network
+from neurodeploy.backends.cpu import run_cpu
+from neurodeploy.backends.lava_backend import run_lava, uses_lava_lif
+from neurodeploy.ir.passes import CompileOptions, compile_network
+from neurodeploy.verification import compare_runs
+
+
+def assert_identical(network, inputs):
+    cpu = run_cpu(network, inputs, record_spikes=True, record_state=True)
+    lava = run_lava(network, inputs, record_spikes=True, record_state=True)
+    verdict = compare_runs(lava, cpu, [layer.name for layer in network.layers])
+    assert verdict["passed"], verdict["first_difference"]["message"]
+    for name in cpu.layers:
+        a, b = cpu.layers[name], lava.layers[name]
+        assert (a.spikes, a.synops, a.active_neuron_updates) == (b.spikes, b.synops, b.active_neuron_updates)
+        assert a.saturations == b.saturations
+    return cpu
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_random_integer_networks_match_lava(loihi2, case):
+    rng = np.random.default_rng(1000 + case)
+    sizes = [int(rng.integers(3, 40)) for _ in range(int(rng.integers(2, 5)))]
+    network = random_quantised_network(rng, loihi2, sizes)
+    inputs = random_input(rng, steps=int(rng.integers(15, 40)), batch=int(rng.integers(1, 4)), n=sizes[0])
+    assert_identical(network, inputs)
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_extreme_parameters_saturate_and_wrap_like_lava(loihi2, case):
+    """Large weights and exponents drive synaptic sums far past 16 bits, u past its 24-bit
+    range (Lava's single wrap) and v into saturation; everything must still agree."""
+    rng = np.random.default_rng(2000 + case)
+    sizes = [int(rng.integers(60, 120)), int(rng.integers(10, 30)), int(rng.integers(3, 10))]
+    network = random_quantised_network(rng, loihi2, sizes, extreme=True)
+    inputs = random_input(rng, steps=25, batch=2, n=sizes[0], rate=0.8)
+    cpu = assert_identical(network, inputs)
+    totals = {key: sum(a.saturations[key] for a in cpu.layers.values()) for key in ("u_wrap", "v_saturate")}
+    assert totals["u_wrap"] > 0 and totals["v_saturate"] > 0, totals
+
+
+def test_int32_wrap_of_shifted_activation_and_of_dense_sum(loihi2):
+    """1100 active inputs x weight 254 x 2**7 overflows int32 when shifted by 6 (a_in << 6)."""
+    rng = np.random.default_rng(7)
+    network = random_quantised_network(rng, loihi2, [1100, 3], extreme=True, uniform=True, resets=["zero"])
+    layer = network.layers[0]
+    weights = np.full_like(layer.synapses.weights, 254)
+    synapses = type(layer.synapses)(weights, 7, "mixed", 8, 0)
+    network = type(network)(network.input_shape, network.input_encoding, (type(layer)(layer.name, layer.source, synapses, layer.neurons, 1.0, layer.float_layer),), network.arithmetic, network.normalised)
+    inputs = np.ones((6, 1, 1100), np.int32)
+    cpu = assert_identical(network, inputs)
+    assert cpu.layers["layer0"].saturations["u_wrap"] > 0
+
+
+@pytest.mark.parametrize("bits", [8, 24])
+def test_graded_input_matches_lava(loihi2, bits):
+    rng = np.random.default_rng(3000 + bits)
+    network = random_quantised_network(rng, loihi2, [30, 12, 4], graded_bits=bits)
+    inputs = random_input(rng, steps=20, batch=2, n=30, graded_bits=bits)
+    assert_identical(network, inputs)
+
+
+def test_per_neuron_parameters_and_subtractive_reset_use_our_lava_process(loihi2):
+    rng = np.random.default_rng(11)
+    network = random_quantised_network(rng, loihi2, [25, 15, 5], uniform=False, resets=["subtract", "none"])
+    assert not any(uses_lava_lif(layer) for layer in network.layers)
+    assert_identical(network, random_input(rng, steps=30, batch=2, n=25))
+
+
+def test_uniform_zero_reset_layers_use_lavas_own_lif(loihi2):
+    rng = np.random.default_rng(12)
+    network = random_quantised_network(rng, loihi2, [25, 15, 5], uniform=True, resets=["zero", "zero"])
+    assert all(uses_lava_lif(layer) for layer in network.layers)
+    assert_identical(network, random_input(rng, steps=30, batch=3, n=25))
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_compiled_nir_networks_match_lava(loihi2, case):
+    """The whole path: random float NIR graph -> passes -> both backends."""
+    rng = np.random.default_rng(4000 + case)
+    sizes = [int(rng.integers(10, 50)) for _ in range(3)]
+    compiled = compile_network(float_graph(random_nir_graph(rng, sizes)), CompileOptions(profile=loihi2))
+    assert_identical(compiled.quantised, random_input(rng, steps=30, batch=2, n=sizes[0], rate=0.3))

@@ -1,0 +1,153 @@
+"""deploy.py as a user meets it: outputs, exit statuses, and one-line errors for bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import yaml
+
+from netgen import random_nir_graph
+from neurodeploy import deploy as cli
+from neurodeploy.ir.profile import PROFILE_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def net_file(tmp_path):
+    path = tmp_path / "net.nir"
+    nir.write(path, random_nir_graph(np.random.default_rng(0), [20, 15, 4], kinds=["LIF", "CubaLIF"]))
+    return path
+
+
+def run(argv, capsys):
+    status = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_user_error(argv, capsys, tmp_path, message):
+    report_dir = tmp_path / "should-not-exist"
+    status, out, err = run([*argv, "--report-dir", report_dir], capsys)
+    assert status == 2, (out, err)
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    assert "Traceback" not in err + out
+    assert not report_dir.exists()
+
+
+def test_cpu_run_writes_report_png_and_spikes(net_file, tmp_path, capsys):
+    status, out, _ = run([net_file, "--target", "cpu", "--steps", "30", "--batch", "3", "--record", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0
+    assert "neuron0" in out and "random spikes (no --input given): rate 0.1" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["target"] == "cpu" and report["input"]["source"] == "random" and report["input"]["seed"] == 0
+    assert (tmp_path / "r" / "report.png").read_bytes()[:4] == b"\x89PNG"
+    spikes = np.load(tmp_path / "r" / "spikes.npz")
+    assert set(spikes.files) == {"neuron0", "neuron1"} and spikes["neuron0"].shape == (30, 3, 15)
+    assert spikes["neuron1"].sum() == report["layers"][1]["spikes"]
+
+
+def test_stale_spikes_are_removed_when_not_recording(net_file, tmp_path, capsys):
+    run([net_file, "--target", "cpu", "--steps", "5", "--record", "--report-dir", tmp_path / "r"], capsys)
+    run([net_file, "--target", "cpu", "--steps", "5", "--report-dir", tmp_path / "r"], capsys)
+    assert not (tmp_path / "r" / "spikes.npz").exists()
+
+
+def test_verify_passes_and_is_reported(net_file, tmp_path, capsys):
+    status, out, _ = run([net_file, "--verify", "--steps", "25", "--batch", "2", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0 and "verify: PASSED" in out
+    verify = json.loads((tmp_path / "r" / "report.json").read_text())["verify"]
+    assert verify["passed"] and verify["first_difference"] is None and verify["values_compared"] == 3 * 25 * 2 * (15 + 4)
+
+
+def test_verify_names_the_first_difference_and_exits_3(net_file, tmp_path, capsys, monkeypatch):
+    from neurodeploy.backends import cpu
+
+    real = cpu.run_cpu
+
+    def corrupted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.traces["neuron1"]["v"][7, 1, 2] += 1
+        return result
+
+    monkeypatch.setattr(cpu, "run_cpu", corrupted)
+    status, _, err = run([net_file, "--verify", "--steps", "20", "--batch", "2", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 3
+    assert "layer 'neuron1', step 7, sample 1, neuron 2: v is" in err
+
+
+def test_graded_input_file(net_file, tmp_path, capsys):
+    x = np.random.default_rng(1).normal(size=(12, 2, 20))
+    np.save(tmp_path / "x.npy", x)
+    status, out, _ = run([net_file, "--target", "cpu", "--input", tmp_path / "x.npy", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["input"]["encoding"] == "graded" and report["input"]["batch"] == 2 and report["totals"]["steps"] == 12
+
+
+def test_missing_file(tmp_path, capsys):
+    assert_user_error([tmp_path / "absent.nir"], capsys, tmp_path, "absent.nir: no such file")
+
+
+def test_not_a_nir_file(tmp_path, capsys):
+    path = tmp_path / "model.nir"
+    path.write_text("hello")
+    assert_user_error([path], capsys, tmp_path, "not a NIR file")
+
+
+def test_unsupported_node_type(tmp_path, capsys):
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([1, 4, 4])),
+            "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((2, 1, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(2)),
+            "lif": nir.LIF(tau=np.full((2, 4, 4), 0.01), r=np.ones((2, 4, 4)), v_leak=np.zeros((2, 4, 4)), v_threshold=np.ones((2, 4, 4))),
+            "output": nir.Output(np.array([2, 4, 4])),
+        },
+        edges=[("input", "conv"), ("conv", "lif"), ("lif", "output")],
+    )
+    nir.write(tmp_path / "conv.nir", graph)
+    assert_user_error([tmp_path / "conv.nir"], capsys, tmp_path, "node 'conv' has type Conv2d")
+
+
+def test_nan_weights(tmp_path, capsys):
+    graph = random_nir_graph(np.random.default_rng(0), [5, 4], kinds=["LIF"])
+    graph.nodes["syn0"].weight[2, 3] = np.nan
+    nir.write(tmp_path / "nan.nir", graph)
+    assert_user_error([tmp_path / "nan.nir"], capsys, tmp_path, "node 'syn0' (Affine): weight[2, 3] is nan")
+
+
+def test_profile_with_unknown_key(net_file, tmp_path, capsys):
+    raw = yaml.safe_load((PROFILE_DIR / "loihi2.yaml").read_text())
+    raw["core"]["max_neuron"] = 10
+    (tmp_path / "chip.yaml").write_text(yaml.safe_dump(raw))
+    assert_user_error([net_file, "--profile", tmp_path / "chip.yaml"], capsys, tmp_path, "unknown key(s) core.max_neuron")
+
+
+def test_network_too_big_for_the_profile(net_file, tmp_path, capsys):
+    raw = yaml.safe_load((PROFILE_DIR / "loihi2.yaml").read_text())
+    raw["core"]["max_neurons"] = 2
+    raw["system"]["cores_per_chip"] = 4
+    raw["system"]["mesh_tiles"] = [1, 1]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(raw))
+    assert_user_error([net_file, "--profile", tmp_path / "tiny.yaml"], capsys, tmp_path, "the network needs 10 cores (neuron0: 8, neuron1: 2) but profile 'loihi2' has 4")
+
+
+def test_wrong_input_shape(net_file, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((10, 2, 7)))
+    assert_user_error([net_file, "--input", tmp_path / "x.npy"], capsys, tmp_path, "shape [10, 2, 7] does not match the model input [20]")
+
+
+def test_graded_input_on_a_binary_chip(net_file, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.full((10, 20), 0.5))
+    assert_user_error([net_file, "--input", tmp_path / "x.npy", "--profile", "loihi1"], capsys, tmp_path, "carries binary spikes only")
+
+
+def test_script_entry_point_help_and_error_status():
+    helped = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "examples:" in helped.stdout and "--verify" in helped.stdout
+    failed = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "no-such-model.nir"], capture_output=True, text=True, cwd="/tmp")
+    assert failed.returncode == 2 and failed.stderr.strip() == "error: no-such-model.nir: no such file"

@@ -1,0 +1,81 @@
+"""Normalised -> quantised: representable integers, headroom, and fidelity to the float model."""
+import dataclasses
+
+import nir
+import numpy as np
+import pytest
+
+from netgen import float_graph, random_input, random_nir_graph
+from neurodeploy.backends.cpu import run_cpu
+from neurodeploy.backends.float_reference import run_float
+from neurodeploy.errors import InputDataError, InvalidValueError
+from neurodeploy.ir.passes import CompileOptions, compile_network
+from neurodeploy.ir.passes.normalise import normalise
+from neurodeploy.ir.passes.quantise import quantise
+from neurodeploy.ir.stages import InputEncoding
+from neurodeploy.ir.verify import check_quantised
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_weights_keep_their_float_value_within_half_a_step(loihi2, case):
+    rng = np.random.default_rng(case)
+    net = normalise(float_graph(random_nir_graph(rng, [30, 20, 10])))
+    q = quantise(net, loihi2)
+    check_quantised(q)
+    for layer in q.layers:
+        unit = 2.0 ** (layer.synapses.weight_exp + loihi2.arithmetic.activation_shift)
+        as_float = layer.synapses.weights * unit / layer.state_scale
+        step = 2 if layer.synapses.sign_mode == "mixed" else 1
+        max_error = step / 2 * unit / layer.state_scale
+        assert np.abs(as_float - layer.float_layer.weight).max() <= max_error * (1 + 1e-9)
+        assert np.abs(layer.synapses.weights).max() >= 250  # the full 8-bit mantissa is used
+
+
+def test_headroom_rule_means_no_wrap_even_with_every_input_on(loihi2):
+    rng = np.random.default_rng(3)
+    compiled = compile_network(float_graph(random_nir_graph(rng, [200, 50, 10], kinds=["CubaLIF", "LIF"])), CompileOptions(profile=loihi2))
+    result = run_cpu(compiled.quantised, np.ones((60, 2, 200), np.int32))
+    assert all(a.saturations["u_wrap"] == 0 for a in result.layers.values())
+
+
+def test_fixed_point_spike_counts_track_the_float_model(loihi2):
+    rng = np.random.default_rng(5)
+    compiled = compile_network(float_graph(random_nir_graph(rng, [40, 60, 20], kinds=["LIF", "LIF"])), CompileOptions(profile=loihi2))
+    x = random_input(rng, steps=200, batch=4, n=40, rate=0.2)
+    fixed = run_cpu(compiled.quantised, x)
+    exact = run_float(compiled.normalised, x.astype(float))
+    for name in fixed.layers:
+        a, b = fixed.layers[name].spike_counts.ravel(), exact.layers[name].spike_counts.ravel()
+        assert np.corrcoef(a, b)[0, 1] > 0.95, name
+
+
+def test_threshold_beyond_17_bits_is_an_error(loihi2):
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([2])),
+            "fc": nir.Linear(np.array([[1e-6, 1e-6]])),
+            "lif": nir.LIF(tau=np.array([0.01]), r=np.array([1.0]), v_leak=np.zeros(1), v_threshold=np.array([1e6]), v_reset=np.zeros(1)),
+            "output": nir.Output(np.array([1])),
+        },
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
+    )
+    with pytest.raises(InvalidValueError, match=r"layer 'lif': threshold .* 17-bit limit 131071"):
+        quantise(normalise(float_graph(graph)), loihi2)
+
+
+def test_graded_input_needs_graded_spikes(loihi1, loihi2):
+    net = normalise(float_graph(random_nir_graph(np.random.default_rng(0), [5, 3])))
+    with pytest.raises(InputDataError, match="carries binary spikes only"):
+        quantise(net, loihi1, InputEncoding("graded", max_abs=2.0))
+    q = quantise(net, loihi2, InputEncoding("graded", max_abs=2.0))
+    assert q.input_encoding.bits == 8 and q.input_encoding.scale == pytest.approx(127 / 2.0)
+    assert q.layers[0].synapses.graded_bits == 8 and q.layers[1].synapses.graded_bits == 0 if len(q.layers) > 1 else True
+
+
+def test_unrepresentable_decays_are_clipped_and_noted(loihi2):
+    net = normalise(float_graph(random_nir_graph(np.random.default_rng(1), [5, 3], kinds=["LIF"])))
+    layer = net.layers[0]
+    slow = dataclasses.replace(layer.neurons, alpha=np.ones(3), beta=np.zeros(3))
+    q = quantise(dataclasses.replace(net, layers=(dataclasses.replace(layer, neurons=slow),)), loihi2)
+    assert np.all(q.layers[0].neurons.du == 0) and np.all(q.layers[0].neurons.dv == 4095)
+    assert any("u decays by 1/4096" in n for n in q.notes) and any("keeps 1/4096" in n for n in q.notes)

@@ -1,0 +1,99 @@
+"""The report: every field documented, energies as the profile's per-operation figures say."""
+import re
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+
+from netgen import float_graph, random_input
+from neurodeploy.backends.cpu import run_cpu
+from neurodeploy.ir.passes import CompileOptions, compile_network
+from neurodeploy.pipeline import DeployOptions, deploy
+from neurodeploy.reports.render import render_table
+
+DOC = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text()
+DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>"}
+
+
+def key_paths(value, prefix=""):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if prefix in DYNAMIC:
+                yield DYNAMIC[prefix]
+                continue
+            yield path
+            yield from key_paths(item, path)
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        for item in value:
+            yield from key_paths(item, f"{prefix}[]")
+
+
+def documented(path: str) -> bool:
+    if f"`{path}`" in DOC:
+        return True
+    head, _, last = path.rpartition(".")
+    # grouped rows such as `totals.neurons`, ... or `verify.first_difference.layer`, `.step`
+    return f"`.{last}`" in DOC and f"`{head}." in DOC or re.search(rf"`{re.escape(head)}\.<target>`", DOC) is not None
+
+
+@pytest.fixture(scope="module")
+def verified_report(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "net.nir"
+    from netgen import random_nir_graph
+
+    nir.write(path, random_nir_graph(np.random.default_rng(2), [12, 10, 3], kinds=["LIF", "LI"]))
+    return deploy(DeployOptions(model=str(path), verify=True, steps=10, batch=2)).report
+
+
+def test_every_report_field_is_documented(verified_report):
+    data = verified_report.to_dict()
+    data["accuracy"] = {"float": 1.0, "cpu": 1.0}
+    data["verify"]["first_difference"] = {"layer": "x", "step": 0, "sample": 0, "neuron": 0, "quantity": "v", "loihi-sim": 1, "cpu": 2, "message": ""}
+    missing = sorted({p for p in key_paths(data) if not documented(p)})
+    assert not missing, f"fields missing from docs/report.md: {missing}"
+
+
+def test_report_is_plain_json_and_renders(verified_report):
+    import json
+
+    text = json.dumps(verified_report.to_dict(), allow_nan=False)
+    assert '"lava_process": "NeurodeployLIF"' in text  # the LI readout needs our own process
+    table = render_table(verified_report)
+    assert "verify: PASSED" in table and "chip: 2 of 128 cores" in table
+
+
+def test_energy_is_counts_times_profile_costs(loihi1):
+    """Two layers on two cores of one tile: every figure recomputed by hand."""
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([4])),
+            "fc1": nir.Linear(np.full((3, 4), 0.6)),
+            "lif1": nir.LIF(tau=np.full(3, 0.01), r=np.full(3, 10.0), v_leak=np.zeros(3), v_threshold=np.ones(3), v_reset=np.zeros(3)),
+            "fc2": nir.Linear(np.full((2, 3), 0.9)),
+            "lif2": nir.LIF(tau=np.full(2, 0.01), r=np.full(2, 10.0), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2)),
+            "output": nir.Output(np.array([2])),
+        },
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")],
+        metadata={"dt": 1e-3},
+    )
+    compiled = compile_network(float_graph(graph), CompileOptions(profile=loihi1))
+    x = random_input(np.random.default_rng(0), 40, 2, 4, rate=0.5)
+    result = run_cpu(compiled.quantised, x)
+    from neurodeploy.reports.report import build_report
+
+    report = build_report(compiled, result, {"description": "test"}, {})
+    e = loihi1.energy_j
+    first, second = report.layers
+    assert first.synops == int(np.count_nonzero(x)) * 3
+    assert second.synops == first.spikes * 2
+    inactive = first.neuron_updates - first.active_neuron_updates
+    assert first.energy_j["synaptic"] == pytest.approx(first.synops * e.synaptic_op)
+    assert first.energy_j["neuron"] == pytest.approx(first.active_neuron_updates * e.neuron_update_active + inactive * e.neuron_update_inactive)
+    # both cores sit in tile (0, 0): each spike of lif1 travels to lif2's one core within the tile
+    assert first.energy_j["routing"] == pytest.approx(first.spikes * e.spike_within_tile)
+    assert second.energy_j["routing"] == 0.0  # the output layer sends nowhere on chip
+    assert report.totals["energy_j"]["total"] == pytest.approx(first.energy_j["total"] + second.energy_j["total"])
+    assert report.chip == {"cores_used": 2, "cores_available": 128, "chips_used": 1, "chips_available": 1, "tiles_used": 1, "fits": True}
+    assert report.latency["synaptic_delay_steps"] == 2
