@@ -3,22 +3,28 @@
 Builds the quantised network as Lava processes and runs it with
 ``Loihi2SimCfg(select_tag="fixed_pt")``:
 
-    RingBuffer (input) -> Dense -> LIF -> Dense -> LIF ... ; every neuron layer -> sink RingBuffer
+    MemmapSource (input) -> Dense -> LIF -> Dense -> LIF ...
 
-Neurons use Lava's own ``LIF`` where it can express the layer (one du/dv/vth, reset to
-zero) and ``NeurodeployLIF`` otherwise (see ``lava_processes/neurodeploy_lif.py``). The network is
-compiled once; each sample is one ``run`` of ``steps`` steps, after which u, v and the
-Dense buffers are reset and the next sample's input is written into the source.
-Lava's runtime is stopped in every case, errors included.
+Synapses are Lava's ``Dense``; neurons are Lava's own ``LIF`` where it can express the
+layer (one du/dv/vth, reset to zero) and ``NeurodeployLIF`` otherwise (per-neuron
+parameters, subtractive reset, non-spiking readout; see ``lava_processes/``). All
+samples run in one compiled network, one after another in a single run (split into
+chunks only to show progress): the process models in ``lava_processes/sampled_models.py``
+are Lava's bit-accurate models, subclassed only to restore the initial state at each
+sample start and to record spikes (and u, v) into memory-mapped files. Lava's runtime
+is stopped in every case, errors included.
 
 Activity counts come from the recorded spikes through the same synapse arithmetic the
-CPU backend uses (``fixed_point.py``); u and v (and with them the saturation counts) are
-observed with Lava ``Monitor`` processes only when ``record_state`` is set.
+CPU backend uses (``fixed_point.py``); saturation counts need u and v, recorded only
+when ``record_state`` is set.
 """
 from __future__ import annotations
 
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +42,7 @@ LAVA_ARITHMETIC = {
     "state_bits": 24,
     "weight_mantissa_bits": 8,
 }
+PROGRESS_CHUNKS = 50  # a run with a progress bar is split into about this many run() calls
 
 
 def check_profile_matches_lava(network: QuantisedNetwork, profile_name: str) -> None:
@@ -49,13 +56,27 @@ def check_profile_matches_lava(network: QuantisedNetwork, profile_name: str) -> 
         )
 
 
+def uses_lava_lif(layer: QuantisedLayer) -> bool:
+    """Lava's own LIF fits: reset to zero and one du, dv and vth for the whole layer."""
+    return layer.neurons.reset == "zero" and layer.neurons.has_uniform_parameters
+
+
 @dataclass
-class _LavaNetwork:
-    source: object
-    dense: dict
-    neurons: dict
-    sinks: dict
-    monitors: dict  # layer -> {"u": Monitor, "v": Monitor}
+class _Recording:
+    """Memory-mapped files the neuron processes write into, one row per step."""
+
+    directory: Path
+    total_steps: int
+
+    def create(self, name: str, n: int, dtype) -> str:
+        path = self.directory / f"{name}.npy"
+        np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(self.total_steps, n)).flush()
+        return str(path)
+
+    def read(self, path: str, steps: int, batch: int) -> np.ndarray:
+        """(batch * steps, n) sample-major rows -> (steps, batch, n)."""
+        rows = np.load(path)
+        return rows.reshape(batch, steps, -1).transpose(1, 0, 2).copy()
 
 
 def run_lava(
@@ -70,26 +91,27 @@ def run_lava(
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from .lava_processes.neurodeploy_lif import NeurodeployLIF, PyNeurodeployLifModel
-
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1).astype(np.int32)
-    lava_net = _build(network, _sample_data(x_all, 0), steps, batch, record_state)
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={NeurodeployLIF: PyNeurodeployLifModel})
-    rasters = {layer.name: np.zeros((steps, batch, layer.n_out), bool) for layer in network.layers}
-    anchor = lava_net.source
-    try:
-        for b in _sample_range(batch, progress):
-            if b > 0:  # a Var can only be set once the runtime exists, i.e. after the first run
-                _reset_state(network, lava_net)
-                lava_net.source.data.set(_sample_data(x_all, b))
-            anchor.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
-            for layer in network.layers:
-                rasters[layer.name][:, b, :] = lava_net.sinks[layer.name].data.get().T.astype(bool)
-        traces = _read_traces(network, lava_net, steps, batch) if record_state else None
-    finally:
-        _stop(anchor)
+    with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
+        recording = _Recording(Path(tmp), steps * batch)
+        input_path = Path(tmp) / "input.npy"
+        np.save(input_path, x_all.transpose(1, 0, 2).reshape(batch * steps, -1))  # sample after sample
+        anchor, files = _build(network, str(input_path), steps, recording, record_state)
+        run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=_model_map())
+        try:
+            for samples in _chunks(batch, progress):
+                anchor.run(condition=RunSteps(num_steps=samples * steps), run_cfg=run_cfg)
+        finally:
+            if getattr(anchor, "runtime", None) is not None:
+                anchor.stop()
+        rasters = {name: recording.read(paths["spikes"], steps, batch).astype(bool) for name, paths in files.items()}
+        traces = (
+            {name: {var: recording.read(paths[var], steps, batch) for var in ("u", "v")} for name, paths in files.items()}
+            if record_state
+            else None
+        )
     activity = activity_from_rasters(network, x_all, rasters, traces)
     out = network.output_layer
     out_v_sum = (
@@ -104,62 +126,64 @@ def run_lava(
         layers=activity,
         output_layer=out.name,
         output_v_sum=out_v_sum,
-        rasters=rasters if record_spikes else None,
+        rasters=rasters if record_spikes or record_state else None,
         traces=traces,
         wall_s=time.perf_counter() - start,
     )
 
 
-def _sample_data(x_all: np.ndarray, b: int) -> np.ndarray:
-    """One sample's input as the source RingBuffer holds it: (n_inputs, steps)."""
-    return np.ascontiguousarray(x_all[:, b, :].T)
-
-
-def _build(network: QuantisedNetwork, first_sample: np.ndarray, steps: int, batch: int, record_state: bool) -> _LavaNetwork:
+def _model_map() -> dict:
     from lava.proc.dense.process import Dense
-    from lava.proc.io.sink import RingBuffer as Sink
-    from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
-    from lava.proc.monitor.process import Monitor
+
+    from .lava_processes.memmap_io import MemmapSource, PyMemmapSourceModel
+    from .lava_processes.neurodeploy_lif import NeurodeployLIF
+    from .lava_processes.sampled_models import PySampledDenseModel, PySampledLifModel, PySampledNeurodeployLifModel
+
+    return {
+        LIF: PySampledLifModel,
+        NeurodeployLIF: PySampledNeurodeployLifModel,
+        Dense: PySampledDenseModel,
+        MemmapSource: PyMemmapSourceModel,
+    }
+
+
+def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool):
+    """Processes and connections; returns (a process to run/stop, per-layer recording files)."""
+    from lava.proc.dense.process import Dense
+    from lava.proc.lif.process import LIF
     from lava.utils.weightutils import SignMode
 
+    from .lava_processes.memmap_io import MemmapSource
     from .lava_processes.neurodeploy_lif import NeurodeployLIF
 
     sign_modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
-    source = Source(data=first_sample)
+    source = MemmapSource(path=input_path, n=network.n_inputs, name="input")
     outputs = {INPUT: source.s_out}
-    dense, neurons, sinks, monitors = {}, {}, {}, {}
+    files = {}
     for layer in network.layers:
         syn = layer.synapses
-        dense[layer.name] = Dense(
+        dense = Dense(
             weights=syn.weights.astype(np.int32),
             weight_exp=syn.weight_exp,
             num_weight_bits=syn.mantissa_bits,
             sign_mode=sign_modes[syn.sign_mode],
             num_message_bits=syn.graded_bits,
             name=f"{layer.name}.dense",
+            sample_steps=steps,
         )
-        neurons[layer.name] = _neuron_process(layer, LIF, NeurodeployLIF)
-        outputs[layer.source].connect(dense[layer.name].s_in)
-        dense[layer.name].a_out.connect(neurons[layer.name].a_in)
-        sinks[layer.name] = Sink(shape=(layer.n_out,), buffer=steps)
-        neurons[layer.name].s_out.connect(sinks[layer.name].a_in)
-        outputs[layer.name] = neurons[layer.name].s_out
+        files[layer.name] = {"spikes": recording.create(f"{layer.name}.spikes", layer.n_out, np.uint8)}
         if record_state:
-            monitors[layer.name] = {}
             for var in ("u", "v"):
-                monitor = Monitor()
-                monitor.probe(getattr(neurons[layer.name], var), steps * batch)
-                monitors[layer.name][var] = monitor
-    return _LavaNetwork(source, dense, neurons, sinks, monitors)
+                files[layer.name][var] = recording.create(f"{layer.name}.{var}", layer.n_out, np.int32)
+        neurons = _neuron_process(layer, LIF, NeurodeployLIF, sample_steps=steps, record=files[layer.name])
+        outputs[layer.source].connect(dense.s_in)
+        dense.a_out.connect(neurons.a_in)
+        outputs[layer.name] = neurons.s_out
+    return source, files
 
 
-def uses_lava_lif(layer: QuantisedLayer) -> bool:
-    """Lava's own LIF fits: reset to zero and one du, dv and vth for the whole layer."""
-    return layer.neurons.reset == "zero" and layer.neurons.has_uniform_parameters
-
-
-def _neuron_process(layer: QuantisedLayer, lif_cls, custom_cls):
+def _neuron_process(layer: QuantisedLayer, lif_cls, custom_cls, **extra):
     neu = layer.neurons
     shape = (layer.n_out,)
     common = dict(
@@ -169,6 +193,7 @@ def _neuron_process(layer: QuantisedLayer, lif_cls, custom_cls):
         bias_mant=neu.bias_mant.astype(np.int32),
         bias_exp=neu.bias_exp.astype(np.int32),
         name=f"{layer.name}.neurons",
+        **extra,
     )
     if uses_lava_lif(layer):
         return lif_cls(du=int(neu.du[0]), dv=int(neu.dv[0]), vth=int(neu.vth[0]), **common)
@@ -182,30 +207,23 @@ def _neuron_process(layer: QuantisedLayer, lif_cls, custom_cls):
     )
 
 
-def _reset_state(network: QuantisedNetwork, lava_net: _LavaNetwork) -> None:
-    """Between samples: u = 0, v = v_init, and no synaptic input in flight."""
-    for layer in network.layers:
-        proc = lava_net.neurons[layer.name]
-        proc.u.set(np.zeros(layer.n_out, np.int32))
-        proc.v.set(layer.neurons.v_init.astype(np.int32))
-        lava_net.dense[layer.name].a_buff.set(np.zeros(layer.n_out, np.int32))
+def _chunks(batch: int, progress: bool) -> list[int]:
+    """Samples per run() call: one call, or about PROGRESS_CHUNKS calls behind a progress bar."""
+    if not progress or not sys.stderr.isatty() or batch == 1:
+        return [batch]
+    size = max(1, -(-batch // PROGRESS_CHUNKS))
+    sizes = [size] * (batch // size) + ([batch % size] if batch % size else [])
+    from tqdm import tqdm
 
+    bar = tqdm(total=batch, desc="loihi-sim", unit="sample", leave=False)
 
-def _read_traces(network: QuantisedNetwork, lava_net: _LavaNetwork, steps: int, batch: int) -> dict:
-    traces = {}
-    for layer in network.layers:
-        proc = lava_net.neurons[layer.name]
-        traces[layer.name] = {}
-        for var, monitor in lava_net.monitors[layer.name].items():
-            data = monitor.get_data()[proc.name][var]  # (batch * steps, n), float
-            traces[layer.name][var] = data.reshape(batch, steps, layer.n_out).transpose(1, 0, 2).astype(np.int32)
-    return traces
+    def advance():
+        for chunk in sizes:
+            yield chunk
+            bar.update(chunk)
+        bar.close()
 
-
-def _stop(anchor) -> None:
-    runtime = getattr(anchor, "runtime", None)
-    if runtime is not None:
-        anchor.stop()
+    return advance()
 
 
 def activity_from_rasters(
@@ -249,13 +267,3 @@ def _saturations_from_traces(network, layer, kernel, traces, src) -> dict[str, i
         a_in = kernel.synaptic_input(src[t])
         u_prev, v_prev = u_trace[t], v_trace[t]
     return counts
-
-
-def _sample_range(batch: int, progress: bool):
-    import sys
-
-    if not progress or not sys.stderr.isatty():
-        return range(batch)
-    from tqdm import tqdm
-
-    return tqdm(range(batch), desc="loihi-sim", unit="sample", leave=False)

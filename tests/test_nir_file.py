@@ -48,7 +48,7 @@ def test_batch_dimensions_and_missing_fields_are_repaired_and_listed(tmp_path):
         },
         [("input", "fc"), ("fc", "lif"), ("lif", "output")],
     )
-    with pytest.raises(Exception):
+    with pytest.raises((TypeError, ValueError)):
         nir.read(str(path))  # what users meet with nir 1.0.8
     loaded = load_nir_file(path)
     fixes = "\n".join(loaded.fixes)

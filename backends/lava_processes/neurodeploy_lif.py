@@ -27,8 +27,8 @@ RESET_MODES = {"zero": 0, "subtract": 1, "none": 2}
 class NeurodeployLIF(AbstractProcess):
     """Loihi CUBA neurons with per-neuron parameters; ``reset`` is zero, subtract or none."""
 
-    def __init__(self, *, shape, u, v, du, dv, vth, bias_mant, bias_exp, reset_sub, reset: str, name=None):
-        super().__init__(shape=shape, reset_mode=RESET_MODES[reset], name=name)
+    def __init__(self, *, shape, u, v, du, dv, vth, bias_mant, bias_exp, reset_sub, reset: str, name=None, **kwargs):
+        super().__init__(shape=shape, u=u, v=v, reset_mode=RESET_MODES[reset], name=name, **kwargs)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.u = Var(shape=shape, init=u)

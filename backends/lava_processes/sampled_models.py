@@ -1,0 +1,65 @@
+"""Lava's bit-accurate Dense and LIF models, with sample boundaries and recording added.
+
+To run many samples in one Lava run, state must return to its initial value at the
+start of every sample. These process models *subclass* Lava's own
+``PyDenseModelBitAcc`` and ``PyLifModelBitAcc`` (and neurodeploy's
+``PyNeurodeployLifModel``) and change nothing in their arithmetic: at the first step
+of each sample (every ``sample_steps`` steps, from the process's ``proc_params``)
+they restore the initial state (Dense: no synaptic input in flight; neurons:
+u = u_init, v = v_init) and then call the parent's ``run_spk``. Neurons also write
+their spikes (and, if asked, u and v) after every step into ``.npy`` files that the
+host memory-maps, which is far cheaper than Lava's element-wise ``Var.get``.
+
+They are selected with ``exception_proc_model_map`` (see ``backends/lava_backend.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from lava.proc.dense.models import PyDenseModelBitAcc
+from lava.proc.lif.models import PyLifModelBitAcc
+
+from neurodeploy.backends.lava_processes.neurodeploy_lif import PyNeurodeployLifModel
+
+
+class _SampleBoundaries:
+    """Mixin: sample-start test and per-step recording into memory-mapped files."""
+
+    def _at_sample_start(self) -> bool:
+        steps = self.proc_params.get("sample_steps")
+        return bool(steps) and self.time_step > 1 and (self.time_step - 1) % steps == 0
+
+    def _record_step(self) -> None:
+        paths = self.proc_params.get("record") or {}
+        if not paths:
+            return
+        if not hasattr(self, "_recordings"):
+            self._recordings = {name: np.load(path, mmap_mode="r+") for name, path in paths.items()}
+        row = self.time_step - 1
+        for name, array in self._recordings.items():
+            array[row] = self.s_out_buff if name == "spikes" else getattr(self, name)
+
+
+class _SampledNeuronModel(_SampleBoundaries):
+    def run_spk(self):
+        if self._at_sample_start():
+            self.u[:] = self.proc_params["u"]
+            self.v[:] = self.proc_params["v"]
+        super().run_spk()
+        self._record_step()
+
+
+class PySampledLifModel(_SampledNeuronModel, PyLifModelBitAcc):
+    """Lava's ``PyLifModelBitAcc`` with per-sample reset and recording."""
+
+
+class PySampledNeurodeployLifModel(_SampledNeuronModel, PyNeurodeployLifModel):
+    """``PyNeurodeployLifModel`` with per-sample reset and recording."""
+
+
+class PySampledDenseModel(_SampleBoundaries, PyDenseModelBitAcc):
+    """Lava's ``PyDenseModelBitAcc``; drops the buffered input at each sample start."""
+
+    def run_spk(self):
+        if self._at_sample_start():
+            self.a_buff = np.zeros_like(self.a_buff)
+        super().run_spk()
