@@ -12,7 +12,8 @@ from neurodeploy.frontends import load_model
 from neurodeploy.frontends.nir_file import load_nir_file
 from neurodeploy.ir.passes.normalise import normalise
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "nir-paper-lif"
+# A copy of ../shared/conformance/nir-paper-lif (NIR paper data, BSD-3-Clause; see its README)
+CONFORMANCE = Path(__file__).resolve().parent / "data" / "nir-paper-lif"
 
 
 def write_raw(path, nodes: dict, edges, version="0.0.1"):
