@@ -86,3 +86,21 @@ def test_compiled_nir_networks_match_lava(loihi2, case):
     sizes = [int(rng.integers(10, 50)) for _ in range(3)]
     compiled = compile_network(float_graph(random_nir_graph(rng, sizes)), CompileOptions(profile=loihi2))
     assert_identical(compiled.quantised, random_input(rng, steps=30, batch=2, n=sizes[0], rate=0.3))
+
+
+def test_lava_runtime_is_stopped_even_when_a_run_fails(loihi2, monkeypatch):
+    """An error between run() calls must not leave Lava's process tree behind."""
+    import multiprocessing
+
+    from neurodeploy.backends import lava_backend
+
+    def failing_chunks(batch, progress):
+        yield 1
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(lava_backend, "_chunks", failing_chunks)
+    rng = np.random.default_rng(5)
+    network = random_quantised_network(rng, loihi2, [6, 4])
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run_lava(network, random_input(rng, steps=5, batch=2, n=6))
+    assert not [p for p in multiprocessing.active_children() if p.is_alive()]
