@@ -1,16 +1,18 @@
 """Bit-accurate CPU backend (``--target cpu``): Lava's fixed-point semantics, batched.
 
-Runs ``backends/fixed_point.py`` vectorised over neurons and batch. Per step, in layer
-order (every layer's synapses see the current step's spikes of their source):
+Runs ``backends/fixed_point.py`` vectorised over neurons and batch. Every synapse adds
+one step of delay (Lava's connection processes send what they accumulated in the step
+before), so within a step every neuron update depends only on earlier spikes:
 
-    a_in      = buffer[layer]                  # Dense's one-step delay, as in Lava
-    buffer    = Dense(spikes of source, now)   # sum of weights of active inputs, shifted
-    u, v      = neuron_step(u, v, a_in)        # 24-bit CUBA update, int32 wrap rules
-    s, v      = fire_and_reset(v)
+    for each layer:       a_in = sum over its projections of the buffer slot due now
+                          u, v = neuron_step(u, v, a_in);  s, v = fire_and_reset(v)
+    for each projection:  add its output for this step's source spikes into the slot
+                          due 1 + delay steps later (one slot per distinct delay)
 
-so a network of L layers answers L steps after its input, exactly like Lava's
-``Dense -> LIF`` chains. Synaptic sums use a float BLAS product when it is provably
-exact (every partial sum below 2**24 for float32, 2**53 for float64), else int64.
+This holds for any graph, recurrent ones included, exactly as in Lava. Synaptic sums
+are exact integers (a float BLAS product when it is provably exact: every partial sum
+below 2**24 for float32, 2**53 for float64; else int64) that each connection then
+shifts and wraps as its Lava process does.
 """
 from __future__ import annotations
 
@@ -19,46 +21,18 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from ..ir.profile import ArithmeticSpec
-from ..ir.stages import INPUT, QuantisedLayer, QuantisedNetwork
+from ..ir.stages import INPUT, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from . import fixed_point as fx
-from .results import LayerActivity, RunResult
+from .results import LayerActivity, RunResult, fill_synops
 
 
-@dataclass
-class _LayerKernel:
-    """Constant per-layer arrays, prepared once per run."""
-
-    layer: QuantisedLayer
-    weights_t: np.ndarray  # (n_in, n_out) in the exact dtype chosen for the product
-    weights_int_t: np.ndarray  # (n_in, n_out) int64, for the event-driven gather path
-    graded: bool
-    u_keep: np.ndarray
-    v_keep: np.ndarray
-    bias: np.ndarray
-    vth_eff: np.ndarray
-    reset_sub: np.ndarray
-
-    def synaptic_input(self, src: np.ndarray) -> np.ndarray:
-        """Dense output (int32, as it leaves Lava's channel) for one step of source values."""
-        exp = self.layer.synapses.weight_exp
-        if self.graded:
-            return fx.synaptic_input_graded(self._weighted_sum(src), exp)
-        return fx.synaptic_input_binary(self._weighted_sum(src != 0), exp)
-
-    def _weighted_sum(self, src: np.ndarray) -> np.ndarray:
-        if src.shape[0] == 1 and not self.graded:
-            active = np.flatnonzero(src[0])
-            return self.weights_int_t[active].sum(axis=0, dtype=np.int64)[None, :]
-        if self.weights_t.dtype == np.int64:
-            return src.astype(np.int64) @ self.weights_t
-        return np.rint(src.astype(self.weights_t.dtype) @ self.weights_t).astype(np.int64)
-
-
-def _exact_product_dtype(weights: np.ndarray, input_max: int) -> type:
-    """Smallest float type in which every partial sum of input x weight is an exact integer."""
-    bound = float(np.abs(weights.astype(np.float64)).sum(axis=1).max(initial=0.0)) * input_max
+def _exact_dtype(weights, input_max: int):
+    """Smallest type in which every partial sum of input x weight is an exact integer."""
+    col = abs(weights).sum(axis=1)
+    bound = float(np.asarray(col).max(initial=0.0)) * input_max
     if bound < 2**24:
         return np.float32
     if bound < 2**53:
@@ -66,28 +40,128 @@ def _exact_product_dtype(weights: np.ndarray, input_max: int) -> type:
     return np.int64
 
 
-def prepare_kernels(network: QuantisedNetwork) -> list[_LayerKernel]:
-    arith = network.arithmetic
-    kernels = []
-    for layer in network.layers:
-        syn, neu = layer.synapses, layer.neurons
-        graded = syn.graded_bits > 0
-        input_max = (1 << (syn.graded_bits - 1)) if graded else 1
-        dtype = _exact_product_dtype(syn.weights, input_max)
-        kernels.append(
-            _LayerKernel(
-                layer=layer,
-                weights_t=np.ascontiguousarray(syn.weights.T.astype(dtype)),
-                weights_int_t=np.ascontiguousarray(syn.weights.T.astype(np.int64)),
-                graded=graded,
-                u_keep=fx.current_keep(neu.du, arith),
-                v_keep=fx.voltage_keep(neu.dv, arith),
-                bias=fx.effective_bias(neu.bias_mant, neu.bias_exp),
-                vth_eff=fx.effective_threshold(neu.vth, arith),
-                reset_sub=neu.reset_sub.astype(np.int32),
-            )
+@dataclass
+class ProjectionKernel:
+    """One projection: per distinct delay, the transposed weights for the exact sums."""
+
+    projection: QuantisedProjection
+    delays: list[int]
+    weights_t: list  # per delay: (n_in, n_out) dense array or CSR, in an exact dtype
+    weights_int_t: list  # per delay: the same as int64, for the event-driven gather path
+
+    @classmethod
+    def build(cls, projection: QuantisedProjection) -> "ProjectionKernel":
+        graded = projection.graded_bits > 0
+        input_max = (1 << (projection.graded_bits - 1)) if graded else 1
+        parts = _split_by_delay(projection.weights, projection.delays)
+        delays = sorted(parts)
+        weights_t, weights_int_t = [], []
+        for d in delays:
+            w = parts[d]
+            dtype = _exact_dtype(w, input_max)
+            if sparse.issparse(w):
+                weights_t.append(sparse.csr_matrix(w.T.astype(dtype)))
+                weights_int_t.append(sparse.csr_matrix(w.T.astype(np.int64)))
+            else:
+                weights_t.append(np.ascontiguousarray(w.T.astype(dtype)))
+                weights_int_t.append(np.ascontiguousarray(w.T.astype(np.int64)))
+        return cls(projection, delays, weights_t, weights_int_t)
+
+    @property
+    def max_delay(self) -> int:
+        return max(self.delays) if self.delays else 0
+
+    def outputs(self, src: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(delay, int32 output) for one step of source values (batch, n_in)."""
+        p = self.projection
+        graded = p.graded_bits > 0
+        values = src if graded else (src != 0)
+        return [
+            (d, fx.synaptic_output(self._exact_sum(values, i), p.connection, p.weight_exp, graded))
+            for i, d in enumerate(self.delays)
+        ]
+
+    def _exact_sum(self, values: np.ndarray, i: int) -> np.ndarray:
+        w, w_int = self.weights_t[i], self.weights_int_t[i]
+        if values.shape[0] == 1 and values.dtype == bool:
+            active = np.flatnonzero(values[0])
+            rows = w_int[active]
+            summed = rows.sum(axis=0)
+            return np.asarray(summed, dtype=np.int64).reshape(1, -1)
+        if w.dtype == np.int64:
+            product = values.astype(np.int64) @ w
+        else:
+            product = np.rint(values.astype(w.dtype) @ w)
+        return np.asarray(product).astype(np.int64)
+
+
+def _split_by_delay(weights, delays) -> dict[int, object]:
+    if delays is None:
+        return {0: weights}
+    parts = {}
+    if sparse.issparse(weights):
+        w, d = sparse.csr_matrix(weights), sparse.csr_matrix(delays)
+        rows, cols = w.nonzero()
+        values = np.asarray(w[rows, cols]).reshape(-1)
+        lags = np.asarray(d[rows, cols]).reshape(-1)
+        for lag in np.unique(lags):
+            keep = lags == lag
+            parts[int(lag)] = sparse.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=w.shape, dtype=np.int32)
+        return parts or {0: w}
+    lags = np.where(weights != 0, delays, 0)
+    for lag in np.unique(lags):
+        parts[int(lag)] = np.where(lags == lag, weights, 0).astype(np.int32)
+    return parts
+
+
+@dataclass
+class NeuronKernel:
+    layer: QuantisedLayer
+    u_keep: np.ndarray
+    v_keep: np.ndarray
+    bias: np.ndarray
+    vth_eff: np.ndarray
+    reset_sub: np.ndarray
+
+    @classmethod
+    def build(cls, layer: QuantisedLayer, arith: ArithmeticSpec) -> "NeuronKernel":
+        neu = layer.neurons
+        return cls(
+            layer,
+            fx.current_keep(neu.du, arith),
+            fx.voltage_keep(neu.dv, arith),
+            fx.effective_bias(neu.bias_mant, neu.bias_exp),
+            fx.effective_threshold(neu.vth, arith),
+            neu.reset_sub.astype(np.int32),
         )
-    return kernels
+
+
+class SynapticBuffers:
+    """Per layer, ring buffers of int32 synaptic input indexed by arrival step."""
+
+    def __init__(self, network: QuantisedNetwork, batch: int):
+        self.kernels = {
+            layer.name: [ProjectionKernel.build(p) for p in layer.projections] for layer in network.layers
+        }
+        depth = 1 + max((k.max_delay for ks in self.kernels.values() for k in ks), default=0)
+        self.depth = depth
+        self.slots = {layer.name: np.zeros((depth, batch, layer.n_out), np.int32) for layer in network.layers}
+
+    def take(self, name: str, t: int) -> np.ndarray:
+        """The synaptic input arriving at step t (the slot is cleared for reuse)."""
+        slot = self.slots[name][t % self.depth]
+        a_in = slot.copy()
+        slot[:] = 0
+        return a_in
+
+    def deliver(self, signals: dict[str, np.ndarray], t: int) -> None:
+        """Every projection's output for step t's source values, due 1 + delay steps later."""
+        for name, kernels in self.kernels.items():
+            slots = self.slots[name]
+            for kernel in kernels:
+                for delay, output in kernel.outputs(signals[kernel.projection.source]):
+                    target = slots[(t + 1 + delay) % self.depth]
+                    np.add(target, output, out=target, casting="unsafe")  # int32 wrap, as Lava's buffers
 
 
 def run_cpu(
@@ -102,58 +176,58 @@ def run_cpu(
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
     arith: ArithmeticSpec = network.arithmetic
-    kernels = prepare_kernels(network)
+    neurons = [NeuronKernel.build(layer, arith) for layer in network.layers]
+    buffers = SynapticBuffers(network, batch)
     state = {
         k.layer.name: {
             "u": np.zeros((batch, k.layer.n_out), np.int32),
             "v": np.tile(k.layer.neurons.v_init.astype(np.int32), (batch, 1)),
-            "buffer": np.zeros((batch, k.layer.n_out), np.int32),
+            "s": np.zeros((batch, k.layer.n_out), bool),
         }
-        for k in kernels
+        for k in neurons
     }
     activity = {
         k.layer.name: LayerActivity(
             k.layer.name, k.layer.n_out, spike_counts=np.zeros((batch, k.layer.n_out), np.int64),
             saturations={"u_wrap": 0, "v_saturate": 0},
         )
-        for k in kernels
+        for k in neurons
     }
-    rasters = {k.layer.name: np.zeros((steps, batch, k.layer.n_out), bool) for k in kernels} if record_spikes else None
+    rasters = {k.layer.name: np.zeros((steps, batch, k.layer.n_out), bool) for k in neurons} if record_spikes else None
     traces = (
-        {k.layer.name: {"u": np.zeros((steps, batch, k.layer.n_out), np.int32), "v": np.zeros((steps, batch, k.layer.n_out), np.int32)} for k in kernels}
+        {k.layer.name: {"u": np.zeros((steps, batch, k.layer.n_out), np.int32), "v": np.zeros((steps, batch, k.layer.n_out), np.int32)} for k in neurons}
         if record_state
         else None
     )
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out), np.int64)
     for t in _step_range(steps, batch, progress):
-        signals = {INPUT: x_all[t]}
-        for kernel in kernels:
-            layer, st, acts = kernel.layer, state[kernel.layer.name], activity[kernel.layer.name]
-            src = signals[layer.source]
-            a_in = st["buffer"]
-            st["buffer"] = kernel.synaptic_input(src)
+        for kernel in neurons:
+            name = kernel.layer.name
+            st, acts = state[name], activity[name]
+            a_in = buffers.take(name, t)
             u, v, u_wrapped, v_saturated = fx.neuron_step(st["u"], st["v"], a_in, kernel.u_keep, kernel.v_keep, kernel.bias, arith)
-            if layer.neurons.spiking:
-                spikes, v = fx.fire_and_reset(v, kernel.vth_eff, layer.neurons.reset, kernel.reset_sub)
+            if kernel.layer.neurons.spiking:
+                spikes, v = fx.fire_and_reset(v, kernel.vth_eff, kernel.layer.neurons.reset, kernel.reset_sub)
                 acts.spike_counts += spikes
             else:
                 spikes = np.zeros(v.shape, bool)
-            st["u"], st["v"] = u, v
-            acts.synops += int(np.count_nonzero(src)) * layer.n_out
+            st["u"], st["v"], st["s"] = u, v, spikes
             acts.active_neuron_updates += int(np.count_nonzero(a_in))
             acts.saturations["u_wrap"] += int(np.count_nonzero(u_wrapped))
             acts.saturations["v_saturate"] += int(np.count_nonzero(v_saturated))
-            signals[layer.name] = spikes
             if rasters is not None:
-                rasters[layer.name][t] = spikes
+                rasters[name][t] = spikes
             if traces is not None:
-                traces[layer.name]["u"][t], traces[layer.name]["v"][t] = u, v
+                traces[name]["u"][t], traces[name]["v"][t] = u, v
+        signals = {INPUT: x_all[t], **{name: st["s"] for name, st in state.items()}}
+        buffers.deliver(signals, t)
         out_v_sum += state[out.name]["v"]
-    for kernel in kernels:
+    for kernel in neurons:
         acts = activity[kernel.layer.name]
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = kernel.layer.n_out * steps * batch
+    fill_synops(network, x_all, activity)
     return RunResult(
         target="cpu",
         steps=steps,

@@ -7,7 +7,8 @@ dtype, Lava 0.10.0's ``PyDenseModelBitAcc`` and ``PyLifModelBitAcc``
 batch axis. Bit widths come from the profile's ``ArithmeticSpec``.
 
 Integer types follow Lava exactly because overflow behaviour depends on them:
-- synaptic sums leave ``Dense`` through an int32 channel (wrap modulo 2**32);
+- synaptic sums leave ``Dense`` through an int32 channel (wrap modulo 2**32); the other
+  connection processes wrap elsewhere (``synaptic_output``);
 - ``u`` and ``v`` are int32 registers; ``a_in << 6`` and ``u + v + bias`` wrap in int32;
 - ``u`` is then wrapped once into the 24-bit range, ``v`` is clipped to it.
 """
@@ -57,24 +58,47 @@ def stored_weights(weights: np.ndarray, sign_mode: str, mantissa_bits: int) -> n
 
 
 def shift_by_exponent(acc: np.ndarray, weight_exp: int) -> np.ndarray:
-    """``acc * 2**weight_exp`` as Dense does it: left shift, or arithmetic (floor) right shift."""
+    """``acc * 2**weight_exp`` as Lava does it: left shift, or arithmetic (floor) right shift."""
     return np.left_shift(acc, weight_exp) if weight_exp > 0 else np.right_shift(acc, -weight_exp)
 
 
-def synaptic_input_binary(spike_sum: np.ndarray, weight_exp: int) -> np.ndarray:
-    """Dense output for binary spikes.
+def wrap(values: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap of exact integers into ``bits`` bits (int64 result)."""
+    half = np.int64(1) << (bits - 1)
+    return ((values.astype(np.int64) + half) & ((half << 1) - 1)) - half
 
-    ``spike_sum`` is the exact sum of the weights of the spiking inputs (int64, as numpy
-    sums Lava's int32 weights); it is shifted by the exponent in int64 and then wraps to
-    int32 on its way through the int32 channel to the neurons.
+
+def synaptic_output(exact_sum: np.ndarray, connection: str, weight_exp: int, graded: bool) -> np.ndarray:
+    """What a Lava connection process emits (int32) for an exact integer weighted sum.
+
+    The processes differ in where they wrap, which matters only on overflow:
+
+    Dense, Sparse      binary spikes: ``weights[:, s].sum()`` is int64, shifted, then wraps
+                       to int32 in the channel; graded: an int32 product (wraps), then the
+                       shift in int32
+    DelayDense         int64 per-delay sums, shifted, then added into an int32 buffer
+    DelaySparse        a sparse int32 product (wraps), shifted in int32, added into the buffer
+    Conv               no exponent at all (Lava's PyConvModelFixed ignores ``weight_exp``);
+                       the sum wraps to 24 bits (``signed_clamp(x, 24)``)
     """
-    return shift_by_exponent(spike_sum.astype(np.int64), weight_exp).astype(np.int32)
+    acc = exact_sum.astype(np.int64)
+    if connection == "Conv":
+        return wrap(acc, 24).astype(np.int32)
+    if connection == "DelaySparse" or (graded and connection in ("Dense", "Sparse")):
+        return shift_by_exponent(wrap(acc, 32).astype(np.int32), weight_exp)
+    if connection in ("Dense", "Sparse", "DelayDense"):
+        return wrap(shift_by_exponent(acc, weight_exp), 32).astype(np.int32)
+    raise ValueError(f"unknown connection {connection!r}")
+
+
+def synaptic_input_binary(spike_sum: np.ndarray, weight_exp: int) -> np.ndarray:
+    """Dense output for binary spikes (see ``synaptic_output``)."""
+    return synaptic_output(spike_sum, "Dense", weight_exp, graded=False)
 
 
 def synaptic_input_graded(weighted_sum: np.ndarray, weight_exp: int) -> np.ndarray:
-    """Dense output for graded spikes: ``weights.dot(s_in)`` is an int32 product in Lava
-    (wrapping modulo 2**32), shifted in int32."""
-    return shift_by_exponent(weighted_sum.astype(np.int64).astype(np.int32), weight_exp)
+    """Dense output for graded spikes (see ``synaptic_output``)."""
+    return synaptic_output(weighted_sum, "Dense", weight_exp, graded=True)
 
 
 # --------------------------------------------------------------------------- neurons

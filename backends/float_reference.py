@@ -1,17 +1,37 @@
 """Float reference: the normalised network's NIR semantics in float64 (``--target float``).
 
-Runs the per-step equations of ``NeuronDynamics`` with no synaptic delay (NIR has
-none), vectorised over neurons and batch. Its spikes show what quantisation and
-Loihi's one-step synaptic delay change.
+Per step, layers run in feed-forward order. A projection from a source computed earlier
+in the same step (or from the input) uses that step's values, ``a[t] += W s[t - delay]``;
+a projection from a layer not yet computed this step (recurrence, including a layer
+feeding itself) uses the previous step's spikes, as snnTorch's RLeaky/RSynaptic do.
+There is no per-synapse delay: on Loihi (and in Lava and the CPU backend) every
+feed-forward synapse adds one step.
 """
 from __future__ import annotations
 
 import time
 
 import numpy as np
+from scipy import sparse
 
 from ..ir.stages import INPUT, NormalisedNetwork
-from .results import LayerActivity, RunResult
+from .results import LayerActivity, RunResult, fill_synops
+
+
+def _split_by_delay(weight, delays) -> dict[int, object]:
+    if delays is None:
+        return {0: weight}
+    parts = {}
+    if sparse.issparse(weight):
+        w, d = sparse.csr_matrix(weight), sparse.csr_matrix(delays)
+        rows, cols = w.nonzero()
+        values, lags = np.asarray(w[rows, cols]).ravel(), np.asarray(d[rows, cols]).ravel()
+        for lag in np.unique(lags):
+            keep = lags == lag
+            parts[int(lag)] = sparse.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=w.shape)
+        return parts
+    lags = np.where(weight != 0, delays, 0)
+    return {int(lag): np.where(lags == lag, weight, 0.0) for lag in np.unique(lags)}
 
 
 def run_float(
@@ -21,6 +41,21 @@ def run_float(
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1).astype(np.float64)
+    order = [layer.name for layer in network.layers]
+    position = {name: i for i, name in enumerate(order)}
+    # (source, lag in steps, W^T) per layer; lag 0 means "this step's value"
+    terms = {}
+    max_lag = 0
+    for layer in network.layers:
+        terms[layer.name] = []
+        for p in layer.projections:
+            back_edge = p.source != INPUT and position[p.source] >= position[layer.name]
+            for delay, w in _split_by_delay(p.weight, p.delays).items():
+                lag = delay + (1 if back_edge else 0)
+                max_lag = max(max_lag, lag)
+                terms[layer.name].append((p.source, lag, w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)))
+    history = max_lag + 1
+    past = {name: np.zeros((history, batch, n)) for name, n in [(INPUT, network.n_inputs)] + [(l.name, l.n_out) for l in network.layers]}
     activity = {l.name: LayerActivity(l.name, l.n_out, spike_counts=np.zeros((batch, l.n_out), np.int64)) for l in network.layers}
     u = {l.name: np.zeros((batch, l.n_out)) for l in network.layers}
     v = {l.name: np.tile(-l.neurons.v_offset, (batch, 1)) for l in network.layers}
@@ -30,48 +65,44 @@ def run_float(
         if record_state
         else None
     )
-    out_name = network.output_layer.name
-    out_v_sum = np.zeros((batch, network.output_layer.n_out))
-    weights_t = {l.name: l.weight.T.copy() for l in network.layers}
+    out = network.output_layer
+    out_v_sum = np.zeros((batch, out.n_out))
     for t in range(steps):
-        signals = {INPUT: x_all[t]}
+        past[INPUT][t % history] = x_all[t]
         for layer in network.layers:
             dyn, name = layer.neurons, layer.name
-            src = signals[layer.source]
-            a = src @ weights_t[name]
-            acts = activity[name]
-            acts.synops += int(np.count_nonzero(src)) * layer.n_out
-            acts.active_neuron_updates += int(np.count_nonzero(a))
+            a = np.zeros((batch, layer.n_out))
+            for source, lag, w_t in terms[name]:
+                if t - lag >= 0:
+                    a += np.asarray(past[source][(t - lag) % history] @ w_t)
+            activity[name].active_neuron_updates += int(np.count_nonzero(a))
             u[name] = dyn.alpha * u[name] + a + dyn.current_bias
             v[name] = dyn.beta * v[name] + u[name] + dyn.bias
             if dyn.spiking:
                 s = v[name] > dyn.threshold
-                if dyn.reset == "zero":
-                    v[name] = np.where(s, 0.0, v[name])
-                else:
-                    v[name] = np.where(s, v[name] - dyn.reset_amount, v[name])
+                v[name] = np.where(s, 0.0, v[name]) if dyn.reset == "zero" else np.where(s, v[name] - dyn.reset_amount, v[name])
             else:
                 s = np.zeros_like(v[name], dtype=bool)
-            acts.spike_counts += s
-            signals[name] = s.astype(np.float64)
+            activity[name].spike_counts += s
+            past[name][t % history] = s
             if rasters is not None:
                 rasters[name][t] = s
             if traces is not None:
                 traces[name]["u"][t], traces[name]["v"][t] = u[name], v[name]
-        out_v_sum += v[out_name] + network.output_layer.neurons.v_offset
+        out_v_sum += v[out.name] + out.neurons.v_offset
     for layer in network.layers:
         acts = activity[layer.name]
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = layer.n_out * steps * batch
+    fill_synops(network, x_all, activity)
     return RunResult(
         target="float",
         steps=steps,
         batch=batch,
         layers=activity,
-        output_layer=out_name,
+        output_layer=out.name,
         output_v_sum=out_v_sum,
         rasters=rasters,
         traces=traces,
         wall_s=time.perf_counter() - start,
     )
-

@@ -3,9 +3,12 @@
 Builds the quantised network as Lava processes and runs it with
 ``Loihi2SimCfg(select_tag="fixed_pt")``:
 
-    MemmapSource (input) -> Dense -> LIF -> Dense -> LIF ...
+    MemmapSource (input) -> Dense | Sparse | Conv | DelayDense | DelaySparse -> LIF ...
 
-Synapses are Lava's ``Dense``; neurons are Lava's own ``LIF`` where it can express the
+Each projection is the Lava connection process the quantiser chose for it (recurrent
+ones included: Lava's connections send last step's sums, so cycles cannot deadlock);
+Conv gets its input and output reshaped between neurodeploy's flat (C, H, W) order and
+Lava's (W, H, C). Neurons are Lava's own ``LIF`` where it can express the
 layer (one du/dv/vth, reset to zero) and ``NeurodeployLIF`` otherwise (per-neuron
 parameters, subtractive reset, non-spiking readout; see ``lava_processes/``). All
 samples run in one compiled network, one after another in a single run (split into
@@ -27,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from ..errors import BackendUnavailableError
-from ..ir.stages import INPUT, QuantisedLayer, QuantisedNetwork
+from ..ir.stages import INPUT, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from . import fixed_point as fx
 from . import lava_compat
-from .results import LayerActivity, RunResult
+from .results import LayerActivity, RunResult, fill_synops
 
 # The integer formats Lava's fixed-point LIF/Dense models hard-code (lava/proc/lif/models.py).
 LAVA_ARITHMETIC = {
@@ -112,13 +116,10 @@ def run_lava(
             if record_state
             else None
         )
+        out = network.output_layer
+        out_v = recording.read(files[out.name]["v"], steps, batch)  # for graded (non-spiking) readouts
     activity = activity_from_rasters(network, x_all, rasters, traces)
-    out = network.output_layer
-    out_v_sum = (
-        traces[out.name]["v"].astype(np.int64).sum(axis=0) / out.state_scale + steps * out.float_layer.neurons.v_offset
-        if traces
-        else np.zeros((batch, out.n_out))
-    )
+    out_v_sum = out_v.astype(np.int64).sum(axis=0) / out.state_scale + steps * out.float_layer.neurons.v_offset
     return RunResult(
         target="loihi-sim",
         steps=steps,
@@ -133,54 +134,115 @@ def run_lava(
 
 
 def _model_map() -> dict:
-    from lava.proc.dense.process import Dense
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.lif.process import LIF
+    from lava.proc.sparse.process import DelaySparse, Sparse
 
+    from .lava_processes import sampled_models as sm
     from .lava_processes.memmap_io import MemmapSource, PyMemmapSourceModel
     from .lava_processes.neurodeploy_lif import NeurodeployLIF
-    from .lava_processes.sampled_models import PySampledDenseModel, PySampledLifModel, PySampledNeurodeployLifModel
 
     return {
-        LIF: PySampledLifModel,
-        NeurodeployLIF: PySampledNeurodeployLifModel,
-        Dense: PySampledDenseModel,
+        LIF: sm.PySampledLifModel,
+        NeurodeployLIF: sm.PySampledNeurodeployLifModel,
+        Dense: sm.PySampledDenseModel,
+        Sparse: sm.PySampledSparseModel,
+        DelayDense: sm.PySampledDelayDenseModel,
+        DelaySparse: sm.PySampledDelaySparseModel,
+        Conv: sm.PySampledConvModel,
         MemmapSource: PyMemmapSourceModel,
     }
 
 
 def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool):
     """Processes and connections; returns (a process to run/stop, per-layer recording files)."""
-    from lava.proc.dense.process import Dense
     from lava.proc.lif.process import LIF
-    from lava.utils.weightutils import SignMode
 
     from .lava_processes.memmap_io import MemmapSource
     from .lava_processes.neurodeploy_lif import NeurodeployLIF
 
-    sign_modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
     source = MemmapSource(path=input_path, n=network.n_inputs, name="input")
     outputs = {INPUT: source.s_out}
-    files = {}
+    neurons, files = {}, {}
     for layer in network.layers:
-        syn = layer.synapses
-        dense = Dense(
-            weights=syn.weights.astype(np.int32),
-            weight_exp=syn.weight_exp,
-            num_weight_bits=syn.mantissa_bits,
-            sign_mode=sign_modes[syn.sign_mode],
-            num_message_bits=syn.graded_bits,
-            name=f"{layer.name}.dense",
-            sample_steps=steps,
-        )
         files[layer.name] = {"spikes": recording.create(f"{layer.name}.spikes", layer.n_out, np.uint8)}
-        if record_state:
-            for var in ("u", "v"):
-                files[layer.name][var] = recording.create(f"{layer.name}.{var}", layer.n_out, np.int32)
-        neurons = _neuron_process(layer, LIF, NeurodeployLIF, sample_steps=steps, record=files[layer.name])
-        outputs[layer.source].connect(dense.s_in)
-        dense.a_out.connect(neurons.a_in)
-        outputs[layer.name] = neurons.s_out
+        recorded = ("u", "v") if record_state else ("v",) if layer.name == network.output_layer.name else ()
+        for var in recorded:
+            files[layer.name][var] = recording.create(f"{layer.name}.{var}", layer.n_out, np.int32)
+        neurons[layer.name] = _neuron_process(layer, LIF, NeurodeployLIF, sample_steps=steps, record=files[layer.name])
+        outputs[layer.name] = neurons[layer.name].s_out
+    for layer in network.layers:  # connections after all neurons exist: sources may come later (recurrence)
+        for i, projection in enumerate(layer.projections):
+            connection = _connection_process(projection, f"{layer.name}.{projection.source}.{i}", steps)
+            _connect_source(outputs[projection.source], connection, projection)
+            _connect_target(connection, neurons[layer.name], projection)
     return source, files
+
+
+def _connection_process(projection: QuantisedProjection, name: str, steps: int):
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.sparse.process import DelaySparse, Sparse
+    from lava.utils.weightutils import SignMode
+
+    sign_modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
+    common = dict(
+        weight_exp=projection.weight_exp,
+        num_weight_bits=projection.mantissa_bits,
+        sign_mode=sign_modes[projection.sign_mode],
+        num_message_bits=projection.graded_bits,
+        name=name,
+        sample_steps=steps,
+    )
+    kind = projection.connection
+    if kind == "Conv":
+        g = projection.geometry
+        # Lava's Conv: WHC tensors, kernel (out, x, y, in/groups), and a true convolution
+        # (flipped kernel) where PyTorch and NIR correlate.
+        weight = g.kernel.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :].astype(np.int32).copy()
+        conv = Conv(
+            weight=weight,
+            input_shape=(g.in_shape[2], g.in_shape[1], g.in_shape[0]),
+            padding=(g.padding[1], g.padding[0]),
+            stride=(g.stride[1], g.stride[0]),
+            dilation=(g.dilation[1], g.dilation[0]),
+            groups=g.groups,
+            weight_exp=0,
+            num_weight_bits=projection.mantissa_bits,
+            num_message_bits=projection.graded_bits,
+            name=name,
+        )
+        conv.proc_params["sample_steps"] = steps  # Conv takes no extra keyword arguments
+        return conv
+    weights = projection.weights
+    if kind == "Dense":
+        return Dense(weights=np.asarray(weights, np.int32), **common)
+    if kind == "Sparse":
+        return Sparse(weights=sparse.csr_matrix(weights, dtype=np.int32), **common)
+    if kind == "DelayDense":
+        # Lava checks ``delays.dtype == int`` (int64)
+        return DelayDense(weights=np.asarray(weights, np.int32), delays=np.asarray(projection.delays, np.int64), **common)
+    if kind == "DelaySparse":
+        w = sparse.csr_matrix(weights, dtype=np.int32)
+        d = sparse.csr_matrix(projection.delays, dtype=np.int64)
+        return DelaySparse(weights=w, delays=d, **common)
+    raise BackendUnavailableError(f"no Lava process for connection {kind!r}")  # pragma: no cover
+
+
+def _connect_source(port, connection, projection: QuantisedProjection) -> None:
+    if projection.connection == "Conv":
+        c, h, w = projection.geometry.in_shape
+        port.reshape((c, h, w)).transpose((2, 1, 0)).connect(connection.s_in)
+    else:
+        port.connect(connection.s_in)
+
+
+def _connect_target(connection, neurons, projection: QuantisedProjection) -> None:
+    if projection.connection == "Conv":
+        connection.a_out.transpose((2, 1, 0)).flatten().connect(neurons.a_in)
+    else:
+        connection.a_out.connect(neurons.a_in)
 
 
 def _neuron_process(layer: QuantisedLayer, lif_cls, custom_cls, **extra):
@@ -229,41 +291,40 @@ def _chunks(batch: int, progress: bool) -> list[int]:
 def activity_from_rasters(
     network: QuantisedNetwork, inputs: np.ndarray, rasters: dict[str, np.ndarray], traces: dict | None
 ) -> dict[str, LayerActivity]:
-    """Counts from recorded spikes; a_in re-derived with the Dense arithmetic of fixed_point.py."""
-    steps, batch = inputs.shape[:2]
-    from .cpu import prepare_kernels
+    """Counts from recorded spikes; the synaptic input a_in of every step is re-derived with
+    the connection arithmetic of fixed_point.py (the CPU backend's buffers, driven by the
+    recorded spikes), which also replays each neuron update to count saturations."""
+    from .cpu import NeuronKernel, SynapticBuffers
 
+    steps, batch = inputs.shape[:2]
+    arith = network.arithmetic
+    buffers = SynapticBuffers(network, batch)
+    kernels = {layer.name: NeuronKernel.build(layer, arith) for layer in network.layers}
     activity = {}
-    for kernel in prepare_kernels(network):
-        layer = kernel.layer
-        src = inputs if layer.source == INPUT else rasters[layer.source]
+    for layer in network.layers:
         acts = LayerActivity(layer.name, layer.n_out)
         acts.spike_counts = rasters[layer.name].sum(axis=0, dtype=np.int64)
         acts.spikes = int(acts.spike_counts.sum())
-        acts.synops = int(np.count_nonzero(src)) * layer.n_out
         acts.neuron_updates = layer.n_out * steps * batch
-        acts.active_neuron_updates = sum(
-            int(np.count_nonzero(kernel.synaptic_input(src[t]))) for t in range(steps - 1)
-        )
-        if traces:
-            acts.saturations = _saturations_from_traces(network, layer, kernel, traces, src)
+        acts.saturations = {"u_wrap": 0, "v_saturate": 0} if traces else None
         activity[layer.name] = acts
-    return activity
-
-
-def _saturations_from_traces(network, layer, kernel, traces, src) -> dict[str, int]:
-    """Replays each step's update from the observed previous state to count wraps and clips."""
-    arith = network.arithmetic
-    u_trace, v_trace = traces[layer.name]["u"], traces[layer.name]["v"]
-    steps = u_trace.shape[0]
-    u_prev = np.zeros_like(u_trace[0])
-    v_prev = np.tile(layer.neurons.v_init.astype(np.int32), (u_trace.shape[1], 1))
-    a_in = np.zeros_like(u_trace[0])
-    counts = {"u_wrap": 0, "v_saturate": 0}
+    previous = {
+        layer.name: (np.zeros((batch, layer.n_out), np.int32), np.tile(layer.neurons.v_init.astype(np.int32), (batch, 1)))
+        for layer in network.layers
+    }
     for t in range(steps):
-        _, _, wrapped, saturated = fx.neuron_step(u_prev, v_prev, a_in, kernel.u_keep, kernel.v_keep, kernel.bias, arith)
-        counts["u_wrap"] += int(np.count_nonzero(wrapped))
-        counts["v_saturate"] += int(np.count_nonzero(saturated))
-        a_in = kernel.synaptic_input(src[t])
-        u_prev, v_prev = u_trace[t], v_trace[t]
-    return counts
+        for layer in network.layers:
+            a_in = buffers.take(layer.name, t)
+            acts = activity[layer.name]
+            acts.active_neuron_updates += int(np.count_nonzero(a_in))
+            if traces:
+                k = kernels[layer.name]
+                u_prev, v_prev = previous[layer.name]
+                _, _, wrapped, saturated = fx.neuron_step(u_prev, v_prev, a_in, k.u_keep, k.v_keep, k.bias, arith)
+                acts.saturations["u_wrap"] += int(np.count_nonzero(wrapped))
+                acts.saturations["v_saturate"] += int(np.count_nonzero(saturated))
+                previous[layer.name] = (traces[layer.name]["u"][t], traces[layer.name]["v"][t])
+        signals = {INPUT: inputs[t], **{name: raster[t] for name, raster in rasters.items()}}
+        buffers.deliver(signals, t)
+    fill_synops(network, inputs, activity)
+    return activity

@@ -3,7 +3,8 @@
 Counting conventions (the same on every backend; see docs/report.md):
     spikes                 output spikes of the layer, summed over batch and steps
     synops                 synaptic operations: every input event (nonzero input value)
-                           touches all n_out synapses of its axon (dense storage)
+                           touches every synapse stored for its axon: all n_out for a
+                           dense projection, the nonzero synapses of its column otherwise
     neuron_updates         n_out * steps * batch (every neuron is updated every step)
     active_neuron_updates  neuron-steps that received nonzero synaptic input
     saturations            u wraps and v clips (fixed point only; None where not observed)
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 
 @dataclass
@@ -51,3 +53,27 @@ class RunResult:
 def input_events(values: np.ndarray) -> int:
     """Number of input events (nonzero values) in an array of any shape."""
     return int(np.count_nonzero(values))
+
+
+def fanout(weights) -> np.ndarray:
+    """Synapses stored per input axon: all rows for dense storage, the nonzeros for sparse."""
+    if sparse.issparse(weights):
+        return np.diff(sparse.csc_matrix(weights).indptr).astype(np.int64)
+    return np.full(weights.shape[1], weights.shape[0], dtype=np.int64)
+
+
+def fill_synops(network, inputs: np.ndarray, activity: dict[str, LayerActivity]) -> None:
+    """Set every layer's synops from per-source event totals (same rule on every target).
+
+    ``network`` is a NormalisedNetwork or a QuantisedNetwork; ``inputs`` (steps, batch, n).
+    """
+    events = {"input": np.count_nonzero(inputs, axis=(0, 1)).astype(np.int64)}
+    for name, acts in activity.items():
+        events[name] = acts.spike_counts.sum(axis=0) if acts.spike_counts is not None else np.zeros(acts.n_neurons, np.int64)
+    for layer in network.layers:
+        total = 0
+        for projection in layer.projections:
+            weights = getattr(projection, "weights", None)
+            weights = projection.weight if weights is None else weights
+            total += int(events[projection.source] @ fanout(weights))
+        activity[layer.name].synops = total

@@ -17,7 +17,7 @@ import nir
 import numpy as np
 from nir.serialization import hdf2dict
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, UnsupportedModelError
 from ..ir.stages import FloatGraph
 
 # Parameter arrays of neuron-like nodes: one value per neuron.
@@ -95,6 +95,10 @@ def _build(raw: dict, path: Path, fixes: list[str], first_problem: str) -> nir.N
 def _repair_node(node: dict[str, Any], name: str, fixes: list[str]) -> dict[str, Any]:
     node = dict(node)
     kind = node.get("type")
+    if name and not _known_type(kind):
+        raise UnsupportedModelError(
+            f"node {name!r} has type {kind!r}, which neither nir {nir.version} nor neurodeploy can read"
+        )
     for key in _NOT_FIELDS:
         node.pop(key, None)
     if kind == "NIRGraph":
@@ -157,6 +161,14 @@ def _expected_ndim(node: dict, io_type: str) -> int | None:
         params = [np.asarray(node[k]) for k in _NEURON_PARAMS[kind] if k in node]
         return params[0].ndim if params else None
     return None
+
+
+def _known_type(kind: Any) -> bool:
+    try:
+        nir.ir.str2NIRNode(str(kind))
+        return True
+    except Exception:  # noqa: BLE001 - nir raises different errors for unknown names
+        return False
 
 
 def _text(value: Any) -> str:

@@ -9,9 +9,18 @@ style of a custom ``forward`` that loops over time with explicit ``mem``/``syn``
 states. Each supported module becomes one NIR node (one handler per module type):
 
     nn.Linear         -> nir.Affine (nir.Linear without bias)
+    nn.Conv1d/Conv2d  -> nir.Conv1d/Conv2d (stride, padding, dilation, groups, bias)
+    nn.AvgPool2d      -> nir.AvgPool2d
+    nn.MaxPool2d      -> on spikes only: nir.SumPool2d + nir.Threshold(0.5), which is exactly
+                         the max of 0/1 values (an OR); on graded values it is an error
+    nn.BatchNorm1d/2d -> folded into the Linear/Conv before it (eval-mode statistics)
     snn.Leaky         -> nir.LIF:      tau = dt / (1 - beta), r = tau / dt
     snn.Synaptic      -> nir.CubaLIF:  tau_syn = dt / (1 - alpha), w_in = tau_syn / dt,
                                        tau_mem = dt / (1 - beta),  r = tau_mem / dt
+    snn.RLeaky        -> nir.LIF + its recurrent connection (``<name>.w_rec``: nir.Affine for
+                         all_to_all, nir.Conv2d for a convolutional one, nir.Scale(V) for
+                         one-to-one) from the layer back to itself
+    snn.RSynaptic     -> nir.CubaLIF + the same
     nn.Flatten        -> nir.Flatten
     nn.Dropout, nn.Identity -> removed (inference)
 
@@ -90,17 +99,26 @@ def _leaf_modules(model: nn.Module) -> dict[str, nn.Module]:
     return leaves
 
 
-def _reject_unsupported_modules(model: nn.Module) -> None:
+SUPPORTED_MODULES = (
+    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d (on spikes), nn.BatchNorm1d/2d (after "
+    "Linear/Conv), nn.Flatten, nn.Dropout, nn.Identity, snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic"
+)
+
+
+def _neuron_types():
     snn = _snn()
-    supported = (nn.Linear, nn.Flatten, snn.Leaky, snn.Synaptic) + _SKIPPED_MODULES
+    return (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)
+
+
+def _reject_unsupported_modules(model: nn.Module) -> None:
+    supported = (nn.Linear, nn.Flatten, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d, nn.BatchNorm1d, nn.BatchNorm2d) + _SKIPPED_MODULES
     for name, module in _leaf_modules(model).items():
-        if type(module) in (snn.Leaky, snn.Synaptic):
+        if type(module) in _neuron_types():
             _check_neuron_options(name, module)
         elif not isinstance(module, supported):
             raise UnsupportedModelError(
-                f"module {name!r} ({type(module).__module__}.{type(module).__name__}) is not supported by this version "
-                "(supported: nn.Linear, nn.Flatten, nn.Dropout, nn.Identity, snn.Leaky, snn.Synaptic); "
-                "neurodeploy never drops a layer silently"
+                f"module {name!r} ({type(module).__module__}.{type(module).__name__}) is not supported "
+                f"(supported: {SUPPORTED_MODULES}); neurodeploy never drops a layer silently"
             )
 
 
@@ -144,10 +162,13 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
 
 
 def _guess_input_shapes(leaves: dict[str, nn.Module]) -> list[tuple[int, ...]]:
-    first_linear = next((m for m in leaves.values() if isinstance(m, nn.Linear)), None)
-    if first_linear is None:
-        raise UnsupportedModelError("the model has no nn.Linear layer to infer its input size from")
-    return [(first_linear.in_features,)]
+    first = next((m for m in leaves.values() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))), None)
+    if not isinstance(first, nn.Linear):
+        raise UnsupportedModelError(
+            "cannot infer the input shape of a model that does not start with nn.Linear: pass it "
+            "(deploy.py --input-shape C,H,W, or --input FILE.npy)"
+        )
+    return [(first.in_features,)]
 
 
 def _reset_states(model: nn.Module) -> None:
@@ -271,14 +292,27 @@ def _trace_once(model, leaves, skipped, sample: torch.Tensor, shape: tuple[int, 
 
 
 # --------------------------------------------------------------------------- NIR nodes
+@dataclass
+class _Converted:
+    """One module as NIR nodes: signals enter at ``entry`` and leave from ``exit``."""
+
+    nodes: dict[str, nir.NIRNode]
+    edges: list[tuple[str, str]]
+    entry: str
+    exit: str
+    shape: tuple[int, ...]  # per-sample output shape
+
+
 def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
     """NIR nodes in call order; per-sample shapes follow from the modules, not from the
     traced tensors (whose time and batch dimensions depend on how forward indexes them)."""
     nodes: dict[str, nir.NIRNode] = {INPUT: nir.Input(input_type=np.array(trace.input_shape))}
-    shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(trace.input_shape)}
+    converted: dict[str, _Converted] = {INPUT: _Converted({}, [], INPUT, INPUT, tuple(trace.input_shape))}
     edges: list[tuple[str, str]] = []
     notes: list[str] = []
     consumers: dict[str, list[str]] = {}
+    for name in trace.order:
+        consumers.setdefault(trace.source_of[name], []).append(name)
     for name in trace.order:
         module = trace.modules[name]
         source = trace.source_of[name]
@@ -286,73 +320,184 @@ def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
             raise UnsupportedModelError(
                 f"module {name!r} receives the state (mem/syn) of {source[6:]!r} as its input; only spikes flow between layers"
             )
-        nodes[name], shapes[name] = _to_nir(name, module, shapes[source], source, notes)
-        edges.append((source, name))
-        consumers.setdefault(source, []).append(name)
+        upstream = converted[source]
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            _fold_batchnorm(name, module, source, trace, nodes, consumers)
+            converted[name] = upstream
+            continue
+        result = _to_nir(name, module, upstream.shape, source, trace, notes)
+        nodes.update(result.nodes)
+        edges.extend(result.edges)
+        edges.append((upstream.exit, result.entry))
+        converted[name] = result
     sinks = [name for name in trace.order if name not in consumers]
     if len(sinks) != 1:
         raise UnsupportedModelError(f"the model has {len(sinks)} outputs ({', '.join(sinks)}): exactly one is supported")
-    nodes["output"] = nir.Output(output_type=np.array(shapes[sinks[0]]))
-    edges.append((sinks[0], "output"))
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": SNNTORCH_DT, "source": "snntorch"})
+    last = converted[sinks[0]]
+    nodes["output"] = nir.Output(output_type=np.array(last.shape))
+    edges.append((last.exit, "output"))
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": SNNTORCH_DT, "source": "snntorch"}, type_check=False)
     return graph, notes
 
 
-def _to_nir(
-    name: str, module: nn.Module, in_shape: tuple[int, ...], source: str, notes: list[str]
-) -> tuple[nir.NIRNode, tuple[int, ...]]:
-    """One handler per module type: (NIR node, per-sample output shape)."""
+def _single(name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> _Converted:
+    return _Converted({name: node}, [], name, name, tuple(int(x) for x in shape))
+
+
+def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], source: str, trace: _Trace, notes: list[str]) -> _Converted:
+    """One handler per module type."""
     snn = _snn()
     n = int(np.prod(in_shape))
     if isinstance(module, nn.Linear):
         if module.in_features != n:
-            raise UnsupportedModelError(
-                f"module {name!r} (Linear) expects {module.in_features} inputs but {source!r} gives {n}"
-            )
-        weight = module.weight.detach().cpu().double().numpy()
-        if module.bias is None:
-            return nir.Linear(weight=weight), (module.out_features,)
-        return nir.Affine(weight=weight, bias=module.bias.detach().cpu().double().numpy()), (module.out_features,)
+            raise UnsupportedModelError(f"module {name!r} (Linear) expects {module.in_features} inputs but {source!r} gives {n}")
+        return _single(name, _linear_node(module), (module.out_features,))
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        node = _conv_node(name, module, in_shape, source)
+        return _single(name, node, tuple(node.output_type["output"]))
     if isinstance(module, nn.Flatten):
-        return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1), (n,)
-    if type(module) is snn.Leaky:
-        beta = _per_neuron(module.beta, n).clip(0.0, 1.0)
-        tau = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
-        node = nir.LIF(
-            tau=tau,
-            r=tau / SNNTORCH_DT,
-            v_leak=np.zeros(n),
-            v_threshold=_per_neuron(module.threshold, n),
-            v_reset=np.zeros(n),
-            metadata=_reset_metadata(name, module, notes),
-        )
-        return node, (n,)
-    if type(module) is snn.Synaptic:
-        alpha = _per_neuron(module.alpha, n).clip(0.0, 1.0)
-        beta = _per_neuron(module.beta, n).clip(0.0, 1.0)
-        tau_syn = SNNTORCH_DT / np.maximum(1.0 - alpha, 1e-9)
-        tau_mem = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
-        node = nir.CubaLIF(
-            tau_syn=tau_syn,
-            tau_mem=tau_mem,
-            r=tau_mem / SNNTORCH_DT,
-            v_leak=np.zeros(n),
-            v_threshold=_per_neuron(module.threshold, n),
-            v_reset=np.zeros(n),
-            w_in=tau_syn / SNNTORCH_DT,
-            metadata=_reset_metadata(name, module, notes),
-        )
-        return node, (n,)
+        start = module.start_dim - 1 if module.start_dim > 0 else module.start_dim
+        end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
+        node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
+        return _single(name, node, tuple(node.output_type["output"]))
+    if isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
+        return _pooling(name, module, in_shape, source, trace, notes)
+    if type(module) in _neuron_types():
+        neuron = _neuron_node(name, module, in_shape, notes)
+        if type(module) not in (snn.RLeaky, snn.RSynaptic):
+            return _single(name, neuron, in_shape)
+        recurrent = _recurrent_node(name, module, in_shape)
+        return _Converted({name: neuron, f"{name}.w_rec": recurrent}, [(name, f"{name}.w_rec"), (f"{name}.w_rec", name)], name, name, tuple(in_shape))
     raise UnsupportedModelError(f"module {name!r} ({type(module).__name__}) is not supported")  # pragma: no cover
 
 
-def _per_neuron(value: Any, n: int) -> np.ndarray:
-    array = torch.as_tensor(value).detach().cpu().double().numpy().reshape(-1)
-    if array.size == 1:
-        return np.full(n, float(array[0]))
-    if array.size != n:
-        raise UnsupportedModelError(f"a parameter has {array.size} values for a layer of {n} neurons")
-    return array
+def _linear_node(module: nn.Linear) -> nir.NIRNode:
+    weight = module.weight.detach().cpu().double().numpy()
+    if module.bias is None:
+        return nir.Linear(weight=weight)
+    return nir.Affine(weight=weight, bias=module.bias.detach().cpu().double().numpy())
+
+
+def _conv_node(name: str, module, in_shape: tuple[int, ...], source: str) -> nir.NIRNode:
+    one_d = isinstance(module, nn.Conv1d)
+    if len(in_shape) != (2 if one_d else 3) or in_shape[0] != module.in_channels:
+        raise UnsupportedModelError(
+            f"module {name!r} ({type(module).__name__}) expects {module.in_channels} input channels but {source!r} "
+            f"gives shape {list(in_shape)}"
+        )
+    if module.padding_mode != "zeros":
+        raise UnsupportedModelError(f"module {name!r}: padding_mode={module.padding_mode!r}; only zero padding maps to synapses")
+    weight = module.weight.detach().cpu().double().numpy()
+    bias = module.bias.detach().cpu().double().numpy() if module.bias is not None else np.zeros(module.out_channels)
+    cls = nir.Conv1d if one_d else nir.Conv2d
+    spatial = int(in_shape[1]) if one_d else tuple(int(x) for x in in_shape[1:])
+    padding = module.padding if isinstance(module.padding, str) else (module.padding[0] if one_d else tuple(module.padding))
+    stride = module.stride[0] if one_d else tuple(module.stride)
+    dilation = module.dilation[0] if one_d else tuple(module.dilation)
+    return cls(input_shape=spatial, weight=weight, stride=stride, padding=padding, dilation=dilation, groups=module.groups, bias=bias)
+
+
+def _pooling(name: str, module, in_shape: tuple[int, ...], source: str, trace: _Trace, notes: list[str]) -> _Converted:
+    kind = type(module).__name__
+    if len(in_shape) != 3:
+        raise UnsupportedModelError(f"module {name!r} ({kind}) expects (channels, height, width), gets {list(in_shape)}")
+    if module.ceil_mode:
+        raise UnsupportedModelError(f"module {name!r} ({kind}): ceil_mode=True is not supported")
+    kernel = _pair(module.kernel_size)
+    stride = _pair(module.stride if module.stride is not None else module.kernel_size)
+    padding = _pair(module.padding)
+    if isinstance(module, nn.AvgPool2d):
+        if not module.count_include_pad or module.divisor_override is not None:
+            raise UnsupportedModelError(f"module {name!r} (AvgPool2d): only count_include_pad=True without divisor_override maps exactly")
+        node = nir.AvgPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
+        return _single(name, node, _pooled_shape(in_shape, kernel, stride, padding))
+    if _pair(module.dilation) != (1, 1) or any(padding):
+        raise UnsupportedModelError(f"module {name!r} (MaxPool2d): dilation and padding are not supported")
+    source_module = trace.modules.get(source)
+    if type(source_module) not in _neuron_types():
+        raise UnsupportedModelError(
+            f"module {name!r} (MaxPool2d) takes the maximum of graded values from {source!r}, which synapses cannot "
+            "compute exactly: use nn.AvgPool2d, or put MaxPool2d after the spiking layer (on 0/1 spikes it is exact)"
+        )
+    out_shape = _pooled_shape(in_shape, kernel, stride, padding)
+    notes.append(
+        f"module {name!r} (MaxPool2d on spikes) runs as a sum pool into threshold neurons ({name}.or): exact in spikes, "
+        "one more synaptic step of latency on Loihi"
+    )
+    pool = nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
+    threshold = nir.Threshold(threshold=np.full(out_shape, 0.5))
+    return _Converted({name: pool, f"{name}.or": threshold}, [(name, f"{name}.or")], name, f"{name}.or", out_shape)
+
+
+def _pair(value) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _pooled_shape(in_shape, kernel, stride, padding) -> tuple[int, int, int]:
+    height = (in_shape[1] + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    width = (in_shape[2] + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    return int(in_shape[0]), int(height), int(width)
+
+
+def _fold_batchnorm(name: str, module, source: str, trace: _Trace, nodes: dict, consumers: dict) -> None:
+    """w' = w * g, b' = (b - mean) * g + beta with g = gamma / sqrt(var + eps), per channel."""
+    target = nodes.get(source)
+    if not isinstance(target, (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)) or len(consumers.get(source, [])) != 1:
+        raise UnsupportedModelError(
+            f"module {name!r} ({type(module).__name__}) can only be folded into an nn.Linear or nn.Conv directly before "
+            f"it (that feeds nothing else); it follows {source!r}"
+        )
+    if module.running_mean is None:
+        raise UnsupportedModelError(f"module {name!r}: BatchNorm without running statistics cannot be folded")
+    gain = (module.weight.detach() if module.affine else torch.ones_like(module.running_var)) / torch.sqrt(module.running_var + module.eps)
+    shift = module.bias.detach() if module.affine else torch.zeros_like(module.running_mean)
+    gain, shift, mean = (x.cpu().double().numpy() for x in (gain, shift, module.running_mean))
+    weight = np.asarray(target.weight, float) * gain.reshape((-1,) + (1,) * (np.asarray(target.weight).ndim - 1))
+    bias = np.asarray(getattr(target, "bias", np.zeros(len(gain))), float)
+    bias = (bias - mean) * gain + shift
+    if isinstance(target, (nir.Affine, nir.Linear)):
+        nodes[source] = nir.Affine(weight=weight, bias=bias)
+    else:
+        nodes[source] = type(target)(input_shape=target.input_shape, weight=weight, stride=target.stride, padding=target.padding, dilation=target.dilation, groups=target.groups, bias=bias)
+
+
+def _neuron_node(name: str, module: nn.Module, shape: tuple[int, ...], notes: list[str]) -> nir.NIRNode:
+    snn = _snn()
+    beta = _per_neuron(module.beta, shape).clip(0.0, 1.0)
+    tau_mem = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
+    common = dict(
+        r=tau_mem / SNNTORCH_DT,
+        v_leak=np.zeros(shape),
+        v_threshold=_per_neuron(module.threshold, shape),
+        v_reset=np.zeros(shape),
+        metadata=_reset_metadata(name, module, notes),
+    )
+    if type(module) in (snn.Leaky, snn.RLeaky):
+        return nir.LIF(tau=tau_mem, **common)
+    alpha = _per_neuron(module.alpha, shape).clip(0.0, 1.0)
+    tau_syn = SNNTORCH_DT / np.maximum(1.0 - alpha, 1e-9)
+    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, w_in=tau_syn / SNNTORCH_DT, **common)
+
+
+def _recurrent_node(name: str, module: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
+    """The recurrent weights of RLeaky/RSynaptic: spikes of the last step back into the layer."""
+    recurrent = module.recurrent
+    if isinstance(recurrent, nn.Linear):
+        return _linear_node(recurrent)
+    if isinstance(recurrent, nn.Conv2d):
+        return _conv_node(f"{name}.recurrent", recurrent, shape, name)
+    return nir.Scale(scale=_per_neuron(recurrent.V, shape))  # one-to-one: x * V
+
+
+def _per_neuron(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A parameter (scalar, per neuron, or broadcastable such as per channel) as an array of ``shape``."""
+    array = torch.as_tensor(value).detach().cpu().double().numpy()
+    try:
+        return np.broadcast_to(array.reshape(array.shape if array.size > 1 else ()), tuple(shape)).astype(float).copy()
+    except ValueError:
+        if array.size == int(np.prod(shape)):
+            return array.reshape(shape).astype(float)
+        raise UnsupportedModelError(f"a parameter of shape {list(array.shape)} does not fit a layer of shape {list(shape)}") from None
 
 
 def _reset_metadata(name: str, module: nn.Module, notes: list[str]) -> dict[str, Any]:
@@ -364,9 +509,9 @@ def _reset_metadata(name: str, module: nn.Module, notes: list[str]) -> dict[str,
             "time while mem stays above it after a reset; Loihi subtracts once per spike, so spike times differ "
             "whenever mem exceeds twice the threshold (the default reset_delay=True maps exactly)"
         )
-    if type(module).__name__ == "Synaptic" and mechanism == "zero" and delay:
+    if type(module).__name__ in ("Synaptic", "RLeaky", "RSynaptic") and mechanism == "zero" and delay:
         notes.append(
-            f"module {name!r}: snnTorch's Synaptic with reset_mechanism='zero' and reset_delay=True holds mem at 0 "
+            f"module {name!r}: snnTorch's {type(module).__name__} with reset_mechanism='zero' and reset_delay=True holds mem at 0 "
             "for the step after a spike; Loihi resets immediately, so spike times can differ "
             "(train with reset_delay=False for an exact match)"
         )

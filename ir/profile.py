@@ -48,13 +48,16 @@ class SynapseEncodingSpec:
     """How the synapses of one input axon occupy synaptic memory.
 
     Synapses are stored in blocks of up to ``synapses_per_block`` entries; each block
-    costs ``n * weight_bits + block_header_bits`` bits rounded up to whole words.
+    costs ``n * bits_per_synapse + block_header_bits`` bits rounded up to whole words,
+    where a synapse takes ``weight_bits`` (dense lists) plus ``index_bits`` (sparse lists,
+    which name their target neuron).
     """
 
     word_bits: int
     synapses_per_block: int
     block_header_bits: int
     weight_bits: int
+    index_bits: int
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class ArithmeticSpec:
     bias_exponent_max: int
     state_bits: int
     graded_spike_bits: int
+    max_synaptic_delay: int
 
     @property
     def decay_unity(self) -> int:
@@ -152,7 +156,7 @@ _SECTIONS: dict[str, type] = {
 _TOP_LEVEL = {"name", "description", "estimates", *_SECTIONS}
 
 # Keys allowed to be zero or negative; every other integer must be >= 1.
-_MAY_BE_ZERO = {"graded_spike_bits", "block_header_bits", "bias_exponent_max", "threshold_shift", "activation_shift"}
+_MAY_BE_ZERO = {"graded_spike_bits", "block_header_bits", "index_bits", "bias_exponent_max", "threshold_shift", "activation_shift", "max_synaptic_delay"}
 _MAY_BE_NEGATIVE = {"weight_exponent_min", "weight_exponent_max"}
 
 

@@ -12,9 +12,11 @@ their input, so before/after comparisons stay possible.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Union
 
 import nir
 import numpy as np
+from scipy import sparse
 
 from .profile import ArithmeticSpec, HardwareProfile
 
@@ -39,8 +41,62 @@ class FloatGraph:
 
 
 # --------------------------------------------------------------------------- stage 1
-NEURON_KINDS = ("LIF", "CubaLIF", "IF", "LI")
+NEURON_KINDS = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold")
 RESETS = ("zero", "subtract", "none")
+Matrix = Union[np.ndarray, sparse.csr_matrix]  # dense (n_out, n_in) array or CSR matrix
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A projection that is exactly one convolution or pooling: its weights are shared.
+
+    Shapes are (channels, height, width); a 1-D convolution has height 1. ``kernel`` is
+    (C_out, C_in / groups, kh, kw) in PyTorch's correlation convention, already scaled
+    like the projection's matrix. Pooling is a grouped convolution with a fixed kernel.
+    """
+
+    kind: str  # "conv" or "pool"
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: np.ndarray
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Synapses from one source into a layer: ``a[t] += weight @ s_source[t - delay]``.
+
+    ``delays`` is None (no delay beyond the synapse itself) or an integer array with the
+    same shape/sparsity as ``weight`` holding each synapse's extra delay in steps.
+    """
+
+    source: str  # INPUT or a layer name (the layer itself for self-recurrence)
+    weight: Matrix  # float, input gains folded in
+    delays: Matrix | None
+    geometry: Geometry | None
+    nir_nodes: tuple[str, ...]
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def is_sparse(self) -> bool:
+        return sparse.issparse(self.weight)
+
+    @property
+    def max_delay(self) -> int:
+        if self.delays is None:
+            return 0
+        values = self.delays.data if sparse.issparse(self.delays) else self.delays
+        return int(values.max(initial=0))
 
 
 @dataclass(frozen=True)
@@ -52,7 +108,7 @@ class NeuronDynamics:
         s[t] = v[t] > threshold                             (spiking kinds only)
         reset "zero": v[t] = 0 where s[t];  "subtract": v[t] -= reset_amount where s[t]
 
-    ``a[t]`` is the layer's weighted input (input gains already folded into the
+    ``a[t]`` is the sum of the layer's projections (input gains already folded into the
     weights). NIR's ``v_reset`` is absorbed by measuring v relative to it:
     v_nir = v + v_offset, so the initial v is ``-v_offset``.
     """
@@ -78,27 +134,28 @@ class NeuronDynamics:
 
 @dataclass(frozen=True)
 class NormalisedLayer:
-    """Synapses (a dense weight matrix from ``source``) followed by neurons."""
+    """Neurons and the projections into them."""
 
     name: str
-    source: str  # name of the upstream layer, or INPUT
-    weight: np.ndarray  # (n_out, n_in), float
+    shape: tuple[int, ...]  # the neurons' NIR shape (flattened in C order everywhere else)
+    projections: tuple[Projection, ...]
     neurons: NeuronDynamics
     nir_nodes: tuple[str, ...]  # the NIR nodes this layer was built from
 
     @property
-    def n_in(self) -> int:
-        return int(self.weight.shape[1])
+    def n_out(self) -> int:
+        return int(np.prod(self.shape))
 
     @property
-    def n_out(self) -> int:
-        return int(self.weight.shape[0])
+    def sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.source for p in self.projections))
 
 
 @dataclass(frozen=True)
 class NormalisedNetwork:
     input_shape: tuple[int, ...]
-    layers: tuple[NormalisedLayer, ...]  # in execution (topological) order
+    layers: tuple[NormalisedLayer, ...]  # feed-forward order where the graph has one
+    output_layer_name: str
     dt: float
     dt_source: str
     source: FloatGraph
@@ -110,27 +167,49 @@ class NormalisedNetwork:
 
     @property
     def output_layer(self) -> NormalisedLayer:
-        return self.layers[-1]
+        return self.layer(self.output_layer_name)
 
     def layer(self, name: str) -> NormalisedLayer:
         return next(layer for layer in self.layers if layer.name == name)
 
 
 # --------------------------------------------------------------------------- stage 2
-@dataclass(frozen=True)
-class QuantisedSynapses:
-    """A Lava ``Dense``: ``a = (sum of weights of active inputs) * 2**weight_exp``.
+CONNECTIONS = ("Dense", "Sparse", "Conv", "DelayDense", "DelaySparse")
 
-    ``weights`` are the integers exactly as Dense holds them after Lava's clipping and
-    truncation (mixed sign mode: even values, the mantissa being ``weights / 2``).
-    ``graded_bits`` is 0 for binary spikes, else the payload width of graded input.
+
+@dataclass(frozen=True)
+class QuantisedProjection:
+    """Integer synapses, executed as the Lava connection process named by ``connection``.
+
+    ``weights`` are the integers exactly as that process holds them after Lava's clipping
+    and truncation (mixed sign mode: even values, the mantissa being ``weights / 2``).
+    The arithmetic of each connection (how sums are shifted and wrapped) is stated in
+    ``backends/fixed_point.py``. ``graded_bits`` is 0 for binary spikes, else the payload
+    width of graded input.
     """
 
-    weights: np.ndarray  # int32 (n_out, n_in)
+    source: str
+    weights: Matrix  # int32
+    delays: Matrix | None  # int32, extra delay steps per synapse
     weight_exp: int
     sign_mode: str
     mantissa_bits: int
     graded_bits: int
+    connection: str
+    geometry: Geometry | None  # kernel in integers when connection == "Conv"
+    float_projection: Projection
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def synapse_count(self) -> int:
+        return int(self.weights.nnz) if sparse.issparse(self.weights) else int(self.weights.size)
 
 
 @dataclass(frozen=True)
@@ -165,19 +244,23 @@ class QuantisedNeurons:
 @dataclass(frozen=True)
 class QuantisedLayer:
     name: str
-    source: str
-    synapses: QuantisedSynapses
+    shape: tuple[int, ...]
+    projections: tuple[QuantisedProjection, ...]
     neurons: QuantisedNeurons
     state_scale: float  # state units (v register) per float unit of the normalised v
     float_layer: NormalisedLayer
 
     @property
-    def n_in(self) -> int:
-        return int(self.synapses.weights.shape[1])
+    def n_out(self) -> int:
+        return int(np.prod(self.shape))
 
     @property
-    def n_out(self) -> int:
-        return int(self.synapses.weights.shape[0])
+    def sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.source for p in self.projections))
+
+    @property
+    def synapse_count(self) -> int:
+        return sum(p.synapse_count for p in self.projections)
 
 
 @dataclass(frozen=True)
@@ -210,10 +293,14 @@ class QuantisedNetwork:
 
     @property
     def output_layer(self) -> QuantisedLayer:
-        return self.layers[-1]
+        return self.layer(self.normalised.output_layer_name)
 
     def layer(self, name: str) -> QuantisedLayer:
         return next(layer for layer in self.layers if layer.name == name)
+
+    def consumers(self, source: str) -> list[QuantisedLayer]:
+        """Layers with at least one projection from ``source``."""
+        return [layer for layer in self.layers if source in layer.sources]
 
 
 # --------------------------------------------------------------------------- stage 3

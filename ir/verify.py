@@ -9,11 +9,13 @@ mapper.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from ..backends.fixed_point import stored_weights, weight_range
 from .profile import HardwareProfile
-from .resources import slice_synapse_bits
+from .resources import slice_use
 from .stages import (
+    CONNECTIONS,
     INPUT,
     NEURON_KINDS,
     RESETS,
@@ -42,46 +44,66 @@ class _Checker:
             raise PassCheckError(self.pass_name, node, problem)
 
 
-def check_float_graph(stage: FloatGraph, pass_name: str = "load", profile: HardwareProfile | None = None) -> None:
+def check_float_graph(stage: FloatGraph, pass_name: str = "inline_subgraphs", profile: HardwareProfile | None = None) -> None:
+    import nir
+
     c = _Checker(pass_name)
     c.require(len(stage.graph.nodes) > 0, stage.source, "the graph has no nodes")
+    for name, node in stage.graph.nodes.items():
+        c.require(not isinstance(node, nir.NIRGraph), name, "a nested graph remains")
+    for src, dst in stage.graph.edges:
+        c.require(src in stage.graph.nodes and dst in stage.graph.nodes, f"{src}->{dst}", "edge to a missing node")
 
 
 def check_normalised(stage: NormalisedNetwork, pass_name: str = "normalise", profile: HardwareProfile | None = None) -> None:
     c = _Checker(pass_name)
-    sizes = {INPUT: stage.n_inputs}
+    sizes = {INPUT: stage.n_inputs, **{layer.name: layer.n_out for layer in stage.layers}}
     c.require(stage.dt > 0, "graph", f"dt must be positive, got {stage.dt}")
+    c.require(len(sizes) == len(stage.layers) + 1, "graph", "duplicate layer names (or a layer named 'input')")
+    c.require(stage.output_layer_name in sizes, "graph", f"output layer {stage.output_layer_name!r} is not a layer")
     for layer in stage.layers:
-        n = layer.n_out
-        dyn = layer.neurons
-        c.require(layer.name not in sizes, layer.name, "duplicate layer name")
-        c.require(layer.source in sizes, layer.name, f"source {layer.source!r} is not an earlier layer")
-        c.require(layer.n_in == sizes.get(layer.source), layer.name, f"weight has {layer.n_in} inputs, source has {sizes.get(layer.source)}")
+        n, dyn = layer.n_out, layer.neurons
+        c.require(layer.projections, layer.name, "layer without projections")
+        for p in layer.projections:
+            c.require(p.source in sizes, layer.name, f"projection from unknown source {p.source!r}")
+            c.require(p.weight.shape == (n, sizes.get(p.source)), layer.name, f"projection from {p.source!r} has shape {p.weight.shape}, expected ({n}, {sizes.get(p.source)})")
+            values = p.weight.data if sparse.issparse(p.weight) else p.weight
+            c.require(np.all(np.isfinite(values)), layer.name, f"weights from {p.source!r} are not finite")
+            if p.delays is not None:
+                c.require(p.delays.shape == p.weight.shape, layer.name, "delays and weights differ in shape")
         c.require(dyn.kind in NEURON_KINDS and dyn.reset in RESETS, layer.name, f"unknown kind/reset {dyn.kind}/{dyn.reset}")
         for name in ("alpha", "beta", "bias", "current_bias", "v_offset", "reset_amount"):
             value = getattr(dyn, name)
             c.require(value.shape == (n,), layer.name, f"{name} has shape {value.shape}, expected ({n},)")
             c.require(np.all(np.isfinite(value)), layer.name, f"{name} is not finite")
-        c.require(np.all(np.isfinite(layer.weight)), layer.name, "weights are not finite")
         c.require(np.all((dyn.alpha >= 0) & (dyn.alpha <= 1)), layer.name, "alpha outside [0, 1]")
         c.require(np.all((dyn.beta >= 0) & (dyn.beta <= 1)), layer.name, "beta outside [0, 1]")
         if dyn.spiking:
             c.require(np.all(np.isfinite(dyn.threshold)), layer.name, "spiking layer with an infinite threshold")
-        sizes[layer.name] = n
 
 
 def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profile: HardwareProfile | None = None) -> None:
     c = _Checker(pass_name)
     a = stage.arithmetic
     for layer in stage.layers:
-        syn, neu, name = layer.synapses, layer.neurons, layer.name
-        low, high, _ = weight_range(syn.sign_mode, syn.mantissa_bits)
-        w = syn.weights
-        c.require(w.dtype.kind == "i", name, f"weights must be integers, got {w.dtype}")
-        c.require(w.size == 0 or (w.min() >= low and w.max() <= high), name, f"weights outside [{low}, {high}] for sign mode {syn.sign_mode}")
-        c.require(np.array_equal(stored_weights(w, syn.sign_mode, syn.mantissa_bits), w), name, "weights are not exactly representable (Lava would change them)")
-        c.require(a.weight_exponent_min <= syn.weight_exp <= a.weight_exponent_max, name, f"weight_exp {syn.weight_exp} outside [{a.weight_exponent_min}, {a.weight_exponent_max}]")
-        c.require(syn.graded_bits <= a.graded_spike_bits, name, f"graded input of {syn.graded_bits} bits, profile allows {a.graded_spike_bits}")
+        neu, name = layer.neurons, layer.name
+        for p in layer.projections:
+            where = f"{name} (from {p.source})"
+            low, high, _ = weight_range(p.sign_mode, p.mantissa_bits)
+            w = p.weights.data if sparse.issparse(p.weights) else np.asarray(p.weights)
+            c.require(w.dtype.kind == "i", where, f"weights must be integers, got {w.dtype}")
+            c.require(w.size == 0 or (w.min() >= low and w.max() <= high), where, f"weights outside [{low}, {high}] for sign mode {p.sign_mode}")
+            c.require(np.array_equal(stored_weights(w, p.sign_mode, p.mantissa_bits), w), where, "weights are not exactly representable (Lava would change them)")
+            c.require(a.weight_exponent_min <= p.weight_exp <= a.weight_exponent_max, where, f"weight_exp {p.weight_exp} outside [{a.weight_exponent_min}, {a.weight_exponent_max}]")
+            c.require(p.graded_bits <= a.graded_spike_bits, where, f"graded input of {p.graded_bits} bits, profile allows {a.graded_spike_bits}")
+            c.require(p.connection in CONNECTIONS, where, f"unknown connection {p.connection!r}")
+            if p.connection == "Conv":
+                c.require(p.geometry is not None and p.weight_exp == 0, where, "Conv needs a kernel and exponent 0")
+                kernel = p.geometry.kernel
+                c.require(kernel.dtype.kind == "i" and np.array_equal(stored_weights(kernel, p.sign_mode, p.mantissa_bits), kernel), where, "Conv kernel not representable")
+            if p.delays is not None:
+                d = p.delays.data if sparse.issparse(p.delays) else np.asarray(p.delays)
+                c.require(d.size == 0 or (d.min() >= 0 and d.max() <= a.max_synaptic_delay), where, f"delays outside [0, {a.max_synaptic_delay}]")
         for field, lo, hi in (
             ("du", 0, a.decay_max),
             ("dv", 0, a.decay_max),
@@ -101,15 +123,18 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
 
 def check_mapped(stage: MappedNetwork, pass_name: str = "map_cores", profile: HardwareProfile | None = None) -> None:
     """Every core within every per-core limit, recomputed from the profile; slices partition each layer."""
+    from .passes.map_cores import output_axons_per_neuron
+
     c = _Checker(pass_name)
     profile = stage.profile
     core_limits = profile.core
     seen_cores: set[int] = set()
-    layer_cores = {m.name: len(m.cores) for m in stage.layers}
-    consumers = {layer.name: [other.name for other in stage.quantised.layers if other.source == layer.name] for layer in stage.quantised.layers}
+    bounds = {
+        m.name: np.array([m.cores[0].neuron_start] + [a.neuron_stop for a in m.cores], dtype=np.int64) for m in stage.layers
+    }
     for layer in stage.quantised.layers:
         mapping = stage.mapping(layer.name)
-        fanout = sum(layer_cores[n] for n in consumers[layer.name])
+        out_axons = output_axons_per_neuron(stage.quantised, layer, bounds)
         expected_start = 0
         for alloc in mapping.cores:
             where = f"{layer.name} (core {alloc.core})"
@@ -117,16 +142,20 @@ def check_mapped(stage: MappedNetwork, pass_name: str = "map_cores", profile: Ha
             seen_cores.add(alloc.core)
             c.require(alloc.neuron_start == expected_start and alloc.neuron_stop > alloc.neuron_start, where, "slices do not partition the layer")
             expected_start = alloc.neuron_stop
-            n = alloc.neuron_stop - alloc.neuron_start
-            bits = slice_synapse_bits(layer.n_in, n, profile.synapse_encoding)
+            use = slice_use(layer, alloc.neuron_start, alloc.neuron_stop, profile.synapse_encoding)
+            outputs = int(out_axons[alloc.neuron_start : alloc.neuron_stop].sum())
             for resource, used, limit in (
-                ("neurons", n, core_limits.max_neurons),
-                ("input axons", layer.n_in, core_limits.max_input_axons),
-                ("output axons", n * fanout, core_limits.max_output_axons),
-                ("synapse memory bits", bits, core_limits.synapse_memory_bits),
+                ("neurons", use.neurons, core_limits.max_neurons),
+                ("input axons", use.input_axons, core_limits.max_input_axons),
+                ("output axons", outputs, core_limits.max_output_axons),
+                ("synapse memory bits", use.synapse_bits, core_limits.synapse_memory_bits),
             ):
                 c.require(used <= limit, where, f"{resource}: {used} used > {limit} available")
-            c.require(alloc.synapse_bits == bits and alloc.output_axons == n * fanout, where, "recorded resource use disagrees with the profile's model")
+            c.require(
+                (alloc.synapse_bits, alloc.input_axons, alloc.output_axons) == (use.synapse_bits, use.input_axons, outputs),
+                where,
+                "recorded resource use disagrees with the profile's model",
+            )
             c.require(0 <= alloc.chip < profile.system.chips, where, f"chip {alloc.chip} outside the system")
         c.require(expected_start == layer.n_out, layer.name, f"slices cover {expected_start} of {layer.n_out} neurons")
     c.require(len(seen_cores) <= profile.system.total_cores, "network", "more cores than the profile has")

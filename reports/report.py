@@ -36,9 +36,10 @@ class LayerReport:
     saturations: dict[str, int] | None  # u_wrap, v_saturate; None where not observed
     time_per_step_s: float  # busiest core of the layer
     limiting_resource: str  # which per-core limit decided the number of cores
-    weight_exp: int
+    shape: list[int]  # the neurons' NIR shape
     state_scale: float  # register units per float unit of v
     lava_process: str  # neuron process used on loihi-sim: "LIF" (Lava's) or "NeurodeployLIF"
+    projections: list[dict[str, Any]]  # source, connection, synapses, weight_exp, max_delay
 
 
 @dataclass
@@ -83,9 +84,9 @@ def build_report(
         layers.append(
             LayerReport(
                 name=qlayer.name,
-                kind="+".join(_node_types(compiled, qlayer.float_layer.nir_nodes)),
+                kind="+".join(dict.fromkeys(_node_types(compiled, qlayer.float_layer.nir_nodes))),
                 neurons=qlayer.n_out,
-                synapses=int(qlayer.synapses.weights.size),
+                synapses=qlayer.synapse_count,
                 cores=len(mapping.cores),
                 spikes=activity.spikes,
                 synops=activity.synops,
@@ -95,9 +96,10 @@ def build_report(
                 saturations=activity.saturations,
                 time_per_step_s=energy.layer_step_time(mapped, qlayer.name, activity, samples_steps),
                 limiting_resource=mapping.limiting_resource,
-                weight_exp=qlayer.synapses.weight_exp,
+                shape=list(qlayer.shape),
                 state_scale=qlayer.state_scale,
                 lava_process="LIF" if uses_lava_lif(qlayer) else "NeurodeployLIF",
+                projections=[_projection_summary(p) for p in qlayer.projections],
             )
         )
     totals = _totals(layers, result)
@@ -138,7 +140,7 @@ def build_report(
             "fits": mapped.cores_used <= profile.system.total_cores,
         },
         latency={
-            "synaptic_delay_steps": len(layers),
+            "synaptic_delay_steps": _synaptic_latency(compiled.quantised),
             "time_per_step_s": step_time,
             "time_per_sample_s": step_time * result.steps,
             "real_time_factor_at_dt": step_time / compiled.normalised.dt if compiled.normalised.dt else None,
@@ -148,6 +150,41 @@ def build_report(
         verify=verify,
         notes=notes,
     )
+
+
+def _synaptic_latency(network) -> int | None:
+    """Fewest steps from the input to the output layer: 1 + delay per synapse on the way."""
+    import heapq
+
+    from ..ir.stages import INPUT
+
+    best = {INPUT: 0}
+    queue = [(0, INPUT)]
+    while queue:
+        steps, name = heapq.heappop(queue)
+        if steps > best.get(name, steps):
+            continue
+        for consumer in network.consumers(name):
+            for p in consumer.projections:
+                if p.source != name:
+                    continue
+                delays = p.delays.data if hasattr(p.delays, "data") and p.delays is not None and not isinstance(p.delays, np.ndarray) else p.delays
+                lag = 1 + (int(np.min(delays[delays > 0], initial=0)) if delays is not None and np.all(np.asarray(delays) > 0) else 0)
+                if steps + lag < best.get(consumer.name, 1 << 60):
+                    best[consumer.name] = steps + lag
+                    heapq.heappush(queue, (steps + lag, consumer.name))
+    return best.get(network.output_layer.name)
+
+
+def _projection_summary(projection) -> dict[str, Any]:
+    return {
+        "source": projection.source,
+        "connection": projection.connection,
+        "synapses": projection.synapse_count,
+        "weight_exp": projection.weight_exp,
+        "max_delay": projection.float_projection.max_delay,
+        "shared_kernel": projection.float_projection.geometry is not None,
+    }
 
 
 def _node_types(compiled: CompiledNetwork, nodes: tuple[str, ...]) -> list[str]:

@@ -18,10 +18,11 @@ from neurodeploy.ir.stages import (
     NeuronDynamics,
     NormalisedLayer,
     NormalisedNetwork,
+    Projection,
     QuantisedLayer,
     QuantisedNetwork,
     QuantisedNeurons,
-    QuantisedSynapses,
+    QuantisedProjection,
 )
 
 
@@ -56,10 +57,16 @@ def float_graph(graph: nir.NIRGraph, source: str = "test") -> FloatGraph:
     return FloatGraph(graph=graph, source=source, format="nir")
 
 
-def _placeholder_float_layer(name: str, source: str, n_in: int, n_out: int, reset: str) -> NormalisedLayer:
+def _placeholder_float_layer(name: str, projections: list[Projection], n_out: int, reset: str) -> NormalisedLayer:
     zeros = np.zeros(n_out)
     dyn = NeuronDynamics("LIF", zeros, zeros, np.ones(n_out), zeros, zeros, zeros, reset, np.ones(n_out))
-    return NormalisedLayer(name, source, np.zeros((n_out, n_in)), dyn, (name,))
+    return NormalisedLayer(name, (n_out,), tuple(projections), dyn, (name,))
+
+
+def integer_projection(source, weights, weight_exp, sign_mode, mantissa_bits, graded_bits=0, connection="Dense", delays=None):
+    """A QuantisedProjection for hand-built integer networks (its float side is a placeholder)."""
+    placeholder = Projection(source, np.zeros(weights.shape) if not hasattr(weights, "tocsr") else weights.astype(float), delays, None, ())
+    return QuantisedProjection(source, weights, delays, weight_exp, sign_mode, mantissa_bits, graded_bits, connection, None, placeholder)
 
 
 def random_quantised_network(
@@ -103,11 +110,12 @@ def random_quantised_network(
         v_init = np.where(rng.random(n_out) < 0.3, rng.integers(-a.state_max, a.state_max, n_out), 0).astype(np.int32)
         reset_sub = rng.integers(0, a.state_max + 1, n_out).astype(np.int32) if reset == "subtract" else np.zeros(n_out, np.int32)
         neurons = QuantisedNeurons("LIF", du, dv, vth, bias_mant, bias_exp, v_init, reset, reset_sub)
-        synapses = QuantisedSynapses(weights.astype(np.int32), weight_exp, sign_mode, a.weight_mantissa_bits, graded_bits if source == INPUT else 0)
-        layers.append(QuantisedLayer(name, source, synapses, neurons, 1.0, _placeholder_float_layer(name, source, n_in, n_out, reset)))
+        projection = integer_projection(source, weights.astype(np.int32), weight_exp, sign_mode, a.weight_mantissa_bits, graded_bits if source == INPUT else 0)
+        float_layer = _placeholder_float_layer(name, [projection.float_projection], n_out, reset)
+        layers.append(QuantisedLayer(name, (n_out,), (projection,), neurons, 1.0, float_layer))
         source = name
     float_layers = tuple(layer.float_layer for layer in layers)
-    normalised = NormalisedNetwork((sizes[0],), float_layers, 1e-3, "test", float_graph(nir.NIRGraph(nodes={}, edges=[])))
+    normalised = NormalisedNetwork((sizes[0],), float_layers, layers[-1].name, 1e-3, "test", float_graph(nir.NIRGraph(nodes={}, edges=[])))
     encoding = InputEncoding("graded", 1.0, 1.0, graded_bits) if graded_bits else InputEncoding("spikes")
     return QuantisedNetwork((sizes[0],), encoding, tuple(layers), a, normalised)
 

@@ -43,3 +43,46 @@ class ScaledNet(nn.Module):
 
     def forward(self, x):
         return self.lif1(self.fc1(x) * 2.0)
+
+
+class SpikingCNN(nn.Module):
+    """Conv -> BatchNorm -> Leaky -> MaxPool (on spikes) -> Conv -> Leaky -> AvgPool -> Flatten -> Linear -> Leaky."""
+
+    def __init__(self, beta=0.8):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.lif1 = snn.Leaky(beta=beta, init_hidden=True, spike_grad=PICKLABLE_ATAN)
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(6, 8, 3, stride=1, padding=0, groups=2)
+        self.lif2 = snn.Leaky(beta=torch.linspace(0.6, 0.9, 8).reshape(8, 1, 1), init_hidden=True, spike_grad=PICKLABLE_ATAN)
+        self.pool2 = nn.AvgPool2d(2)
+        self.flat = nn.Flatten()
+        self.fc = nn.Linear(8, 5)
+        self.lif3 = snn.Leaky(beta=beta, init_hidden=True, output=True, spike_grad=PICKLABLE_ATAN)
+
+    def forward(self, x):
+        x = self.pool1(self.lif1(self.bn1(self.conv1(x))))
+        x = self.pool2(self.lif2(self.conv2(x)))
+        return self.lif3(self.fc(self.flat(x)))
+
+
+class RecurrentNet(nn.Module):
+    """RSynaptic (all-to-all) -> RLeaky (one-to-one) readout, explicit states."""
+
+    def __init__(self, n_in=12, n_hidden=40, n_out=7):
+        super().__init__()
+        self.fc1 = nn.Linear(n_in, n_hidden)
+        self.rsyn = snn.RSynaptic(alpha=0.6, beta=0.85, linear_features=n_hidden, spike_grad=PICKLABLE_ATAN)
+        self.fc2 = nn.Linear(n_hidden, n_out)
+        self.rleaky = snn.RLeaky(beta=0.8, all_to_all=False, V=torch.linspace(-0.5, 0.5, n_out), spike_grad=PICKLABLE_ATAN)
+
+    def forward(self, x):
+        spk1, syn1, mem1 = self.rsyn.init_rsynaptic()
+        spk2, mem2 = self.rleaky.init_rleaky()
+        out = []
+        for step in range(x.shape[0]):
+            spk1, syn1, mem1 = self.rsyn(self.fc1(x[step]), spk1, syn1, mem1)
+            spk2, mem2 = self.rleaky(self.fc2(spk1), spk2, mem2)
+            out.append(spk2)
+        return torch.stack(out)

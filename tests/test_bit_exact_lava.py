@@ -1,12 +1,15 @@
 """The CPU backend is the specification: identical to Lava's fixed-point models, spike for
 spike and u/v register for register, at every step, over randomised networks and inputs."""
+import dataclasses
+
 import numpy as np
 import pytest
 
-from netgen import float_graph, random_input, random_nir_graph, random_quantised_network
+from netgen import float_graph, integer_projection, random_input, random_nir_graph, random_quantised_network
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.lava_backend import run_lava, uses_lava_lif
 from neurodeploy.ir.passes import CompileOptions, compile_network
+from neurodeploy.ir.stages import INPUT
 from neurodeploy.verification import compare_runs
 
 
@@ -49,9 +52,9 @@ def test_int32_wrap_of_shifted_activation_and_of_dense_sum(loihi2):
     rng = np.random.default_rng(7)
     network = random_quantised_network(rng, loihi2, [1100, 3], extreme=True, uniform=True, resets=["zero"])
     layer = network.layers[0]
-    weights = np.full_like(layer.synapses.weights, 254)
-    synapses = type(layer.synapses)(weights, 7, "mixed", 8, 0)
-    network = type(network)(network.input_shape, network.input_encoding, (type(layer)(layer.name, layer.source, synapses, layer.neurons, 1.0, layer.float_layer),), network.arithmetic, network.normalised)
+    projection = integer_projection(INPUT, np.full((3, 1100), 254, np.int32), 7, "mixed", 8)
+    layer = dataclasses.replace(layer, projections=(projection,))
+    network = dataclasses.replace(network, layers=(layer,))
     inputs = np.ones((6, 1, 1100), np.int32)
     cpu = assert_identical(network, inputs)
     assert cpu.layers["layer0"].saturations["u_wrap"] > 0

@@ -100,17 +100,19 @@ def test_not_a_nir_file(tmp_path, capsys):
 
 
 def test_unsupported_node_type(tmp_path, capsys):
-    graph = nir.NIRGraph(
-        nodes={
-            "input": nir.Input(np.array([1, 4, 4])),
-            "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((2, 1, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(2)),
-            "lif": nir.LIF(tau=np.full((2, 4, 4), 0.01), r=np.ones((2, 4, 4)), v_leak=np.zeros((2, 4, 4)), v_threshold=np.ones((2, 4, 4))),
-            "output": nir.Output(np.array([2, 4, 4])),
+    from test_nir_file import write_raw
+
+    path = write_raw(
+        tmp_path / "sigmoid.nir",
+        {
+            "input": {"type": "Input", "shape": np.array([4])},
+            "fc": {"type": "Linear", "weight": np.ones((3, 4))},
+            "act": {"type": "Sigmoid", "slope": np.ones(3)},
+            "output": {"type": "Output", "shape": np.array([3])},
         },
-        edges=[("input", "conv"), ("conv", "lif"), ("lif", "output")],
+        [("input", "fc"), ("fc", "act"), ("act", "output")],
     )
-    nir.write(tmp_path / "conv.nir", graph)
-    assert_user_error([tmp_path / "conv.nir"], capsys, tmp_path, "node 'conv' has type Conv2d")
+    assert_user_error([path], capsys, tmp_path, "node 'act' has type 'Sigmoid', which neither nir")
 
 
 def test_nan_weights(tmp_path, capsys):

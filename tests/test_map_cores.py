@@ -69,7 +69,7 @@ def test_random_networks_satisfy_every_limit(loihi1, seed):
 
 
 def test_fan_in_beyond_input_axons_is_named(loihi1):
-    with pytest.raises(DoesNotFitError, match=r"layer 'layer0': each core needs 5000 input axons .* a core has 4096"):
+    with pytest.raises(DoesNotFitError, match=r"layer 'layer0': a single neuron needs 5000 input axons .* a core has 4096"):
         map_cores(network(loihi1, [5000, 3]), loihi1)
 
 

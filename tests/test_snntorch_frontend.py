@@ -6,11 +6,12 @@ import torch
 from snntorch import utils
 from torch import nn
 
-from snn_models import ScaledNet, TutorialNet
+from snn_models import RecurrentNet, ScaledNet, SpikingCNN, TutorialNet
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.errors import ModelLoadError, UnsupportedModelError
 from neurodeploy.frontends import load_model
 from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
+from neurodeploy.ir.passes.inline_subgraphs import inline_subgraphs
 from neurodeploy.ir.passes.normalise import normalise
 
 
@@ -34,19 +35,21 @@ def record_snntorch_spikes(model, x, stepwise):
     return {name: np.stack(s).astype(bool) for name, s in spikes.items()}
 
 
-def assert_same_spikes(model, n_in, stepwise=True, steps=60, batch=5, seed=0):
+def assert_same_spikes(model, n_in, stepwise=True, steps=60, batch=5, seed=0, input_shape=None):
     """float32 snnTorch (its surrogates emit float32 spikes) against our float64 reference;
     a membrane within float32 rounding of its threshold could differ, which these seeds avoid."""
     model = model.eval()
-    x = (torch.rand((steps, batch, n_in), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
+    shape = input_shape or (n_in,)
+    x = (torch.rand((steps, batch, *shape), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
     expected = record_snntorch_spikes(model, x, stepwise)
-    graph = snntorch_to_float_graph(model)
-    result = run_float(normalise(graph), x.numpy(), record_spikes=True)
-    names = [layer.name for layer in normalise(graph).layers]
+    graph = snntorch_to_float_graph(model, input_shape=input_shape)
+    network = normalise(inline_subgraphs(graph))
+    result = run_float(network, x.numpy().reshape(steps, batch, -1), record_spikes=True)
+    names = [layer.name for layer in network.layers if not layer.name.endswith(".or")]
     assert len(names) == len(expected)
     for ours, theirs in zip(names, expected):
         assert expected[theirs].sum() > 0, "test network too quiet to show anything"
-        np.testing.assert_array_equal(result.rasters[ours], expected[theirs], err_msg=f"{ours} vs snnTorch {theirs}")
+        np.testing.assert_array_equal(result.rasters[ours], expected[theirs].reshape(steps, batch, -1), err_msg=f"{ours} vs snnTorch {theirs}")
     return graph
 
 
@@ -137,3 +140,42 @@ def test_saved_module_loads_and_state_dict_is_explained(tmp_path):
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     with pytest.raises(ModelLoadError, match="holds a state_dict"):
         load_model(tmp_path / "weights.pt")
+
+
+def test_spiking_cnn_with_batchnorm_maxpool_on_spikes_and_avgpool():
+    torch.manual_seed(5)
+    model = SpikingCNN()
+    with torch.no_grad():
+        model.bn1.running_mean.uniform_(-0.2, 0.2)
+        model.bn1.running_var.uniform_(0.5, 1.5)
+        model.bn1.weight.uniform_(0.8, 1.5)
+        for layer in (model.conv1, model.conv2, model.fc):
+            layer.weight.mul_(3.0)
+    graph = assert_same_spikes(model, None, input_shape=(2, 8, 8))
+    kinds = {name: type(node).__name__ for name, node in graph.graph.nodes.items()}
+    assert kinds["pool1"] == "SumPool2d" and kinds["pool1.or"] == "Threshold" and "bn1" not in kinds
+
+
+def test_recurrent_rsynaptic_all_to_all_and_rleaky_one_to_one():
+    torch.manual_seed(6)
+    model = RecurrentNet()
+    with torch.no_grad():
+        model.fc1.weight.mul_(3.0)
+        model.fc2.weight.mul_(3.0)
+        model.rsyn.recurrent.weight.mul_(2.0)
+    graph = assert_same_spikes(model, 12, stepwise=False)
+    assert type(graph.graph.nodes["rsyn.w_rec"]).__name__ == "Affine"
+    assert type(graph.graph.nodes["rleaky.w_rec"]).__name__ == "Scale"
+    assert ("rsyn.w_rec", "rsyn") in graph.graph.edges
+
+
+def test_maxpool_over_graded_values_is_refused():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), snn.Leaky(beta=0.9, init_hidden=True))
+    with pytest.raises(UnsupportedModelError, match=r"module 'maxpool2d1' \(MaxPool2d\) takes the maximum of graded values"):
+        snntorch_to_float_graph(model, input_shape=(1, 8, 8))
+
+
+def test_batchnorm_after_a_neuron_is_refused():
+    model = nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.9, init_hidden=True), nn.BatchNorm1d(3), nn.Linear(3, 2), snn.Leaky(beta=0.9, init_hidden=True))
+    with pytest.raises(UnsupportedModelError, match=r"can only be folded into an nn.Linear or nn.Conv"):
+        snntorch_to_float_graph(model.eval())

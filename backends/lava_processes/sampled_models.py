@@ -15,8 +15,10 @@ They are selected with ``exception_proc_model_map`` (see ``backends/lava_backend
 from __future__ import annotations
 
 import numpy as np
-from lava.proc.dense.models import PyDenseModelBitAcc
+from lava.proc.conv.models import PyConvModelFixed
+from lava.proc.dense.models import PyDelayDenseModelBitAcc, PyDenseModelBitAcc
 from lava.proc.lif.models import PyLifModelBitAcc
+from lava.proc.sparse.models import PyDelaySparseModelBitAcc, PySparseModelBitAcc
 
 from neurodeploy.backends.lava_processes.neurodeploy_lif import PyNeurodeployLifModel
 
@@ -56,10 +58,34 @@ class PySampledNeurodeployLifModel(_SampledNeuronModel, PyNeurodeployLifModel):
     """``PyNeurodeployLifModel`` with per-sample reset and recording."""
 
 
-class PySampledDenseModel(_SampleBoundaries, PyDenseModelBitAcc):
-    """Lava's ``PyDenseModelBitAcc``; drops the buffered input at each sample start."""
+class _SampledConnection(_SampleBoundaries):
+    """Drops the synaptic input still buffered (``a_buff``; Conv: ``a_buf``) at each sample start."""
+
+    buffer_name = "a_buff"
 
     def run_spk(self):
         if self._at_sample_start():
-            self.a_buff = np.zeros_like(self.a_buff)
+            setattr(self, self.buffer_name, np.zeros_like(getattr(self, self.buffer_name)))
         super().run_spk()
+
+
+class PySampledDenseModel(_SampledConnection, PyDenseModelBitAcc):
+    """Lava's ``PyDenseModelBitAcc`` with per-sample reset."""
+
+
+class PySampledSparseModel(_SampledConnection, PySparseModelBitAcc):
+    """Lava's ``PySparseModelBitAcc`` with per-sample reset."""
+
+
+class PySampledDelayDenseModel(_SampledConnection, PyDelayDenseModelBitAcc):
+    """Lava's ``PyDelayDenseModelBitAcc`` with per-sample reset."""
+
+
+class PySampledDelaySparseModel(_SampledConnection, PyDelaySparseModelBitAcc):
+    """Lava's ``PyDelaySparseModelBitAcc`` with per-sample reset."""
+
+
+class PySampledConvModel(_SampledConnection, PyConvModelFixed):
+    """Lava's ``PyConvModelFixed`` with per-sample reset."""
+
+    buffer_name = "a_buf"

@@ -1,6 +1,6 @@
 """The compiler's passes, in the one order they run, each followed by its check.
 
-    load (frontend) -> normalise -> quantise -> map_cores
+    load (frontend) -> inline_subgraphs -> normalise -> quantise -> map_cores
 
 ``compile_network`` runs them, times each, and stops at the first failing check
 with an error naming the pass and the node.
@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from ..profile import HardwareProfile
 from ..stages import FloatGraph, InputEncoding, MappedNetwork, NormalisedNetwork, QuantisedNetwork
-from ..verify import PassCheckError, check_mapped, check_normalised, check_quantised
+from ..verify import PassCheckError, check_float_graph, check_mapped, check_normalised, check_quantised
+from .inline_subgraphs import inline_subgraphs
 from .map_cores import map_cores
 from .normalise import normalise
 from .quantise import quantise
@@ -34,6 +35,7 @@ class Pass:
 
 
 PASSES: tuple[Pass, ...] = (
+    Pass("inline_subgraphs", lambda stage, opts: inline_subgraphs(stage), check_float_graph),
     Pass("normalise", lambda stage, opts: normalise(stage, dt=opts.dt), check_normalised),
     Pass("quantise", lambda stage, opts: quantise(stage, opts.profile, opts.input_encoding), check_quantised),
     Pass("map_cores", lambda stage, opts: map_cores(stage, opts.profile), check_mapped),
@@ -67,7 +69,7 @@ def compile_network(float_graph: FloatGraph, options: CompileOptions) -> Compile
         stages[p.name] = stage
         done.append(p.name)
     return CompiledNetwork(
-        float_graph=float_graph,
+        float_graph=stages["inline_subgraphs"],
         normalised=stages["normalise"],
         quantised=stages["quantise"],
         mapped=stages["map_cores"],

@@ -1,8 +1,12 @@
-"""Pass 1: NIR float graph -> normalised layers (one layer = synapses + neurons).
+"""Pass 1: NIR float graph -> normalised layers (neurons + the projections into them).
 
-Each NIR neuron node, together with the Affine/Linear/Scale/Flatten nodes in front of
-it, becomes one ``NormalisedLayer``. Continuous-time NIR dynamics are discretised with
-the forward-Euler step ``dt`` that snnTorch, Norse and the NIR paper use:
+Every NIR neuron node becomes a layer. The synapse-side nodes between a layer and its
+sources (the Input or other neuron nodes, itself included for recurrence) are composed
+into one matrix per (source, delay): all paths are followed backwards through Affine,
+Linear, Scale, Flatten, Conv1d/2d, SumPool2d, AvgPool2d and Delay nodes, and summed.
+Biases are found by evaluating that linear part with all sources at zero.
+Continuous-time NIR dynamics are discretised with the forward-Euler step ``dt``
+(snnTorch's, Norse's and the NIR paper's convention):
 
     LIF      tau dv/dt = (v_leak - v) + r I
              v[t] = beta v[t-1] + (dt/tau)(v_leak + r I[t]),   beta = 1 - dt/tau
@@ -10,18 +14,21 @@ the forward-Euler step ``dt`` that snnTorch, Norse and the NIR paper use:
              u := (dt/tau_mem) r I   (the current, in voltage units per step)
              u[t] = alpha u[t-1] + (dt/tau_mem) r (dt/tau_syn) w_in S[t],  alpha = 1 - dt/tau_syn
              v[t] = beta v[t-1] + (dt/tau_mem) v_leak + u[t],              beta  = 1 - dt/tau_mem
-    IF       dv/dt = r I         ->  v[t] = v[t-1] + dt r I[t]
-    LI       as LIF, without spikes
+    CubaLI   CubaLIF without spikes;  LI: LIF without spikes
+    IF       dv/dt = r I  ->  v[t] = v[t-1] + dt r I[t];   I: the same without spikes
+    Threshold  stateless: spikes where its input exceeds the threshold (beta = 0)
+    Delay    tau_d -> round(tau_d / dt) extra steps on the synapses it lies on
 
-The input gain (dt/tau) r (and, for CubaLIF, (dt/tau_syn) w_in) is folded into the rows
-of the weight matrix; the Affine bias and v_leak become the per-step ``bias`` (for
-CubaLIF the Affine bias enters the current: ``current_bias``). A NIR ``v_reset`` is
-absorbed by measuring v relative to it (threshold - v_reset, bias - (1-beta) v_reset,
-initial v = -v_reset), so every layer resets to 0 as Loihi does.
+The input gain (dt/tau) r (CubaLIF: (dt/tau_mem) r (dt/tau_syn) w_in) is folded into the
+rows of every projection; biases and v_leak become the per-step ``bias`` (for CubaLIF the
+Affine bias enters the current: ``current_bias``). A NIR ``v_reset`` is absorbed by
+measuring v relative to it (threshold - v_reset, bias - (1-beta) v_reset, initial v =
+-v_reset), so every layer resets to 0 as Loihi does.
 
 Reset semantics: NIR resets to ``v_reset``. A node whose metadata says
-``{"reset": "subtract"}`` (written by our snnTorch frontend for
-``reset_mechanism="subtract"``) subtracts the threshold instead.
+``{"reset": "subtract"}`` (our snnTorch frontend writes it) subtracts the threshold; with
+``"reset_delay": true`` (snnTorch's default) the subtraction of thr one step later equals
+an immediate subtraction of thr / beta.
 
 dt: from the caller (``--dt``), else graph metadata ``dt``, else inferred from
 ``r = tau / dt`` (the snnTorch exporter's convention), else 1e-4 s (the convention of
@@ -29,58 +36,42 @@ snnTorch's exporter and the NIR paper); the choice and its origin are reported.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nir
 import numpy as np
+from scipy import sparse
 
 from ...errors import InvalidValueError, UnsupportedModelError
-from ..stages import INPUT, FloatGraph, NeuronDynamics, NormalisedLayer, NormalisedNetwork
+from ..operators import LINEAR_NODES, LinearOp, operator_for
+from ..stages import INPUT, FloatGraph, Geometry, NeuronDynamics, NormalisedLayer, NormalisedNetwork, Projection
 
 DEFAULT_DT = 1e-4
-SYNAPSE_NODES = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten)
-NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)
-SUPPORTED = "Input, Output, Affine, Linear, Scale, Flatten, LIF, CubaLIF, IF, LI"
+NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I, nir.Threshold)
+NON_SPIKING = (nir.LI, nir.CubaLI, nir.I)
+SUPPORTED = (
+    "Input, Output, Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Delay, "
+    "LIF, CubaLIF, IF, LI, CubaLI, I, Threshold, NIRGraph"
+)
+DENSE_ABOVE = 0.25  # a composed matrix denser than this is stored dense
 
 
 def normalise(float_graph: FloatGraph, dt: float | None = None) -> NormalisedNetwork:
     graph = float_graph.graph
-    _reject_nested_graphs(graph)
-    chain = _linear_chain(graph)
-    input_shape = _input_shape(graph, chain[0])
+    walker = _GraphWalker(graph)
     _check_finite(graph)
     dt_value, dt_source = _choose_dt(graph, dt)
-    layers: list[NormalisedLayer] = []
-    notes: list[str] = []
-    pending = _AffineMap.identity(int(np.prod(input_shape)))
-    pending_nodes: list[str] = []
-    source = INPUT
-    for name in chain[1:-1]:
-        node = graph.nodes[name]
-        if isinstance(node, SYNAPSE_NODES):
-            pending = pending.then(node, name)
-            pending_nodes.append(name)
-        elif isinstance(node, NEURON_NODES):
-            layer = _make_layer(name, node, pending, source, tuple(pending_nodes), dt_value)
-            layers.append(layer)
-            source, pending, pending_nodes = name, _AffineMap.identity(layer.n_out), []
-        else:
-            raise UnsupportedModelError(
-                f"node {name!r} has type {type(node).__name__}, which this version cannot deploy "
-                f"(supported node types: {SUPPORTED})"
-            )
-    if pending_nodes:
-        raise UnsupportedModelError(
-            f"node(s) {', '.join(map(repr, pending_nodes))} feed the Output without a neuron layer after them: "
-            "end the network with neurons (e.g. an LI or LIF readout)"
-        )
-    if not layers:
-        raise UnsupportedModelError("the graph has no neuron nodes: nothing to deploy")
+    walker.infer_shapes()
+    layers = {name: walker.layer(name, dt_value) for name in walker.neurons}
+    _reject_graded_outputs_feeding_layers(layers, graph)
+    order = _feed_forward_order(layers)
+    notes = list(walker.notes)
     if dt_source.startswith("default"):
         notes.append(f"dt = {dt_value:g} s assumed ({dt_source}); pass --dt to override")
     return NormalisedNetwork(
-        input_shape=input_shape,
-        layers=tuple(layers),
+        input_shape=walker.shapes[walker.input],
+        layers=tuple(layers[name] for name in order),
+        output_layer_name=walker.output_layer(),
         dt=dt_value,
         dt_source=dt_source,
         source=float_graph,
@@ -88,60 +79,412 @@ def normalise(float_graph: FloatGraph, dt: float | None = None) -> NormalisedNet
     )
 
 
-# --------------------------------------------------------------------------- graph walk
-def _reject_nested_graphs(graph: nir.NIRGraph) -> None:
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
+# --------------------------------------------------------------------------- graph
+@dataclass
+class _Path:
+    """Map from a node's output to the layer's input, per extra delay (steps)."""
+
+    by_delay: dict[int, sparse.csr_matrix]
+    geometry: Geometry | None
+    ops: int  # non-flatten operators on the path
+    nodes: tuple[str, ...]
+
+
+@dataclass
+class _GraphWalker:
+    graph: nir.NIRGraph
+    preds: dict[str, list[str]] = field(default_factory=dict)
+    succs: dict[str, list[str]] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # output shape of each node
+    ops: dict[str, LinearOp] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    dt: float = DEFAULT_DT
+
+    def __post_init__(self):
+        nodes = self.graph.nodes
+        for name, node in nodes.items():
+            if isinstance(node, nir.NIRGraph):
+                raise UnsupportedModelError(f"node {name!r} is a nested NIRGraph: inline subgraphs first")
+            if not isinstance(node, (nir.Input, nir.Output, nir.Delay) + LINEAR_NODES + NEURON_NODES):
+                raise UnsupportedModelError(
+                    f"node {name!r} has type {type(node).__name__}, which neurodeploy cannot deploy "
+                    f"(supported node types: {SUPPORTED})"
+                )
+        self.preds = {n: [] for n in nodes}
+        self.succs = {n: [] for n in nodes}
+        for src, dst in self.graph.edges:
+            for end in (src, dst):
+                if end not in nodes:
+                    raise UnsupportedModelError(f"edge ({src!r}, {dst!r}) refers to node {end!r}, which the graph lacks")
+            self.succs[src].append(dst)
+            self.preds[dst].append(src)
+        inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+        outputs = [n for n, v in nodes.items() if isinstance(v, nir.Output)]
+        if len(inputs) != 1 or len(outputs) != 1:
             raise UnsupportedModelError(
-                f"node {name!r} is a nested NIRGraph (subgraph): this version deploys flat feed-forward graphs"
+                f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes: exactly one of each is supported"
             )
+        self.input, self.output = inputs[0], outputs[0]
+        self.neurons = [n for n, v in nodes.items() if isinstance(v, NEURON_NODES)]
+        if not self.neurons:
+            raise UnsupportedModelError("the graph has no neuron nodes: nothing to deploy")
+        for name in self.neurons + [self.output]:
+            if not self.preds[name]:
+                raise UnsupportedModelError(f"node {name!r} ({type(nodes[name]).__name__}) has no incoming edge")
+
+    # ------------------------------------------------------------------ shapes
+    def infer_shapes(self) -> None:
+        """Output shape of every node, propagated from the Input and from neuron parameters."""
+        nodes = self.graph.nodes
+        shape = tuple(int(x) for x in np.asarray(nodes[self.input].input_type["input"]).reshape(-1))
+        if not shape or min(shape) <= 0:
+            raise InvalidValueError(f"Input node {self.input!r} has an invalid shape {list(shape)}")
+        self.shapes[self.input] = shape
+        for name in self.neurons:
+            params = _neuron_param_shape(nodes[name])
+            if params is not None and int(np.prod(params)) > 1:
+                self.shapes[name] = params
+        pending = [n for n in nodes if n not in self.shapes and not isinstance(nodes[n], nir.Output)]
+        while pending:
+            progressed = False
+            for name in list(pending):
+                incoming = [self.shapes[p] for p in self.preds[name] if p in self.shapes]
+                if not incoming:
+                    continue
+                if len({int(np.prod(s)) for s in incoming}) > 1:
+                    raise InvalidValueError(
+                        f"node {name!r} receives signals of different sizes {[list(s) for s in incoming]}"
+                    )
+                self._set_shape(name, incoming[0])
+                pending.remove(name)
+                progressed = True
+            if not progressed:
+                raise UnsupportedModelError(
+                    f"node(s) {', '.join(sorted(map(repr, pending)))} are not reachable from the Input "
+                    "and their size cannot be inferred"
+                )
+        self._check_consistent_inputs()
+
+    def _set_shape(self, name: str, in_shape: tuple[int, ...]) -> None:
+        node = self.graph.nodes[name]
+        if isinstance(node, LINEAR_NODES):
+            self.ops[name] = operator_for(node, name, in_shape)
+            self.shapes[name] = self.ops[name].out_shape
+        else:  # Delay, or a neuron with scalar parameters
+            self.shapes[name] = in_shape
+
+    def _check_consistent_inputs(self) -> None:
+        for name in self.neurons + [n for n, v in self.graph.nodes.items() if isinstance(v, nir.Delay)]:
+            n = int(np.prod(self.shapes[name]))
+            for pred in self.preds[name]:
+                if int(np.prod(self.shapes[pred])) != n:
+                    raise InvalidValueError(
+                        f"node {name!r} ({type(self.graph.nodes[name]).__name__}) has {n} neurons/elements but "
+                        f"receives {int(np.prod(self.shapes[pred]))} values from {pred!r}"
+                    )
+        for name, op in self.ops.items():
+            for pred in self.preds[name]:
+                if int(np.prod(self.shapes[pred])) != op.matrix.shape[1]:
+                    raise InvalidValueError(
+                        f"node {name!r} ({type(self.graph.nodes[name]).__name__}) takes {op.matrix.shape[1]} values "
+                        f"but receives {int(np.prod(self.shapes[pred]))} from {pred!r}"
+                    )
+
+    # ------------------------------------------------------------------ layers
+    def layer(self, name: str, dt: float) -> NormalisedLayer:
+        self.dt = dt
+        n = int(np.prod(self.shapes[name]))
+        paths: dict[tuple[str, int], list[_Path]] = {}
+        start = _Path({0: sparse.identity(n, format="csr")}, None, 0, ())
+        self._walk_back(name, start, (name,), paths)
+        bias_in = self._bias_into(name, {})
+        dyn, gain = _dynamics(name, self.graph.nodes[name], n, bias_in, dt)
+        projections = _projections(paths, gain, n)
+        if not projections:
+            raise UnsupportedModelError(f"node {name!r} receives nothing from the Input or another neuron node")
+        nir_nodes = tuple(dict.fromkeys([node for p in projections for node in p.nir_nodes] + [name]))
+        return NormalisedLayer(name, tuple(self.shapes[name]), projections, dyn, nir_nodes)
+
+    def _walk_back(self, node: str, path: _Path, stack: tuple[str, ...], found: dict) -> None:
+        nodes = self.graph.nodes
+        for pred in self.preds[node]:
+            kind = nodes[pred]
+            if isinstance(kind, (nir.Input,) + NEURON_NODES):
+                source = INPUT if pred == self.input else pred
+                for delay, matrix in path.by_delay.items():
+                    found.setdefault((source, delay), []).append(_Path({delay: matrix}, path.geometry, path.ops, path.nodes))
+                continue
+            if pred in stack:
+                raise UnsupportedModelError(
+                    f"nodes {' -> '.join(reversed(stack[stack.index(pred):] + (pred,)))} form a cycle without a neuron: "
+                    "an algebraic loop cannot be executed step by step"
+                )
+            if isinstance(kind, nir.Delay):
+                self._walk_back(pred, self._through_delay(pred, path), stack + (pred,), found)
+            elif isinstance(kind, LINEAR_NODES):
+                op = self.ops[pred]
+                flatten = isinstance(kind, nir.Flatten)
+                by_delay = {d: (m @ op.matrix).tocsr() if sparse.issparse(op.matrix) else sparse.csr_matrix(m @ op.matrix) for d, m in path.by_delay.items()}
+                geometry = path.geometry if flatten else op.geometry
+                ops = path.ops + (0 if flatten else 1)
+                self._walk_back(pred, _Path(by_delay, geometry, ops, path.nodes + (pred,)), stack + (pred,), found)
+            else:  # Output nodes do not feed anything
+                raise UnsupportedModelError(f"node {pred!r} ({type(kind).__name__}) cannot feed {node!r}")
+
+    def _through_delay(self, name: str, path: _Path) -> _Path:
+        node = self.graph.nodes[name]
+        n = int(np.prod(self.shapes[name]))
+        seconds = np.broadcast_to(np.asarray(node.delay, float).reshape(-1), (n,)) if np.asarray(node.delay).size in (1, n) else None
+        if seconds is None:
+            raise InvalidValueError(f"node {name!r} (Delay): {np.asarray(node.delay).size} delays for a signal of {n}")
+        if np.any(seconds < 0):
+            raise InvalidValueError(f"node {name!r} (Delay): delays must be >= 0, got {seconds.min():g}")
+        steps = np.round(seconds / self.dt).astype(int)
+        if np.any(np.abs(steps * self.dt - seconds) > 1e-6 * np.maximum(seconds, self.dt)):
+            self.notes.append(f"node {name!r} (Delay): delays rounded to whole steps of dt = {self.dt:g} s")
+        by_delay: dict[int, sparse.csr_matrix] = {}
+        for delay, matrix in path.by_delay.items():
+            for value in np.unique(steps):
+                columns = sparse.diags((steps == value).astype(float), format="csr")
+                part = (matrix @ columns).tocsr()
+                part.eliminate_zeros()
+                if part.nnz:
+                    by_delay[delay + int(value)] = by_delay.get(delay + int(value), 0) + part
+        return _Path(by_delay, path.geometry, path.ops, path.nodes + (name,))
+
+    def _bias_into(self, node: str, memo: dict) -> np.ndarray:
+        """The node's input with every source at zero: the sum of biases carried to it."""
+        total = np.zeros(0)
+        for pred in self.preds[node]:
+            value = self._bias_out_of(pred, memo)
+            total = value if total.size == 0 else total + value
+        return total
+
+    def _bias_out_of(self, node: str, memo: dict) -> np.ndarray:
+        if node not in memo:
+            kind = self.graph.nodes[node]
+            if isinstance(kind, (nir.Input,) + NEURON_NODES):
+                memo[node] = np.zeros(int(np.prod(self.shapes[node])))
+            else:
+                upstream = self._bias_into(node, memo)
+                if node in self.ops:
+                    op = self.ops[node]
+                    upstream = upstream if upstream.size else np.zeros(op.matrix.shape[1])
+                    memo[node] = np.asarray(op.matrix @ upstream).reshape(-1) + op.bias
+                else:  # Delay: a constant passes unchanged
+                    memo[node] = upstream
+        return memo[node]
+
+    # ------------------------------------------------------------------ output
+    def output_layer(self) -> str:
+        node = self.output
+        visited = []
+        while True:
+            preds = self.preds[node]
+            if len(preds) != 1:
+                raise UnsupportedModelError(f"the Output is fed by {len(preds)} nodes; connect it to one neuron node")
+            node = preds[0]
+            kind = self.graph.nodes[node]
+            if isinstance(kind, NEURON_NODES):
+                return node
+            if not isinstance(kind, nir.Flatten) or node in visited:
+                raise UnsupportedModelError(
+                    f"the Output is fed by node {node!r} ({type(kind).__name__}), not by neurons: end the network "
+                    "with a neuron node (e.g. an LI or LIF readout)"
+                )
+            visited.append(node)
 
 
-def _linear_chain(graph: nir.NIRGraph) -> list[str]:
-    """Node names from the Input to the Output; anything but a simple chain is rejected."""
-    inputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    outputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Output)]
-    if len(inputs) != 1 or len(outputs) != 1:
+def _neuron_param_shape(node: nir.NIRNode) -> tuple[int, ...] | None:
+    for field_name in ("v_threshold", "tau", "tau_mem", "r", "threshold"):
+        value = getattr(node, field_name, None)
+        if value is not None:
+            return tuple(int(x) for x in np.asarray(value).shape) or (1,)
+    return None
+
+
+# --------------------------------------------------------------------------- projections
+def _projections(paths: dict[tuple[str, int], list[_Path]], gain: np.ndarray, n: int) -> tuple[Projection, ...]:
+    by_source: dict[str, list[tuple[int, sparse.csr_matrix, Geometry | None, tuple[str, ...]]]] = {}
+    for (source, delay), group in paths.items():
+        matrix = sum((p.by_delay[delay] for p in group), start=sparse.csr_matrix(group[0].by_delay[delay].shape))
+        matrix = sparse.csr_matrix(matrix)
+        matrix.eliminate_zeros()
+        if matrix.nnz == 0:
+            continue
+        geometry = group[0].geometry if len(group) == 1 and group[0].ops == 1 else None
+        nodes = tuple(dict.fromkeys(node for p in group for node in reversed(p.nodes)))
+        by_source.setdefault(source, []).append((delay, matrix, geometry, nodes))
+    scale = sparse.diags(gain, format="csr")
+    projections = []
+    for source, parts in by_source.items():
+        for delay_parts in _disjoint_groups(parts):
+            weight = scale @ sum((m for _, m, _, _ in delay_parts), start=sparse.csr_matrix(delay_parts[0][1].shape))
+            weight = sparse.csr_matrix(weight)
+            delays = None
+            if any(d for d, _, _, _ in delay_parts):
+                delays = sum((sparse.csr_matrix((np.full(m.nnz, d, dtype=np.int64), m.indices, m.indptr), shape=m.shape) for d, m, _, _ in delay_parts), start=sparse.csr_matrix(weight.shape, dtype=np.int64))
+                delays = sparse.csr_matrix(delays)
+            geometry = delay_parts[0][2] if len(delay_parts) == 1 else None
+            geometry = _scaled_geometry(geometry, gain)
+            nodes = tuple(dict.fromkeys(node for _, _, _, ns in delay_parts for node in ns))
+            dense = weight.nnz > DENSE_ABOVE * weight.shape[0] * weight.shape[1] and geometry is None
+            projections.append(
+                Projection(
+                    source=source,
+                    weight=weight.toarray() if dense else weight,
+                    delays=(delays.toarray() if dense and delays is not None else delays),
+                    geometry=geometry,
+                    nir_nodes=nodes,
+                )
+            )
+    return tuple(projections)
+
+
+def _disjoint_groups(parts):
+    """Delay components of one source that share no synapse can form one projection."""
+    groups: list[list] = []
+    for part in sorted(parts, key=lambda p: p[0]):
+        for group in groups:
+            support = sum((abs(g[1]) for g in group), start=sparse.csr_matrix(part[1].shape)).astype(bool)
+            if support.multiply(abs(part[1]).astype(bool)).nnz == 0:
+                group.append(part)
+                break
+        else:
+            groups.append([part])
+    return groups
+
+
+def _scaled_geometry(geometry: Geometry | None, gain: np.ndarray) -> Geometry | None:
+    """Shared kernels survive a per-neuron gain only if the gain is uniform per output channel."""
+    if geometry is None:
+        return None
+    per_channel = gain.reshape(geometry.out_shape[0], -1)
+    if not np.all(per_channel == per_channel[:, :1]):
+        return None
+    kernel = geometry.kernel * per_channel[:, 0][:, None, None, None]
+    return Geometry(geometry.kind, geometry.in_shape, geometry.out_shape, kernel, geometry.stride, geometry.padding, geometry.dilation, geometry.groups)
+
+
+# --------------------------------------------------------------------------- neurons
+def _dynamics(name: str, node: nir.NIRNode, n: int, bias_in: np.ndarray, dt: float) -> tuple[NeuronDynamics, np.ndarray]:
+    """NeuronDynamics and the input gain folded into the layer's projections."""
+
+    def param(field_name: str) -> np.ndarray:
+        return _per_neuron(getattr(node, field_name), n, name, field_name)
+
+    def step_fraction(tau_field: str) -> np.ndarray:
+        tau = param(tau_field)
+        if np.any(tau <= 0):
+            raise InvalidValueError(f"node {name!r}: {tau_field} must be > 0, got {tau.min():g}")
+        fraction = dt / tau
+        if np.any(fraction > 1):
+            raise InvalidValueError(
+                f"node {name!r}: {tau_field} = {tau.min():g} s is shorter than dt = {dt:g} s; "
+                "the Euler step would be unstable (pass a smaller --dt)"
+            )
+        return fraction
+
+    zeros, ones = np.zeros(n), np.ones(n)
+    bias_in = bias_in if bias_in.size == n else zeros
+    if isinstance(node, (nir.LIF, nir.LI)):
+        k = step_fraction("tau")
+        gain, alpha, beta = k * param("r"), zeros, 1.0 - k
+        bias, current_bias = k * param("v_leak") + gain * bias_in, zeros
+    elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+        k_mem, k_syn = step_fraction("tau_mem"), step_fraction("tau_syn")
+        gain = k_mem * param("r") * k_syn * param("w_in")
+        alpha, beta = 1.0 - k_syn, 1.0 - k_mem
+        bias, current_bias = k_mem * param("v_leak"), gain * bias_in
+    elif isinstance(node, (nir.IF, nir.I)):
+        gain, alpha, beta = dt * param("r"), zeros, ones
+        bias, current_bias = gain * bias_in, zeros
+    elif isinstance(node, nir.Threshold):
+        gain, alpha, beta = ones, zeros, zeros
+        bias, current_bias = bias_in, zeros
+    else:  # pragma: no cover - guarded by NEURON_NODES
+        raise UnsupportedModelError(f"node {name!r}: unsupported neuron type {type(node).__name__}")
+
+    if isinstance(node, NON_SPIKING):
+        threshold, v_reset, reset, reset_amount = np.full(n, np.inf), zeros, "none", zeros
+    else:
+        threshold = param("threshold") if isinstance(node, nir.Threshold) else param("v_threshold")
+        v_reset = zeros if isinstance(node, nir.Threshold) else param("v_reset")
+        reset, delayed = _reset_mechanism(node, name)
+        reset_amount = threshold - v_reset
+        if reset == "subtract":
+            if np.any(v_reset != 0):
+                raise UnsupportedModelError(f"node {name!r}: subtractive reset with a nonzero v_reset is ambiguous; use v_reset = 0")
+            if delayed:
+                reset_amount = _delayed_subtraction(threshold, beta, name)
+    dynamics = NeuronDynamics(
+        kind=type(node).__name__,
+        alpha=alpha,
+        beta=beta,
+        threshold=threshold - v_reset,
+        bias=bias - (1.0 - beta) * v_reset,
+        current_bias=current_bias,
+        v_offset=v_reset,
+        reset=reset,
+        reset_amount=reset_amount,
+    )
+    return dynamics, gain
+
+
+def _per_neuron(value, n: int, node: str, field_name: str) -> np.ndarray:
+    flat = np.asarray(value, dtype=np.float64).reshape(-1)
+    if flat.size == n:
+        return flat
+    if flat.size == 1:
+        return np.full(n, flat[0])
+    raise InvalidValueError(f"node {node!r}: {field_name} has {flat.size} values for a layer of {n} neurons")
+
+
+def _reset_mechanism(node: nir.NIRNode, name: str) -> tuple[str, bool]:
+    """(mechanism, delayed) from node metadata; NIR's own semantics is an immediate reset to v_reset."""
+    meta = node.metadata or {}
+    value = meta.get("reset", meta.get("reset_mechanism", "zero"))
+    value = value.decode() if isinstance(value, bytes) else str(value)
+    if value not in ("zero", "subtract"):
+        raise UnsupportedModelError(f"node {name!r}: reset mechanism {value!r} is not supported (zero or subtract)")
+    return value, bool(meta.get("reset_delay", False))
+
+
+def _delayed_subtraction(threshold: np.ndarray, beta: np.ndarray, name: str) -> np.ndarray:
+    """snnTorch's delayed subtraction  v[t] = beta v[t-1] + u[t] - thr s[t-1]  equals an
+    immediate subtraction of thr / beta at the spike: beta (v - thr/beta) = beta v - thr."""
+    if np.any(beta <= 0):
         raise UnsupportedModelError(
-            f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes: exactly one of each is supported"
+            f"node {name!r}: a delayed subtractive reset (snnTorch reset_delay=True) with beta = 0 cannot be "
+            "expressed as Loihi's immediate reset; retrain with reset_delay=False or beta > 0"
         )
-    successors: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    predecessors: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    for src, dst in graph.edges:
-        for end in (src, dst):
-            if end not in graph.nodes:
-                raise UnsupportedModelError(f"edge ({src!r}, {dst!r}) refers to node {end!r}, which the graph lacks")
-        successors[src].append(dst)
-        predecessors[dst].append(src)
-    chain = [inputs[0]]
-    while not isinstance(graph.nodes[chain[-1]], nir.Output):
-        here = chain[-1]
-        nxt = successors[here]
-        if len(nxt) != 1:
-            what = "no outgoing edge" if not nxt else f"{len(nxt)} outgoing edges ({', '.join(nxt)})"
-            raise UnsupportedModelError(
-                f"node {here!r} ({type(graph.nodes[here]).__name__}) has {what}: this version deploys "
-                "feed-forward chains (Input -> ... -> Output) only"
-            )
-        if len(predecessors[nxt[0]]) != 1 or nxt[0] in chain:
-            raise UnsupportedModelError(
-                f"node {nxt[0]!r} ({type(graph.nodes[nxt[0]]).__name__}) has {len(predecessors[nxt[0]])} incoming "
-                "edges or closes a cycle: recurrent and merging graphs are not supported in this version"
-            )
-        chain.append(nxt[0])
-    unused = set(graph.nodes) - set(chain)
-    if unused:
-        raise UnsupportedModelError(
-            f"node(s) {', '.join(sorted(map(repr, unused)))} are not on the path from Input to Output"
-        )
-    return chain
+    return threshold / beta
 
 
-def _input_shape(graph: nir.NIRGraph, name: str) -> tuple[int, ...]:
-    shape = tuple(int(x) for x in np.asarray(graph.nodes[name].input_type["input"]).reshape(-1))
-    if not shape or any(s <= 0 for s in shape):
-        raise InvalidValueError(f"Input node {name!r} has an invalid shape {list(shape)}")
-    return shape
+# --------------------------------------------------------------------------- checks
+def _reject_graded_outputs_feeding_layers(layers: dict[str, NormalisedLayer], graph: nir.NIRGraph) -> None:
+    for layer in layers.values():
+        for source in layer.sources:
+            if source != INPUT and not layers[source].neurons.spiking:
+                raise UnsupportedModelError(
+                    f"non-spiking node {source!r} ({type(graph.nodes[source]).__name__}) feeds {layer.name!r}: its "
+                    "output is graded, which neurodeploy does not route between cores; use spiking neurons there"
+                )
+
+
+def _feed_forward_order(layers: dict[str, NormalisedLayer]) -> list[str]:
+    """Layers in order of distance from the input (recurrent edges ignored)."""
+    order, placed = [], {INPUT}
+    remaining = list(layers)
+    while remaining:
+        ready = [n for n in remaining if all(s in placed or s == n for s in layers[n].sources)]
+        if not ready:  # a cycle between layers: place the one with most inputs already available
+            ready = [max(remaining, key=lambda n: sum(s in placed for s in layers[n].sources))]
+        for name in ready:
+            order.append(name)
+            placed.add(name)
+            remaining.remove(name)
+    return order
 
 
 def _check_finite(graph: nir.NIRGraph) -> None:
@@ -173,7 +516,7 @@ def _choose_dt(graph: nir.NIRGraph, dt: float | None) -> tuple[float, str]:
     for node in graph.nodes.values():
         if isinstance(node, (nir.LIF, nir.LI)):
             taus, rs = np.asarray(node.tau, float), np.asarray(node.r, float)
-        elif isinstance(node, nir.CubaLIF):
+        elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
             taus, rs = np.asarray(node.tau_mem, float), np.asarray(node.r, float)
         else:
             continue
@@ -182,147 +525,3 @@ def _choose_dt(graph: nir.NIRGraph, dt: float | None) -> tuple[float, str]:
     if len(inferred) == 1:
         return float(inferred.pop()), "inferred from r = tau / dt (snnTorch's convention)"
     return DEFAULT_DT, "default: not in graph metadata and not inferable from r = tau / dt"
-
-
-# --------------------------------------------------------------------------- synapses
-@dataclass(frozen=True)
-class _AffineMap:
-    """y = weight @ x + bias: the composition of the synapse nodes in front of a neuron.
-
-    ``weight is None`` stands for the identity (no synapse node yet), so that a large
-    input is never multiplied by an explicit identity matrix.
-    """
-
-    n_out: int
-    weight: np.ndarray | None
-    bias: np.ndarray
-
-    @staticmethod
-    def identity(n: int) -> "_AffineMap":
-        return _AffineMap(n, None, np.zeros(n))
-
-    def matrix(self) -> np.ndarray:
-        return np.eye(self.n_out) if self.weight is None else self.weight
-
-    def then(self, node: nir.NIRNode, name: str) -> "_AffineMap":
-        if isinstance(node, nir.Flatten):
-            return self  # layers hold flat (C-order) vectors already
-        if isinstance(node, nir.Scale):
-            scale = _per_neuron(np.asarray(node.scale, float), self.n_out, name, "scale")
-            return _AffineMap(self.n_out, scale[:, None] * self.matrix(), scale * self.bias)
-        weight = np.asarray(node.weight, dtype=np.float64)
-        if weight.ndim != 2:
-            raise InvalidValueError(f"node {name!r} ({type(node).__name__}): weight must be 2-D, got shape {weight.shape}")
-        if weight.shape[1] != self.n_out:
-            raise InvalidValueError(
-                f"node {name!r} ({type(node).__name__}): weight has {weight.shape[1]} inputs but receives {self.n_out} values"
-            )
-        bias = np.asarray(node.bias, dtype=np.float64).reshape(-1) if isinstance(node, nir.Affine) else 0.0
-        if isinstance(node, nir.Affine) and bias.shape[0] != weight.shape[0]:
-            raise InvalidValueError(
-                f"node {name!r} (Affine): bias has {bias.shape[0]} entries for {weight.shape[0]} outputs"
-            )
-        composed = weight if self.weight is None else weight @ self.weight
-        return _AffineMap(weight.shape[0], composed, weight @ self.bias + bias)
-
-
-def _per_neuron(value: np.ndarray, n: int, node: str, field_name: str) -> np.ndarray:
-    flat = np.asarray(value, dtype=np.float64).reshape(-1)
-    if flat.size == n:
-        return flat
-    if flat.size == 1:
-        return np.full(n, flat[0])
-    raise InvalidValueError(f"node {node!r}: {field_name} has {flat.size} values for a layer of {n} neurons")
-
-
-# --------------------------------------------------------------------------- neurons
-def _make_layer(
-    name: str, node: nir.NIRNode, synapses: _AffineMap, source: str, synapse_nodes: tuple[str, ...], dt: float
-) -> NormalisedLayer:
-    n = synapses.n_out
-
-    def param(field_name: str) -> np.ndarray:
-        return _per_neuron(getattr(node, field_name), n, name, field_name)
-
-    def step_fraction(tau_field: str) -> np.ndarray:
-        tau = param(tau_field)
-        if np.any(tau <= 0):
-            raise InvalidValueError(f"node {name!r}: {tau_field} must be > 0, got {tau.min():g}")
-        fraction = dt / tau
-        if np.any(fraction > 1):
-            raise InvalidValueError(
-                f"node {name!r}: {tau_field} = {tau.min():g} s is shorter than dt = {dt:g} s; "
-                "the Euler step would be unstable (pass a smaller --dt)"
-            )
-        return fraction
-
-    zeros = np.zeros(n)
-    if isinstance(node, (nir.LIF, nir.LI)):
-        k = step_fraction("tau")
-        gain, alpha, beta = k * param("r"), zeros, 1.0 - k
-        bias, current_bias = k * param("v_leak") + gain * synapses.bias, zeros
-    elif isinstance(node, nir.CubaLIF):
-        k_mem, k_syn = step_fraction("tau_mem"), step_fraction("tau_syn")
-        gain = k_mem * param("r") * k_syn * param("w_in")
-        alpha, beta = 1.0 - k_syn, 1.0 - k_mem
-        bias, current_bias = k_mem * param("v_leak"), gain * synapses.bias
-    elif isinstance(node, nir.IF):
-        gain, alpha, beta = dt * param("r"), zeros, np.ones(n)
-        bias, current_bias = gain * synapses.bias, zeros
-    else:  # pragma: no cover - guarded by NEURON_NODES
-        raise UnsupportedModelError(f"node {name!r}: unsupported neuron type {type(node).__name__}")
-
-    spiking = not isinstance(node, nir.LI)
-    if spiking:
-        threshold, v_reset = param("v_threshold"), param("v_reset")
-        reset, delayed = _reset_mechanism(node, name)
-        reset_amount = threshold - v_reset
-        if reset == "subtract":
-            if np.any(v_reset != 0):
-                raise UnsupportedModelError(
-                    f"node {name!r}: subtractive reset with a nonzero v_reset is ambiguous; use v_reset = 0"
-                )
-            if delayed:
-                reset_amount = _delayed_subtraction(threshold, beta, name)
-    else:
-        threshold, v_reset, reset = np.full(n, np.inf), zeros, "none"
-        reset_amount = zeros
-    dynamics = NeuronDynamics(
-        kind=type(node).__name__,
-        alpha=alpha,
-        beta=beta,
-        threshold=threshold - v_reset,
-        bias=bias - (1.0 - beta) * v_reset,
-        current_bias=current_bias,
-        v_offset=v_reset,
-        reset=reset,
-        reset_amount=reset_amount,
-    )
-    return NormalisedLayer(
-        name=name,
-        source=source,
-        weight=gain[:, None] * synapses.matrix(),
-        neurons=dynamics,
-        nir_nodes=synapse_nodes + (name,),
-    )
-
-
-def _reset_mechanism(node: nir.NIRNode, name: str) -> tuple[str, bool]:
-    """(mechanism, delayed) from node metadata; NIR's own semantics is an immediate reset to v_reset."""
-    meta = node.metadata or {}
-    value = meta.get("reset", meta.get("reset_mechanism", "zero"))
-    value = value.decode() if isinstance(value, bytes) else str(value)
-    if value not in ("zero", "subtract"):
-        raise UnsupportedModelError(f"node {name!r}: reset mechanism {value!r} is not supported (zero or subtract)")
-    return value, bool(meta.get("reset_delay", False))
-
-
-def _delayed_subtraction(threshold: np.ndarray, beta: np.ndarray, name: str) -> np.ndarray:
-    """snnTorch's delayed subtraction  v[t] = beta v[t-1] + u[t] - thr s[t-1]  equals an
-    immediate subtraction of thr / beta at the spike: beta (v - thr/beta) = beta v - thr."""
-    if np.any(beta <= 0):
-        raise UnsupportedModelError(
-            f"node {name!r}: a delayed subtractive reset (snnTorch reset_delay=True) with beta = 0 cannot be "
-            "expressed as Loihi's immediate reset; retrain with reset_delay=False or beta > 0"
-        )
-    return threshold / beta

@@ -1,46 +1,59 @@
 """Pass 2: normalised float layers -> integers with the profile's bit widths.
 
 Per layer, one state scale ``s`` (register units per float unit of v) ties everything
-together. With Loihi's MSB alignment (``a_in << 6``, ``vth << 6``):
+together. With Loihi's MSB alignment (``a_in << 6``, ``vth << 6``), each projection p
+into the layer gets its own weight exponent e_p and integer weights:
 
-    weights   W_int * 2**(weight_exp + 6)  =  W * s
-              W_int = round(W * k), k = w_top / max|W|  (w_top: 254 mixed, 255 single-sign),
-              so s = k * 2**(weight_exp + 6) and every layer uses its full 8-bit mantissa
+    weights   W_int * 2**(e_p + 6)  =  W * s,   W_int = round(W * s / 2**(e_p + 6))
+              e_p is the smallest exponent whose mantissa holds max|W|: the 8-bit
+              mantissa (254 mixed sign, 255 single sign) is used to at least half its range
     threshold vth = round(theta * s / 2**6)                        (17-bit mantissa)
     bias      bias_mant * 2**bias_exp = round(b * s)               (13-bit mantissa, 3-bit exp)
     decays    du = round(4096 (1 - alpha)) - 1   (Loihi adds 1 to du)
               dv = round(4096 (1 - beta))                          (12 bits each)
     initial v v_init = round(-v_offset * s)
 
-``weight_exp`` is the largest exponent in the profile's range for which the threshold,
-the bias and the worst-case current fit: for binary spikes, no input pattern can make
-``u`` wrap if  max_i sum_j |W_int[i,j]| * x_max * 2**(weight_exp+6) / (1 - alpha_i)
-stays within the state width ("headroom" rule). Larger exponents only add resolution
-to thresholds, biases and the decay arithmetic; the 8-bit weights are the same.
+The scale is s = w_top / max|W_main| * 2**(e + 6) for the layer's largest projection
+(its mantissa is used fully), with e the largest exponent in the profile's range for
+which the threshold, the bias and the worst-case current fit (hard limits) and, where
+that costs little threshold resolution, the worst-case voltage too. Worst case: every
+input active at every step, so no input pattern can make u wrap.
 
-Approximations are listed in the layer notes: decays that 12 bits cannot express,
-and a constant synaptic current (CubaLIF after an Affine bias), which Loihi cannot
-inject into u and which becomes its steady-state equivalent bias on v, c / (1 - alpha).
+Each projection is assigned the Lava connection that will execute it (``connection``),
+because their integer arithmetic differs (``backends/fixed_point.py``): Dense or Sparse
+(by storage), DelayDense or DelaySparse (synaptic delays), and Conv for a single
+convolution or pooling with exponent 0 (Lava's Conv applies no exponent). A layer whose
+main projection is a convolution prefers exponent 0 when its headroom allows it.
+
+Approximations are listed in the notes: decays that 12 bits cannot express, and a
+constant synaptic current (CubaLIF after an Affine bias), which Loihi cannot inject into
+u and which becomes its steady-state equivalent bias on v, c / (1 - alpha).
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from ...backends.fixed_point import sign_mode_of, weight_range
-from ...errors import InputDataError, InvalidValueError
+from ...errors import DoesNotFitError, InputDataError, InvalidValueError
 from ..profile import ArithmeticSpec, HardwareProfile
 from ..stages import (
     INPUT,
+    Geometry,
     InputEncoding,
     NormalisedLayer,
     NormalisedNetwork,
+    Projection,
     QuantisedLayer,
     QuantisedNetwork,
     QuantisedNeurons,
-    QuantisedSynapses,
+    QuantisedProjection,
 )
 
 DEFAULT_GRADED_INPUT_BITS = 8
+# A weight exponent is only lowered to give v headroom while the largest threshold keeps
+# at least this many mantissa steps (resolution of the threshold relative to the weights).
+MIN_THRESHOLD_STEPS = 256
 
 
 def quantise(
@@ -50,10 +63,7 @@ def quantise(
     encoding = _resolve_input_encoding(input_encoding or InputEncoding(), profile)
     layers, notes = [], list(network.notes)
     for layer in network.layers:
-        graded = layer.source == INPUT and encoding.kind == "graded"
-        input_scale = encoding.scale if graded else 1.0
-        input_max = float(2 ** (encoding.bits - 1) - 1) if graded else 1.0
-        quantised, layer_notes = _quantise_layer(layer, arith, input_scale, input_max, encoding.bits if graded else 0)
+        quantised, layer_notes = _quantise_layer(layer, arith, encoding)
         layers.append(quantised)
         notes.extend(f"layer {layer.name!r}: {note}" for note in layer_notes)
     return QuantisedNetwork(
@@ -84,19 +94,37 @@ def _resolve_input_encoding(encoding: InputEncoding, profile: HardwareProfile) -
     return InputEncoding(kind="graded", max_abs=max_abs, scale=(2 ** (bits - 1) - 1) / max_abs, bits=bits)
 
 
-def _quantise_layer(
-    layer: NormalisedLayer, arith: ArithmeticSpec, input_scale: float, input_max: float, graded_bits: int
-) -> tuple[QuantisedLayer, list[str]]:
+# --------------------------------------------------------------------------- per layer
+class _Synapses:
+    """A projection's float weights per integer input unit, and its integer format."""
+
+    def __init__(self, projection: Projection, encoding: InputEncoding, arith: ArithmeticSpec):
+        self.projection = projection
+        graded = projection.source == INPUT and encoding.kind == "graded"
+        self.graded_bits = encoding.bits if graded else 0
+        self.input_max = float(2 ** (encoding.bits - 1) - 1) if graded else 1.0
+        scale = encoding.scale if graded else 1.0
+        self.weight = projection.weight / scale if not sparse.issparse(projection.weight) else projection.weight.multiply(1.0 / scale).tocsr()
+        values = self.weight.data if sparse.issparse(self.weight) else self.weight
+        self.sign_mode = sign_mode_of(values)
+        self.low, self.high, self.step = weight_range(self.sign_mode, arith.weight_mantissa_bits)
+        self.w_top = max(self.high, -self.low if self.sign_mode == "inhibitory" else 0)
+        self.w_max = float(np.abs(values).max(initial=0.0))
+        self.row_abs_sum = np.asarray(abs(self.weight).sum(axis=1)).reshape(-1) * self.input_max
+
+    def exponent_for(self, scale: float, arith: ArithmeticSpec) -> int:
+        """Smallest exponent whose mantissa holds max|W| * scale (clamped to the profile's range)."""
+        if self.w_max == 0:
+            return 0
+        needed = self.w_max * scale / 2**arith.activation_shift / self.w_top
+        exponent = int(np.ceil(np.log2(needed) - 1e-12))
+        return int(np.clip(exponent, arith.weight_exponent_min, arith.weight_exponent_max))
+
+
+def _quantise_layer(layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding) -> tuple[QuantisedLayer, list[str]]:
     notes: list[str] = []
     dyn = layer.neurons
-    weight = layer.weight / input_scale  # float weight per integer input unit
-    sign_mode = sign_mode_of(weight)
-    low, high, step = weight_range(sign_mode, arith.weight_mantissa_bits)
-    w_top = max(high, -low if sign_mode == "inhibitory" else 0)
-    w_max = float(np.abs(weight).max()) if weight.size else 0.0
-    k = w_top / w_max if w_max > 0 else 1.0
-    w_int = (np.round(weight * k / step) * step).clip(low, high).astype(np.int32)
-
+    synapses = [_Synapses(p, encoding, arith) for p in layer.projections]
     bias_total, folded = _bias_with_folded_current(dyn.alpha, dyn.bias, dyn.current_bias)
     if folded:
         notes.append(
@@ -109,11 +137,10 @@ def _quantise_layer(
             f"layer {layer.name!r}: neuron {i} has threshold - v_reset = {dyn.threshold[i]:g}; "
             "Loihi thresholds are positive (v_threshold must exceed v_reset)"
         )
-
-    weight_exp, binding = _choose_weight_exp(w_int, k, dyn, bias_total, input_max, arith)
+    scale, binding = _choose_scale(layer, synapses, bias_total, arith)
     if binding:
         notes.append(binding)
-    scale = k * 2.0 ** (weight_exp + arith.activation_shift)
+    projections = [_quantise_projection(layer, syn, scale, arith) for syn in synapses]
     vth = _threshold_mantissa(layer, dyn, scale, arith)
     bias_mant, bias_exp = _bias_mantissa_exponent(layer, bias_total * scale, arith)
     du, dv, decay_notes = _decays(dyn.alpha, dyn.beta, arith)
@@ -124,13 +151,6 @@ def _quantise_layer(
             f"layer {layer.name!r}: v_reset {dyn.v_offset.max():g} needs an initial v of {np.abs(v_init).max()} "
             f"state units, beyond the {arith.state_bits}-bit state"
         )
-    synapses = QuantisedSynapses(
-        weights=w_int,
-        weight_exp=int(weight_exp),
-        sign_mode=sign_mode,
-        mantissa_bits=arith.weight_mantissa_bits,
-        graded_bits=graded_bits,
-    )
     neurons = QuantisedNeurons(
         kind=dyn.kind,
         du=du,
@@ -142,7 +162,138 @@ def _quantise_layer(
         reset=dyn.reset,
         reset_sub=_reset_subtraction(layer, dyn, vth, scale, arith),
     )
-    return QuantisedLayer(layer.name, layer.source, synapses, neurons, float(scale), layer), notes
+    return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, float(scale), layer), notes
+
+
+def _main(synapses: list[_Synapses]) -> _Synapses:
+    return max(synapses, key=lambda s: s.w_max)
+
+
+def _choose_scale(layer: NormalisedLayer, synapses: list[_Synapses], bias_total: np.ndarray, arith: ArithmeticSpec) -> tuple[float, str]:
+    """Layer scale s = k * 2**(e + 6), k = w_top / max|W| of the main projection.
+
+    Tries exponents e from the largest down: all hard limits (current, threshold, bias,
+    other projections' exponents within range) and, first, the soft voltage limit.
+    """
+    dyn = layer.neurons
+    main = _main(synapses)
+    k = main.w_top / main.w_max if main.w_max > 0 else 1.0
+    floor = 1.0 / arith.decay_unity
+    persistence = 1.0 / np.maximum(1.0 - dyn.alpha, floor)
+    float_row_sum = sum(s.row_abs_sum for s in synapses)  # worst-case |a| per neuron, float units
+    leaky = dyn.beta < 1.0
+    bias_limit = arith.bias_mantissa_max * 2.0**arith.bias_exponent_max
+    thresholds = dyn.threshold[np.isfinite(dyn.threshold)]
+    theta_max = float(thresholds.max()) if thresholds.size else 0.0
+    largest_bias = float(np.abs(bias_total).max(initial=0.0))
+    prefers_zero = main.projection.geometry is not None and main.projection.max_delay == 0
+
+    def fits(exponent: int, with_voltage: bool) -> bool:
+        scale = k * 2.0 ** (exponent + arith.activation_shift)
+        current = float_row_sum * scale * persistence
+        if float(current.max(initial=0.0)) > arith.state_max:
+            return False
+        if round(theta_max * scale / 2**arith.threshold_shift) > arith.threshold_max or largest_bias * scale > bias_limit:
+            return False
+        for syn in synapses:
+            if syn.w_max and not arith.weight_exponent_min <= _exponent_unclamped(syn, scale, arith) <= arith.weight_exponent_max:
+                return False
+        if with_voltage and np.any(leaky):
+            voltage = (current[leaky] + np.abs(bias_total[leaky]) * scale) / (1.0 - dyn.beta[leaky])
+            if float(voltage.max()) > arith.state_max:
+                return False
+            if theta_max and theta_max * scale / 2**arith.threshold_shift < MIN_THRESHOLD_STEPS:
+                return False
+        return True
+
+    exponents = list(range(arith.weight_exponent_max, arith.weight_exponent_min - 1, -1))
+    if prefers_zero and 0 in exponents and fits(0, with_voltage=False):
+        return k * 2.0**arith.activation_shift, ""  # Lava's Conv applies no exponent
+    for with_voltage in (True, False):
+        for exponent in exponents:
+            if fits(exponent, with_voltage):
+                return k * 2.0 ** (exponent + arith.activation_shift), ""
+    exponent = arith.weight_exponent_min
+    scale = k * 2.0 ** (exponent + arith.activation_shift)
+    worst = float((float_row_sum * scale * persistence).max(initial=0.0))
+    note = ""
+    if worst > arith.state_max:
+        note = (
+            f"worst-case synaptic current {worst:.3g} exceeds the {arith.state_bits}-bit state even at the smallest "
+            f"weight exponent {exponent}: u can wrap when many inputs fire together"
+        )
+    return scale, note
+
+
+def _exponent_unclamped(syn: _Synapses, scale: float, arith: ArithmeticSpec) -> int:
+    return int(np.ceil(np.log2(syn.w_max * scale / 2**arith.activation_shift / syn.w_top) - 1e-12))
+
+
+def _quantise_projection(layer: NormalisedLayer, syn: _Synapses, scale: float, arith: ArithmeticSpec) -> QuantisedProjection:
+    projection = syn.projection
+    exponent = syn.exponent_for(scale, arith)
+    factor = scale / 2.0 ** (exponent + arith.activation_shift)
+
+    def to_int(values: np.ndarray) -> np.ndarray:
+        return (np.round(values * factor / syn.step) * syn.step).clip(syn.low, syn.high).astype(np.int32)
+
+    if sparse.issparse(syn.weight):
+        weights = sparse.csr_matrix((to_int(syn.weight.data), syn.weight.indices, syn.weight.indptr), shape=syn.weight.shape)
+        weights.eliminate_zeros()
+    else:
+        weights = to_int(syn.weight)
+    delays = None
+    if projection.delays is not None:
+        if projection.max_delay > arith.max_synaptic_delay:
+            raise DoesNotFitError(
+                f"layer {layer.name!r}: a synapse from {projection.source!r} needs a delay of {projection.max_delay} steps, "
+                f"above the profile's {arith.max_synaptic_delay}: use a larger dt or shorter delays"
+            )
+        delays = _delays_like(projection.delays, weights)
+    if syn.graded_bits and delays is not None:
+        raise InvalidValueError(
+            f"layer {layer.name!r}: graded input through synaptic delays is not supported; give spike input"
+        )
+    geometry = _integer_geometry(projection.geometry, factor, syn)
+    connection = _connection(projection, weights, delays, geometry, exponent)
+    return QuantisedProjection(
+        source=projection.source,
+        weights=weights,
+        delays=delays,
+        weight_exp=exponent,
+        sign_mode=syn.sign_mode,
+        mantissa_bits=arith.weight_mantissa_bits,
+        graded_bits=syn.graded_bits,
+        connection=connection,
+        geometry=geometry if connection == "Conv" else projection.geometry,
+        float_projection=projection,
+    )
+
+
+def _delays_like(delays, weights):
+    """Delays restricted to the synapses that survived quantisation (same structure as weights)."""
+    if sparse.issparse(weights):
+        d = sparse.csr_matrix(delays)
+        values = np.asarray(d[weights.nonzero()]).reshape(-1).astype(np.int32)
+        rows, cols = weights.nonzero()
+        out = sparse.csr_matrix((values, (rows, cols)), shape=weights.shape, dtype=np.int32)
+        return out
+    return np.where(weights != 0, np.asarray(delays), 0).astype(np.int32)
+
+
+def _integer_geometry(geometry: Geometry | None, factor: float, syn: _Synapses) -> Geometry | None:
+    if geometry is None:
+        return None
+    kernel = (np.round(geometry.kernel / 1.0 * factor / syn.step) * syn.step).clip(syn.low, syn.high).astype(np.int32)
+    return Geometry(geometry.kind, geometry.in_shape, geometry.out_shape, kernel, geometry.stride, geometry.padding, geometry.dilation, geometry.groups)
+
+
+def _connection(projection: Projection, weights, delays, geometry: Geometry | None, exponent: int) -> str:
+    if delays is not None:
+        return "DelaySparse" if sparse.issparse(weights) else "DelayDense"
+    if geometry is not None and exponent == 0:
+        return "Conv"
+    return "Sparse" if sparse.issparse(weights) else "Dense"
 
 
 def _bias_with_folded_current(alpha: np.ndarray, bias: np.ndarray, current_bias: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -150,61 +301,6 @@ def _bias_with_folded_current(alpha: np.ndarray, bias: np.ndarray, current_bias:
     if not np.any(current_bias != 0):
         return bias, False
     return bias + current_bias / np.maximum(1.0 - alpha, 1.0 / 4096), True
-
-
-# A weight exponent is only lowered to give v headroom while the largest threshold keeps
-# at least this many mantissa steps (resolution of the threshold relative to the weights).
-MIN_THRESHOLD_STEPS = 256
-
-
-def _choose_weight_exp(
-    w_int: np.ndarray, k: float, dyn, bias_total: np.ndarray, input_max: float, arith: ArithmeticSpec
-) -> tuple[int, str]:
-    """Largest weight exponent for which threshold, bias and worst-case current fit (hard
-    limits) and, where that costs little threshold resolution, the worst-case voltage too.
-
-    Worst case: every input active at every step. u then settles at most at
-    row_sum * 2**(weight_exp+6) / (1 - alpha), v at most at (u + |bias|) / (1 - beta).
-    u wraps on overflow (hard limit); v only saturates (soft limit).
-    """
-    row_sum = np.abs(w_int.astype(np.float64)).sum(axis=1) * input_max if w_int.size else np.zeros(1)
-    floor = 1.0 / arith.decay_unity
-    current = row_sum / np.maximum(1.0 - dyn.alpha, floor)  # in units of 2**(weight_exp+6)
-    worst_current = float(current.max(initial=0.0))
-    leaky = dyn.beta < 1.0
-    bias_limit = arith.bias_mantissa_max * 2.0**arith.bias_exponent_max
-    thresholds = dyn.threshold[np.isfinite(dyn.threshold)]
-    theta_max = float(thresholds.max()) if thresholds.size else 0.0
-    largest_bias = float(np.abs(bias_total).max(initial=0.0))
-
-    def fits(weight_exp: int, with_voltage: bool) -> bool:
-        unit = 2.0 ** (weight_exp + arith.activation_shift)
-        scale = k * unit
-        if worst_current * unit > arith.state_max:
-            return False
-        if round(theta_max * scale / 2**arith.threshold_shift) > arith.threshold_max or largest_bias * scale > bias_limit:
-            return False
-        if with_voltage and np.any(leaky):
-            voltage = (current[leaky] * unit + np.abs(bias_total[leaky]) * scale) / (1.0 - dyn.beta[leaky])
-            if float(voltage.max()) > arith.state_max:
-                return False
-            if theta_max and theta_max * scale / 2**arith.threshold_shift < MIN_THRESHOLD_STEPS:
-                return False
-        return True
-
-    exponents = range(arith.weight_exponent_max, arith.weight_exponent_min - 1, -1)
-    for with_voltage in (True, False):
-        for weight_exp in exponents:
-            if fits(weight_exp, with_voltage):
-                return weight_exp, ""
-    weight_exp = arith.weight_exponent_min
-    unit = 2.0 ** (weight_exp + arith.activation_shift)
-    if worst_current * unit > arith.state_max:
-        return weight_exp, (
-            f"worst-case synaptic current {worst_current * unit:.3g} exceeds the {arith.state_bits}-bit state even at "
-            f"the smallest weight exponent {weight_exp}: u can wrap when many inputs fire together"
-        )
-    return weight_exp, ""
 
 
 def _threshold_mantissa(layer: NormalisedLayer, dyn, scale: float, arith: ArithmeticSpec) -> np.ndarray:
@@ -227,11 +323,7 @@ def _reset_subtraction(layer: NormalisedLayer, dyn, vth: np.ndarray, scale: floa
     if dyn.reset != "subtract":
         return np.zeros(dyn.size, dtype=np.int32)
     exact_threshold = np.isclose(dyn.reset_amount, dyn.threshold, rtol=1e-12, atol=0.0)
-    amount = np.where(
-        exact_threshold,
-        vth.astype(np.int64) << arith.threshold_shift,
-        np.round(dyn.reset_amount * scale),
-    )
+    amount = np.where(exact_threshold, vth.astype(np.int64) << arith.threshold_shift, np.round(dyn.reset_amount * scale))
     if np.any(amount > arith.state_max):
         raise InvalidValueError(
             f"layer {layer.name!r}: reset subtraction of {amount.max():.0f} state units exceeds the {arith.state_bits}-bit state"
