@@ -3,7 +3,7 @@ import nir
 import numpy as np
 import pytest
 
-from netgen import float_graph, random_input
+from netgen import float_graph
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.backends.lava_backend import run_lava
@@ -44,7 +44,6 @@ def graph(nodes, edges):
 
 
 def deploy_everywhere(g, n_in, profile, steps=30, batch=2, rate=0.3, graded=False):
-    from neurodeploy.ir.stages import InputEncoding
     from neurodeploy.inputs import InputBatch, encoding_of, to_integer_input
 
     rng = np.random.default_rng(7)
