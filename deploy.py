@@ -43,11 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and of the demo (default: 0)")
     parser.add_argument("--rate", type=float, default=0.1, help="spike probability per input per step of the random input (default: 0.1)")
     parser.add_argument("--dt", type=float, help="time step in seconds (default: from the model, else 1e-4)")
+    parser.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="shape of one input sample, for snnTorch models that do not start with nn.Linear")
     parser.add_argument("--report-dir", default="report", help="where report.json, report.png (and spikes.npz) go (default: ./report)")
     parser.add_argument("--record", action="store_true", help="also save every layer's spike raster to REPORT_DIR/spikes.npz")
     parser.add_argument("--verify", action="store_true", help="run Lava and the CPU backend and compare spikes, u and v bit for bit (exit 3 on a difference)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of sizes, e.g. 2,34,34") from None
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be positive")
+    return shape
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = DeployOptions(
         model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
-        batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, record=args.record, verify=args.verify,
+        batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
         progress=True,
     )
     try:

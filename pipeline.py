@@ -22,6 +22,7 @@ from .inputs import DEFAULT_RATE, InputBatch, fit, load_input_file, random_spike
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .ir.profile import load_profile
 from .ir.stages import FloatGraph
+from .reports.fidelity import comparison_windows
 from .reports.render import render_json, render_png
 from .reports.report import Report, build_report
 from .verification import compare_runs
@@ -41,6 +42,7 @@ class DeployOptions:
     seed: int = 0
     rate: float = DEFAULT_RATE
     dt: float | None = None
+    input_shape: tuple[int, ...] | None = None  # for snnTorch models whose input size cannot be inferred
     record: bool = False
     verify: bool = False
     progress: bool = False
@@ -82,11 +84,13 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     targets = [options.target]
     if options.verify:
         targets = ["loihi-sim", "cpu"] if options.target == "loihi-sim" else ["cpu", "loihi-sim"]
-    if batch.labels is not None and "float" not in targets:
-        targets.append("float")
+    if "float" not in targets:
+        targets.append("float")  # the reference for the fidelity section (and float accuracy)
+    fixed_windows, float_windows = comparison_windows(compiled.quantised, batch.steps)
     for target in targets:
         start = time.perf_counter()
-        results[target] = _run(target, compiled, batch, integers, options, record_state=options.verify)
+        windows = float_windows if target == "float" else fixed_windows
+        results[target] = _run(target, compiled, batch, integers, options, record_state=options.verify, windows=windows)
         timing[f"run.{target}"] = time.perf_counter() - start
 
     verify = compare_runs(results["loihi-sim"], results["cpu"], [l.name for l in compiled.quantised.layers]) if options.verify else None
@@ -96,7 +100,7 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         accuracy = {k: accuracy[k] for k in dict.fromkeys(["float", options.target, *targets]) if k in accuracy}
 
     start = time.perf_counter()
-    report = build_report(compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes)
+    report = build_report(compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes, results["float"])
     files = {"report.json": b"", "report.png": render_png(report)}
     if options.record:
         files["spikes.npz"] = _spikes_npz(results[options.target])
@@ -116,11 +120,23 @@ def _load(options: DeployOptions) -> tuple[FloatGraph, InputBatch]:
         return graph, fit(batch, options.steps, options.batch)
     from .frontends import load_model
 
-    graph = load_model(options.model)
+    graph = load_model(options.model, options.input_shape or _shape_hint(options.input))
     shape = graph_input_shape(graph)
     if options.input is not None:
         return graph, load_input_file(options.input, shape, options.steps, options.batch)
     return graph, random_spikes(shape, options.steps, options.batch, options.rate, options.seed)
+
+
+def _shape_hint(input_path: str | None) -> tuple[int, ...] | None:
+    """For a model that does not state its input shape: the per-sample shape of --input,
+    read as (steps, batch, *shape)."""
+    if input_path is None:
+        return None
+    try:
+        shape = np.load(input_path, mmap_mode="r", allow_pickle=False).shape
+    except Exception:  # noqa: BLE001 - the input file is checked properly later
+        return None
+    return tuple(int(x) for x in shape[2:]) if len(shape) >= 3 else None
 
 
 def graph_input_shape(graph: FloatGraph) -> tuple[int, ...]:
@@ -134,20 +150,20 @@ def graph_input_shape(graph: FloatGraph) -> tuple[int, ...]:
     return tuple(int(x) for x in np.asarray(inputs[0].input_type["input"]).reshape(-1))
 
 
-def _run(target: str, compiled: CompiledNetwork, batch: InputBatch, integers: np.ndarray, options: DeployOptions, record_state: bool) -> RunResult:
+def _run(target: str, compiled: CompiledNetwork, batch: InputBatch, integers: np.ndarray, options: DeployOptions, record_state: bool, windows: dict) -> RunResult:
     record = options.record or record_state
     if target == "float":
         from .backends.float_reference import run_float
 
-        return run_float(compiled.normalised, batch.values, record_spikes=record)
+        return run_float(compiled.normalised, batch.values, record_spikes=record, windows=windows)
     if target == "cpu":
         from .backends.cpu import run_cpu
 
-        return run_cpu(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress)
+        return run_cpu(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows)
     if target == "loihi-sim":
         from .backends.lava_backend import run_lava
 
-        return run_lava(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress)
+        return run_lava(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows)
     raise BackendUnavailableError(f"unknown target {target!r}")  # pragma: no cover - checked in deploy()
 
 

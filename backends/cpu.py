@@ -26,7 +26,7 @@ from scipy import sparse
 from ..ir.profile import ArithmeticSpec
 from ..ir.stages import INPUT, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from . import fixed_point as fx
-from .results import LayerActivity, RunResult, fill_synops
+from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
 
 
 def _exact_dtype(weights, input_max: int):
@@ -170,8 +170,12 @@ def run_cpu(
     record_spikes: bool = False,
     record_state: bool = False,
     progress: bool = False,
+    windows: dict[str, tuple[int, int]] | None = None,
 ) -> RunResult:
-    """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would."""
+    """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would.
+
+    ``windows`` optionally names, per layer, steps [start, stop) whose spikes are also
+    counted separately (``LayerActivity.window_counts``)."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
@@ -193,6 +197,7 @@ def run_cpu(
         )
         for k in neurons
     }
+    open_windows(activity, windows)
     rasters = {k.layer.name: np.zeros((steps, batch, k.layer.n_out), bool) for k in neurons} if record_spikes else None
     traces = (
         {k.layer.name: {"u": np.zeros((steps, batch, k.layer.n_out), np.int32), "v": np.zeros((steps, batch, k.layer.n_out), np.int32)} for k in neurons}
@@ -210,6 +215,7 @@ def run_cpu(
             if kernel.layer.neurons.spiking:
                 spikes, v = fx.fire_and_reset(v, kernel.vth_eff, kernel.layer.neurons.reset, kernel.reset_sub)
                 acts.spike_counts += spikes
+                count_window(acts, t, spikes)
             else:
                 spikes = np.zeros(v.shape, bool)
             st["u"], st["v"], st["s"] = u, v, spikes

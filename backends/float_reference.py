@@ -15,7 +15,7 @@ import numpy as np
 from scipy import sparse
 
 from ..ir.stages import INPUT, NormalisedNetwork
-from .results import LayerActivity, RunResult, fill_synops
+from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
 
 
 def _split_by_delay(weight, delays) -> dict[int, object]:
@@ -35,9 +35,14 @@ def _split_by_delay(weight, delays) -> dict[int, object]:
 
 
 def run_float(
-    network: NormalisedNetwork, inputs: np.ndarray, record_spikes: bool = False, record_state: bool = False
+    network: NormalisedNetwork,
+    inputs: np.ndarray,
+    record_spikes: bool = False,
+    record_state: bool = False,
+    windows: dict[str, tuple[int, int]] | None = None,
 ) -> RunResult:
-    """Simulate ``inputs`` of shape (steps, batch, n_inputs) (spikes or graded values)."""
+    """Simulate ``inputs`` of shape (steps, batch, n_inputs) (spikes or graded values);
+    ``windows`` as in ``run_cpu``."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1).astype(np.float64)
@@ -57,6 +62,7 @@ def run_float(
     history = max_lag + 1
     past = {name: np.zeros((history, batch, n)) for name, n in [(INPUT, network.n_inputs)] + [(l.name, l.n_out) for l in network.layers]}
     activity = {l.name: LayerActivity(l.name, l.n_out, spike_counts=np.zeros((batch, l.n_out), np.int64)) for l in network.layers}
+    open_windows(activity, windows)
     u = {l.name: np.zeros((batch, l.n_out)) for l in network.layers}
     v = {l.name: np.tile(-l.neurons.v_offset, (batch, 1)) for l in network.layers}
     rasters = {l.name: np.zeros((steps, batch, l.n_out), bool) for l in network.layers} if record_spikes else None
@@ -84,6 +90,7 @@ def run_float(
             else:
                 s = np.zeros_like(v[name], dtype=bool)
             activity[name].spike_counts += s
+            count_window(activity[name], t, s)
             past[name][t % history] = s
             if rasters is not None:
                 rasters[name][t] = s

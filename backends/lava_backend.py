@@ -89,8 +89,10 @@ def run_lava(
     record_spikes: bool = False,
     record_state: bool = False,
     progress: bool = False,
+    windows: dict[str, tuple[int, int]] | None = None,
 ) -> RunResult:
-    """Run integer ``inputs`` (steps, batch, n_inputs) on Lava's fixed-point simulator."""
+    """Run integer ``inputs`` (steps, batch, n_inputs) on Lava's fixed-point simulator;
+    ``windows`` as in ``run_cpu``."""
     lava_compat.install()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -119,6 +121,9 @@ def run_lava(
         out = network.output_layer
         out_v = recording.read(files[out.name]["v"], steps, batch)  # for graded (non-spiking) readouts
     activity = activity_from_rasters(network, x_all, rasters, traces)
+    for name, (first, last) in (windows or {}).items():
+        activity[name].window = (first, last)
+        activity[name].window_counts = rasters[name][first:last].sum(axis=0, dtype=np.int64)
     out_v_sum = out_v.astype(np.int64).sum(axis=0) / out.state_scale + steps * out.float_layer.neurons.v_offset
     return RunResult(
         target="loihi-sim",

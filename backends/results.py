@@ -27,6 +27,8 @@ class LayerActivity:
     active_neuron_updates: int = 0
     spike_counts: np.ndarray | None = None  # (batch, n) spikes per neuron
     saturations: dict[str, int] | None = None
+    window: tuple[int, int] | None = None  # steps [start, stop) counted in window_counts
+    window_counts: np.ndarray | None = None  # (batch, n) spikes per neuron within the window
 
 
 @dataclass
@@ -53,6 +55,18 @@ class RunResult:
 def input_events(values: np.ndarray) -> int:
     """Number of input events (nonzero values) in an array of any shape."""
     return int(np.count_nonzero(values))
+
+
+def count_window(activity: "LayerActivity", t: int, spikes: np.ndarray) -> None:
+    """Add step t's spikes to the layer's window counts if t lies in its window."""
+    if activity.window is not None and activity.window[0] <= t < activity.window[1]:
+        activity.window_counts += spikes
+
+
+def open_windows(activity: dict[str, "LayerActivity"], windows: dict[str, tuple[int, int]] | None) -> None:
+    for name, window in (windows or {}).items():
+        acts = activity[name]
+        acts.window, acts.window_counts = window, np.zeros_like(acts.spike_counts)
 
 
 def fanout(weights) -> np.ndarray:

@@ -33,8 +33,16 @@ def _saturation_text(saturations: dict[str, int] | None) -> str:
     return f"{saturations['u_wrap']}/{saturations['v_saturate']}"
 
 
+def _agreement(entry) -> str:
+    """Spike-count correlation with the float reference, e.g. 'r=0.98'."""
+    if not entry or entry.get("spike_count_correlation") is None:
+        return "-"
+    return f"r={entry['spike_count_correlation']:.2f}"
+
+
 def render_table(report: Report) -> str:
-    header = ("layer", "kind", "neurons", "synapses", "cores", "spikes", "synops", "energy", "u-wrap/v-sat")
+    header = ("layer", "kind", "neurons", "synapses", "cores", "spikes", "synops", "energy", "u-wrap/v-sat", "vs float")
+    fid = report.fidelity or {}
     rows = [
         (
             layer.name,
@@ -46,13 +54,14 @@ def render_table(report: Report) -> str:
             count(layer.synops),
             si(layer.energy_j["total"], "J"),
             _saturation_text(layer.saturations),
+            _agreement(fid.get(layer.name)),
         )
         for layer in report.layers
     ]
     t = report.totals
     rows.append(
         ("total", "", count(t["neurons"]), count(t["synapses"]), str(t["cores"]), count(t["spikes"]),
-         count(t["synops"]), si(t["energy_j"]["total"], "J"), _saturation_text(t["saturations"]))
+         count(t["synops"]), si(t["energy_j"]["total"], "J"), _saturation_text(t["saturations"]), "")
     )
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
@@ -89,6 +98,11 @@ def render_table(report: Report) -> str:
         lines.append(
             "verify: " + ("PASSED: Lava and CPU backend identical" if v["passed"] else f"FAILED: {v['first_difference']['message']}")
             + f" ({count(v['values_compared'])} values compared)"
+        )
+    if report.fidelity:
+        lines.append(
+            "vs float: spike-count correlation per neuron and sample with the float reference, shifted by each layer's "
+            "synaptic delay (details under 'fidelity' in report.json)"
         )
     lines.append("timing: " + ", ".join(f"{k} {v:.2f}s" for k, v in report.timing_s.items()))
     if report.notes:

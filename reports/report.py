@@ -16,6 +16,7 @@ from .. import __version__
 from ..backends.results import RunResult
 from ..ir.passes import CompiledNetwork
 from . import energy
+from .fidelity import fidelity
 
 SCHEMA_VERSION = 1
 COUNT_FIELDS = ("neurons", "synapses", "cores", "spikes", "synops", "neuron_updates", "active_neuron_updates")
@@ -56,6 +57,7 @@ class Report:
     latency: dict[str, Any]
     timing_s: dict[str, float]
     accuracy: dict[str, float] | None = None
+    fidelity: dict[str, dict[str, Any]] | None = None
     verify: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -71,6 +73,7 @@ def build_report(
     accuracy: dict[str, float] | None = None,
     verify: dict[str, Any] | None = None,
     extra_notes: list[str] | None = None,
+    float_result: RunResult | None = None,
 ) -> Report:
     from ..backends.lava_backend import uses_lava_lif
 
@@ -147,6 +150,7 @@ def build_report(
         },
         timing_s=dict(timing_s),
         accuracy=accuracy,
+        fidelity=fidelity(compiled.quantised, result, float_result) if float_result is not None and result.target != "float" else None,
         verify=verify,
         notes=notes,
     )

@@ -153,3 +153,36 @@ def test_script_entry_point_help_and_error_status():
     assert helped.returncode == 0 and "examples:" in helped.stdout and "--verify" in helped.stdout
     failed = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "no-such-model.nir"], capture_output=True, text=True, cwd="/tmp")
     assert failed.returncode == 2 and failed.stderr.strip() == "error: no-such-model.nir: no such file"
+
+
+@pytest.fixture(scope="module")
+def example_models(tmp_path_factory):
+    sys.path.insert(0, str(ROOT / "examples"))
+    from make_examples import write_examples
+
+    return write_examples(tmp_path_factory.mktemp("examples"))
+
+
+@pytest.mark.parametrize("profile", ["loihi2", "loihi1"])
+def test_spiking_cnn_on_event_input_deploys_on_both_profiles(example_models, tmp_path, capsys, profile):
+    events = (np.random.default_rng(0).random((20, 2, 2, 34, 34)) < 0.05).astype(np.uint8)
+    np.save(tmp_path / "events.npy", events)
+    status, out, err = run([example_models["cnn_dvs"], "--input", tmp_path / "events.npy", "--profile", profile, "--verify", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["verify"]["passed"] and report["chip"]["fits"]
+    assert [layer["shape"] for layer in report["layers"]] == [[8, 34, 34], [12, 17, 17], [10]]
+    assert report["layers"][0]["projections"][0]["connection"] == "Conv"
+    assert report["layers"][0]["projections"][0]["shared_kernel"]
+    assert all(layer["spikes"] > 0 for layer in report["layers"])
+
+
+@pytest.mark.parametrize("profile", ["loihi2", "loihi1"])
+def test_recurrent_cubalif_deploys_on_both_profiles(example_models, tmp_path, capsys, profile):
+    status, out, err = run([example_models["rnn_cubalif"], "--profile", profile, "--verify", "--steps", "60", "--batch", "2", "--rate", "0.2", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    hidden = report["layers"][0]
+    assert hidden["kind"].endswith("CubaLIF") and hidden["neurons"] == 40
+    assert {p["source"] for p in hidden["projections"]} == {"input", hidden["name"]}  # recurrent
+    assert report["verify"]["passed"]

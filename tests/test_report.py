@@ -14,12 +14,15 @@ from neurodeploy.reports.render import render_table
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text()
 DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>"}
+PER_LAYER = {"fidelity"}  # keyed by layer name: documented as fidelity.<layer>.<field>
 
 
 def key_paths(value, prefix=""):
     if isinstance(value, dict):
         for key, item in value.items():
             path = f"{prefix}.{key}" if prefix else key
+            if prefix in PER_LAYER:
+                path = f"{prefix}.<layer>"
             if prefix in DYNAMIC:
                 yield DYNAMIC[prefix]
                 continue

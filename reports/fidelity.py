@@ -1,0 +1,86 @@
+"""How far the fixed-point run is from the float model, per layer.
+
+Loihi delays every synapse by one step, so a layer L hops from the input answers
+``lag = L`` steps later in fixed point than in the float reference (whose feed-forward
+synapses are instantaneous). Spike trains are compared with that shift: the fixed run's
+spikes in steps [lag, T) against the float run's in [0, T - lag) (``comparison_windows``):
+
+    spike_count_correlation  Pearson correlation of per-neuron, per-sample spike counts
+    rate_error               |fixed spikes - float spikes| / float spikes (whole layer)
+    first_differing_step     first float step t at which the fixed raster at t + lag
+                             differs (needs both rasters: --record or --verify)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backends.results import RunResult
+from ..ir.stages import INPUT, QuantisedNetwork
+
+
+def layer_lags(network: QuantisedNetwork) -> dict[str, int]:
+    """Synaptic hops from the input (shortest path): the fixed-point lag of each layer."""
+    lag = {INPUT: 0}
+    frontier = [INPUT]
+    while frontier:
+        nxt = []
+        for name in frontier:
+            for consumer in network.consumers(name):
+                if consumer.name not in lag:
+                    lag[consumer.name] = lag[name] + 1
+                    nxt.append(consumer.name)
+        frontier = nxt
+    return lag
+
+
+def comparison_windows(network: QuantisedNetwork, steps: int) -> tuple[dict, dict]:
+    """(fixed-point windows, float windows): the steps compared for each layer."""
+    lags = layer_lags(network)
+    fixed, exact = {}, {}
+    for layer in network.layers:
+        lag = min(lags.get(layer.name, 0), steps)
+        fixed[layer.name], exact[layer.name] = (lag, steps), (0, steps - lag)
+    return fixed, exact
+
+
+def fidelity(network: QuantisedNetwork, fixed: RunResult, exact: RunResult) -> dict[str, dict[str, Any]]:
+    lags = layer_lags(network)
+    result = {}
+    for layer in network.layers:
+        a, b = fixed.layers[layer.name], exact.layers[layer.name]
+        a_counts = a.window_counts if a.window_counts is not None else a.spike_counts
+        b_counts = b.window_counts if b.window_counts is not None else b.spike_counts
+        a_total, b_total = int(a_counts.sum()), int(b_counts.sum())
+        entry: dict[str, Any] = {
+            "float_spikes": b_total,
+            "fixed_spikes": a_total,
+            "lag_steps": lags.get(layer.name),
+            "spike_count_correlation": _correlation(a_counts, b_counts),
+            "rate_error": abs(a_total - b_total) / b_total if b_total else (0.0 if a_total == 0 else None),
+            "first_differing_step": None,
+        }
+        if fixed.rasters is not None and exact.rasters is not None and lags.get(layer.name) is not None:
+            entry["first_differing_step"] = _first_difference(fixed.rasters[layer.name], exact.rasters[layer.name], lags[layer.name])
+        result[layer.name] = entry
+    return result
+
+
+def _correlation(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None:
+        return None
+    x, y = a.ravel().astype(float), b.ravel().astype(float)
+    if x.std() == 0 or y.std() == 0:
+        return 1.0 if np.array_equal(x, y) else None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _first_difference(fixed: np.ndarray, exact: np.ndarray, lag: int) -> int | None:
+    """First float step whose spikes differ from the fixed ones ``lag`` steps later."""
+    steps = exact.shape[0] - lag
+    if steps <= 0:
+        return None
+    differs = np.any(fixed[lag:] != exact[:steps], axis=(1, 2))
+    hits = np.flatnonzero(differs)
+    return int(hits[0]) if hits.size else None
