@@ -77,5 +77,5 @@ def write_examples(directory: Path) -> dict[str, Path]:
 
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
-    for name, path in write_examples(out).items():
+    for path in write_examples(out).values():
         print(f"wrote {path}")
