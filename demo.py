@@ -91,7 +91,7 @@ def demo_model_and_input(seed: int = 0) -> tuple[FloatGraph, InputBatch]:
     from .frontends.snntorch_model import snntorch_to_float_graph
 
     model, x_test, y_test = train(seed)
-    spikes = rate_code(x_test, STEPS, np.random.default_rng(seed + 1)).astype(np.float64)
+    spikes = rate_code(x_test, STEPS, np.random.default_rng(seed + 1)).astype(np.uint8)
     graph = snntorch_to_float_graph(model, input_shape=(64,), source="built-in demo (snnTorch, scikit-learn digits)")
     graph = FloatGraph(graph=graph.graph, source=graph.source, format="demo", fixes=graph.fixes, notes=graph.notes)
     description = {

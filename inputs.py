@@ -22,7 +22,7 @@ DEFAULT_STEPS = 100  # steps of the random input
 
 @dataclass
 class InputBatch:
-    values: np.ndarray  # (steps, batch, n_inputs), float64
+    values: np.ndarray  # (steps, batch, n_inputs): uint8 spikes, or float graded values
     encoding: InputEncoding
     description: dict[str, Any]
     labels: np.ndarray | None = None
@@ -55,8 +55,7 @@ def load_input_file(
         raise InputDataError(f"--input {path}: not a .npy array ({type(exc).__name__}: {exc})") from None
     if array.dtype.kind not in "biuf":
         raise InputDataError(f"--input {path}: values must be numbers or booleans, got dtype {array.dtype}")
-    array = array.astype(np.float64)
-    if not np.all(np.isfinite(array)):
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise InputDataError(f"--input {path}: contains NaN or infinite values")
     ndim = len(input_shape)
     if array.ndim == ndim + 1 and tuple(array.shape[1:]) == tuple(input_shape):
@@ -68,6 +67,7 @@ def load_input_file(
         )
     values = array.reshape(array.shape[0], array.shape[1], -1)
     encoding = encoding_of(values)
+    values = values.astype(np.uint8) if encoding.kind == "spikes" else values.astype(np.float64)
     description = {
         "source": "file",
         "path": str(path),
@@ -99,7 +99,7 @@ def fit(batch: InputBatch, steps: int | None, samples: int | None) -> InputBatch
             values = values[:steps]
         elif steps > values.shape[0]:
             notes.append(f"input padded with {steps - values.shape[0]} step(s) of zeros to --steps {steps}")
-            values = np.concatenate([values, np.zeros((steps - values.shape[0], *values.shape[1:]))])
+            values = np.concatenate([values, np.zeros((steps - values.shape[0], *values.shape[1:]), values.dtype)])
     description = dict(batch.description, steps=int(values.shape[0]), batch=int(values.shape[1]))
     return InputBatch(values=values, encoding=batch.encoding, description=description, labels=labels, notes=notes)
 
@@ -113,7 +113,7 @@ def random_spikes(input_shape: tuple[int, ...], steps: int | None, batch: int | 
     if not 0.0 <= rate <= 1.0:
         raise InputDataError(f"--rate must be a probability in [0, 1], got {rate}")
     n = int(np.prod(input_shape))
-    values = (np.random.default_rng(seed).random((steps, batch, n)) < rate).astype(np.float64)
+    values = _bernoulli(np.random.default_rng(seed), (steps, batch, n), rate)
     description = {
         "source": "random",
         "steps": steps,
@@ -128,10 +128,19 @@ def random_spikes(input_shape: tuple[int, ...], steps: int | None, batch: int | 
     return InputBatch(values=values, encoding=InputEncoding(kind="spikes"), description=description)
 
 
+def _bernoulli(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> np.ndarray:
+    """uint8 spikes, drawn one step at a time so that no float array of the whole input exists."""
+    spikes = np.empty(shape, np.uint8)
+    for t in range(shape[0]):
+        spikes[t] = rng.random(shape[1:], dtype=np.float32) < rate
+    return spikes
+
+
 def to_integer_input(batch: InputBatch, network: QuantisedNetwork) -> np.ndarray:
-    """The input as the chip receives it: 0/1 spikes, or graded values scaled and rounded."""
+    """The input as the chip receives it: 0/1 spikes (uint8), or graded values scaled and
+    rounded (int32)."""
     encoding = network.input_encoding
     if encoding.kind == "spikes":
-        return (batch.values != 0).astype(np.int32)
+        return batch.values if batch.values.dtype == np.uint8 else (batch.values != 0).astype(np.uint8)
     limit = 2 ** (encoding.bits - 1) - 1
     return np.clip(np.round(batch.values * encoding.scale), -limit, limit).astype(np.int32)

@@ -164,6 +164,9 @@ class SynapticBuffers:
                     np.add(target, output, out=target, casting="unsafe")  # int32 wrap, as Lava's buffers
 
 
+ENGINES = ("compiled", "numpy")
+
+
 def run_cpu(
     network: QuantisedNetwork,
     inputs: np.ndarray,
@@ -171,11 +174,18 @@ def run_cpu(
     record_state: bool = False,
     progress: bool = False,
     windows: dict[str, tuple[int, int]] | None = None,
+    engine: str = "compiled",
 ) -> RunResult:
     """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would.
 
     ``windows`` optionally names, per layer, steps [start, stop) whose spikes are also
-    counted separately (``LayerActivity.window_counts``)."""
+    counted separately (``LayerActivity.window_counts``). ``engine`` "compiled" runs the
+    numba kernel of ``cpu_engine.py``; "numpy" runs the step loop below, the readable
+    statement of the same arithmetic (both are tested against Lava and each other)."""
+    if engine == "compiled":
+        return _run_compiled(network, inputs, record_spikes, record_state, windows, progress)
+    if engine != "numpy":
+        raise ValueError(f"unknown CPU engine {engine!r}: {ENGINES}")
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
@@ -244,6 +254,87 @@ def run_cpu(
         rasters=rasters,
         traces=traces,
         wall_s=time.perf_counter() - start,
+    )
+
+
+PROGRESS_CHUNKS = 50  # with a progress bar, samples run in about this many calls
+
+
+def _run_compiled(network, inputs, record_spikes, record_state, windows, progress=False) -> RunResult:
+    from .cpu_engine import pack, run_engine
+
+    start = time.perf_counter()
+    steps, batch = inputs.shape[:2]
+    x = inputs.reshape(steps, batch, -1)
+    if x.dtype.kind not in "iub":
+        x = x.astype(np.int32)
+    packed = pack(network)
+    names = [layer.name for layer in network.layers]
+    offsets = dict(zip(names, packed.layer_start[:-1].tolist()))
+    window_start = np.array([(windows or {}).get(n, (0, 0))[0] for n in names], np.int64)
+    window_stop = np.array([(windows or {}).get(n, (0, 0))[1] for n in names], np.int64)
+    out = network.output_layer
+    parts = []
+    for first, last in _sample_chunks(steps, batch, progress):
+        parts.append(run_engine(packed, np.ascontiguousarray(x[:, first:last]), names.index(out.name), window_start, window_stop, record_spikes, record_state))
+    result = _join(parts)
+    activity, rasters, traces = {}, ({} if record_spikes else None), ({} if record_state else None)
+    for i, layer in enumerate(network.layers):
+        cut = slice(offsets[layer.name], offsets[layer.name] + layer.n_out)
+        acts = LayerActivity(layer.name, layer.n_out, spike_counts=result.spike_counts[:, cut].copy())
+        acts.spikes = int(acts.spike_counts.sum())
+        acts.neuron_updates = layer.n_out * steps * batch
+        acts.active_neuron_updates = int(result.active[:, i].sum())
+        acts.saturations = {"u_wrap": int(result.u_wraps[:, i].sum()), "v_saturate": int(result.v_saturations[:, i].sum())}
+        if windows and layer.name in windows:
+            acts.window, acts.window_counts = windows[layer.name], result.window_counts[:, cut].copy()
+        activity[layer.name] = acts
+        if rasters is not None:
+            rasters[layer.name] = result.rasters[:, :, cut].astype(bool)
+        if traces is not None:
+            traces[layer.name] = {"u": result.u_trace[:, :, cut].copy(), "v": result.v_trace[:, :, cut].copy()}
+    fill_synops(network, x, activity)
+    return RunResult(
+        target="cpu",
+        steps=steps,
+        batch=batch,
+        layers=activity,
+        output_layer=out.name,
+        output_v_sum=result.out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
+        rasters=rasters,
+        traces=traces,
+        wall_s=time.perf_counter() - start,
+    )
+
+
+def _sample_chunks(steps: int, batch: int, progress: bool):
+    """[first, last) sample ranges: one, or about PROGRESS_CHUNKS behind a progress bar."""
+    if not progress or not sys.stderr.isatty() or batch < 2:
+        yield 0, batch
+        return
+    from tqdm import tqdm
+
+    size = max(1, -(-batch // PROGRESS_CHUNKS))
+    with tqdm(total=batch * steps, desc="cpu", unit="sample-step", unit_scale=True, leave=False) as bar:
+        for first in range(0, batch, size):
+            last = min(batch, first + size)
+            yield first, last
+            bar.update((last - first) * steps)
+
+
+def _join(parts):
+    """One EngineOutput from per-chunk outputs (batch is axis 0, or axis 1 for rasters/traces)."""
+    if len(parts) == 1:
+        return parts[0]
+    from .cpu_engine import EngineOutput
+
+    def cat(name, axis):
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else np.concatenate(values, axis=axis)
+
+    return EngineOutput(
+        *(cat(name, 0) for name in ("spike_counts", "window_counts", "active", "u_wraps", "v_saturations", "out_v_sum")),
+        *(cat(name, 1) for name in ("rasters", "u_trace", "v_trace")),
     )
 
 

@@ -45,7 +45,7 @@ def run_float(
     ``windows`` as in ``run_cpu``."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
-    x_all = inputs.reshape(steps, batch, -1).astype(np.float64)
+    x_all = inputs.reshape(steps, batch, -1)
     order = [layer.name for layer in network.layers]
     position = {name: i for i, name in enumerate(order)}
     # (source, lag in steps, W^T) per layer; lag 0 means "this step's value"
@@ -74,7 +74,7 @@ def run_float(
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out))
     for t in range(steps):
-        past[INPUT][t % history] = x_all[t]
+        past[INPUT][t % history] = x_all[t]  # (float64 history: one step of the input at a time)
         for layer in network.layers:
             dyn, name = layer.neurons, layer.name
             a = np.zeros((batch, layer.n_out))

@@ -1,6 +1,8 @@
 """Make lava-nc 0.10.0 importable on Python 3.11, without touching site-packages.
 
-Lava 0.10.0 declares ``python <3.11``. Exactly one thing breaks on 3.11:
+Two things break, and are fixed here, before Lava is imported:
+
+1. Lava 0.10.0 declares ``python <3.11``. Exactly one thing breaks on 3.11:
 ``lava/magma/compiler/var_model.py`` uses ``ByteEncoder()`` *instances* as
 dataclass field defaults (``x: ByteEncoder = ByteEncoder()``). Since Python
 3.11, ``dataclasses`` rejects any default whose class is unhashable (a
@@ -13,13 +15,20 @@ source, with those defaults rewritten (via the AST) to
 means: each instance gets its own fresh ``ByteEncoder``. The source is compiled
 in memory, so no ``.pyc`` in site-packages is read or written for it.
 
-Call :func:`install` before the first ``import lava...``; importing
-:mod:`neurodeploy.backends.lava_backend` does that.
+2. Lava's ``message_infrastructure/multiprocessing.py`` calls
+   ``multiprocessing.set_start_method("fork")`` without ``force`` when imported, which
+   raises "context has already been set" if anything fixed the start method before (numba
+   does, when it starts its threads: ``multiprocessing.get_start_method()``). If the method
+   is already set, that one module is imported with ``set_start_method`` forced, so Lava
+   still gets the ``fork`` it needs.
+
+Call :func:`install` before the first ``import lava...``; the Lava backend does that.
 """
 from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -85,13 +94,34 @@ def needs_patch() -> bool:
     return sys.version_info >= (3, 11)
 
 
+LAVA_MULTIPROCESSING = "lava.magma.runtime.message_infrastructure.multiprocessing"
+
+
 def install() -> None:
-    """Register the finder (idempotent). Must run before Lava's compiler is imported."""
-    if not needs_patch() or any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
+    """Apply both fixes (idempotent). Must run before Lava's compiler is imported."""
+    if needs_patch() and not any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
+        if PATCHED_MODULE in sys.modules:
+            raise RuntimeError(
+                f"{PATCHED_MODULE} was imported before neurodeploy's Lava compatibility fix; "
+                "import neurodeploy.backends.lava_compat first"
+            )
+        sys.meta_path.insert(0, _VarModelFinder())
+    _import_lava_multiprocessing()
+
+
+def _import_lava_multiprocessing() -> None:
+    """Import Lava's multiprocessing module even if the start method was set before."""
+    import multiprocessing
+
+    if LAVA_MULTIPROCESSING in sys.modules or multiprocessing.get_start_method(allow_none=True) is None:
         return
-    if PATCHED_MODULE in sys.modules:
-        raise RuntimeError(
-            f"{PATCHED_MODULE} was imported before neurodeploy's Lava compatibility fix; "
-            "import neurodeploy.backends.lava_compat first"
-        )
-    sys.meta_path.insert(0, _VarModelFinder())
+    original = multiprocessing.set_start_method
+
+    def forced(method, force=False):
+        original(method, force=True)
+
+    multiprocessing.set_start_method = forced
+    try:
+        importlib.import_module(LAVA_MULTIPROCESSING)
+    finally:
+        multiprocessing.set_start_method = original

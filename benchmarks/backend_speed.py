@@ -1,13 +1,17 @@
-"""Time the bit-accurate CPU backend against Lava's simulator and snnTorch, on one network.
+"""Time the bit-accurate CPU backend against Lava's simulator and snnTorch, on the same networks.
 
-    python benchmarks/backend_speed.py                    # 784-500-10 LIF, 10 % input rate, 200 steps, batch 1 and 256
-    python benchmarks/backend_speed.py --lava-samples 16  # time Lava on 16 samples per batch size (it runs them one by one)
+    python benchmarks/backend_speed.py                     # MLP 784-500-10, CNN 2x34x34, recurrent 12-40-7
+    python benchmarks/backend_speed.py --networks mlp      # only the 784-500-10 network
 
-All engines run the same network (an snnTorch model converted once by neurodeploy) on the same
-seeded input spikes. Throughput is in sample-steps per second (samples x steps / wall time).
-Lava runs samples one after another, so its throughput does not depend on the batch size; with
---lava-samples it is timed on that many samples and the table says so. Results go to stdout and,
-as JSON, to --out.
+All engines run the same network (an snnTorch model converted once by neurodeploy) on the
+same seeded input spikes (10 % rate, 200 steps unless changed). Throughput is sample-steps
+per second (samples x steps / wall time; for Lava, compiling and starting its processes
+included). Lava runs samples one after another, so its throughput does not depend on the
+batch; where it is timed on fewer samples than the batch (--lava-samples, or a network's
+default below) the table says so. Peak memory is the growth of the process's peak resident
+set during the run (Linux: /proc/self/clear_refs resets the peak before each run).
+The CPU backend's numba kernels are compiled (or loaded from cache) before timing.
+Results go to stdout and, as JSON, to --out.
 """
 from __future__ import annotations
 
@@ -15,25 +19,61 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+LAVA_SAMPLES = {"mlp": None, "cnn": 4, "rnn": None}  # per-network default cap on Lava's timed samples
 
-def build_model(sizes, beta, seed):
+
+def mlp_model(seed: int = 0):
     import snntorch as snn
     import torch
     from torch import nn
 
     torch.manual_seed(seed)
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in ((784, 500), (500, 10)):
         linear = nn.Linear(n_in, n_out)
         with torch.no_grad():
             linear.weight.mul_(4.0)  # enough drive for the hidden layer to spike at 10 % input rate
-        layers += [linear, snn.Leaky(beta=beta, init_hidden=True, reset_mechanism="zero")]
+        layers += [linear, snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism="zero")]
     return nn.Sequential(*layers).eval()
+
+
+def networks():
+    sys.path.insert(0, str(ROOT / "examples"))
+    from make_examples import recurrent_cubalif, spiking_cnn
+
+    return {"mlp": (mlp_model, (784,)), "cnn": (spiking_cnn, (2, 34, 34)), "rnn": (recurrent_cubalif, (12,))}
+
+
+def build_model(sizes, beta, seed):  # kept for scripts that import it
+    return mlp_model(seed)
+
+
+class PeakMemory:
+    """Growth of the peak resident set size during a block (Linux), in MiB."""
+
+    def __enter__(self):
+        self.supported = Path("/proc/self/clear_refs").exists()
+        if self.supported:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        self.before = self._read("VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        self.mib = (self._read("VmHWM") - self.before) / 1024 if self.supported else None
+
+    @staticmethod
+    def _read(key: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        return 0
 
 
 def time_snntorch(model, spikes: np.ndarray) -> float:
@@ -49,22 +89,24 @@ def time_snntorch(model, spikes: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def time_backend(run, network, spikes: np.ndarray) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = run(network, spikes)
-    return time.perf_counter() - start, result
+def measure(run, *args) -> tuple[float, float | None, object]:
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        result = run(*args)
+        wall = time.perf_counter() - start
+    return wall, memory.mib, result
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="784,500,10")
+    parser.add_argument("--networks", default="mlp,cnn,rnn")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rate", type=float, default=0.1)
     parser.add_argument("--batches", default="1,256")
     parser.add_argument("--lava-samples", type=int, default=None, help="time Lava on at most this many samples per batch size")
     parser.add_argument("--engines", default="cpu,lava,snntorch")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="benchmarks/results/backend_speed.json")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backend_speed.json"))
     args = parser.parse_args(argv)
 
     import torch
@@ -75,31 +117,34 @@ def main(argv=None) -> int:
     from neurodeploy.ir.passes import CompileOptions, compile_network
     from neurodeploy.ir.profile import load_profile
 
-    sizes = [int(s) for s in args.sizes.split(",")]
     engines = args.engines.split(",")
-    model = build_model(sizes, beta=0.9, seed=args.seed)
-    compiled = compile_network(snntorch_to_float_graph(model, input_shape=(sizes[0],)), CompileOptions(profile=load_profile("loihi2")))
-    rng = np.random.default_rng(args.seed)
     rows = []
-    for batch in (int(b) for b in args.batches.split(",")):
-        spikes = (rng.random((args.steps, batch, sizes[0])) < args.rate).astype(np.int32)
-        row = {"batch": batch, "steps": args.steps}
-        if "cpu" in engines:
-            wall, cpu_result = time_backend(run_cpu, compiled.quantised, spikes)
-            row["cpu"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall,
-                          "hidden_spikes_per_sample_step": cpu_result.layers[compiled.quantised.layers[0].name].spikes / (batch * args.steps * sizes[1])}
-        if "lava" in engines:
-            samples = min(batch, args.lava_samples or batch)
-            wall, lava_result = time_backend(run_lava, compiled.quantised, spikes[:, :samples])
-            row["lava"] = {"wall_s": wall, "samples": samples, "sample_steps_per_s": samples * args.steps / wall}
+    for name in args.networks.split(","):
+        make, shape = networks()[name]
+        model = make()
+        compiled = compile_network(snntorch_to_float_graph(model, input_shape=shape), CompileOptions(profile=load_profile("loihi2")))
+        run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8))  # compile / load the kernels
+        rng = np.random.default_rng(args.seed)
+        for batch in (int(b) for b in args.batches.split(",")):
+            spikes = (rng.random((args.steps, batch, *shape), dtype=np.float32) < args.rate).astype(np.uint8)
+            flat = spikes.reshape(args.steps, batch, -1)
+            row = {"network": name, "batch": batch, "steps": args.steps}
             if "cpu" in engines:
-                same = all(np.array_equal(lava_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts[:samples]) for n in lava_result.layers)
-                row["lava"]["spike_counts_equal_cpu"] = bool(same)
-        if "snntorch" in engines:
-            wall = time_snntorch(model, spikes)
-            row["snntorch"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall}
-        rows.append(row)
-        print_row(row)
+                wall, mib, cpu_result = measure(run_cpu, compiled.quantised, flat)
+                row["cpu"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib}
+            if "lava" in engines:
+                cap = args.lava_samples or LAVA_SAMPLES.get(name) or batch
+                samples = min(batch, cap)
+                wall, mib, lava_result = measure(run_lava, compiled.quantised, np.ascontiguousarray(flat[:, :samples]))
+                row["lava"] = {"wall_s": wall, "samples": samples, "sample_steps_per_s": samples * args.steps / wall, "peak_mib": mib}
+                if "cpu" in engines:
+                    same = all(np.array_equal(lava_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts[:samples]) for n in lava_result.layers)
+                    row["lava"]["spike_counts_equal_cpu"] = bool(same)
+            if "snntorch" in engines:
+                wall, mib, _ = measure(time_snntorch, model, spikes)
+                row["snntorch"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib}
+            rows.append(row)
+            print_row(row)
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -107,7 +152,7 @@ def main(argv=None) -> int:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
     }
-    out = {"network": sizes, "rate": args.rate, "steps": args.steps, "machine": machine, "results": rows}
+    out = {"rate": args.rate, "steps": args.steps, "machine": machine, "results": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"machine: {machine}\nwrote {args.out}")
@@ -115,12 +160,13 @@ def main(argv=None) -> int:
 
 
 def print_row(row) -> None:
-    parts = [f"batch {row['batch']:>4}"]
+    parts = [f"{row['network']:>4} batch {row['batch']:>4}"]
     for engine in ("cpu", "lava", "snntorch"):
         if engine in row:
             r = row[engine]
-            note = f" ({r['samples']} samples timed)" if r["samples"] != row["batch"] else ""
-            parts.append(f"{engine} {r['sample_steps_per_s']:>10.0f} sample-steps/s{note}")
+            note = f" ({r['samples']} timed)" if r["samples"] != row["batch"] else ""
+            memory = f", {r['peak_mib']:.0f} MiB" if r.get("peak_mib") is not None else ""
+            parts.append(f"{engine} {r['sample_steps_per_s']:>9.0f}/s{memory}{note}")
     for engine in ("lava", "snntorch"):
         if "cpu" in row and engine in row:
             parts.append(f"cpu/{engine} {row['cpu']['sample_steps_per_s'] / row[engine]['sample_steps_per_s']:.1f}x")

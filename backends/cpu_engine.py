@@ -1,0 +1,420 @@
+"""The CPU backend's compiled engine: the arithmetic of ``fixed_point.py`` in numba kernels.
+
+The network is packed into flat arrays (neurons of all layers side by side, projections
+as per-source synapse lists) and every sample is simulated independently for all steps
+inside one compiled call, samples spread over the CPU's cores (``prange``). Work is
+event-driven: only the synapse lists of sources active at a step are read (the input and
+every layer list their events once per step).
+
+Every integer operation states Lava's width explicitly (``_wrap32``, the single 24-bit
+wrap of u, the clip of v), since numba computes in int64 where numpy's int32 arrays wrap.
+Loops index views from 0, so numba can drop its negative-index handling and vectorise.
+The numpy step loop in ``cpu.py`` is the readable statement of the same arithmetic; the
+tests hold this engine to it and to Lava, spike for spike and register for register.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from scipy import sparse
+
+from ..ir.stages import INPUT, QuantisedNetwork
+from . import fixed_point as fx
+
+# How a connection turns the exact weighted sum into its output (see fixed_point.synaptic_output)
+SHIFT_THEN_WRAP32, WRAP32_THEN_SHIFT, WRAP24_NO_SHIFT = 0, 1, 2
+RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
+INPUT_SOURCE = -1
+
+
+def connection_code(connection: str, graded: bool) -> int:
+    if connection == "Conv":
+        return WRAP24_NO_SHIFT
+    if connection == "DelaySparse" or (graded and connection in ("Dense", "Sparse")):
+        return WRAP32_THEN_SHIFT
+    return SHIFT_THEN_WRAP32
+
+
+@dataclass
+class PackedNetwork:
+    """Flat arrays describing a QuantisedNetwork for the compiled kernel."""
+
+    n_inputs: int
+    layer_start: np.ndarray  # (L+1,) neuron offsets
+    reset_mode: np.ndarray  # (L,)
+    u_keep: np.ndarray  # (N,) int32 per neuron, as the rest
+    v_keep: np.ndarray
+    bias: np.ndarray
+    vth_eff: np.ndarray
+    reset_sub: np.ndarray
+    v_init: np.ndarray
+    # projections, one per (projection, delay):
+    p_source: np.ndarray  # INPUT_SOURCE or a layer index
+    p_target: np.ndarray  # layer index
+    p_delay: np.ndarray
+    p_code: np.ndarray
+    p_exp: np.ndarray
+    p_graded: np.ndarray
+    p_dense: np.ndarray
+    p_dense_start: np.ndarray  # offset into dense_w (n_src x n_tgt row-major), or -1
+    p_ptr_start: np.ndarray  # offset into indptr (n_src + 1 entries), or -1
+    p_factor: np.ndarray  # dense weights are stored in 8 bits: 2 (mixed, int8), 1 or -1 (uint8)
+    dense_w: np.ndarray  # one byte per weight (see _eight_bits): a quarter of int32's memory traffic
+    indptr: np.ndarray
+    indices: np.ndarray
+    sparse_w: np.ndarray
+    depth: int  # ring-buffer slots: 1 + the longest synaptic delay
+    state_bits: int
+    decay_bits: int
+    activation_shift: int
+    state_max: int
+
+
+def _eight_bits(weights: np.ndarray, sign_mode: str) -> tuple[np.ndarray, int]:
+    """Dense weights in one byte each, and the factor that restores them: Lava's mixed-sign
+    weights are even (2m, m in int8), single-sign ones fit 0..255 once the sign is dropped.
+    Sums of the stored bytes times the factor are the exact weight sums."""
+    if sign_mode == "mixed":
+        return (weights // 2).astype(np.int8).view(np.uint8), 2
+    if sign_mode == "inhibitory":
+        return (-weights).astype(np.uint8), -1
+    return weights.astype(np.uint8), 1
+
+
+def pack(network: QuantisedNetwork) -> PackedNetwork:
+    from .cpu import _split_by_delay
+
+    arith = network.arithmetic
+    layers = network.layers
+    start = np.concatenate([[0], np.cumsum([layer.n_out for layer in layers])]).astype(np.int64)
+    index = {layer.name: i for i, layer in enumerate(layers)}
+
+    def per_neuron(f) -> np.ndarray:
+        return np.concatenate([np.asarray(f(layer), dtype=np.int64).reshape(-1) for layer in layers]).astype(np.int32)
+
+    proj = {k: [] for k in ("source", "target", "delay", "code", "exp", "graded", "dense", "dense_start", "ptr_start", "factor")}
+    dense_parts, ptr_parts, idx_parts, w_parts = [], [], [], []
+    dense_len = ptr_len = nnz = 0
+    for layer in layers:
+        for projection in layer.projections:
+            graded = projection.graded_bits > 0
+            if not graded and projection.n_in * (1 << projection.mantissa_bits) >= 2**31:
+                raise ValueError(f"layer {layer.name!r}: {projection.n_in} inputs could overflow the engine's int32 sums")
+            for delay, weights in _split_by_delay(projection.weights, projection.delays).items():
+                proj["source"].append(INPUT_SOURCE if projection.source == INPUT else index[projection.source])
+                proj["target"].append(index[layer.name])
+                proj["delay"].append(delay)
+                proj["code"].append(connection_code(projection.connection, graded))
+                proj["exp"].append(projection.weight_exp)
+                proj["graded"].append(graded)
+                if sparse.issparse(weights):
+                    csc = sparse.csc_matrix(weights)  # column j: the synapse list of source j
+                    csc.sort_indices()
+                    proj["dense"].append(False)
+                    proj["dense_start"].append(-1)
+                    proj["ptr_start"].append(ptr_len)
+                    ptr_parts.append(csc.indptr.astype(np.int64) + nnz)
+                    idx_parts.append(csc.indices.astype(np.int64))
+                    w_parts.append(csc.data)
+                    ptr_len += csc.indptr.size
+                    nnz += csc.nnz
+                    proj["factor"].append(1)
+                else:
+                    stored, factor = _eight_bits(np.asarray(weights).T.reshape(-1), projection.sign_mode)
+                    proj["dense"].append(True)
+                    proj["dense_start"].append(dense_len)
+                    proj["ptr_start"].append(-1)
+                    dense_parts.append(stored)
+                    dense_len += stored.size
+                    proj["factor"].append(factor)
+
+    def cat(parts, dtype):
+        return np.ascontiguousarray(np.concatenate(parts), dtype=dtype) if parts else np.zeros(1, dtype)
+
+    return PackedNetwork(
+        n_inputs=network.n_inputs,
+        layer_start=start,
+        reset_mode=np.array([RESET_CODES[layer.neurons.reset] for layer in layers], np.int64),
+        u_keep=per_neuron(lambda l: fx.current_keep(l.neurons.du, arith)),
+        v_keep=per_neuron(lambda l: fx.voltage_keep(l.neurons.dv, arith)),
+        bias=per_neuron(lambda l: fx.effective_bias(l.neurons.bias_mant, l.neurons.bias_exp)),
+        vth_eff=per_neuron(lambda l: fx.effective_threshold(l.neurons.vth, arith)),
+        reset_sub=per_neuron(lambda l: l.neurons.reset_sub),
+        v_init=per_neuron(lambda l: l.neurons.v_init),
+        **{f"p_{k}": np.array(v, dtype=np.bool_ if k in ("graded", "dense") else np.int64) for k, v in proj.items()},
+        dense_w=cat(dense_parts, np.uint8),
+        indptr=cat(ptr_parts, np.int64),
+        indices=cat(idx_parts, np.int64),
+        sparse_w=cat(w_parts, np.int16),
+        depth=1 + max(proj["delay"], default=0),
+        state_bits=arith.state_bits,
+        decay_bits=arith.decay_bits,
+        activation_shift=arith.activation_shift,
+        state_max=arith.state_max,
+    )
+
+
+@dataclass
+class EngineOutput:
+    spike_counts: np.ndarray  # (B, N)
+    window_counts: np.ndarray  # (B, N)
+    active: np.ndarray  # (B, L) neuron-steps with nonzero synaptic input
+    u_wraps: np.ndarray  # (B, L)
+    v_saturations: np.ndarray  # (B, L)
+    out_v_sum: np.ndarray  # (B, n_out)
+    rasters: np.ndarray | None  # (T, B, N)
+    u_trace: np.ndarray | None
+    v_trace: np.ndarray | None
+
+
+def run_engine(
+    packed: PackedNetwork,
+    inputs: np.ndarray,
+    out_layer: int,
+    window_start: np.ndarray,
+    window_stop: np.ndarray,
+    record_spikes: bool,
+    record_state: bool,
+) -> EngineOutput:
+    steps, batch = inputs.shape[:2]
+    x = inputs.reshape(steps, batch, -1)
+    n = int(packed.layer_start[-1])
+    layers = packed.reset_mode.size
+    rasters = np.zeros((steps, batch, n) if record_spikes else (1, 1, 1), np.uint8)
+    u_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
+    v_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
+    spike_counts = np.zeros((batch, n), np.int64)
+    window_counts = np.zeros((batch, n), np.int64)
+    stats = np.zeros((batch, layers, 3), np.int64)  # active inputs, u wraps, v saturations
+    out_v_sum = np.zeros((batch, int(packed.layer_start[out_layer + 1] - packed.layer_start[out_layer])), np.int64)
+    p = packed
+    _simulate(
+        x,
+        p.layer_start, p.reset_mode, p.u_keep, p.v_keep, p.bias, p.vth_eff, p.reset_sub, p.v_init,
+        p.p_source, p.p_target, p.p_delay, p.p_code, p.p_exp, p.p_graded, p.p_dense, p.p_dense_start, p.p_ptr_start, p.p_factor,
+        p.dense_w, p.dense_w.view(np.int8), p.indptr, p.indices, p.sparse_w,
+        p.depth, p.state_bits, p.decay_bits, p.activation_shift, p.state_max,
+        window_start, window_stop, out_layer, record_spikes, record_state,
+        rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum,
+    )
+    return EngineOutput(
+        spike_counts, window_counts, stats[:, :, 0], stats[:, :, 1], stats[:, :, 2], out_v_sum,
+        rasters if record_spikes else None, u_trace if record_state else None, v_trace if record_state else None,
+    )
+
+
+# --------------------------------------------------------------------------- kernels
+@numba.njit(inline="always")
+def _wrap32(x):
+    return ((x + 2147483648) & 4294967295) - 2147483648
+
+
+@numba.njit(inline="always")
+def _decay(x, keep, decay_bits):
+    """sign(x * keep) * (|x * keep| >> decay_bits): rounds towards zero."""
+    product = x * keep
+    magnitude = (product if product >= 0 else -product) >> decay_bits
+    return magnitude if product >= 0 else -magnitude
+
+
+@numba.njit(cache=True)
+def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, in_window, counts, window, spikes):
+    """One step of one layer's neurons (every array is that layer's slice): Lava's CUBA
+    update, element-wise and branch-free so that it vectorises. Consumes the synaptic input
+    ``a_in`` (its slot of the ring buffer), writes ``spikes``; returns (inputs nonzero,
+    u wraps, v clips)."""
+    two_half = 2 * half
+    n_active = n_wrapped = n_saturated = 0
+    for i in range(a_in.size):
+        current_in = np.int64(a_in[i])
+        a_in[i] = 0
+        # u = wrap24_once(int32(decay(u) + int32(a_in << 6)))
+        current = _wrap32(_decay(np.int64(u[i]), np.int64(u_keep[i]), decay_bits) + _wrap32(current_in << activation_shift))
+        above, below = current > half, current <= -half
+        current = current - two_half * above + two_half * below
+        u[i] = current
+        # v = clip(int32(decay(v) + u + bias)); spike if v > vth << 6; reset
+        summed = _wrap32(_decay(np.int64(v[i]), np.int64(v_keep[i]), decay_bits) + current + bias[i])
+        voltage = min(max(summed, -state_max), state_max)
+        spike = (voltage > vth_eff[i]) & (mode != 2)
+        reset_to = voltage - reset_sub[i] if mode == 1 else 0
+        v[i] = reset_to if spike else voltage
+        spikes[i] = spike
+        counts[i] += spike
+        window[i] += spike & in_window
+        n_active += current_in != 0
+        n_wrapped += above | below
+        n_saturated += summed != voltage
+    return n_active, n_wrapped, n_saturated
+
+
+@numba.njit(cache=True)
+def _list_events(spikes, events):
+    """Indices of the spiking neurons, into ``events``; returns how many."""
+    count = 0
+    for i in range(spikes.size):
+        if spikes[i]:
+            events[count] = i
+            count += 1
+    return count
+
+
+@numba.njit(cache=True)
+def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, indptr, ptr, indices, sparse_w, acc):
+    """acc[i] = sum over the active sources j of weight(j, i), in int32: exact, as a sum of
+    at most n_src 8-bit weights (``pack`` checks the bound). Dense rows are bytes: signed
+    (mixed sign, factor 2) or unsigned (factor 1 or -1), multiplied by the factor at the end."""
+    size = acc.size
+    for i in range(size):
+        acc[i] = 0
+    if dense:
+        signed = factor == 2
+        for k in range(active.size):
+            start = base + active[k] * size
+            if signed:
+                row_s = dense_w_signed[start : start + size]  # contiguous: vectorises
+                for i in range(size):
+                    acc[i] += row_s[i]
+            else:
+                row_u = dense_w[start : start + size]
+                for i in range(size):
+                    acc[i] += row_u[i]
+        if factor != 1:
+            for i in range(size):
+                acc[i] *= factor
+    else:
+        for k in range(active.size):
+            j = active[k]
+            for s in range(indptr[ptr + j], indptr[ptr + j + 1]):
+                acc[indices[s]] += sparse_w[s]
+
+
+@numba.njit(cache=True)
+def _accumulate_graded(active, values, dense, factor, dense_w, dense_w_signed, base, indptr, ptr, indices, sparse_w, acc):
+    """acc[i] = sum over the active sources j of weight(j, i) * value(j), exact in int64."""
+    size = acc.size
+    for i in range(size):
+        acc[i] = 0
+    for k in range(active.size):
+        j, value = active[k], values[k]
+        if dense:
+            start = base + j * size
+            for i in range(size):
+                stored = np.int64(dense_w_signed[start + i]) if factor == 2 else np.int64(dense_w[start + i])
+                acc[i] += stored * factor * value
+        else:
+            for s in range(indptr[ptr + j], indptr[ptr + j + 1]):
+                acc[indices[s]] += np.int64(sparse_w[s]) * value
+
+
+@numba.njit(cache=True)
+def _deliver(totals, target, code, exponent):
+    """Add each connection output into the ring-buffer slot, wrapping as Lava's int32
+    buffers. The connection and the exponent's sign are decided outside the loops."""
+    if code == 2:  # Conv: 24-bit wrap, no exponent
+        for i in range(target.size):
+            target[i] = _wrap32(np.int64(target[i]) + ((np.int64(totals[i]) + 8388608) & 16777215) - 8388608)
+    elif code == 1 and exponent >= 0:  # an int32 product, then a left shift in int32
+        for i in range(target.size):
+            target[i] = _wrap32(np.int64(target[i]) + _wrap32(_wrap32(np.int64(totals[i])) << exponent))
+    elif code == 1:
+        for i in range(target.size):
+            target[i] = _wrap32(np.int64(target[i]) + (_wrap32(np.int64(totals[i])) >> (-exponent)))
+    elif exponent >= 0:  # the int64 sum shifted, then the int32 channel
+        for i in range(target.size):
+            target[i] = _wrap32(np.int64(target[i]) + _wrap32(np.int64(totals[i]) << exponent))
+    else:
+        for i in range(target.size):
+            target[i] = _wrap32(np.int64(target[i]) + _wrap32(np.int64(totals[i]) >> (-exponent)))
+
+
+@numba.njit(cache=True)
+def _list_inputs(x, events, values):
+    """Indices and values of the nonzero inputs of one step, into ``events``/``values``."""
+    count = 0
+    for j in range(x.size):
+        if x[j] != 0:
+            events[count] = j
+            values[count] = x[j]
+            count += 1
+    return count
+
+
+@numba.njit(parallel=True, cache=True)
+def _simulate(
+    x,
+    layer_start, reset_mode, u_keep, v_keep, bias, vth_eff, reset_sub, v_init,
+    p_source, p_target, p_delay, p_code, p_exp, p_graded, p_dense, p_dense_start, p_ptr_start, p_factor,
+    dense_w, dense_w_signed, indptr, indices, sparse_w,
+    depth, state_bits, decay_bits, activation_shift, state_max,
+    window_start, window_stop, out_layer, record_spikes, record_state,
+    rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum,
+):
+    """Every sample independently for all steps; samples spread over the cores."""
+    steps, batch, n_in = x.shape
+    n = layer_start[-1]
+    n_layers = reset_mode.size
+    half = np.int64(1) << (state_bits - 1)
+    widest = 1
+    for layer in range(n_layers):
+        widest = max(widest, layer_start[layer + 1] - layer_start[layer])
+    out_lo, out_hi = layer_start[out_layer], layer_start[out_layer + 1]
+    for b in numba.prange(batch):
+        u = np.zeros(n, np.int32)  # Lava's registers are int32; every update states its own wraps
+        v = v_init.copy()
+        slots = np.zeros((depth, n), np.int32)
+        spikes = np.zeros(n, np.int64)
+        events = np.zeros(n, np.int64)
+        n_events = np.zeros(n_layers, np.int64)
+        acc = np.zeros(widest, np.int64)
+        acc32 = np.zeros(widest, np.int32)
+        counts = np.zeros(n, np.int64)
+        window = np.zeros(n, np.int64)
+        local = np.zeros((n_layers, 3), np.int64)
+        in_events = np.zeros(n_in, np.int64)
+        in_values = np.zeros(n_in, np.int64)
+        for t in range(steps):
+            slot = slots[t % depth]
+            for layer in range(n_layers):
+                lo, hi = layer_start[layer], layer_start[layer + 1]
+                in_window = window_start[layer] <= t < window_stop[layer]
+                n_active, n_wrapped, n_saturated = _update_neurons(
+                    slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
+                    reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, in_window,
+                    counts[lo:hi], window[lo:hi], spikes[lo:hi],
+                )
+                n_events[layer] = _list_events(spikes[lo:hi], events[lo:hi])
+                local[layer, 0] += n_active
+                local[layer, 1] += n_wrapped
+                local[layer, 2] += n_saturated
+            if record_spikes:
+                rasters[t, b] = spikes
+            if record_state:
+                u_trace[t, b] = u
+                v_trace[t, b] = v
+            out_v_sum[b] += v[out_lo:out_hi]
+            n_inputs = _list_inputs(x[t, b], in_events, in_values)
+            for p in range(p_source.size):
+                source = p_source[p]
+                if source == -1:
+                    active = in_events[:n_inputs]
+                else:
+                    active = events[layer_start[source] : layer_start[source] + n_events[source]]
+                if active.size == 0:
+                    continue
+                lo, hi = layer_start[p_target[p]], layer_start[p_target[p] + 1]
+                target = slots[(t + 1 + p_delay[p]) % depth, lo:hi]
+                if p_graded[p]:  # only the input is graded
+                    totals = acc[: hi - lo]
+                    values = in_values[:n_inputs]
+                    _accumulate_graded(active, values, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], indptr, p_ptr_start[p], indices, sparse_w, totals)
+                    _deliver(totals, target, p_code[p], p_exp[p])
+                else:
+                    totals32 = acc32[: hi - lo]
+                    _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], indptr, p_ptr_start[p], indices, sparse_w, totals32)
+                    _deliver(totals32, target, p_code[p], p_exp[p])
+        stats[b] = local
+        spike_counts[b] = counts
+        window_counts[b] = window
