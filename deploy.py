@@ -14,11 +14,14 @@ examples:
   python deploy.py model.nir --target loihi-sim      any NIR file, seeded random spike input
   python deploy.py model.pt --target cpu             a saved snnTorch model (torch.save of the nn.Module)
   python deploy.py model.nir --verify                run Lava AND the CPU backend, compare bit for bit
+  python deploy.py model.nir --verify --per-core     the same, with Lava running the mapped network core by core
   python deploy.py model.nir --input x.npy --record  your input (steps, batch, *shape); save every layer's spikes
   python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
+  python deploy.py model.nir --target none --profile kapoho_point
+                                                     dry run: compile, map onto cores and report; run nothing
 
 outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
-report.png (per-layer plots), spikes.npz (with --record: one (steps, batch, n) array per layer).
+report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), spikes.npz (with --record: one (steps, batch, n) array per layer).
 exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference.
 """
 
@@ -33,10 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", nargs="?", help="a .nir file or a saved snnTorch model (.pt); omit for the built-in demo")
-    parser.add_argument("--target", choices=("loihi-sim", "cpu", "float"), default="loihi-sim",
+    parser.add_argument("--target", choices=("loihi-sim", "cpu", "float", "none"), default="loihi-sim",
                         help="loihi-sim: Lava's fixed-point simulator; cpu: neurodeploy's bit-accurate CPU backend; "
-                        "float: the NIR semantics in floating point (default: loihi-sim)")
-    parser.add_argument("--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2) or a .yaml path (default: loihi2)")
+                        "float: the NIR semantics in floating point; none: compile, map and report only (default: loihi-sim)")
+    parser.add_argument("--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path (default: loihi2)")
     parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); 0/1 values are spikes, others graded")
     parser.add_argument("--steps", type=int, help="steps to run (input is cut or zero-padded); random input default: 100")
     parser.add_argument("--batch", type=int, help="number of samples (the first B of the input); random input default: 1")
@@ -44,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=0.1, help="spike probability per input per step of the random input (default: 0.1)")
     parser.add_argument("--dt", type=float, help="time step in seconds (default: from the model, else 1e-4)")
     parser.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="shape of one input sample, for snnTorch models that do not start with nn.Linear")
-    parser.add_argument("--report-dir", default="report", help="where report.json, report.png (and spikes.npz) go (default: ./report)")
+    parser.add_argument("--report-dir", default="report", help="where report.json, report.png, mesh.png (and spikes.npz) go (default: ./report)")
     parser.add_argument("--record", action="store_true", help="also save every layer's spike raster to REPORT_DIR/spikes.npz")
     parser.add_argument("--verify", action="store_true", help="run Lava and the CPU backend and compare spikes, u and v bit for bit (exit 3 on a difference)")
+    parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
 
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     options = DeployOptions(
         model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
         batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
-        progress=True,
+        per_core=args.per_core, progress=True,
     )
     try:
         outcome = deploy(options)

@@ -23,12 +23,12 @@ from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .ir.profile import load_profile
 from .ir.stages import FloatGraph
 from .reports.fidelity import comparison_windows
-from .reports.render import render_json, render_png
+from .reports.render import render_json, render_mesh_png, render_png
 from .reports.report import Report, build_report
 from .verification import compare_runs
 
-TARGETS = ("loihi-sim", "cpu", "float")
-OUTPUT_FILES = ("report.json", "report.png", "spikes.npz")
+TARGETS = ("loihi-sim", "cpu", "float", "none")  # none: a dry run that compiles, maps and reports only
+OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz")
 
 
 @dataclass
@@ -45,6 +45,7 @@ class DeployOptions:
     input_shape: tuple[int, ...] | None = None  # for snnTorch models whose input size cannot be inferred
     record: bool = False
     verify: bool = False
+    per_core: bool = False  # loihi-sim: one Lava process per mapped layer slice (core), as on the chip
     progress: bool = False
 
 
@@ -63,7 +64,9 @@ class DeployOutcome:
 def deploy(options: DeployOptions) -> DeployOutcome:
     if options.target not in TARGETS:
         raise UserError(f"unknown target {options.target!r}: choose one of {', '.join(TARGETS)}")
-    if options.verify and options.target == "float":
+    if options.per_core and options.target != "loihi-sim" and not options.verify:
+        raise UserError("--per-core builds the Lava network core by core: use it with --target loihi-sim (or --verify)")
+    if options.verify and options.target in ("float", "none"):
         raise UserError("--verify compares Lava (loihi-sim) with the CPU backend: use --target loihi-sim or cpu")
     timing: dict[str, float] = {}
     profile = load_profile(options.profile)
@@ -74,6 +77,8 @@ def deploy(options: DeployOptions) -> DeployOutcome:
 
     compiled = compile_network(float_graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=batch.encoding))
     timing.update(compiled.timing_s)
+    if options.target == "none":
+        return _dry_run(compiled, batch, timing)
     if options.target == "loihi-sim" or options.verify:
         from .backends.lava_backend import check_profile_matches_lava
 
@@ -101,13 +106,24 @@ def deploy(options: DeployOptions) -> DeployOutcome:
 
     start = time.perf_counter()
     report = build_report(compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes, results["float"])
-    files = {"report.json": b"", "report.png": render_png(report)}
+    files = {"report.json": b"", "report.png": render_png(report), "mesh.png": render_mesh_png(report)}
     if options.record:
         files["spikes.npz"] = _spikes_npz(results[options.target])
     timing["report"] = time.perf_counter() - start
     report.timing_s = dict(timing)
     files["report.json"] = render_json(report).encode()
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results)
+
+
+def _dry_run(compiled: CompiledNetwork, batch: InputBatch, timing: dict[str, float]) -> DeployOutcome:
+    """--target none: the compiled, mapped network's report, with no run (activity is null)."""
+    start = time.perf_counter()
+    report = build_report(compiled, None, batch.description, timing, extra_notes=batch.notes)
+    files = {"report.json": b"", "mesh.png": render_mesh_png(report)}
+    timing["report"] = time.perf_counter() - start
+    report.timing_s = dict(timing)
+    files["report.json"] = render_json(report).encode()
+    return DeployOutcome(report=report, files=files, compiled=compiled)
 
 
 def _load(options: DeployOptions) -> tuple[FloatGraph, InputBatch]:
@@ -163,7 +179,8 @@ def _run(target: str, compiled: CompiledNetwork, batch: InputBatch, integers: np
     if target == "loihi-sim":
         from .backends.lava_backend import run_lava
 
-        return run_lava(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows)
+        per_core = compiled.mapped if options.per_core else None
+        return run_lava(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows, per_core=per_core)
     raise BackendUnavailableError(f"unknown target {target!r}")  # pragma: no cover - checked in deploy()
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from scipy import sparse
 
 from ..errors import BackendUnavailableError
-from ..ir.stages import INPUT, QuantisedLayer, QuantisedNetwork, QuantisedProjection
+from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from . import fixed_point as fx
 from . import lava_compat
 from .results import LayerActivity, RunResult, fill_synops
@@ -90,9 +90,12 @@ def run_lava(
     record_state: bool = False,
     progress: bool = False,
     windows: dict[str, tuple[int, int]] | None = None,
+    per_core: MappedNetwork | None = None,
 ) -> RunResult:
     """Run integer ``inputs`` (steps, batch, n_inputs) on Lava's fixed-point simulator;
-    ``windows`` as in ``run_cpu``."""
+    ``windows`` as in ``run_cpu``. ``per_core``: build the mapped network as it sits on
+    the chip, one neuron process per layer slice (per core) and one connection process
+    per slice and projection, instead of one per layer (same results, more processes)."""
     lava_compat.install()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -104,22 +107,24 @@ def run_lava(
         recording = _Recording(Path(tmp), steps * batch)
         input_path = Path(tmp) / "input.npy"
         np.save(input_path, x_all.transpose(1, 0, 2).reshape(batch * steps, -1))  # sample after sample
-        anchor, files = _build(network, str(input_path), steps, recording, record_state)
-        run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=_model_map())
+        models = _model_map()
+        if per_core is not None:
+            anchor, files, gathers = _build_per_core(per_core, str(input_path), steps, recording, record_state)
+            models.update(gathers)
+        else:
+            anchor, files = _build(network, str(input_path), steps, recording, record_state)
+        run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
         try:
             for samples in _chunks(batch, progress):
                 anchor.run(condition=RunSteps(num_steps=samples * steps), run_cfg=run_cfg)
         finally:
             if getattr(anchor, "runtime", None) is not None:
                 anchor.stop()
-        rasters = {name: recording.read(paths["spikes"], steps, batch).astype(bool) for name, paths in files.items()}
-        traces = (
-            {name: {var: recording.read(paths[var], steps, batch) for var in ("u", "v")} for name, paths in files.items()}
-            if record_state
-            else None
-        )
+        read = _reader(network, files, recording, steps, batch)
+        rasters = {layer.name: read(layer.name, "spikes").astype(bool) for layer in network.layers}
+        traces = {layer.name: {var: read(layer.name, var) for var in ("u", "v")} for layer in network.layers} if record_state else None
         out = network.output_layer
-        out_v = recording.read(files[out.name]["v"], steps, batch)  # for graded (non-spiking) readouts
+        out_v = read(out.name, "v")  # for graded (non-spiking) readouts
     activity = activity_from_rasters(network, x_all, rasters, traces)
     for name, (first, last) in (windows or {}).items():
         activity[name].window = (first, last)
@@ -136,6 +141,23 @@ def run_lava(
         traces=traces,
         wall_s=time.perf_counter() - start,
     )
+
+
+def _reader(network: QuantisedNetwork, files: dict, recording: _Recording, steps: int, batch: int):
+    """read(layer, var) -> (steps, batch, n): one file per layer, or one per slice
+    (``files[layer] = [(neuron index, paths), ...]``) reassembled in neuron order."""
+
+    def read(name: str, var: str) -> np.ndarray:
+        entry = files[name]
+        if isinstance(entry, dict):
+            return recording.read(entry[var], steps, batch)
+        parts = [(index, recording.read(paths[var], steps, batch)) for index, paths in entry]
+        whole = np.zeros((steps, batch, network.layer(name).n_out), dtype=parts[0][1].dtype)
+        for index, values in parts:
+            whole[:, :, index] = values
+        return whole
+
+    return read
 
 
 def _model_map() -> dict:
@@ -183,6 +205,91 @@ def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _R
             _connect_source(outputs[projection.source], connection, projection)
             _connect_target(connection, neurons[layer.name], projection)
     return source, files
+
+
+def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool):
+    """Processes per layer slice, as mapped: each slice's neurons, and for each of its
+    projections one connection process holding the slice's rows, fed by the source
+    layer's slices joined by a ``GatherSpikes`` process (``lava_processes/gather.py``),
+    so every sum is formed and shifted exactly as in the unpartitioned network.
+    Convolutions become ``Sparse`` (a slice of a feature map has no convolution shape of
+    its own). Returns the anchor process, the recording files per slice, and the extra
+    process-model map entries for the gather processes."""
+    from lava.proc.lif.process import LIF
+
+    from .lava_processes.memmap_io import MemmapSource
+    from .lava_processes.neurodeploy_lif import NeurodeployLIF
+
+    network = mapped.quantised
+    source = MemmapSource(path=input_path, n=network.n_inputs, name="input")
+    outputs = {INPUT: (source.s_out, np.arange(network.n_inputs))}
+    models: dict = {}
+    neurons, files = {}, {}
+    for layer in network.layers:
+        ports, order, files[layer.name] = [], [], []
+        for piece in mapped.mapping(layer.name).slices:
+            part = slice_layer(layer, piece.index)
+            tag = f"{layer.name}.core{piece.core}.{len(files[layer.name])}"
+            paths = {"spikes": recording.create(f"{tag}.spikes", part.n_out, np.uint8)}
+            recorded = ("u", "v") if record_state else ("v",) if layer.name == network.output_layer.name else ()
+            for var in recorded:
+                paths[var] = recording.create(f"{tag}.{var}", part.n_out, np.int32)
+            process = _neuron_process(part, LIF, NeurodeployLIF, sample_steps=steps, record=paths)
+            process.name = f"{tag}.neurons"
+            neurons[tag] = (process, part)
+            files[layer.name].append((piece.index, paths))
+            ports.append(process.s_out)
+            order.append(piece.index)
+        outputs[layer.name] = (_gathered(ports, f"{layer.name}.gather", models), np.concatenate(order))
+    for tag, (process, part) in neurons.items():
+        for i, projection in enumerate(part.projections):
+            port, order = outputs[projection.source]
+            projection = _reorder_sources(projection, order)
+            connection = _connection_process(projection, f"{tag}.{projection.source}.{i}", steps)
+            connection.a_out.connect(process.a_in)
+            port.connect(connection.s_in)
+    return source, files, models
+
+
+def _gathered(ports: list, name: str, models: dict):
+    """One out-port carrying all ``ports`` joined (the port itself when there is one)."""
+    if len(ports) == 1:
+        return ports[0]
+    from .lava_processes.gather import gather_classes
+
+    process_class, model_class = gather_classes(len(ports))
+    models[process_class] = model_class
+    gather = process_class(sizes=tuple(int(p.shape[0]) for p in ports), name=name)
+    for i, port in enumerate(ports):
+        port.connect(getattr(gather, f"in_{i}"))
+    return gather.s_out
+
+
+def slice_layer(layer: QuantisedLayer, index: np.ndarray) -> QuantisedLayer:
+    """The neurons ``index`` of ``layer`` as a flat layer of their own: their parameters
+    and their rows of every projection (convolutions as ``Sparse``)."""
+    import dataclasses
+
+    neurons = layer.neurons
+    per_neuron = {f: getattr(neurons, f)[index] for f in ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init", "reset_sub")}
+    projections = []
+    for p in layer.projections:
+        rows = p.weights[index] if not sparse.issparse(p.weights) else sparse.csr_matrix(p.weights)[index]
+        delays = None if p.delays is None else (p.delays[index] if not sparse.issparse(p.delays) else sparse.csr_matrix(p.delays)[index])
+        connection = "Sparse" if p.connection == "Conv" else p.connection
+        projections.append(dataclasses.replace(p, weights=rows, delays=delays, connection=connection, geometry=None if connection != "Conv" else p.geometry))
+    return dataclasses.replace(layer, shape=(int(index.size),), projections=tuple(projections), neurons=dataclasses.replace(neurons, **per_neuron))
+
+
+def _reorder_sources(projection: QuantisedProjection, order: np.ndarray) -> QuantisedProjection:
+    """Columns in the order of the source's concatenated slice outputs."""
+    import dataclasses
+
+    if np.array_equal(order, np.arange(order.size)):
+        return projection
+    pick = (lambda m: sparse.csr_matrix(m)[:, order]) if sparse.issparse(projection.weights) else (lambda m: m[:, order])
+    delays = None if projection.delays is None else pick(projection.delays)
+    return dataclasses.replace(projection, weights=pick(projection.weights), delays=delays)
 
 
 def _connection_process(projection: QuantisedProjection, name: str, steps: int):

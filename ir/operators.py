@@ -190,3 +190,53 @@ def convolution_matrix(g: Geometry, kernel: np.ndarray | None = None) -> sparse.
     matrix = sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
     matrix.eliminate_zeros()
     return matrix
+
+
+def compose_geometries(first: Geometry, second: Geometry) -> Geometry | None:
+    """One convolution equal to ``first`` followed by ``second``, or None where that is not exact.
+
+    With dilation 1, a kernel k1 at stride s1 followed by k2 at stride s2 is a kernel of
+    size (k2 - 1) s1 + k1 at stride s1 s2 and padding p1 + p2 s1, whose taps sum the
+    products along every pair of paths:  K[y] = sum over b s1 + a = y of W2[b] W1[a].
+    That reads the same inputs as the two steps if the second has no padding (its window
+    then never leaves the intermediate map); with padding, only if the first tiles its
+    input exactly (k1 <= s1, no padding, the map a multiple of s1), as a pooling does.
+    Grouped kernels (pools are grouped) are expanded to full channel mixing first.
+    """
+    if first.dilation != (1, 1) or second.dilation != (1, 1) or second.in_shape != first.out_shape:
+        return None
+    k1 = first.kernel.shape[2:]
+    if any(second.padding):
+        tiles = all(k <= s for k, s in zip(k1, first.stride)) and not any(first.padding)
+        exact = all(m * s == n for m, s, n in zip(first.out_shape[1:], first.stride, first.in_shape[1:]))
+        if not (tiles and exact):
+            return None
+    w1, w2 = _full_kernel(first), _full_kernel(second)
+    size = tuple((k2 - 1) * s1 + a for k2, s1, a in zip(w2.shape[2:], first.stride, k1))
+    kernel = np.zeros((w2.shape[0], w1.shape[1], *size))
+    for by in range(w2.shape[2]):
+        for bx in range(w2.shape[3]):
+            y0, x0 = by * first.stride[0], bx * first.stride[1]
+            # sum over the intermediate channels: (c_out, c_mid) x (c_mid, c_in, k1h, k1w)
+            kernel[:, :, y0 : y0 + k1[0], x0 : x0 + k1[1]] += np.einsum("om,mihw->oihw", w2[:, :, by, bx], w1)
+    stride = (first.stride[0] * second.stride[0], first.stride[1] * second.stride[1])
+    padding = (first.padding[0] + second.padding[0] * first.stride[0], first.padding[1] + second.padding[1] * first.stride[1])
+    c_in, height, width = first.in_shape
+    out_h = (height + 2 * padding[0] - size[0]) // stride[0] + 1
+    out_w = (width + 2 * padding[1] - size[1]) // stride[1] + 1
+    if (out_h, out_w) != tuple(second.out_shape[1:]):
+        return None
+    return Geometry("conv", first.in_shape, second.out_shape, kernel, stride, padding, (1, 1), 1)
+
+
+def _full_kernel(g: Geometry) -> np.ndarray:
+    """(C_out, C_in, kh, kw): a grouped kernel with zeros between the groups."""
+    c_out, c_in_g, kh, kw = g.kernel.shape
+    if g.groups == 1:
+        return g.kernel
+    full = np.zeros((c_out, c_in_g * g.groups, kh, kw))
+    per_group = c_out // g.groups
+    for group in range(g.groups):
+        rows = slice(group * per_group, (group + 1) * per_group)
+        full[rows, group * c_in_g : (group + 1) * c_in_g] = g.kernel[rows]
+    return full

@@ -21,12 +21,13 @@ PROFILE_DIR = Path(__file__).resolve().parent.parent / "hw_profiles"
 
 @dataclass(frozen=True)
 class SystemSpec:
-    """Chips, cores and the 2-D mesh of router tiles."""
+    """Chips, cores and the 2-D mesh of router tiles; chips sit on a 2-D grid of links."""
 
     chips: int
     cores_per_chip: int
     cores_per_tile: int
     mesh_tiles: tuple[int, int]
+    chip_grid: tuple[int, int] = (1, 1)
 
     @property
     def total_cores(self) -> int:
@@ -35,12 +36,14 @@ class SystemSpec:
 
 @dataclass(frozen=True)
 class CoreSpec:
-    """Per-core resource limits."""
+    """Per-core resource limits. ``max_neuron_configs`` (optional): how many distinct neuron
+    parameter sets (du, dv, vth, reset) one core's configuration table holds."""
 
     max_neurons: int
     max_input_axons: int
     max_output_axons: int
     synapse_memory_bits: int
+    max_neuron_configs: int = 0  # 0: no such table in this profile
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class OperationCosts:
     spike_within_tile: float
     hop_east_west: float
     hop_north_south: float
+    chip_hop: float = 0.0  # a spike crossing one chip-to-chip link
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ _SECTIONS: dict[str, type] = {
 _TOP_LEVEL = {"name", "description", "estimates", *_SECTIONS}
 
 # Keys allowed to be zero or negative; every other integer must be >= 1.
-_MAY_BE_ZERO = {"graded_spike_bits", "block_header_bits", "index_bits", "bias_exponent_max", "threshold_shift", "activation_shift", "max_synaptic_delay"}
+_MAY_BE_ZERO = {"graded_spike_bits", "block_header_bits", "index_bits", "max_neuron_configs", "bias_exponent_max", "threshold_shift", "activation_shift", "max_synaptic_delay"}
 _MAY_BE_NEGATIVE = {"weight_exponent_min", "weight_exponent_max"}
 
 
@@ -282,6 +286,8 @@ def _check_consistency(p: HardwareProfile, path: Path) -> None:
     if a.graded_spike_bits > 32:
         problems.append(f"arithmetic.graded_spike_bits = {a.graded_spike_bits} (must be 0..32)")
     s = p.system
+    if s.chip_grid[0] * s.chip_grid[1] < s.chips:
+        problems.append(f"system.chip_grid {list(s.chip_grid)} has fewer than system.chips = {s.chips} places")
     if s.mesh_tiles[0] * s.mesh_tiles[1] * s.cores_per_tile < s.cores_per_chip:
         problems.append(
             f"system.mesh_tiles {list(s.mesh_tiles)} x cores_per_tile {s.cores_per_tile} hold fewer than "

@@ -1,4 +1,4 @@
-"""Per-core resource use of a slice of a layer, computed from the profile.
+"""Per-core resource use of slices of a layer, computed from the profile.
 
 A core holding neurons [start, stop) of a layer needs, summed over the layer's projections:
 
@@ -16,11 +16,11 @@ A core holding neurons [start, stop) of a layer needs, summed over the layer's p
                    dense consumer; only the cores its synapses reach otherwise)
 
 Lists are stored in blocks of ``synapses_per_block`` synapses with a header, rounded up
-to whole memory words (``SynapseEncodingSpec``).
+to whole memory words (``SynapseEncodingSpec``). Every function works on a whole
+partition at once (``assignment``: the slice of every neuron), vectorised, so that mapping
+networks of millions of synapses takes well under a second per evaluation.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -29,89 +29,92 @@ from .profile import SynapseEncodingSpec
 from .stages import QuantisedLayer, QuantisedProjection
 
 
-def list_bits(n_synapses: int, encoding: SynapseEncodingSpec, indexed: bool) -> int:
-    """Memory for one list of synapses: blocks of up to ``synapses_per_block`` entries, each
-    ``n * bits_per_synapse + block_header_bits`` rounded up to whole words."""
-    if n_synapses <= 0:
-        return 0
+def list_bits(counts, encoding: SynapseEncodingSpec, indexed: bool):
+    """Memory of synapse lists of ``counts`` synapses each (array or int): blocks of up to
+    ``synapses_per_block`` entries, each ``n * bits_per_synapse + block_header_bits``
+    rounded up to whole words; an empty list costs nothing."""
+    counts = np.asarray(counts, dtype=np.int64)
     per_synapse = encoding.weight_bits + (encoding.index_bits if indexed else 0)
-    full, rest = divmod(int(n_synapses), encoding.synapses_per_block)
-
-    def block(n: int) -> int:
-        bits = n * per_synapse + encoding.block_header_bits
-        return -(-bits // encoding.word_bits) * encoding.word_bits
-
-    return full * block(encoding.synapses_per_block) + (block(rest) if rest else 0)
+    size, word = encoding.synapses_per_block, encoding.word_bits
+    full, rest = np.divmod(counts, size)
+    full_block = -(-(size * per_synapse + encoding.block_header_bits) // word) * word
+    rest_block = np.where(rest > 0, -(-(rest * per_synapse + encoding.block_header_bits) // word) * word, 0)
+    return full * full_block + rest_block
 
 
 def synapse_bits_per_axon(n_synapses: int, encoding: SynapseEncodingSpec) -> int:
     """A dense list (no index bits)."""
-    return list_bits(n_synapses, encoding, indexed=False)
+    return int(list_bits(n_synapses, encoding, indexed=False))
 
 
-def _list_bits_many(counts: np.ndarray, encoding: SynapseEncodingSpec, indexed: bool) -> int:
-    counts = counts[counts > 0].astype(np.int64)
-    if counts.size == 0:
-        return 0
-    per_synapse = encoding.weight_bits + (encoding.index_bits if indexed else 0)
-    size = encoding.synapses_per_block
-    full, rest = np.divmod(counts, size)
-    word = encoding.word_bits
-    full_block = -(-(size * per_synapse + encoding.block_header_bits) // word) * word
-    rest_block = np.where(rest > 0, -(-(rest * per_synapse + encoding.block_header_bits) // word) * word, 0)
-    return int((full * full_block + rest_block).sum())
+DENSE_COUNT_LIMIT = 1 << 26  # (a, b) grids up to this size are counted with one bincount
 
 
-@dataclass(frozen=True)
-class SliceUse:
-    neurons: int
-    input_axons: int
-    synapse_bits: int
+def _pair_counts(keys_a: np.ndarray, keys_b: np.ndarray, n_a: int, n_b: int) -> sparse.csr_matrix:
+    """How many times each (a, b) pair occurs, as a sparse (n_a, n_b) CSR matrix with sorted
+    indices. Small grids: one bincount over a * n_b + b (linear time); large ones: a sort."""
+    keys = keys_a.astype(np.int64) * n_b + keys_b
+    if n_a * n_b <= DENSE_COUNT_LIMIT:
+        counts = np.bincount(keys, minlength=n_a * n_b)
+        flat = np.flatnonzero(counts)
+        data = counts[flat]
+    else:
+        flat, data = np.unique(keys, return_counts=True)
+    rows, cols = np.divmod(flat, n_b)
+    indptr = np.zeros(n_a + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_a), out=indptr[1:])
+    return sparse.csr_matrix((data.astype(np.int64), cols, indptr), shape=(n_a, n_b))
 
 
-def slice_use(layer: QuantisedLayer, start: int, stop: int, encoding: SynapseEncodingSpec) -> SliceUse:
-    """Neurons, input axons and synapse memory of neurons [start, stop) of ``layer``."""
-    axons = bits = 0
+def partition_use(layer: QuantisedLayer, assignment: np.ndarray, k: int, encoding: SynapseEncodingSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(input axons, synapse bits) of every one of the ``k`` slices of ``layer``, where neuron
+    i belongs to slice ``assignment[i]``."""
+    axons = np.zeros(k, dtype=np.int64)
+    bits = np.zeros(k, dtype=np.int64)
+    sizes = np.bincount(assignment, minlength=k)
     for projection in layer.projections:
-        a, b = projection_use(projection, start, stop, encoding)
+        a, b = _projection_use(projection, assignment, k, sizes, encoding)
         axons += a
         bits += b
-    return SliceUse(stop - start, axons, bits)
+    return axons, bits
 
 
-def projection_use(projection: QuantisedProjection, start: int, stop: int, encoding: SynapseEncodingSpec) -> tuple[int, int]:
-    """(input axons, synapse bits) of one projection into neurons [start, stop)."""
-    weights = projection.weights
-    geometry = projection.float_projection.geometry or projection.geometry
-    if not sparse.issparse(weights):
-        return projection.n_in, projection.n_in * list_bits(stop - start, encoding, indexed=False)
-    rows = sparse.csr_matrix(weights)[start:stop]
-    per_source = np.diff(rows.tocsc().indptr)
-    if geometry is None:
-        return int(np.count_nonzero(per_source)), _list_bits_many(per_source, encoding, indexed=True)
-    c_in, height, width = geometry.in_shape
-    positions = per_source.reshape(c_in, height * width).any(axis=0)
-    c_out, out_h, out_w = geometry.out_shape
-    channels = np.unique(np.arange(start, stop) // (out_h * out_w))
-    c_out_per_group, c_in_per_group = c_out // geometry.groups, c_in // geometry.groups
-    kh, kw = geometry.kernel.shape[2:]
-    lists = np.zeros(c_in, dtype=np.int64)  # synapses in the shared list of each input channel
-    for group in np.unique(channels // c_out_per_group):
-        in_group = int(np.count_nonzero(channels // c_out_per_group == group))
-        lists[group * c_in_per_group : (group + 1) * c_in_per_group] = in_group * kh * kw
-    return int(np.count_nonzero(positions)), _list_bits_many(lists, encoding, indexed=True)
-
-
-def destination_cores(projection: QuantisedProjection, bounds: np.ndarray) -> np.ndarray:
-    """For each source neuron, how many of the target layer's cores it reaches.
-
-    ``bounds`` are the target slices' start indices plus the end ([0, s1, s2, ..., n]).
-    """
-    cores = len(bounds) - 1
+def _projection_use(projection: QuantisedProjection, assignment, k, sizes, encoding) -> tuple[np.ndarray, np.ndarray]:
     weights = projection.weights
     if not sparse.issparse(weights):
-        return np.full(projection.n_in, cores, dtype=np.int64)
+        return np.where(sizes > 0, projection.n_in, 0).astype(np.int64), projection.n_in * list_bits(sizes, encoding, indexed=False)
     coo = sparse.coo_matrix(weights)
-    core_of_row = np.searchsorted(bounds, coo.row, side="right") - 1
-    pairs = np.unique(np.stack([coo.col, core_of_row]), axis=1)
-    return np.bincount(pairs[0], minlength=projection.n_in).astype(np.int64)
+    slices = assignment[coo.row]
+    geometry = projection.float_projection.geometry or projection.geometry
+    if geometry is None:
+        per_pair = _pair_counts(slices, coo.col, k, projection.n_in)  # synapses of each source into each slice
+        axons = np.diff(per_pair.indptr)
+        bits = np.bincount(np.repeat(np.arange(k), axons), weights=list_bits(per_pair.data, encoding, indexed=True), minlength=k)
+        return axons.astype(np.int64), bits.astype(np.int64)
+    c_in, height, width = geometry.in_shape
+    positions = _pair_counts(slices, coo.col % (height * width), k, height * width)
+    axons = np.diff(positions.indptr).astype(np.int64)
+    c_out, out_h, out_w = geometry.out_shape
+    kh, kw = geometry.kernel.shape[2:]
+    per_group = c_out // geometry.groups
+    rows = np.arange(assignment.size)
+    channels_in_slice = _pair_counts(assignment, rows // (out_h * out_w), k, c_out)  # which channels each slice holds
+    channel_slices = np.repeat(np.arange(k), np.diff(channels_in_slice.indptr))
+    groups = channels_in_slice.indices // per_group
+    per_group_count = _pair_counts(channel_slices, groups, k, geometry.groups)  # channels of each group in each slice
+    # each of a group's input channels keeps one list per core: its kernel taps to the slice's channels of the group
+    group_bits = (c_in // geometry.groups) * list_bits(per_group_count.data * kh * kw, encoding, indexed=True)
+    bits = np.bincount(np.repeat(np.arange(k), np.diff(per_group_count.indptr)), weights=group_bits, minlength=k)
+    return axons, bits.astype(np.int64)
+
+
+def destination_cores(projection: QuantisedProjection, core_of_row: np.ndarray) -> np.ndarray:
+    """For each source neuron, how many distinct cores its synapses in ``projection`` reach
+    (``core_of_row``: the core of every neuron of the target layer)."""
+    weights = projection.weights
+    if not sparse.issparse(weights):
+        return np.full(projection.n_in, np.unique(core_of_row).size, dtype=np.int64)
+    coo = sparse.coo_matrix(weights)
+    n_cores = int(core_of_row.max()) + 1 if core_of_row.size else 1
+    pairs = _pair_counts(coo.col, core_of_row[coo.row], projection.n_in, n_cores)
+    return np.diff(pairs.indptr).astype(np.int64)

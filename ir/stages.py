@@ -304,46 +304,79 @@ class QuantisedNetwork:
 
 
 # --------------------------------------------------------------------------- stage 3
-@dataclass(frozen=True)
-class CoreAllocation:
-    """One core's share of a layer: neurons [start, stop) and the resources they use."""
+@dataclass(frozen=True, eq=False)
+class LayerSlice:
+    """Some neurons of one layer (``index``: their flat, C-order indices, sorted), on one
+    core, and what they use there. A feature map is sliced in bands of rows with all their
+    channels; other layers in contiguous ranges."""
 
-    core: int  # global core index (chip * cores_per_chip + core on chip)
-    chip: int
-    tile: tuple[int, int]  # router tile (x, y) on its chip's mesh
     layer: str
-    neuron_start: int
-    neuron_stop: int
+    index: np.ndarray
+    core: int  # global core index (chip * cores_per_chip + core on chip)
     input_axons: int
-    output_axons: int
     synapse_bits: int
+    output_axons: int
 
     @property
     def neurons(self) -> int:
-        return self.neuron_stop - self.neuron_start
+        return int(self.index.size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class CoreUse:
+    """One physical core: where it is, and the layer slices packed onto it."""
+
+    core: int
+    chip: int
+    tile: tuple[int, int]  # router tile (x, y) on its chip's mesh
+    slices: tuple[LayerSlice, ...]
+
+    @property
+    def neurons(self) -> int:
+        return sum(s.neurons for s in self.slices)
+
+    @property
+    def input_axons(self) -> int:
+        return sum(s.input_axons for s in self.slices)
+
+    @property
+    def synapse_bits(self) -> int:
+        return sum(s.synapse_bits for s in self.slices)
+
+    @property
+    def output_axons(self) -> int:
+        return sum(s.output_axons for s in self.slices)
+
+
+@dataclass(frozen=True, eq=False)
 class LayerMapping:
     name: str
-    cores: tuple[CoreAllocation, ...]
+    slices: tuple[LayerSlice, ...]
     limiting_resource: str  # which per-core limit decided the split
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MappedNetwork:
     quantised: QuantisedNetwork
     layers: tuple[LayerMapping, ...]
+    cores: tuple[CoreUse, ...]
     profile: HardwareProfile
     notes: tuple[str, ...] = field(default=())
 
     @property
     def cores_used(self) -> int:
-        return sum(len(m.cores) for m in self.layers)
+        return len(self.cores)
 
     @property
     def chips_used(self) -> int:
-        return len({c.chip for m in self.layers for c in m.cores})
+        return len({c.chip for c in self.cores})
 
     def mapping(self, name: str) -> LayerMapping:
         return next(m for m in self.layers if m.name == name)
+
+    def core(self, index: int) -> CoreUse:
+        return self._by_index[index]
+
+    @property
+    def _by_index(self) -> dict[int, CoreUse]:
+        return {c.core: c for c in self.cores}

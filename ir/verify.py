@@ -13,7 +13,7 @@ from scipy import sparse
 
 from ..backends.fixed_point import stored_weights, weight_range
 from .profile import HardwareProfile
-from .resources import slice_use
+from .resources import partition_use
 from .stages import (
     CONNECTIONS,
     INPUT,
@@ -122,40 +122,52 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
 
 
 def check_mapped(stage: MappedNetwork, pass_name: str = "map_cores", profile: HardwareProfile | None = None) -> None:
-    """Every core within every per-core limit, recomputed from the profile; slices partition each layer."""
+    """Every core within every per-core limit, its use recomputed from the profile and the
+    synapses (not taken from the mapper's bookkeeping); slices partition each layer."""
     from .passes.map_cores import output_axons_per_neuron
 
     c = _Checker(pass_name)
     profile = stage.profile
-    core_limits = profile.core
-    seen_cores: set[int] = set()
-    bounds = {
-        m.name: np.array([m.cores[0].neuron_start] + [a.neuron_stop for a in m.cores], dtype=np.int64) for m in stage.layers
-    }
-    for layer in stage.quantised.layers:
-        mapping = stage.mapping(layer.name)
-        out_axons = output_axons_per_neuron(stage.quantised, layer, bounds)
-        expected_start = 0
-        for alloc in mapping.cores:
-            where = f"{layer.name} (core {alloc.core})"
-            c.require(alloc.core not in seen_cores, where, "core used twice")
-            seen_cores.add(alloc.core)
-            c.require(alloc.neuron_start == expected_start and alloc.neuron_stop > alloc.neuron_start, where, "slices do not partition the layer")
-            expected_start = alloc.neuron_stop
-            use = slice_use(layer, alloc.neuron_start, alloc.neuron_stop, profile.synapse_encoding)
-            outputs = int(out_axons[alloc.neuron_start : alloc.neuron_stop].sum())
-            for resource, used, limit in (
-                ("neurons", use.neurons, core_limits.max_neurons),
-                ("input axons", use.input_axons, core_limits.max_input_axons),
-                ("output axons", outputs, core_limits.max_output_axons),
-                ("synapse memory bits", use.synapse_bits, core_limits.synapse_memory_bits),
-            ):
-                c.require(used <= limit, where, f"{resource}: {used} used > {limit} available")
+    limits = profile.core
+    network = stage.quantised
+    core_of_row, use = {}, {}
+    for layer in network.layers:
+        pieces = stage.mapping(layer.name).slices
+        covered = np.sort(np.concatenate([p.index for p in pieces])) if pieces else np.zeros(0, np.int64)
+        c.require(np.array_equal(covered, np.arange(layer.n_out)), layer.name, "slices do not partition the layer")
+        assignment = np.zeros(layer.n_out, dtype=np.int64)
+        rows = np.zeros(layer.n_out, dtype=np.int64)
+        for i, piece in enumerate(pieces):
+            assignment[piece.index] = i
+            rows[piece.index] = piece.core
+        axons, bits = partition_use(layer, assignment, len(pieces), profile.synapse_encoding)
+        for i, piece in enumerate(pieces):
+            use[(layer.name, i)] = (piece.neurons, int(axons[i]), int(bits[i]))
+        core_of_row[layer.name] = rows
+    totals: dict[int, list[int]] = {}
+    for layer in network.layers:
+        out = output_axons_per_neuron(network, layer, core_of_row)
+        for i, piece in enumerate(stage.mapping(layer.name).slices):
+            neurons, axons, bits = use[(layer.name, i)]
+            outputs = int(out[piece.index].sum())
+            where = f"{layer.name} (core {piece.core})"
             c.require(
-                (alloc.synapse_bits, alloc.input_axons, alloc.output_axons) == (use.synapse_bits, use.input_axons, outputs),
+                (piece.input_axons, piece.synapse_bits, piece.output_axons) == (axons, bits, outputs),
                 where,
                 "recorded resource use disagrees with the profile's model",
             )
-            c.require(0 <= alloc.chip < profile.system.chips, where, f"chip {alloc.chip} outside the system")
-        c.require(expected_start == layer.n_out, layer.name, f"slices cover {expected_start} of {layer.n_out} neurons")
-    c.require(len(seen_cores) <= profile.system.total_cores, "network", "more cores than the profile has")
+            t = totals.setdefault(piece.core, [0, 0, 0, 0])
+            for j, value in enumerate((neurons, axons, bits, outputs)):
+                t[j] += value
+    for core in stage.cores:
+        where = f"core {core.core} ({', '.join(sorted({s.layer for s in core.slices}))})"
+        c.require(core.core in totals, where, "core without layer slices")
+        for resource, used, limit in zip(
+            ("neurons", "input axons", "synapse memory bits", "output axons"),
+            totals.get(core.core, [0, 0, 0, 0]),
+            (limits.max_neurons, limits.max_input_axons, limits.synapse_memory_bits, limits.max_output_axons),
+        ):
+            c.require(used <= limit, where, f"{resource}: {used} used > {limit} available")
+        c.require(0 <= core.chip < profile.system.chips, where, f"chip {core.chip} outside the system")
+    c.require(len(stage.cores) <= profile.system.total_cores, "network", "more cores than the profile has")
+    c.require(len({core.core for core in stage.cores}) == len(stage.cores), "network", "a core index is used twice")

@@ -7,7 +7,9 @@ Per layer (all costs from the profile's ``energy_j`` / ``time_s``):
                 + (neuron_updates - active_neuron_updates) * neuron_update_inactive
     routing   = for every output spike and every core its synapses reach:
                 spike_within_tile + |dx| * hop_east_west + |dy| * hop_north_south
-                (dx, dy: tile distance between source and destination core)
+                + chip hops * chip_hop
+                (dx, dy: tile distance between source and destination core; chip hops:
+                distance between their chips on the board's chip grid)
 
 Time per step: every core works in parallel, so a step takes as long as the busiest
 core's synaptic and neuron work (its share of the layer's synapses and neurons, averaged
@@ -23,8 +25,9 @@ import numpy as np
 from scipy import sparse
 
 from ..backends.results import LayerActivity
+from ..ir.passes.map_cores import chip_position
 from ..ir.profile import HardwareProfile, OperationCosts
-from ..ir.stages import CoreAllocation, MappedNetwork
+from ..ir.stages import CoreUse, LayerSlice, MappedNetwork
 
 
 @dataclass(frozen=True)
@@ -41,36 +44,39 @@ class LayerEnergy:
         return {"total": self.total, "synaptic": self.synaptic, "neuron": self.neuron, "routing": self.routing}
 
 
-def routes(mapped: MappedNetwork, name: str) -> list[tuple[CoreAllocation, CoreAllocation, np.ndarray]]:
-    """(source core, destination core, which of the source layer's neurons reach it)."""
+def routes(mapped: MappedNetwork, name: str) -> list[tuple[CoreUse, CoreUse, np.ndarray]]:
+    """(source core, destination core, which of layer ``name``'s neurons send spikes along it)."""
     network = mapped.quantised
-    result = []
+    n = network.layer(name).n_out
+    reach: dict[int, np.ndarray] = {}  # destination core -> source neurons reaching it
     for consumer in network.consumers(name):
-        targets = mapped.mapping(consumer.name).cores
-        reach = [np.zeros(network.layer(name).n_out, bool) for _ in targets]
-        for projection in consumer.projections:
-            if projection.source != name:
-                continue
-            if not sparse.issparse(projection.weights):
-                for r in reach:
-                    r[:] = True
-                continue
-            csc = sparse.csc_matrix(projection.weights)
-            for r, core in zip(reach, targets):
-                rows = csc[core.neuron_start : core.neuron_stop]
-                r |= np.diff(rows.tocsc().indptr) > 0
-        for src in mapped.mapping(name).cores:
-            for dst, r in zip(targets, reach):
-                mask = np.zeros_like(r)
-                mask[src.neuron_start : src.neuron_stop] = r[src.neuron_start : src.neuron_stop]
-                if mask.any():
-                    result.append((src, dst, mask))
+        for piece in mapped.mapping(consumer.name).slices:
+            mask = reach.setdefault(piece.core, np.zeros(n, bool))
+            for projection in consumer.projections:
+                if projection.source != name:
+                    continue
+                if not sparse.issparse(projection.weights):
+                    mask[:] = True
+                else:
+                    rows = sparse.csr_matrix(projection.weights)[piece.index]
+                    mask |= np.diff(rows.tocsc().indptr) > 0
+    result = []
+    for piece in mapped.mapping(name).slices:
+        for core, mask in reach.items():
+            part = np.zeros(n, bool)
+            part[piece.index] = mask[piece.index]
+            if part.any():
+                result.append((mapped.core(piece.core), mapped.core(core), part))
     return result
 
 
-def _route_cost(src: CoreAllocation, dst: CoreAllocation, costs: OperationCosts) -> float:
+def _route_cost(mapped: MappedNetwork, src: CoreUse, dst: CoreUse, costs: OperationCosts) -> float:
+    """One spike from ``src`` to ``dst``: within-tile cost, mesh hops (tile distance), and
+    chip-to-chip hops (distance on the board's chip grid)."""
     dx, dy = abs(src.tile[0] - dst.tile[0]), abs(src.tile[1] - dst.tile[1])
-    return costs.spike_within_tile + dx * costs.hop_east_west + dy * costs.hop_north_south
+    a, b = chip_position(src.chip, mapped.profile), chip_position(dst.chip, mapped.profile)
+    chips = abs(a[0] - b[0]) + abs(a[1] - b[1])
+    return costs.spike_within_tile + dx * costs.hop_east_west + dy * costs.hop_north_south + chips * costs.chip_hop
 
 
 def layer_energy(mapped: MappedNetwork, name: str, activity: LayerActivity) -> LayerEnergy:
@@ -80,7 +86,7 @@ def layer_energy(mapped: MappedNetwork, name: str, activity: LayerActivity) -> L
     routing = 0.0
     for src, dst, mask in routes(mapped, name):
         spikes = float(per_neuron[mask].sum()) if per_neuron is not None else activity.spikes * mask.mean()
-        routing += spikes * _route_cost(src, dst, costs)
+        routing += spikes * _route_cost(mapped, src, dst, costs)
     return LayerEnergy(
         synaptic=activity.synops * costs.synaptic_op,
         neuron=activity.active_neuron_updates * costs.neuron_update_active + inactive * costs.neuron_update_inactive,
@@ -88,27 +94,31 @@ def layer_energy(mapped: MappedNetwork, name: str, activity: LayerActivity) -> L
     )
 
 
-def layer_step_time(mapped: MappedNetwork, name: str, activity: LayerActivity, samples_steps: int) -> float:
-    """Seconds per step of this layer's busiest core (synaptic and neuron work, no routing)."""
+def core_work(mapped: MappedNetwork, activities: dict[str, LayerActivity], samples_steps: int) -> dict[int, float]:
+    """Seconds per step of synaptic and neuron work on every core (all its layer slices)."""
     t = mapped.profile.time_s
-    layer = mapped.quantised.layer(name)
-    synapses = max(layer.synapse_count, 1)
-    active_fraction = activity.active_neuron_updates / max(activity.neuron_updates, 1)
-    busiest = 0.0
-    for core in mapped.mapping(name).cores:
-        share = sum(_synapses_in(p.weights, core) for p in layer.projections) / synapses
-        synops = activity.synops * share / samples_steps
-        active = core.neurons * active_fraction
-        work = synops * t.synaptic_op + active * t.neuron_update_active + (core.neurons - active) * t.neuron_update_inactive
-        busiest = max(busiest, work)
-    return busiest
+    work = {c.core: 0.0 for c in mapped.cores}
+    for layer in mapped.quantised.layers:
+        activity = activities[layer.name]
+        synapses = max(layer.synapse_count, 1)
+        active_fraction = activity.active_neuron_updates / max(activity.neuron_updates, 1)
+        for piece in mapped.mapping(layer.name).slices:
+            share = sum(_synapses_in(p.weights, piece) for p in layer.projections) / synapses
+            synops = activity.synops * share / samples_steps
+            active = piece.neurons * active_fraction
+            work[piece.core] += synops * t.synaptic_op + active * t.neuron_update_active + (piece.neurons - active) * t.neuron_update_inactive
+    return work
 
 
-def _synapses_in(weights, core: CoreAllocation) -> int:
+def layer_step_time(mapped: MappedNetwork, name: str, work: dict[int, float]) -> float:
+    """Seconds per step of the busiest core hosting this layer."""
+    return max((work[piece.core] for piece in mapped.mapping(name).slices), default=0.0)
+
+
+def _synapses_in(weights, piece: LayerSlice) -> int:
     if sparse.issparse(weights):
-        rows = sparse.csr_matrix(weights)
-        return int(rows.indptr[core.neuron_stop] - rows.indptr[core.neuron_start])
-    return int(weights.shape[1] * core.neurons)
+        return int(np.diff(sparse.csr_matrix(weights).indptr)[piece.index].sum())
+    return int(weights.shape[1] * piece.neurons)
 
 
 def longest_route_time(mapped: MappedNetwork) -> float:
@@ -116,7 +126,7 @@ def longest_route_time(mapped: MappedNetwork) -> float:
     longest = 0.0
     for layer in mapped.quantised.layers:
         for src, dst, _ in routes(mapped, layer.name):
-            longest = max(longest, _route_cost(src, dst, t))
+            longest = max(longest, _route_cost(mapped, src, dst, t))
     return longest
 
 
@@ -131,4 +141,4 @@ def barrier_time(profile: HardwareProfile, tiles_used: int) -> float:
 
 
 def tiles_used(mapped: MappedNetwork) -> int:
-    return len({(c.chip, c.tile) for m in mapped.layers for c in m.cores})
+    return len({(c.chip, c.tile) for c in mapped.cores})

@@ -52,7 +52,7 @@ def render_table(report: Report) -> str:
             str(layer.cores),
             count(layer.spikes),
             count(layer.synops),
-            si(layer.energy_j["total"], "J"),
+            si(layer.energy_j["total"] if layer.energy_j else None, "J"),
             _saturation_text(layer.saturations),
             _agreement(fid.get(layer.name)),
         )
@@ -61,7 +61,7 @@ def render_table(report: Report) -> str:
     t = report.totals
     rows.append(
         ("total", "", count(t["neurons"]), count(t["synapses"]), str(t["cores"]), count(t["spikes"]),
-         count(t["synops"]), si(t["energy_j"]["total"], "J"), _saturation_text(t["saturations"]), "")
+         count(t["synops"]), si(t["energy_j"]["total"] if t["energy_j"] else None, "J"), _saturation_text(t["saturations"]), "")
     )
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
@@ -85,12 +85,17 @@ def render_table(report: Report) -> str:
         "",
         f"chip: {chip['cores_used']} of {chip['cores_available']} cores on {chip['chips_used']} of "
         f"{chip['chips_available']} chip(s): {'fits' if chip['fits'] else 'DOES NOT FIT'}",
-        f"energy{estimate}: {si(t['energy_j']['total'], 'J')} in all, {si(t['energy_per_sample_j'], 'J')} per sample "
-        f"(synaptic {si(t['energy_j']['synaptic'], 'J')}, neuron {si(t['energy_j']['neuron'], 'J')}, "
-        f"routing {si(t['energy_j']['routing'], 'J')})",
-        f"time{estimate}: {si(lat['time_per_step_s'], 's')} per step, {si(lat['time_per_sample_s'], 's')} per sample; "
-        f"output lags input by {lat['synaptic_delay_steps']} step(s) (one synaptic delay per layer)",
+        "use of those cores: " + ", ".join(f"{name.replace('_', ' ')} {value:.0%}" for name, value in chip["resources"]["utilisation"].items())
+        + " (per core: 'cores' in report.json, mesh.png)",
     ]
+    if t["energy_j"] is not None:
+        lines += [
+            f"energy{estimate}: {si(t['energy_j']['total'], 'J')} in all, {si(t['energy_per_sample_j'], 'J')} per sample "
+            f"(synaptic {si(t['energy_j']['synaptic'], 'J')}, neuron {si(t['energy_j']['neuron'], 'J')}, "
+            f"routing {si(t['energy_j']['routing'], 'J')})",
+            f"time{estimate}: {si(lat['time_per_step_s'], 's')} per step, {si(lat['time_per_sample_s'], 's')} per sample; "
+            f"output lags input by {lat['synaptic_delay_steps']} step(s) (one synaptic delay per layer)",
+        ]
     if report.accuracy:
         lines.append("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
     if report.verify is not None:
@@ -144,3 +149,54 @@ def render_png(report: Report) -> bytes:
     plt.close(fig)
     return buffer.getvalue()
 
+
+
+def render_mesh_png(report: Report) -> bytes:
+    """Every used chip's mesh of router tiles, each core a cell coloured by its busiest
+    resource (utilisation = used / the core's limit), as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+
+    profile = report.profile
+    tiles_x, tiles_y = profile["mesh_tiles"]
+    per_tile = profile["cores_per_tile"]
+    side = max(1, int(-(-per_tile**0.5 // 1)))  # cores of a tile drawn as a side x side block
+    chips = sorted({core["chip"] for core in report.cores}) or [0]
+    columns = min(len(chips), 4)
+    rows = -(-len(chips) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns + 1, 4 * rows), squeeze=False)
+    cmap = colormaps["viridis"]
+    by_chip: dict[int, list] = {}
+    for core in report.cores:
+        by_chip.setdefault(core["chip"], []).append(core)
+    for ax, chip in zip(axes.flat, chips):
+        ax.add_patch(Rectangle((0, 0), tiles_x * side, tiles_y * side, facecolor="0.93", edgecolor="0.6"))
+        for core in by_chip.get(chip, []):
+            x, y = core["tile"]
+            slot = core["core"] % per_tile
+            cx, cy = x * side + slot % side, y * side + slot // side
+            use = max(core["utilisation"].values())
+            ax.add_patch(Rectangle((cx, cy), 1, 1, facecolor=cmap(use), edgecolor="white", linewidth=0.3))
+        ax.set_xlim(0, tiles_x * side)
+        ax.set_ylim(tiles_y * side, 0)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"chip {chip}: {len(by_chip.get(chip, []))} cores", fontsize=9)
+    for ax in list(axes.flat)[len(chips):]:
+        ax.axis("off")
+    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
+    fig.colorbar(mappable, ax=axes, fraction=0.03, label="use of the busiest resource (used / limit)")
+    fig.suptitle(
+        f"{report.model['source']}: {report.chip['cores_used']} cores on {report.chip['chips_used']} chip(s), "
+        f"profile {profile['name']} ({tiles_x}x{tiles_y} tiles, {per_tile} cores per tile)",
+        fontsize=10,
+    )
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -29,14 +29,15 @@ class LayerReport:
     neurons: int
     synapses: int
     cores: int
-    spikes: int
-    synops: int
-    neuron_updates: int
-    active_neuron_updates: int
-    energy_j: dict[str, float]  # total, synaptic, neuron, routing
+    spikes: int | None  # activity fields: None on a dry run (--target none)
+    synops: int | None
+    neuron_updates: int | None
+    active_neuron_updates: int | None
+    energy_j: dict[str, float] | None  # total, synaptic, neuron, routing
     saturations: dict[str, int] | None  # u_wrap, v_saturate; None where not observed
-    time_per_step_s: float  # busiest core of the layer
+    time_per_step_s: float | None  # busiest core of the layer
     limiting_resource: str  # which per-core limit decided the number of cores
+    resources: dict[str, int]  # neurons, input_axons, synapse_bits, output_axons, summed over the layer's slices
     shape: list[int]  # the neurons' NIR shape
     state_scale: float  # register units per float unit of v
     lava_process: str  # neuron process used on loihi-sim: "LIF" (Lava's) or "NeurodeployLIF"
@@ -54,6 +55,7 @@ class Report:
     layers: list[LayerReport]
     totals: dict[str, Any]
     chip: dict[str, Any]
+    cores: list[dict[str, Any]]
     latency: dict[str, Any]
     timing_s: dict[str, float]
     accuracy: dict[str, float] | None = None
@@ -67,7 +69,7 @@ class Report:
 
 def build_report(
     compiled: CompiledNetwork,
-    result: RunResult,
+    result: RunResult | None,
     input_info: dict[str, Any],
     timing_s: dict[str, float],
     accuracy: dict[str, float] | None = None,
@@ -75,46 +77,25 @@ def build_report(
     extra_notes: list[str] | None = None,
     float_result: RunResult | None = None,
 ) -> Report:
-    from ..backends.lava_backend import uses_lava_lif
-
     mapped = compiled.mapped
     profile = mapped.profile
-    samples_steps = max(result.steps * result.batch, 1)
-    layers = []
-    for qlayer in compiled.quantised.layers:
-        activity = result.layers[qlayer.name]
-        mapping = mapped.mapping(qlayer.name)
-        layers.append(
-            LayerReport(
-                name=qlayer.name,
-                kind="+".join(dict.fromkeys(_node_types(compiled, qlayer.float_layer.nir_nodes))),
-                neurons=qlayer.n_out,
-                synapses=qlayer.synapse_count,
-                cores=len(mapping.cores),
-                spikes=activity.spikes,
-                synops=activity.synops,
-                neuron_updates=activity.neuron_updates,
-                active_neuron_updates=activity.active_neuron_updates,
-                energy_j=energy.layer_energy(mapped, qlayer.name, activity).to_dict(),
-                saturations=activity.saturations,
-                time_per_step_s=energy.layer_step_time(mapped, qlayer.name, activity, samples_steps),
-                limiting_resource=mapping.limiting_resource,
-                shape=list(qlayer.shape),
-                state_scale=qlayer.state_scale,
-                lava_process="LIF" if uses_lava_lif(qlayer) else "NeurodeployLIF",
-                projections=[_projection_summary(p) for p in qlayer.projections],
-            )
-        )
+    work = energy.core_work(mapped, result.layers, max(result.steps * result.batch, 1)) if result is not None else None
+    layers = [_layer_report(compiled, qlayer, result, work) for qlayer in compiled.quantised.layers]
     totals = _totals(layers, result)
-    step_time = _step_time(mapped, layers)
-    notes = list(compiled.float_graph.notes) + list(compiled.quantised.notes) + list(result.notes) + list(extra_notes or [])
+    totals["cores"] = mapped.cores_used  # layers can share cores
+    step_time = None
+    if work is not None:
+        step_time = max(work.values(), default=0.0) + energy.longest_route_time(mapped) + energy.barrier_time(profile, energy.tiles_used(mapped))
+    notes = list(compiled.float_graph.notes) + list(compiled.quantised.notes) + (list(result.notes) if result else []) + list(extra_notes or [])
     notes += _saturation_notes(layers)
-    if any(layer.saturations is None for layer in layers):
+    if result is None:
+        notes.append("dry run (--target none): compiled, mapped and checked against the profile; nothing was run, so activity, energy and time are null")
+    elif any(layer.saturations is None for layer in layers):
         notes.append("saturation counts need u and v, which Lava is only asked for with --verify (or use --target cpu)")
     return Report(
         schema_version=SCHEMA_VERSION,
         neurodeploy_version=__version__,
-        target=result.target,
+        target=result.target if result is not None else "none",
         model={
             "source": compiled.float_graph.source,
             "format": compiled.float_graph.format,
@@ -130,6 +111,12 @@ def build_report(
             "description": profile.description,
             "estimates": list(profile.estimates),
             "energy_is_estimate": profile.is_estimate("energy_j.synaptic_op"),
+            "chips": profile.system.chips,
+            "chip_grid": list(profile.system.chip_grid),
+            "mesh_tiles": list(profile.system.mesh_tiles),
+            "cores_per_tile": profile.system.cores_per_tile,
+            "cores_per_chip": profile.system.cores_per_chip,
+            "core_limits": core_limits(profile),
         },
         input=input_info,
         layers=layers,
@@ -141,18 +128,86 @@ def build_report(
             "chips_available": profile.system.chips,
             "tiles_used": energy.tiles_used(mapped),
             "fits": mapped.cores_used <= profile.system.total_cores,
+            "resources": _chip_resources(mapped),
         },
+        cores=[_core_report(core, profile) for core in mapped.cores],
         latency={
             "synaptic_delay_steps": _synaptic_latency(compiled.quantised),
             "time_per_step_s": step_time,
-            "time_per_sample_s": step_time * result.steps,
-            "real_time_factor_at_dt": step_time / compiled.normalised.dt if compiled.normalised.dt else None,
+            "time_per_sample_s": step_time * result.steps if step_time is not None else None,
+            "real_time_factor_at_dt": step_time / compiled.normalised.dt if step_time is not None and compiled.normalised.dt else None,
         },
         timing_s=dict(timing_s),
         accuracy=accuracy,
-        fidelity=fidelity(compiled.quantised, result, float_result) if float_result is not None and result.target != "float" else None,
+        fidelity=fidelity(compiled.quantised, result, float_result) if float_result is not None and result is not None and result.target != "float" else None,
         verify=verify,
         notes=notes,
+    )
+
+
+RESOURCES = (  # report name, CoreUse/LayerSlice attribute, CoreSpec limit
+    ("neurons", "neurons", "max_neurons"),
+    ("input_axons", "input_axons", "max_input_axons"),
+    ("synapse_memory_bits", "synapse_bits", "synapse_memory_bits"),
+    ("output_axons", "output_axons", "max_output_axons"),
+)
+
+
+def core_limits(profile) -> dict[str, int]:
+    return {name: int(getattr(profile.core, limit)) for name, _, limit in RESOURCES}
+
+
+def _core_report(core, profile) -> dict[str, Any]:
+    """One core: where it is, what it holds, and each resource used / the core's limit."""
+    limits = core_limits(profile)
+    used = {name: int(getattr(core, attribute)) for name, attribute, _ in RESOURCES}
+    return {
+        "core": core.core,
+        "chip": core.chip,
+        "tile": list(core.tile),
+        "layers": [{"layer": piece.layer, "neurons": piece.neurons} for piece in core.slices],
+        "used": used,
+        "utilisation": {name: used[name] / limits[name] for name in used},
+    }
+
+
+def _chip_resources(mapped) -> dict[str, Any]:
+    """Totals over the used cores: used, available on those cores, and their ratio."""
+    limits = core_limits(mapped.profile)
+    used = {name: int(sum(getattr(core, attribute) for core in mapped.cores)) for name, attribute, _ in RESOURCES}
+    available = {name: limits[name] * mapped.cores_used for name in used}
+    return {
+        "used": used,
+        "available_on_used_cores": available,
+        "utilisation": {name: used[name] / available[name] if available[name] else 0.0 for name in used},
+    }
+
+
+def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, work: dict[int, float] | None) -> LayerReport:
+    from ..backends.lava_backend import uses_lava_lif
+
+    mapped = compiled.mapped
+    mapping = mapped.mapping(qlayer.name)
+    activity = result.layers[qlayer.name] if result is not None else None
+    return LayerReport(
+        name=qlayer.name,
+        kind="+".join(dict.fromkeys(_node_types(compiled, qlayer.float_layer.nir_nodes))),
+        neurons=qlayer.n_out,
+        synapses=qlayer.synapse_count,
+        cores=len({piece.core for piece in mapping.slices}),
+        spikes=activity.spikes if activity is not None else None,
+        synops=activity.synops if activity is not None else None,
+        neuron_updates=activity.neuron_updates if activity is not None else None,
+        active_neuron_updates=activity.active_neuron_updates if activity is not None else None,
+        energy_j=energy.layer_energy(mapped, qlayer.name, activity).to_dict() if activity is not None else None,
+        saturations=activity.saturations if activity is not None else None,
+        time_per_step_s=energy.layer_step_time(mapped, qlayer.name, work) if work is not None else None,
+        limiting_resource=mapping.limiting_resource,
+        resources={name: int(sum(getattr(piece, attribute) for piece in mapping.slices)) for name, attribute, _ in RESOURCES},
+        shape=list(qlayer.shape),
+        state_scale=qlayer.state_scale,
+        lava_process="LIF" if uses_lava_lif(qlayer) else "NeurodeployLIF",
+        projections=[_projection_summary(p) for p in qlayer.projections],
     )
 
 
@@ -196,9 +251,16 @@ def _node_types(compiled: CompiledNetwork, nodes: tuple[str, ...]) -> list[str]:
     return [type(graph_nodes[n]).__name__ for n in nodes if n in graph_nodes and type(graph_nodes[n]).__name__ != "Flatten"]
 
 
-def _totals(layers: list[LayerReport], result: RunResult) -> dict[str, Any]:
-    totals: dict[str, Any] = {name: int(sum(getattr(layer, name) for layer in layers)) for name in COUNT_FIELDS}
+def _totals(layers: list[LayerReport], result: RunResult | None) -> dict[str, Any]:
+    totals: dict[str, Any] = {
+        name: None if any(getattr(layer, name) is None for layer in layers) else int(sum(getattr(layer, name) for layer in layers))
+        for name in COUNT_FIELDS
+    }
     parts = ("total", "synaptic", "neuron", "routing")
+    if result is None:
+        totals["energy_j"] = totals["energy_per_sample_j"] = totals["saturations"] = totals["spikes_per_sample"] = None
+        totals["steps"] = totals["samples"] = None
+        return totals
     totals["energy_j"] = {part: float(sum(layer.energy_j[part] for layer in layers)) for part in parts}
     samples = max(result.batch, 1)
     totals["energy_per_sample_j"] = totals["energy_j"]["total"] / samples
@@ -209,11 +271,6 @@ def _totals(layers: list[LayerReport], result: RunResult) -> dict[str, Any]:
     totals["steps"], totals["samples"] = result.steps, result.batch
     totals["spikes_per_sample"] = totals["spikes"] / samples
     return totals
-
-
-def _step_time(mapped, layers: list[LayerReport]) -> float:
-    busiest = max((layer.time_per_step_s for layer in layers), default=0.0)
-    return busiest + energy.longest_route_time(mapped) + energy.barrier_time(mapped.profile, energy.tiles_used(mapped))
 
 
 def _saturation_notes(layers: list[LayerReport]) -> list[str]:

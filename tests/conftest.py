@@ -20,6 +20,11 @@ def loihi1():
     return load_profile("loihi1")
 
 
+@pytest.fixture(scope="session")
+def kapoho():
+    return load_profile("kapoho_point")
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's name: reproducible, different per test."""

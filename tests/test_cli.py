@@ -167,7 +167,8 @@ def example_models(tmp_path_factory):
 def test_spiking_cnn_on_event_input_deploys_on_both_profiles(example_models, tmp_path, capsys, profile):
     events = (np.random.default_rng(0).random((20, 2, 2, 34, 34)) < 0.05).astype(np.uint8)
     np.save(tmp_path / "events.npy", events)
-    status, out, err = run([example_models["cnn_dvs"], "--input", tmp_path / "events.npy", "--profile", profile, "--verify", "--report-dir", tmp_path / "r"], capsys)
+    per_core = ["--per-core"] if profile == "loihi1" else []  # Lava runs the mapped network core by core
+    status, out, err = run([example_models["cnn_dvs"], "--input", tmp_path / "events.npy", "--profile", profile, "--verify", *per_core, "--report-dir", tmp_path / "r"], capsys)
     assert status == 0, err
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["verify"]["passed"] and report["chip"]["fits"]
@@ -186,3 +187,24 @@ def test_recurrent_cubalif_deploys_on_both_profiles(example_models, tmp_path, ca
     assert hidden["kind"].endswith("CubaLIF") and hidden["neurons"] == 40
     assert {p["source"] for p in hidden["projections"]} == {"input", hidden["name"]}  # recurrent
     assert report["verify"]["passed"]
+
+
+def test_dry_run_maps_and_reports_without_running(example_models, tmp_path, capsys):
+    status, out, err = run([example_models["cnn_dvs"], "--target", "none", "--profile", "kapoho_point", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0, err
+    assert "dry run" in out and "use of those cores:" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["target"] == "none" and report["totals"]["spikes"] is None and report["layers"][0]["energy_j"] is None
+    assert (tmp_path / "r" / "mesh.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "r" / "report.png").exists()
+    cores = report["cores"]
+    assert len(cores) == report["chip"]["cores_used"]
+    assert sum(c["used"]["neurons"] for c in cores) == report["totals"]["neurons"]
+    assert sum(layer["resources"]["synapse_memory_bits"] for layer in report["layers"]) == report["chip"]["resources"]["used"]["synapse_memory_bits"]
+    assert all(0 < max(c["utilisation"].values()) <= 1 for c in cores)
+    for layer in report["layers"]:
+        held = sum(entry["neurons"] for c in cores for entry in c["layers"] if entry["layer"] == layer["name"])
+        assert held == layer["neurons"]
+
+
+def test_per_core_needs_lava(net_file, tmp_path, capsys):
+    assert_user_error([net_file, "--target", "cpu", "--per-core"], capsys, tmp_path, "--per-core builds the Lava network core by core")

@@ -51,7 +51,7 @@ def test_bad_profiles_name_the_key(tmp_path, mutate, message):
 
 
 def test_unknown_profile_name_lists_builtins():
-    with pytest.raises(ProfileError, match="built-in profiles are loihi1, loihi2"):
+    with pytest.raises(ProfileError, match="built-in profiles are kapoho_point, loihi1, loihi2"):
         load_profile("loihi9")
 
 

@@ -64,11 +64,11 @@ def test_report_is_plain_json_and_renders(verified_report):
     text = json.dumps(verified_report.to_dict(), allow_nan=False)
     assert '"lava_process": "NeurodeployLIF"' in text  # the LI readout needs our own process
     table = render_table(verified_report)
-    assert "verify: PASSED" in table and "chip: 2 of 128 cores" in table
+    assert "verify: PASSED" in table and "chip: 1 of 128 cores" in table
 
 
 def test_energy_is_counts_times_profile_costs(loihi1):
-    """Two layers on two cores of one tile: every figure recomputed by hand."""
+    """Two layers packed onto one core: every figure recomputed by hand."""
     graph = nir.NIRGraph(
         nodes={
             "input": nir.Input(np.array([4])),
@@ -94,9 +94,14 @@ def test_energy_is_counts_times_profile_costs(loihi1):
     inactive = first.neuron_updates - first.active_neuron_updates
     assert first.energy_j["synaptic"] == pytest.approx(first.synops * e.synaptic_op)
     assert first.energy_j["neuron"] == pytest.approx(first.active_neuron_updates * e.neuron_update_active + inactive * e.neuron_update_inactive)
-    # both cores sit in tile (0, 0): each spike of lif1 travels to lif2's one core within the tile
+    # both layers sit on core 0 of tile (0, 0): each spike of lif1 is routed within the tile
     assert first.energy_j["routing"] == pytest.approx(first.spikes * e.spike_within_tile)
     assert second.energy_j["routing"] == 0.0  # the output layer sends nowhere on chip
     assert report.totals["energy_j"]["total"] == pytest.approx(first.energy_j["total"] + second.energy_j["total"])
-    assert report.chip == {"cores_used": 2, "cores_available": 128, "chips_used": 1, "chips_available": 1, "tiles_used": 1, "fits": True}
+    chip = dict(report.chip)
+    resources = chip.pop("resources")
+    assert chip == {"cores_used": 1, "cores_available": 128, "chips_used": 1, "chips_available": 1, "tiles_used": 1, "fits": True}
+    assert resources["used"]["neurons"] == 5 and resources["used"]["input_axons"] == 4 + 3
+    assert resources["utilisation"]["neurons"] == pytest.approx(5 / loihi1.core.max_neurons)
+    assert [entry["layer"] for entry in report.cores[0]["layers"]] == ["lif1", "lif2"]
     assert report.latency["synaptic_delay_steps"] == 2

@@ -1,61 +1,86 @@
-"""Pass 3: quantised layers -> cores (mapping v1).
+"""Pass 3: quantised layers -> cores on chips (mapping).
 
-Each layer is split into the fewest equal slices of neurons (contiguous in C order, so a
-feature map splits by channels and rows) such that every slice fits one core: neurons,
-synapse memory, input and output axons, counted as ``ir/resources.py`` describes (shared
-convolution kernels stored once per core). Output axons of a slice depend on how the
-layers it feeds are split, recurrence included, so the sizes are iterated until no core
-is over its output-axon limit. Cores are numbered in order, chip after chip, and placed
-row-major on each chip's mesh of router tiles. Layers do not share cores in this version.
+1. Split: each layer is cut into the fewest near-equal slices whose neurons, synapse
+   memory and input axons each fit one core (``ir/resources.py``: shared convolution
+   kernels stored once per core; sparse lists with their index bits). A feature map
+   (C, H, W) is cut into bands of rows with all their channels (then, if a row is too
+   big, into channel groups of each row), so that a spike from the layer before reaches
+   few cores; other layers into contiguous ranges.
+2. Output axons: a neuron needs one output axon per distinct core its synapses reach, so
+   a slice's output axons depend on how the layers it feeds are split (recurrence
+   included); slices that exceed the limit are split further until none does.
+3. Pack: slices are packed onto cores in layer order (first fit among the cores opened
+   last, which keeps connected layers close), as long as every per-core limit holds for
+   the sum (input axons summed is an upper bound when layers share a source). Small
+   layers therefore share cores.
+4. Place: cores are numbered in that order and laid along a snake path over each chip's
+   mesh of router tiles, chips along a snake path over the board's chip grid, so that
+   consecutive cores, which exchange most spikes, are neighbours.
+
+A network that does not fit stops with an error naming the layer, the resource, the need,
+the limit and what would make it fit.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from ...errors import DoesNotFitError
 from ..profile import HardwareProfile
-from ..resources import SliceUse, destination_cores, slice_use
-from ..stages import CoreAllocation, LayerMapping, MappedNetwork, QuantisedLayer, QuantisedNetwork
+from ..resources import _pair_counts, partition_use
+from ..stages import CoreUse, LayerMapping, LayerSlice, MappedNetwork, QuantisedLayer, QuantisedNetwork
 
 MAX_ITERATIONS = 50
+PACK_WINDOW = 8  # packing tries the last few cores opened, for locality and speed
 
 
 def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetwork:
-    cores_of: dict[str, int] = {}
-    limits: dict[str, str] = {}
+    plan, limits = {}, {}  # per layer: the slice of every neuron
     for layer in network.layers:
-        cores_of[layer.name], limits[layer.name] = _cores_for_memory(layer, profile)
-    for _ in range(MAX_ITERATIONS):
+        parts, limits[layer.name] = _parts_for_layer(layer, profile)
+        fill = largest_slice(layer, profile)
+        plan[layer.name] = partition(layer, parts, fill)[0]
+    for _ in range(MAX_ITERATIONS):  # output axons, with every slice on a core of its own (an upper bound)
+        core_of_row = _core_of_row_per_slice(network, plan)
         changed = False
         for layer in network.layers:
-            needed = _cores_for_output_axons(network, layer, cores_of, profile)
-            if needed > cores_of[layer.name]:
-                cores_of[layer.name], limits[layer.name], changed = needed, "output_axons", True
+            per_neuron = output_axons_per_neuron(network, layer, core_of_row)
+            if _fits_output_axons(plan[layer.name], per_neuron, profile):
+                continue
+            plan[layer.name], limits[layer.name], changed = _split_for_output_axons(layer, per_neuron, plan[layer.name], profile), "output_axons", True
         if not changed:
             break
-    total = sum(cores_of.values())
-    available = profile.system.total_cores
-    if total > available:
-        per_layer = ", ".join(f"{layer.name}: {cores_of[layer.name]}" for layer in network.layers)
-        raise DoesNotFitError(
-            f"the network needs {total} cores ({per_layer}) but profile {profile.name!r} has {available} "
-            f"({profile.system.chips} chip(s) x {profile.system.cores_per_chip} cores): use a profile with more "
-            "chips or reduce the layer sizes"
-        )
-    bounds = {layer.name: slice_bounds(layer.n_out, cores_of[layer.name]) for layer in network.layers}
-    out_axons = {layer.name: output_axons_per_neuron(network, layer, bounds) for layer in network.layers}
-    mappings, next_core = [], 0
+    slices = _slices(network, plan, profile)
+    cores = _pack(network, slices, profile)
+    _check_total(network, cores, profile)
+    core_of_row = {}
     for layer in network.layers:
-        b = bounds[layer.name]
-        allocations = []
-        for start, stop in zip(b[:-1], b[1:]):
-            use = slice_use(layer, int(start), int(stop), profile.synapse_encoding)
-            allocations.append(_allocate(next_core, layer, use, int(start), int(stop), int(out_axons[layer.name][start:stop].sum()), profile))
-            next_core += 1
-        mappings.append(LayerMapping(layer.name, tuple(allocations), limits[layer.name]))
-    return MappedNetwork(quantised=network, layers=tuple(mappings), profile=profile)
+        rows = np.zeros(layer.n_out, dtype=np.int64)
+        for piece in slices[layer.name]:
+            rows[piece.index] = piece.core
+        core_of_row[layer.name] = rows
+    placed, layer_maps = [], {layer.name: [] for layer in network.layers}
+    out_axons = {layer.name: output_axons_per_neuron(network, layer, core_of_row) for layer in network.layers}
+    for index, members in enumerate(cores):
+        chip, tile = place(index, profile)
+        final = []
+        for piece in members:
+            final_slice = LayerSlice(
+                layer=piece.layer,
+                index=piece.index,
+                core=index,
+                input_axons=piece.input_axons,
+                synapse_bits=piece.synapse_bits,
+                output_axons=int(out_axons[piece.layer][piece.index].sum()),
+            )
+            final.append(final_slice)
+            layer_maps[piece.layer].append(final_slice)
+        placed.append(CoreUse(core=index, chip=chip, tile=tile, slices=tuple(final)))
+    layers = tuple(LayerMapping(l.name, tuple(layer_maps[l.name]), limits[l.name]) for l in network.layers)
+    return MappedNetwork(quantised=network, layers=layers, cores=tuple(placed), profile=profile)
 
 
 def slice_bounds(n: int, parts: int) -> np.ndarray:
@@ -65,95 +90,303 @@ def slice_bounds(n: int, parts: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
-def output_axons_per_neuron(network: QuantisedNetwork, layer: QuantisedLayer, bounds: dict[str, np.ndarray]) -> np.ndarray:
+def partition(layer: QuantisedLayer, parts: int, fill: int = 0) -> tuple[np.ndarray, int]:
+    """The slice of every neuron when ``layer`` is cut into about ``parts`` slices; and how
+    many slices that makes (a feature map's bands can only follow rows and channels).
+    ``fill``: cut a flat layer into slices of ``fill`` neurons and one remainder instead of
+    equal slices, which leaves room on the last core for small layers to share."""
+    n = layer.n_out
+    if fill and len(layer.shape) != 3:
+        return np.arange(n) // fill, -(-n // fill)
+    if len(layer.shape) == 3 and layer.shape[1] > 1:
+        channels, height, width = layer.shape
+        rows = np.arange(n) // width % height
+        if parts <= height:  # bands of rows, all channels
+            return rows * parts // height, parts
+        groups = min(channels, -(-parts // height))  # each row's channels in groups
+        channel = np.arange(n) // (height * width)
+        return rows * groups + channel * groups // channels, height * groups
+    return np.repeat(np.arange(parts), np.diff(slice_bounds(n, parts))), parts
+
+
+# --------------------------------------------------------------------------- split
+def _parts_for_layer(layer: QuantisedLayer, profile: HardwareProfile) -> tuple[int, str]:
+    """Fewest slices whose neurons, synapse memory and input axons fit one core, and the
+    resource that decided."""
+    core = profile.core
+    encoding = profile.synapse_encoding
+    singles_axons, singles_bits = partition_use(layer, np.arange(layer.n_out), layer.n_out, encoding)
+    worst = int(np.argmax(singles_axons))
+    if singles_axons[worst] > core.max_input_axons:
+        raise DoesNotFitError(
+            f"layer {layer.name!r}: neuron {worst} listens to {singles_axons[worst]} inputs, but a core has "
+            f"{core.max_input_axons} input axons: reduce its fan-in to at most {core.max_input_axons} (fewer neurons or "
+            "channels in the layer before it, a smaller kernel, or pooling as a layer of its own)"
+        )
+    worst = int(np.argmax(singles_bits))
+    if singles_bits[worst] > core.synapse_memory_bits:
+        raise DoesNotFitError(
+            f"layer {layer.name!r}: neuron {worst}'s synapses need {singles_bits[worst]} bits of synapse memory, but a "
+            f"core has {core.synapse_memory_bits}: reduce its fan-in"
+        )
+    whole_axons, whole_bits = partition_use(layer, np.zeros(layer.n_out, dtype=np.int64), 1, encoding)
+    estimate = {  # lower bounds: splitting only adds list overheads
+        "neurons": math.ceil(layer.n_out / core.max_neurons),
+        "synapse_memory": math.ceil(int(whole_bits[0]) / core.synapse_memory_bits),
+    }
+    low = max(1, max(estimate.values()))
+    over_at: dict[int, list[str]] = {}
+
+    def fits(parts: int) -> bool:
+        assignment, k = partition(layer, parts)
+        axons, bits = partition_use(layer, assignment, k, encoding)
+        sizes = np.bincount(assignment, minlength=k)
+        over_at[parts] = [name for name, ok in (
+            ("neurons", sizes.max() <= core.max_neurons),
+            ("synapse_memory", bits.max() <= core.synapse_memory_bits),
+            ("input_axons", axons.max() <= core.max_input_axons),
+        ) if not ok]
+        return not over_at[parts]
+
+    parts = fewest_parts(fits, low, layer.n_out)
+    if parts - 1 in over_at and over_at[parts - 1]:  # what one slice fewer would break
+        return parts, over_at[parts - 1][0]
+    return parts, max(estimate, key=lambda r: estimate[r])
+
+
+def largest_slice(layer: QuantisedLayer, profile: HardwareProfile) -> int:
+    """For a flat layer with only dense projections (every slice of a size costs the same):
+    the most neurons one core can hold. 0 for other layers (they keep equal slices)."""
+    if len(layer.shape) == 3 or any(sparse.issparse(p.weights) for p in layer.projections):
+        return 0
+    core = profile.core
+
+    def fits(size: int) -> bool:
+        axons, bits = partition_use(layer, np.zeros(size, dtype=np.int64), 1, profile.synapse_encoding)
+        return size <= core.max_neurons and bits[0] <= core.synapse_memory_bits and axons[0] <= core.max_input_axons
+
+    low, high = 1, layer.n_out
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low
+
+
+def fewest_parts(fits, low: int, high: int) -> int:
+    """Smallest k in [low, high] with fits(k) (fits grows true with k): doubling, then bisection."""
+    if fits(low):
+        return low
+    step, bad = 1, low
+    while bad + step < high and not fits(bad + step):
+        bad += step
+        step *= 2
+    good = min(bad + step, high)
+    while good - bad > 1:
+        mid = (good + bad) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _core_of_row_per_slice(network: QuantisedNetwork, plan: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Core of every neuron if each slice had a core of its own."""
+    result, offset = {}, 0
+    for layer in network.layers:
+        assignment = plan[layer.name]
+        result[layer.name] = assignment + offset
+        offset += int(assignment.max(initial=-1)) + 1
+    return result
+
+
+def output_axons_per_neuron(network: QuantisedNetwork, layer: QuantisedLayer, core_of_row: dict[str, np.ndarray]) -> np.ndarray:
+    """Per neuron of ``layer``: distinct cores its synapses reach, over every layer it feeds."""
     total = np.zeros(layer.n_out, dtype=np.int64)
     for consumer in network.consumers(layer.name):
-        reached = np.zeros(layer.n_out, dtype=np.int64)
+        targets = core_of_row[consumer.name]
+        columns, cores, dense = [], [], False
         for projection in consumer.projections:
-            if projection.source == layer.name:
-                reached = np.maximum(reached, destination_cores(projection, bounds[consumer.name]))
-        total += reached
+            if projection.source != layer.name:
+                continue
+            if not sparse.issparse(projection.weights):
+                dense = True
+                break
+            coo = sparse.coo_matrix(projection.weights)
+            columns.append(coo.col)
+            cores.append(targets[coo.row])
+        if dense:
+            total += np.unique(targets).size
+        elif columns:
+            n_cores = int(targets.max()) + 1
+            pairs = _pair_counts(np.concatenate(columns), np.concatenate(cores), layer.n_out, n_cores)
+            total += np.diff(pairs.indptr)
     return total
 
 
-def _fits(layer: QuantisedLayer, parts: int, profile: HardwareProfile) -> bool:
-    core = profile.core
-    b = slice_bounds(layer.n_out, parts)
-    for start, stop in zip(b[:-1], b[1:]):
-        if stop - start > core.max_neurons:
-            return False
-        use = slice_use(layer, int(start), int(stop), profile.synapse_encoding)
-        if use.synapse_bits > core.synapse_memory_bits or use.input_axons > core.max_input_axons:
-            return False
-    return True
+def _fits_output_axons(assignment: np.ndarray, per_neuron: np.ndarray, profile: HardwareProfile) -> bool:
+    return np.bincount(assignment, weights=per_neuron).max(initial=0) <= profile.core.max_output_axons
 
 
-def _cores_for_memory(layer: QuantisedLayer, profile: HardwareProfile) -> tuple[int, str]:
-    """Fewest slices that respect neurons, synapse memory and input axons, and which one decided."""
-    core = profile.core
-    single = slice_use(layer, 0, 1, profile.synapse_encoding)
-    worst_single = max((slice_use(layer, i, i + 1, profile.synapse_encoding) for i in _probe_neurons(layer)), key=lambda u: (u.input_axons, u.synapse_bits), default=single)
-    if worst_single.input_axons > core.max_input_axons:
-        raise DoesNotFitError(
-            f"layer {layer.name!r}: a single neuron needs {worst_single.input_axons} input axons (one per input it "
-            f"listens to), but a core has {core.max_input_axons}: reduce the layer's fan-in to at most "
-            f"{core.max_input_axons} inputs (e.g. fewer neurons in the layer before it)"
-        )
-    if worst_single.synapse_bits > core.synapse_memory_bits:
-        raise DoesNotFitError(
-            f"layer {layer.name!r}: a single neuron's synapses need {worst_single.synapse_bits} bits of synapse memory, "
-            f"but a core has {core.synapse_memory_bits}: reduce the fan-in"
-        )
-    by_neurons = math.ceil(layer.n_out / core.max_neurons)
-    low, high = by_neurons, layer.n_out
-    if _fits(layer, low, profile):
-        return low, "neurons"
-    while low < high:  # fewest parts that fit; fitting is monotone in the number of parts
-        mid = (low + high) // 2
-        if _fits(layer, mid, profile):
-            high = mid
-        else:
-            low = mid + 1
-    last = slice_use(layer, 0, int(slice_bounds(layer.n_out, max(low - 1, 1))[1]), profile.synapse_encoding)
-    resource = "synapse_memory" if last.synapse_bits > core.synapse_memory_bits else "input_axons"
-    return low, resource
-
-
-def _probe_neurons(layer: QuantisedLayer) -> list[int]:
-    """A few neurons to test the single-neuron limits on (first, middle, last)."""
-    return sorted({0, layer.n_out // 2, layer.n_out - 1})
-
-
-def _cores_for_output_axons(network: QuantisedNetwork, layer: QuantisedLayer, cores_of: dict[str, int], profile: HardwareProfile) -> int:
+def _split_for_output_axons(layer: QuantisedLayer, per_neuron: np.ndarray, assignment: np.ndarray, profile: HardwareProfile) -> np.ndarray:
+    """A partition of ``layer`` whose slices also fit the output-axon limit (``per_neuron``:
+    the output axons of every neuron). Feature maps: bands of whole rows, filled greedily
+    (a row whose spikes cross a band boundary needs more axons); otherwise, or when that
+    fails, the fewest near-equal slices."""
     limit = profile.core.max_output_axons
-    bounds = {l.name: slice_bounds(l.n_out, cores_of[l.name]) for l in network.layers}
-    per_neuron = output_axons_per_neuron(network, layer, bounds)
     if per_neuron.max(initial=0) > limit:
         raise DoesNotFitError(
-            f"layer {layer.name!r}: a neuron needs {int(per_neuron.max())} output axons (one per destination core), "
-            f"but a core has {limit}: make the layers it feeds smaller"
+            f"layer {layer.name!r}: a neuron sends spikes to {int(per_neuron.max())} cores, but a core has {limit} output "
+            "axons: make the layers it feeds smaller"
         )
-    parts = cores_of[layer.name]
-    while True:
-        b = slice_bounds(layer.n_out, parts)
-        if all(per_neuron[s:e].sum() <= limit for s, e in zip(b[:-1], b[1:])):
-            return parts
-        parts += 1
+    bands = _row_bands(layer, per_neuron, profile)
+    if bands is not None:
+        return bands
+    parts = int(assignment.max(initial=0)) + 1
+    parts = fewest_parts(lambda k: _fits_output_axons(partition(layer, k)[0], per_neuron, profile), parts, layer.n_out)
+    return partition(layer, parts)[0]
 
 
-def _allocate(core_index: int, layer: QuantisedLayer, use: SliceUse, start: int, stop: int, output_axons: int, profile: HardwareProfile) -> CoreAllocation:
+def _row_bands(layer: QuantisedLayer, per_neuron: np.ndarray, profile: HardwareProfile) -> np.ndarray | None:
+    """Bands of consecutive rows (all channels) of a feature map, each as tall as every
+    per-core limit allows, greedily from the top. Per-band use is estimated from per-row
+    use (neurons and output axons add up exactly; input axons are at most their sum;
+    a convolution's synapse memory is the same for every band holding all channels) and
+    then checked exactly. None when a layer is not a feature map or the bands do not fit."""
+    if len(layer.shape) != 3 or any(not sparse.issparse(p.weights) for p in layer.projections):
+        return None
+    core, encoding = profile.core, profile.synapse_encoding
+    channels, height, width = layer.shape
+    row = np.arange(layer.n_out) // width % height
+    axons, bits = partition_use(layer, row, height, encoding)
+    outputs = np.bincount(row, weights=per_neuron, minlength=height)
+    band_of_row = np.zeros(height, dtype=np.int64)
+    band, used = 0, None
+    for r in range(height):
+        add = np.array([channels * width, axons[r], outputs[r]])
+        if used is not None:
+            total = used + add
+            if total[0] <= core.max_neurons and total[1] <= core.max_input_axons and total[2] <= core.max_output_axons:
+                used = total
+                band_of_row[r] = band
+                continue
+            band += 1
+        used = add
+        band_of_row[r] = band
+    assignment = band_of_row[row]
+    k = band + 1
+    exact_axons, exact_bits = partition_use(layer, assignment, k, encoding)
+    sizes = np.bincount(assignment, minlength=k)
+    if (
+        sizes.max() > core.max_neurons or exact_axons.max() > core.max_input_axons
+        or exact_bits.max() > core.synapse_memory_bits or not _fits_output_axons(assignment, per_neuron, profile)
+    ):
+        return None
+    return assignment
+
+
+# --------------------------------------------------------------------------- pack
+@dataclass
+class _Piece:
+    layer: str
+    index: np.ndarray
+    input_axons: int
+    synapse_bits: int
+    output_axons: int  # upper bound until packing is known
+    configs: frozenset
+    core: int = -1
+
+    @property
+    def neurons(self) -> int:
+        return int(self.index.size)
+
+
+def _slices(network: QuantisedNetwork, plan: dict[str, np.ndarray], profile: HardwareProfile) -> dict[str, list[_Piece]]:
+    core_of_row = _core_of_row_per_slice(network, plan)
+    result = {}
+    for layer in network.layers:
+        assignment = plan[layer.name]
+        k = int(assignment.max(initial=-1)) + 1
+        axons, bits = partition_use(layer, assignment, k, profile.synapse_encoding)
+        out = output_axons_per_neuron(network, layer, core_of_row)
+        configs = _neuron_configs(layer) if profile.core.max_neuron_configs else None
+        order = np.argsort(assignment, kind="stable")
+        members = np.split(order, np.cumsum(np.bincount(assignment, minlength=k))[:-1])
+        result[layer.name] = [
+            _Piece(layer.name, index, int(a), int(m), int(out[index].sum()), frozenset(configs[i] for i in index) if configs is not None else frozenset())
+            for index, a, m in zip(members, axons, bits)
+            if index.size
+        ]
+    return result
+
+
+def _neuron_configs(layer: QuantisedLayer) -> list[tuple]:
+    n = layer.neurons
+    return list(zip(n.du.tolist(), n.dv.tolist(), n.vth.tolist(), [n.reset] * layer.n_out))
+
+
+def _pack(network: QuantisedNetwork, slices: dict[str, list[_Piece]], profile: HardwareProfile) -> list[list[_Piece]]:
+    core = profile.core
+    cores: list[list[_Piece]] = []
+    totals: list[list] = []  # neurons, axons in, bits, axons out, configs
+    for layer in network.layers:
+        for piece in slices[layer.name]:
+            for index in range(max(0, len(cores) - PACK_WINDOW), len(cores)):
+                t = totals[index]
+                configs = t[4] | piece.configs
+                if (
+                    t[0] + piece.neurons <= core.max_neurons
+                    and t[1] + piece.input_axons <= core.max_input_axons
+                    and t[2] + piece.synapse_bits <= core.synapse_memory_bits
+                    and t[3] + piece.output_axons <= core.max_output_axons
+                    and (not core.max_neuron_configs or len(configs) <= core.max_neuron_configs)
+                ):
+                    cores[index].append(piece)
+                    totals[index] = [t[0] + piece.neurons, t[1] + piece.input_axons, t[2] + piece.synapse_bits, t[3] + piece.output_axons, configs]
+                    piece.core = index
+                    break
+            else:
+                if core.max_neuron_configs and len(piece.configs) > core.max_neuron_configs:
+                    raise DoesNotFitError(
+                        f"layer {piece.layer!r}: a slice of {piece.neurons} neurons has {len(piece.configs)} distinct neuron "
+                        f"parameter sets, but a core's table holds {core.max_neuron_configs}: use fewer distinct decays/thresholds"
+                    )
+                piece.core = len(cores)
+                cores.append([piece])
+                totals.append([piece.neurons, piece.input_axons, piece.synapse_bits, piece.output_axons, piece.configs])
+    return cores
+
+
+def _check_total(network: QuantisedNetwork, cores: list[list[_Piece]], profile: HardwareProfile) -> None:
+    available = profile.system.total_cores
+    if len(cores) <= available:
+        return
+    per_layer = {}
+    for members in cores:
+        for piece in members:
+            per_layer.setdefault(piece.layer, set()).add(piece.core)
+    listing = ", ".join(f"{layer.name}: {len(per_layer.get(layer.name, ()))}" for layer in network.layers)
+    raise DoesNotFitError(
+        f"the network needs {len(cores)} cores ({listing}) but profile {profile.name!r} has {available} "
+        f"({profile.system.chips} chip(s) x {profile.system.cores_per_chip} cores): use a profile with more chips "
+        "(e.g. kapoho_point) or reduce the layer sizes"
+    )
+
+
+# --------------------------------------------------------------------------- place
+def _snake(index: int, width: int) -> tuple[int, int]:
+    """Position of the index-th cell on a boustrophedon path over rows of ``width``."""
+    row, col = divmod(index, width)
+    return (col if row % 2 == 0 else width - 1 - col), row
+
+
+def place(core_index: int, profile: HardwareProfile) -> tuple[int, tuple[int, int]]:
+    """(chip, tile) of a core: cores fill tiles along a snake path, chips one after another."""
     system = profile.system
     chip, on_chip = divmod(core_index, system.cores_per_chip)
-    tile_index = on_chip // system.cores_per_tile
-    tile = (tile_index % system.mesh_tiles[0], tile_index // system.mesh_tiles[0])
-    return CoreAllocation(
-        core=core_index,
-        chip=chip,
-        tile=tile,
-        layer=layer.name,
-        neuron_start=start,
-        neuron_stop=stop,
-        input_axons=use.input_axons,
-        output_axons=output_axons,
-        synapse_bits=use.synapse_bits,
-    )
+    return chip, _snake(on_chip // system.cores_per_tile, system.mesh_tiles[0])
+
+
+def chip_position(chip: int, profile: HardwareProfile) -> tuple[int, int]:
+    """Where a chip sits on the board's chip grid (snake order)."""
+    return _snake(chip, profile.system.chip_grid[0])

@@ -43,7 +43,7 @@ import numpy as np
 from scipy import sparse
 
 from ...errors import InvalidValueError, UnsupportedModelError
-from ..operators import LINEAR_NODES, LinearOp, operator_for
+from ..operators import LINEAR_NODES, LinearOp, compose_geometries, convolution_matrix, operator_for
 from ..stages import INPUT, FloatGraph, Geometry, NeuronDynamics, NormalisedLayer, NormalisedNetwork, Projection
 
 DEFAULT_DT = 1e-4
@@ -85,9 +85,19 @@ class _Path:
     """Map from a node's output to the layer's input, per extra delay (steps)."""
 
     by_delay: dict[int, sparse.csr_matrix]
-    geometry: Geometry | None
-    ops: int  # non-flatten operators on the path
+    geometries: tuple  # the path's operators in forward order: a Geometry, or None for a non-convolution
     nodes: tuple[str, ...]
+
+    def geometry(self) -> Geometry | None:
+        """The whole path as one shared-kernel convolution, if it is exactly one."""
+        if not self.geometries or any(g is None for g in self.geometries):
+            return None
+        result = self.geometries[0]
+        for nxt in self.geometries[1:]:
+            result = compose_geometries(result, nxt)
+            if result is None:
+                return None
+        return result
 
 
 @dataclass
@@ -195,7 +205,7 @@ class _GraphWalker:
         self.dt = dt
         n = int(np.prod(self.shapes[name]))
         paths: dict[tuple[str, int], list[_Path]] = {}
-        start = _Path({0: sparse.identity(n, format="csr")}, None, 0, ())
+        start = _Path({0: sparse.identity(n, format="csr")}, (), ())
         self._walk_back(name, start, (name,), paths)
         bias_in = self._bias_into(name, {})
         dyn, gain = _dynamics(name, self.graph.nodes[name], n, bias_in, dt)
@@ -212,7 +222,7 @@ class _GraphWalker:
             if isinstance(kind, (nir.Input,) + NEURON_NODES):
                 source = INPUT if pred == self.input else pred
                 for delay, matrix in path.by_delay.items():
-                    found.setdefault((source, delay), []).append(_Path({delay: matrix}, path.geometry, path.ops, path.nodes))
+                    found.setdefault((source, delay), []).append(_Path({delay: matrix}, path.geometries, path.nodes))
                 continue
             if pred in stack:
                 raise UnsupportedModelError(
@@ -225,9 +235,8 @@ class _GraphWalker:
                 op = self.ops[pred]
                 flatten = isinstance(kind, nir.Flatten)
                 by_delay = {d: (m @ op.matrix).tocsr() if sparse.issparse(op.matrix) else sparse.csr_matrix(m @ op.matrix) for d, m in path.by_delay.items()}
-                geometry = path.geometry if flatten else op.geometry
-                ops = path.ops + (0 if flatten else 1)
-                self._walk_back(pred, _Path(by_delay, geometry, ops, path.nodes + (pred,)), stack + (pred,), found)
+                geometries = path.geometries if flatten else (op.geometry,) + path.geometries
+                self._walk_back(pred, _Path(by_delay, geometries, path.nodes + (pred,)), stack + (pred,), found)
             else:  # Output nodes do not feed anything
                 raise UnsupportedModelError(f"node {pred!r} ({type(kind).__name__}) cannot feed {node!r}")
 
@@ -250,7 +259,7 @@ class _GraphWalker:
                 part.eliminate_zeros()
                 if part.nnz:
                     by_delay[delay + int(value)] = by_delay.get(delay + int(value), 0) + part
-        return _Path(by_delay, path.geometry, path.ops, path.nodes + (name,))
+        return _Path(by_delay, path.geometries + (None,) if np.any(steps) else path.geometries, path.nodes + (name,))
 
     def _bias_into(self, node: str, memo: dict) -> np.ndarray:
         """The node's input with every source at zero: the sum of biases carried to it."""
@@ -312,7 +321,9 @@ def _projections(paths: dict[tuple[str, int], list[_Path]], gain: np.ndarray, n:
         matrix.eliminate_zeros()
         if matrix.nnz == 0:
             continue
-        geometry = group[0].geometry if len(group) == 1 and group[0].ops == 1 else None
+        geometry = group[0].geometry() if len(group) == 1 else None
+        if geometry is not None:  # the matrix from the kernel itself, so that the two agree exactly
+            matrix = convolution_matrix(geometry)
         nodes = tuple(dict.fromkeys(node for p in group for node in reversed(p.nodes)))
         by_source.setdefault(source, []).append((delay, matrix, geometry, nodes))
     scale = sparse.diags(gain, format="csr")
