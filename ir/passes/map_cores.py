@@ -366,10 +366,13 @@ def _check_total(network: QuantisedNetwork, cores: list[list[_Piece]], profile: 
         for piece in members:
             per_layer.setdefault(piece.layer, set()).add(piece.core)
     listing = ", ".join(f"{layer.name}: {len(per_layer.get(layer.name, ()))}" for layer in network.layers)
+    chips = -(-len(cores) // profile.system.cores_per_chip)
+    shrink = 1 - available / len(cores)
     raise DoesNotFitError(
         f"the network needs {len(cores)} cores ({listing}) but profile {profile.name!r} has {available} "
-        f"({profile.system.chips} chip(s) x {profile.system.cores_per_chip} cores): use a profile with more chips "
-        "(e.g. kapoho_point) or reduce the layer sizes"
+        f"({profile.system.chips} chip(s) x {profile.system.cores_per_chip} cores): it would fit on {chips} chips of this "
+        f"kind (a multi-chip profile such as kapoho_point, or your own YAML with system.chips: {chips}), or with its "
+        f"largest layers about {shrink:.0%} smaller"
     )
 
 
