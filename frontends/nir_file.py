@@ -1,14 +1,33 @@
 """Read NIR files, including the ones ``nir.read`` rejects.
 
-Files written by Norse, Rockpool or older ``nir`` versions often carry a batch
-dimension in parameter arrays and Input/Output shapes, or lack fields that newer
-versions require. ``load_nir_file`` first tries ``nir.read``; if that fails, it
-reads the raw HDF5 tree with ``nir.serialization.hdf2dict``, repairs what can be
-inferred, and builds the graph with ``nir.dict2NIRNode``. Every repair is
-recorded as one line in ``FloatGraph.fixes`` and shown in the report.
+``load_nir_file`` first tries ``nir.read``; if that fails, it reads the raw HDF5 tree
+with ``nir.serialization.hdf2dict``, repairs what can be inferred, and builds the graph
+itself (``type_check=False`` at every level: ``nir.read`` checks nested subgraphs even
+when told not to). Every repair is one line in ``FloatGraph.fixes``, shown in the report.
+
+Quirks repaired, by who writes them (see tests/test_nir_file.py, which writes each):
+
+    batch (and time) dimensions on Input/Output    Rockpool, snnTorch without ignore_dims,
+      shapes and on parameters                     Norse 1.1, nir < 1.0 files
+    0-d neuron parameters (one value for a layer)  Sinabs, Norse defaults, snnTorch scalars
+    Output without a shape, integer edges,         nir <= 0.0.6
+      nodes stored as a list
+    Conv1d/Conv2d without input_shape              nir <= 0.2, Sinabs, Norse, snnTorch, lava
+    Flatten without input_type                     nir 0.1, Sinabs
+    missing v_reset, w_in, r, v_leak, bias         nir < 1.0.6, Rockpool, hand-written files
+    pooling sizes stored as one int or 0-d         snnTorch AvgPool2d, Sinabs SumPool2d
+    subgraph Input/Output shapes that disagree     Rockpool (braille.nir)
+      with the neurons they connect
+    edges naming a node by a prefix of its name    NIR paper's *_subgraph.nir ('lif' for 'lif1')
+    keys that are no field of the node type        any newer or older writer
+
+Shapes are inferred node by node from the Input (``_infer_shapes``). What cannot be
+inferred stops with an error naming the node. Files never store dt or the reset mode: those
+come from the metadata, the CLI or the normaliser's inference, as the report states.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -78,47 +97,105 @@ def _as_graph(node: nir.NIRNode) -> nir.NIRGraph:
 
 
 def _build(raw: dict, path: Path, fixes: list[str], first_problem: str) -> nir.NIRNode:
-    for type_check in (True, False):
-        try:
-            node = nir.dict2NIRNode({**raw, "type_check": type_check} if raw.get("type") == "NIRGraph" else raw)
-        except Exception as exc:  # noqa: BLE001
-            last_problem = _one_line(exc)
-            continue
-        if not type_check:
-            fixes.append("graph built without NIR's type check (node shapes are checked during normalisation)")
-        return node
-    raise ModelLoadError(
-        f"{path}: nir.read failed ({first_problem}) and the file could not be repaired ({last_problem})"
-    )
+    try:
+        node = _build_node(raw)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(
+            f"{path}: nir.read failed ({first_problem}) and the file could not be repaired ({_one_line(exc)})"
+        ) from None
+    fixes.append("graph built without NIR's type check (node shapes are checked during normalisation)")
+    return node
+
+
+def _build_node(raw: dict) -> nir.NIRNode:
+    """nir node from a repaired dict; graphs (nested too) without NIR's type check."""
+    if raw.get("type") != "NIRGraph":
+        return nir.dict2NIRNode(raw)
+    nodes = {name: _build_node(child) for name, child in raw["nodes"].items()}
+    return nir.NIRGraph(nodes=nodes, edges=list(raw["edges"]), metadata=dict(raw.get("metadata") or {}), type_check=False)
 
 
 def _repair_node(node: dict[str, Any], name: str, fixes: list[str]) -> dict[str, Any]:
     node = dict(node)
-    kind = node.get("type")
+    kind = _text(node.get("type"))
+    node["type"] = kind
     if name and not _known_type(kind):
         raise UnsupportedModelError(
             f"node {name!r} has type {kind!r}, which neither nir {nir.version} nor neurodeploy can read"
         )
-    for key in _NOT_FIELDS:
-        node.pop(key, None)
     if kind == "NIRGraph":
-        node["nodes"] = {k: _repair_node(v, f"{name}.{k}" if name else k, fixes) for k, v in node["nodes"].items()}
-        node["edges"] = [tuple(_text(x) for x in e) for e in np.asarray(node["edges"]).reshape(-1, 2)]
-        node["nodes"] = _strip_io_batch_dims(node["nodes"], node["edges"], fixes)
-        return node
+        return _repair_graph(node, name, fixes)
+    _drop_unknown_keys(node, name, kind, fixes)
     if kind in _NEURON_PARAMS:
         for key in _NEURON_PARAMS[kind]:
             if key in node:
                 node[key] = _squeeze_batch(np.asarray(node[key]), f"node {name!r} ({kind}) field {key}", fixes)
-        reference = next((np.asarray(node[k]) for k in _NEURON_PARAMS[kind] if k in node), None)
-        for key, value in _DEFAULTS.get(kind, {}).items():
-            if key not in node and reference is not None:
-                node[key] = np.full(reference.shape, value, dtype=np.float32)
-                fixes.append(f"node {name!r} ({kind}): missing field {key}, set to {value:g} (NIR default)")
     if kind == "Affine" and "bias" not in node and "weight" in node:
         node["bias"] = np.zeros(np.asarray(node["weight"]).shape[0], dtype=np.float32)
         fixes.append(f"node {name!r} (Affine): missing bias, set to zeros")
+    if kind in ("SumPool2d", "AvgPool2d"):
+        for key in ("kernel_size", "stride", "padding"):
+            value = np.asarray(node.get(key, 0 if key == "padding" else node.get("kernel_size")))
+            if value.size == 1:
+                node[key] = np.full(2, int(value.reshape(-1)[0]))
+                fixes.append(f"node {name!r} ({kind}): {key} {value.reshape(-1)[0]} -> {node[key].tolist()}")
     return node
+
+
+def _drop_unknown_keys(node: dict, name: str, kind: str, fixes: list[str]) -> None:
+    """Remove entries that are no field of the node's type (nir would reject them)."""
+    cls = nir.ir.str2NIRNode(kind)
+    allowed = {f.name for f in dataclasses.fields(cls)} | {"type"}
+    for key in sorted(set(node) - allowed):
+        if key in ("shape",) and kind in ("Input", "Output"):
+            continue  # stored as shape, a constructor argument
+        node.pop(key)
+        if key not in _NOT_FIELDS:
+            fixes.append(f"node {name!r} ({kind}): dropped {key!r}, which is no field of {kind} in nir {nir.version}")
+
+
+def _repair_graph(node: dict, name: str, fixes: list[str]) -> dict:
+    prefix = f"{name}." if name else ""
+    nodes = node["nodes"]
+    if isinstance(nodes, (list, tuple)):  # nir <= 0.0.6 stored nodes as a list
+        nodes = {str(i): child for i, child in enumerate(nodes)}
+    node["nodes"] = {_text(k): _repair_node(v, f"{prefix}{_text(k)}", fixes) for k, v in nodes.items()}
+    edges = [tuple(_text(x) for x in e) for e in np.asarray(node["edges"]).reshape(-1, 2)]
+    node["edges"] = _repair_edges(edges, node["nodes"], name, fixes)
+    node["nodes"] = _strip_io_batch_dims(node["nodes"], node["edges"], fixes, prefix)
+    _infer_shapes(node["nodes"], node["edges"], fixes, prefix)
+    node.pop("metadata", None) if not isinstance(node.get("metadata"), dict) else None
+    for key in set(node) - {"type", "nodes", "edges", "metadata"}:
+        node.pop(key)
+    return node
+
+
+def _repair_edges(edges: list[tuple[str, str]], nodes: dict, graph: str, fixes: list[str]) -> list[tuple[str, str]]:
+    """Edges must name nodes; an end that names none but is the prefix of exactly one
+    node's name (the NIR paper's subgraphs say 'lif' for 'lif1') is redirected."""
+    repaired = []
+    for edge in edges:
+        ends = []
+        for end in edge:
+            if not _names_node(end, nodes):
+                matches = [n for n in nodes if n.startswith(end)]
+                where = f"graph {graph!r}" if graph else "the graph"
+                if len(matches) != 1:
+                    raise ModelLoadError(f"edge {edge} in {where} names node {end!r}, which does not exist")
+                fixes.append(f"edge {edge} in {where}: {end!r} is no node; taken to mean {matches[0]!r}")
+                end = matches[0]
+            ends.append(end)
+        repaired.append(tuple(ends))
+    return repaired
+
+
+def _names_node(end: str, nodes: dict) -> bool:
+    """A node of this graph, or 'sub.node' inside one of its subgraphs."""
+    if end in nodes:
+        return True
+    head, _, rest = end.partition(".")
+    child = nodes.get(head)
+    return bool(rest) and isinstance(child, dict) and child.get("type") == "NIRGraph" and _names_node(rest, child["nodes"])
 
 
 def _squeeze_batch(value: np.ndarray, what: str, fixes: list[str]) -> np.ndarray:
@@ -129,9 +206,10 @@ def _squeeze_batch(value: np.ndarray, what: str, fixes: list[str]) -> np.ndarray
     return value
 
 
-def _strip_io_batch_dims(nodes: dict[str, dict], edges: list[tuple[str, str]], fixes: list[str]) -> dict[str, dict]:
-    """Drop a leading batch entry from Input/Output shapes when the connected node expects
-    one dimension fewer (e.g. Input shape [1, 784] feeding an Affine with 784 inputs)."""
+def _strip_io_batch_dims(nodes: dict[str, dict], edges: list[tuple[str, str]], fixes: list[str], prefix: str = "") -> dict[str, dict]:
+    """Drop leading size-1 (batch, time) entries from Input/Output shapes when the
+    connected node expects fewer dimensions (e.g. Input [1, 784] feeding an Affine with
+    784 inputs; Rockpool's Output [1, 1, 4])."""
     nodes = dict(nodes)
     for name, node in nodes.items():
         if node.get("type") not in ("Input", "Output") or "shape" not in node:
@@ -140,10 +218,15 @@ def _strip_io_batch_dims(nodes: dict[str, dict], edges: list[tuple[str, str]], f
         neighbours = [b for a, b in edges if a == name] + [a for a, b in edges if b == name]
         expected = {_expected_ndim(nodes[n], node["type"]) for n in neighbours if n in nodes}
         expected.discard(None)
-        if len(shape) >= 2 and expected and len(shape) - 1 in expected and len(shape) not in expected:
-            nodes[name] = {**node, "shape": shape[1:]}
+        if not expected or len(shape) in expected:
+            continue
+        trimmed = shape
+        while len(trimmed) >= 2 and trimmed[0] == 1 and len(trimmed) not in expected:
+            trimmed = trimmed[1:]
+        if len(trimmed) in expected:
+            nodes[name] = {**node, "shape": trimmed}
             fixes.append(
-                f"node {name!r} ({node['type']}): removed batch dimension from shape {shape.tolist()} -> {shape[1:].tolist()}"
+                f"node {prefix + name!r} ({node['type']}): removed batch dimension from shape {shape.tolist()} -> {trimmed.tolist()}"
             )
     return nodes
 
@@ -154,13 +237,130 @@ def _expected_ndim(node: dict, io_type: str) -> int | None:
     if kind in ("Affine", "Linear"):
         return 1
     if kind == "Conv2d":
-        return 3 if io_type == "Input" else 3
+        return 3
     if kind == "Conv1d":
         return 2
     if kind in _NEURON_PARAMS:
         params = [np.asarray(node[k]) for k in _NEURON_PARAMS[kind] if k in node]
-        return params[0].ndim if params else None
+        return params[0].ndim if params and params[0].ndim else None
     return None
+
+
+# --------------------------------------------------------------------------- shapes
+def _infer_shapes(nodes: dict[str, dict], edges: list[tuple[str, str]], fixes: list[str], prefix: str) -> None:
+    """Propagate output shapes from the Input through the graph (recurrent edges
+    included: repeated until nothing changes) and fill in what older writers left out:
+    Output shapes, Conv input_shape, Flatten input_type, 0-d neuron parameters, default
+    fields, and subgraph Input/Output shapes that contradict their neurons."""
+    shapes: dict[str, np.ndarray | None] = {}
+    for _ in range(len(nodes) + 1):
+        changed = False
+        for name, node in nodes.items():
+            sources = [a for a, b in edges if b == name and shapes.get(a) is not None]
+            incoming = shapes[sources[0]] if sources else None
+            out = _out_shape(node, incoming, f"{prefix}{name}", fixes)
+            if out is not None and (shapes.get(name) is None or not np.array_equal(shapes[name], out)):
+                shapes[name], changed = out, True
+        if not changed:
+            break
+    for name, node in nodes.items():
+        if node.get("type") == "Output" and "shape" not in node:
+            source = next((a for a, b in edges if b == name and shapes.get(a) is not None), None)
+            if source is None:
+                raise ModelLoadError(f"node {prefix + name!r} (Output) has no shape and none can be inferred from the nodes before it")
+            node["shape"] = shapes[source]
+            fixes.append(f"node {prefix + name!r} (Output): missing shape, set to {shapes[source].tolist()} from {source!r}")
+    _match_io_to_neurons(nodes, edges, fixes, prefix)
+
+
+def _out_shape(node: dict, incoming: np.ndarray | None, name: str, fixes: list[str]) -> np.ndarray | None:
+    kind = node.get("type")
+    if kind == "Input":
+        return np.asarray(node["shape"]).reshape(-1)
+    if kind in ("Affine", "Linear"):
+        return np.array([np.asarray(node["weight"]).shape[0]])
+    if kind in ("Conv1d", "Conv2d"):
+        return _conv_shape(node, incoming, name, fixes)
+    if kind in ("SumPool2d", "AvgPool2d"):
+        if incoming is None:
+            return None
+        k, s, p = (np.asarray(node[key]).reshape(-1) for key in ("kernel_size", "stride", "padding"))
+        return np.array([incoming[0], *((incoming[1:] + 2 * p - k) // s + 1)])
+    if kind == "Flatten":
+        if node.get("input_type") is None and incoming is not None:
+            node["input_type"] = incoming
+            fixes.append(f"node {name!r} (Flatten): missing input_type, set to {incoming.tolist()} from the node before it")
+        if node.get("input_type") is None:
+            return None
+        shape = np.asarray(node["input_type"]).reshape(-1)
+        start, end = int(node.get("start_dim", 0)), int(node.get("end_dim", -1)) % len(shape)
+        return np.array([*shape[:start], int(np.prod(shape[start : end + 1])), *shape[end + 1 :]])
+    if kind in _NEURON_PARAMS:
+        return _neuron_shape(node, incoming, name, fixes)
+    if kind == "Delay":
+        return np.asarray(np.asarray(node["delay"]).shape) if np.asarray(node["delay"]).ndim else incoming
+    if kind == "Output":
+        return incoming
+    return None
+
+
+def _conv_shape(node: dict, incoming: np.ndarray | None, name: str, fixes: list[str]) -> np.ndarray | None:
+    weight = np.asarray(node["weight"])
+    spatial = weight.ndim - 2
+    if node.get("input_shape") is None:
+        if incoming is None:
+            return None
+        node["input_shape"] = np.asarray(incoming[1:])
+        fixes.append(f"node {name!r} ({node['type']}): missing input_shape, set to {incoming[1:].tolist()} from the node before it")
+    size = np.asarray(node["input_shape"]).reshape(-1)
+    stride, padding, dilation = (np.broadcast_to(np.asarray(node.get(k, d)).reshape(-1), (spatial,)) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    if isinstance(node.get("padding"), (str, bytes)):
+        return None  # 'same' / 'valid': nir computes these
+    out = (size + 2 * padding - dilation * (np.asarray(weight.shape[2:]) - 1) - 1) // stride + 1
+    return np.array([weight.shape[0], *out])
+
+
+def _neuron_shape(node: dict, incoming: np.ndarray | None, name: str, fixes: list[str]) -> np.ndarray | None:
+    """A neuron layer's shape: its parameters', or the incoming one when they are 0-d (then
+    broadcast to it); missing fields get NIR's defaults."""
+    kind = node["type"]
+    present = [k for k in _NEURON_PARAMS[kind] if k in node]
+    shaped = [np.asarray(node[k]) for k in present if np.asarray(node[k]).ndim]
+    shape = np.asarray(shaped[0].shape) if shaped else incoming
+    if shape is None:
+        return None
+    for key in present:
+        value = np.asarray(node[key])
+        if value.ndim == 0:
+            node[key] = np.full(tuple(shape), float(value), dtype=np.float32)
+            fixes.append(f"node {name!r} ({kind}) field {key}: one value {float(value):g} for the layer, broadcast to shape {shape.tolist()}")
+    for key, value in _DEFAULTS.get(kind, {}).items():
+        if key not in node:
+            node[key] = np.full(tuple(shape), value, dtype=np.float32)
+            fixes.append(f"node {name!r} ({kind}): missing field {key}, set to {value:g} (NIR default)")
+    return shape
+
+
+def _match_io_to_neurons(nodes: dict[str, dict], edges: list[tuple[str, str]], fixes: list[str], prefix: str) -> None:
+    """Inside a subgraph, an Input or Output wired straight to a neuron layer must have
+    its size (Rockpool writes the subgraph Input with the size of the layer before the
+    synapses)."""
+    if not prefix:
+        return
+    for name, node in nodes.items():
+        if node.get("type") not in ("Input", "Output") or "shape" not in node:
+            continue
+        neighbours = [b for a, b in edges if a == name] + [a for a, b in edges if b == name]
+        for other in neighbours:
+            neuron = nodes.get(other, {})
+            if neuron.get("type") not in _NEURON_PARAMS:
+                continue
+            params = [np.asarray(neuron[k]) for k in _NEURON_PARAMS[neuron["type"]] if k in neuron and np.asarray(neuron[k]).ndim]
+            if params and int(np.prod(node["shape"])) != params[0].size:
+                fixes.append(f"node {prefix + name!r} ({node['type']}): shape {np.asarray(node['shape']).tolist()} contradicts "
+                             f"neuron layer {prefix + other!r} of shape {list(params[0].shape)}; set to the layer's")
+                node["shape"] = np.asarray(params[0].shape)
+                break
 
 
 def _known_type(kind: Any) -> bool:

@@ -104,3 +104,155 @@ def test_hdf5_without_nir_content(tmp_path):
         f.create_dataset("x", data=np.ones(3))
     with pytest.raises(ModelLoadError, match="without a 'node' group"):
         load_nir_file(path)
+
+
+# --------------------------------------------------------------------------- third-party quirks
+def write_tree(path, tree: dict, version: str | None = None):
+    """A NIR file written group by group with h5py, exactly as given (older writers'
+    layouts, which nir.write no longer produces)."""
+
+    def put(group, data):
+        for key, value in data.items():
+            if isinstance(value, dict):
+                put(group.create_group(key), value)
+            else:
+                group.create_dataset(key, data=value)
+
+    with h5py.File(path, "w") as f:
+        if version is not None:
+            f.create_dataset("version", data=version)
+        put(f.create_group("node"), tree)
+    return path
+
+
+def graph_tree(nodes: dict, edges, edge_dtype="bytes"):
+    data = np.array([[a, b] for a, b in edges]) if edge_dtype == "int" else np.array([[a.encode(), b.encode()] for a, b in edges])
+    return {"type": "NIRGraph", "nodes": nodes, "edges": data}
+
+
+def deploys_on_every_backend(path, input_shape):
+    """Compile the loaded file and run it on float, cpu and (bit-exact) Lava."""
+    from neurodeploy.backends.cpu import run_cpu
+    from neurodeploy.backends.lava_backend import run_lava
+    from neurodeploy.ir.passes import CompileOptions, compile_network
+    from neurodeploy.ir.profile import load_profile
+    from neurodeploy.verification import compare_runs
+
+    graph = load_nir_file(path)
+    compiled = compile_network(graph, CompileOptions(profile=load_profile("loihi2"), dt=1e-3))
+    assert compiled.normalised.input_shape == tuple(input_shape)
+    x = (np.random.default_rng(0).random((15, 2, int(np.prod(input_shape)))) < 0.3).astype(np.int32)
+    cpu = run_cpu(compiled.quantised, x, record_spikes=True, record_state=True)
+    lava = run_lava(compiled.quantised, x, record_spikes=True, record_state=True)
+    assert compare_runs(lava, cpu, [layer.name for layer in compiled.quantised.layers])["passed"]
+    return graph
+
+
+def test_sinabs_style_cnn_with_scalar_parameters_and_missing_shapes(tmp_path):
+    """Sinabs: 0-d neuron parameters (r=1, tau in steps), Conv2d without input_shape,
+    SumPool2d with an int kernel, Flatten without input_type; no batch dims (ignore_dims)."""
+    rng = np.random.default_rng(0)
+    path = write_tree(tmp_path / "sinabs.nir", graph_tree(
+        {
+            "input": {"type": "Input", "shape": np.array([2, 8, 8])},
+            "conv": {"type": "Conv2d", "weight": rng.normal(0, 0.5, (4, 2, 3, 3)), "bias": np.zeros(4), "stride": np.array([1, 1]),
+                     "padding": np.array([1, 1]), "dilation": np.array([1, 1]), "groups": 1},
+            "iaf": {"type": "IF", "r": np.array(1.0), "v_threshold": np.array(1.0)},
+            "pool": {"type": "SumPool2d", "kernel_size": np.array(2), "stride": np.array(2), "padding": np.array([0, 0])},
+            "flat": {"type": "Flatten", "start_dim": 0, "end_dim": -1},
+            "fc": {"type": "Affine", "weight": rng.normal(0, 0.3, (5, 64)), "bias": np.zeros(5)},
+            "lif": {"type": "LIF", "tau": np.array(10e-3), "r": np.array(1.0), "v_leak": np.array(0.0), "v_threshold": np.array(1.0)},
+            "output": {"type": "Output", "shape": np.array([5])},
+        },
+        [("input", "conv"), ("conv", "iaf"), ("iaf", "pool"), ("pool", "flat"), ("flat", "fc"), ("fc", "lif"), ("lif", "output")],
+    ), version="1.0.4")
+    graph = deploys_on_every_backend(path, (2, 8, 8))
+    fixes = "\n".join(graph.fixes)
+    assert "node 'conv' (Conv2d): missing input_shape, set to [8, 8]" in fixes
+    assert "node 'iaf' (IF) field v_threshold: one value 1 for the layer, broadcast to shape [4, 8, 8]" in fixes
+    assert "node 'pool' (SumPool2d): kernel_size 2 -> [2, 2]" in fixes
+    assert "node 'flat' (Flatten): missing input_type, set to [4, 4, 4]" in fixes
+    assert "node 'lif' (LIF) field tau: one value 0.01 for the layer, broadcast to shape [5]" in fixes
+
+
+def test_nir_0_0_6_layout_list_nodes_integer_edges_output_without_shape(tmp_path):
+    path = write_tree(tmp_path / "old.nir", graph_tree(
+        {
+            "0": {"type": "Input", "shape": np.array([3])},
+            "1": {"type": "Affine", "weight": np.full((2, 3), 0.8), "bias": np.zeros(2)},
+            "2": {"type": "LIF", "tau": np.full(2, 0.01), "r": np.full(2, 10.0), "v_leak": np.zeros(2), "v_threshold": np.ones(2)},
+            "3": {"type": "Output"},
+        },
+        [(0, 1), (1, 2), (2, 3)],
+        edge_dtype="int",
+    ))
+    graph = deploys_on_every_backend(path, (3,))
+    assert "node '3' (Output): missing shape, set to [2] from '2'" in graph.fixes
+    assert any("missing field v_reset" in fix for fix in graph.fixes)
+
+
+def test_rockpool_style_batch_and_time_dims_and_subgraph_with_wrong_input_size(tmp_path):
+    """Rockpool: Input [1, 3] and Output [1, 1, 4] (batch, time), CubaLIF without w_in
+    and v_reset, and a subgraph whose Input says 12 where its neurons are 6 wide."""
+    rng = np.random.default_rng(1)
+    n = 6
+    cuba = {"type": "CubaLIF", "tau_syn": np.full(n, 5e-3), "tau_mem": np.full(n, 1e-2), "r": np.full(n, 19.0), "v_leak": np.zeros(n), "v_threshold": np.ones(n)}
+    hidden = graph_tree(
+        {"input": {"type": "Input", "shape": np.array([12])}, "lif": cuba, "output": {"type": "Output", "shape": np.array([n])}},
+        [("input", "lif"), ("lif", "output")],
+    )
+    path = write_tree(tmp_path / "rockpool.nir", graph_tree(
+        {
+            "input": {"type": "Input", "shape": np.array([1, 3])},
+            "0_LinearTorch": {"type": "Linear", "weight": rng.normal(0, 1.5, (n, 3))},
+            "hidden": hidden,
+            "1_LinearTorch": {"type": "Linear", "weight": rng.normal(0, 1.0, (4, n))},
+            "2_LIFTorch": {**cuba, "tau_syn": np.full(4, 5e-3), "tau_mem": np.full(4, 1e-2), "r": np.full(4, 19.0), "v_leak": np.zeros(4), "v_threshold": np.ones(4)},
+            "output": {"type": "Output", "shape": np.array([1, 1, 4])},
+        },
+        [("input", "0_LinearTorch"), ("0_LinearTorch", "hidden.input"), ("hidden.output", "1_LinearTorch"), ("1_LinearTorch", "2_LIFTorch"), ("2_LIFTorch", "output")],
+    ), version="1.0.4")
+    with pytest.raises((ValueError, TypeError, KeyError)):
+        nir.read(str(path), type_check=False)  # nir checks nested graphs even then
+    graph = deploys_on_every_backend(path, (3,))
+    fixes = "\n".join(graph.fixes)
+    assert "node 'input' (Input): removed batch dimension from shape [1, 3] -> [3]" in fixes
+    assert "node 'output' (Output): removed batch dimension from shape [1, 1, 4] -> [4]" in fixes
+    assert "node 'hidden.input' (Input): shape [12] contradicts neuron layer 'hidden.lif' of shape [6]" in fixes
+    assert "node '2_LIFTorch' (CubaLIF): missing field w_in, set to 1" in fixes
+
+
+def test_subgraph_edge_naming_a_node_by_prefix_and_unknown_keys(tmp_path):
+    """The NIR paper's *_subgraph.nir files say 'lif' for node 'lif1'; writers add keys
+    that are no field of the node type."""
+    inner = graph_tree(
+        {
+            "input": {"type": "Input", "shape": np.array([4])},
+            "lif1": {"type": "LIF", "tau": np.full(4, 0.01), "r": np.full(4, 10.0), "v_leak": np.zeros(4), "v_threshold": np.ones(4), "v_reset": np.zeros(4)},
+            "w_rec": {"type": "Linear", "weight": np.eye(4) * 0.3},
+            "output": {"type": "Output", "shape": np.array([4])},
+        },
+        [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+    )
+    path = write_tree(tmp_path / "paper.nir", graph_tree(
+        {
+            "input": {"type": "Input", "shape": np.array([2])},
+            "fc": {"type": "Affine", "weight": np.full((4, 2), 0.9), "bias": np.zeros(4), "producer_note": np.array(1.0)},
+            "rnn": inner,
+            "output": {"type": "Output", "shape": np.array([4])},
+        },
+        [("input", "fc"), ("fc", "rnn.input"), ("rnn.output", "output")],
+    ))
+    graph = deploys_on_every_backend(path, (2,))
+    fixes = "\n".join(graph.fixes)
+    assert "edge ('input', 'lif') in graph 'rnn': 'lif' is no node; taken to mean 'lif1'" in fixes
+    assert "node 'fc' (Affine): dropped 'producer_note'" in fixes
+
+
+def test_an_edge_to_no_node_is_named(tmp_path):
+    path = write_tree(tmp_path / "bad.nir", graph_tree(
+        {"input": {"type": "Input", "shape": np.array([2])}, "output": {"type": "Output", "shape": np.array([2])}},
+        [("input", "nowhere"), ("input", "output")],
+    ))
+    with pytest.raises(ModelLoadError, match=r"edge \('input', 'nowhere'\) in the graph names node 'nowhere', which does not exist"):
+        load_nir_file(path)
