@@ -45,6 +45,7 @@ class DeployOptions:
     input_shape: tuple[int, ...] | None = None  # for snnTorch models whose input size cannot be inferred
     record: bool = False
     verify: bool = False
+    weight_scaling: str = "channel"  # or "layer": one state scale per layer
     per_core: bool = False  # loihi-sim: one Lava process per mapped layer slice (core), as on the chip
     progress: bool = False
 
@@ -75,7 +76,7 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     float_graph, batch = _load(options)
     timing["load"] = time.perf_counter() - start
 
-    compiled = compile_network(float_graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=batch.encoding))
+    compiled = compile_network(float_graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling))
     timing.update(compiled.timing_s)
     if options.target == "none":
         return _dry_run(compiled, batch, timing)

@@ -247,7 +247,7 @@ class QuantisedLayer:
     shape: tuple[int, ...]
     projections: tuple[QuantisedProjection, ...]
     neurons: QuantisedNeurons
-    state_scale: float  # state units (v register) per float unit of the normalised v
+    state_scale: float | np.ndarray  # state units (v register) per float unit of v: one, or one per neuron
     float_layer: NormalisedLayer
 
     @property

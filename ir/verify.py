@@ -118,7 +118,8 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
             c.require(value.dtype.kind == "i", name, f"{field} must be integer, got {value.dtype}")
             if value.size:
                 c.require(value.min() >= lo and value.max() <= hi, name, f"{field} in [{value.min()}, {value.max()}], allowed [{lo}, {hi}]")
-        c.require(layer.state_scale > 0 and np.isfinite(layer.state_scale), name, f"state scale {layer.state_scale}")
+        scales = np.asarray(layer.state_scale, dtype=np.float64)
+        c.require(bool(np.all(scales > 0) and np.all(np.isfinite(scales))) and scales.size in (1, layer.n_out), name, f"state scale {scales.min()}..{scales.max()}")
 
 
 def check_mapped(stage: MappedNetwork, pass_name: str = "map_cores", profile: HardwareProfile | None = None) -> None:

@@ -39,7 +39,7 @@ class LayerReport:
     limiting_resource: str  # which per-core limit decided the number of cores
     resources: dict[str, int]  # neurons, input_axons, synapse_bits, output_axons, summed over the layer's slices
     shape: list[int]  # the neurons' NIR shape
-    state_scale: float  # register units per float unit of v
+    state_scale: float  # register units per float unit of v (median over neurons with per-channel scaling)
     lava_process: str  # neuron process used on loihi-sim: "LIF" (Lava's) or "NeurodeployLIF"
     projections: list[dict[str, Any]]  # source, connection, synapses, weight_exp, max_delay
 
@@ -205,7 +205,7 @@ def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, w
         limiting_resource=mapping.limiting_resource,
         resources={name: int(sum(getattr(piece, attribute) for piece in mapping.slices)) for name, attribute, _ in RESOURCES},
         shape=list(qlayer.shape),
-        state_scale=qlayer.state_scale,
+        state_scale=float(np.median(qlayer.state_scale)),
         lava_process="LIF" if uses_lava_lif(qlayer) else "NeurodeployLIF",
         projections=[_projection_summary(p) for p in qlayer.projections],
     )

@@ -10,5 +10,11 @@ def test_demo_verifies_bit_exact_and_keeps_its_accuracy():
     assert report.accuracy["float"] > 0.85 and report.accuracy["loihi-sim"] > 0.85
     assert report.accuracy["loihi-sim"] == report.accuracy["cpu"]
     assert report.input["source"] == "demo" and report.input["batch"] == 25
-    assert [layer.lava_process for layer in report.layers] == ["LIF", "LIF"]  # Lava's own LIF
+    # per-channel weight scaling gives every neuron its own threshold: neurodeploy's LIF process
+    assert [layer.lava_process for layer in report.layers] == ["NeurodeployLIF", "NeurodeployLIF"]
     assert report.totals["saturations"] == {"u_wrap": 0, "v_saturate": 0}
+
+
+def test_layer_scaling_keeps_lavas_own_lif():
+    outcome = deploy(DeployOptions(model=None, target="cpu", batch=5, weight_scaling="layer"))
+    assert [layer.lava_process for layer in outcome.report.layers] == ["LIF", "LIF"]

@@ -16,20 +16,28 @@ from neurodeploy.ir.stages import InputEncoding
 from neurodeploy.ir.verify import check_quantised
 
 
+@pytest.mark.parametrize("scaling", ["channel", "layer"])
 @pytest.mark.parametrize("case", range(5))
-def test_weights_keep_their_float_value_within_half_a_step(loihi2, case):
+def test_weights_keep_their_float_value_within_half_a_step(loihi2, case, scaling):
     rng = np.random.default_rng(case)
     net = normalise(float_graph(random_nir_graph(rng, [30, 20, 10])))
-    q = quantise(net, loihi2)
+    q = quantise(net, loihi2, weight_scaling=scaling)
+    by_layer = quantise(net, loihi2, weight_scaling="layer")
     check_quantised(q)
-    for layer in q.layers:
+    for layer, reference in zip(q.layers, by_layer.layers):
         (p,) = layer.projections
         unit = 2.0 ** (p.weight_exp + loihi2.arithmetic.activation_shift)
-        as_float = np.asarray(p.weights) * unit / layer.state_scale
+        scale = np.reshape(layer.state_scale, (-1, 1))  # one per neuron (row), or one
+        as_float = np.asarray(p.weights) * unit / scale
         step = 2 if p.sign_mode == "mixed" else 1
-        max_error = step / 2 * unit / layer.state_scale
-        assert np.abs(as_float - p.float_projection.weight).max() <= max_error * (1 + 1e-9)
-        assert np.abs(p.weights).max() >= 250  # the full 8-bit mantissa is used
+        max_error = step / 2 * unit / scale
+        assert np.all(np.abs(as_float - p.float_projection.weight) <= max_error * (1 + 1e-9))
+        row_max = np.abs(p.weights).max(axis=1)
+        if scaling == "channel":  # each neuron's weights use more of the mantissa (as far as its own limits allow)
+            layer_max = np.abs(reference.projections[0].weights).max(axis=1)
+            assert np.all(row_max >= layer_max - 2) and row_max.mean() > layer_max.mean() and np.ndim(layer.state_scale) == 1
+        else:
+            assert row_max.max() >= 250 and np.ndim(layer.state_scale) == 0
 
 
 def test_headroom_rule_means_no_wrap_even_with_every_input_on(loihi2):

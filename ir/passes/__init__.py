@@ -25,6 +25,7 @@ class CompileOptions:
     profile: HardwareProfile
     dt: float | None = None
     input_encoding: InputEncoding = field(default_factory=InputEncoding)
+    weight_scaling: str = "channel"  # "channel": one state scale per neuron / output channel; "layer": one per layer
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Pass:
 PASSES: tuple[Pass, ...] = (
     Pass("inline_subgraphs", lambda stage, opts: inline_subgraphs(stage), check_float_graph),
     Pass("normalise", lambda stage, opts: normalise(stage, dt=opts.dt), check_normalised),
-    Pass("quantise", lambda stage, opts: quantise(stage, opts.profile, opts.input_encoding), check_quantised),
+    Pass("quantise", lambda stage, opts: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling), check_quantised),
     Pass("map_cores", lambda stage, opts: map_cores(stage, opts.profile), check_mapped),
 )
 

@@ -56,14 +56,25 @@ DEFAULT_GRADED_INPUT_BITS = 8
 MIN_THRESHOLD_STEPS = 256
 
 
+WEIGHT_SCALINGS = ("channel", "layer")
+
+
 def quantise(
-    network: NormalisedNetwork, profile: HardwareProfile, input_encoding: InputEncoding | None = None
+    network: NormalisedNetwork,
+    profile: HardwareProfile,
+    input_encoding: InputEncoding | None = None,
+    weight_scaling: str = "channel",
 ) -> QuantisedNetwork:
+    """``weight_scaling``: "layer", one state scale s for the whole layer; "channel", one
+    per neuron (output channel of a convolution), s_i = s * max|W| / max|W_i| capped by
+    every per-neuron limit, so that each neuron's largest weight uses the full mantissa."""
+    if weight_scaling not in WEIGHT_SCALINGS:
+        raise InputDataError(f"unknown weight scaling {weight_scaling!r}: choose one of {', '.join(WEIGHT_SCALINGS)}")
     arith = profile.arithmetic
     encoding = _resolve_input_encoding(input_encoding or InputEncoding(), profile)
     layers, notes = [], list(network.notes)
     for layer in network.layers:
-        quantised, layer_notes = _quantise_layer(layer, arith, encoding)
+        quantised, layer_notes = _quantise_layer(layer, arith, encoding, weight_scaling)
         layers.append(quantised)
         notes.extend(f"layer {layer.name!r}: {note}" for note in layer_notes)
     return QuantisedNetwork(
@@ -112,16 +123,22 @@ class _Synapses:
         self.w_max = float(np.abs(values).max(initial=0.0))
         self.row_abs_sum = np.asarray(abs(self.weight).sum(axis=1)).reshape(-1) * self.input_max
 
-    def exponent_for(self, scale: float, arith: ArithmeticSpec) -> int:
-        """Smallest exponent whose mantissa holds max|W| * scale (clamped to the profile's range)."""
+    def scaled_max(self, scale) -> float:
+        """max over neurons of max|W_i| * s_i (s: one scale, or one per neuron)."""
+        if np.ndim(scale) == 0:
+            return self.w_max * float(scale)
+        return float((_row_abs_max(self.weight) * scale).max(initial=0.0))
+
+    def exponent_for(self, scale, arith: ArithmeticSpec) -> int:
+        """Smallest exponent whose mantissa holds max|W_i| * s_i (clamped to the profile's range)."""
         if self.w_max == 0:
             return 0
-        needed = self.w_max * scale / 2**arith.activation_shift / self.w_top
+        needed = self.scaled_max(scale) / 2**arith.activation_shift / self.w_top
         exponent = int(np.ceil(np.log2(needed) - 1e-12))
         return int(np.clip(exponent, arith.weight_exponent_min, arith.weight_exponent_max))
 
 
-def _quantise_layer(layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding) -> tuple[QuantisedLayer, list[str]]:
+def _quantise_layer(layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding, weight_scaling: str) -> tuple[QuantisedLayer, list[str]]:
     notes: list[str] = []
     dyn = layer.neurons
     synapses = [_Synapses(p, encoding, arith) for p in layer.projections]
@@ -140,6 +157,10 @@ def _quantise_layer(layer: NormalisedLayer, arith: ArithmeticSpec, encoding: Inp
     scale, binding = _choose_scale(layer, synapses, bias_total, arith)
     if binding:
         notes.append(binding)
+    if weight_scaling == "channel":
+        channel = _channel_scales(layer, synapses, bias_total, scale, arith)
+        if all(not syn.w_max or _exponent_unclamped(syn, channel, arith) <= arith.weight_exponent_max for syn in synapses):
+            scale = channel
     projections = [_quantise_projection(layer, syn, scale, arith) for syn in synapses]
     vth = _threshold_mantissa(layer, dyn, scale, arith)
     bias_mant, bias_exp = _bias_mantissa_exponent(layer, bias_total * scale, arith)
@@ -162,7 +183,9 @@ def _quantise_layer(layer: NormalisedLayer, arith: ArithmeticSpec, encoding: Inp
         reset=dyn.reset,
         reset_sub=_reset_subtraction(layer, dyn, vth, scale, arith),
     )
-    return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, float(scale), layer), notes
+    scales = np.asarray(scale, dtype=np.float64).reshape(-1)
+    state_scale = float(scales[0]) if np.all(scales == scales[0]) else scales
+    return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, state_scale, layer), notes
 
 
 def _main(synapses: list[_Synapses]) -> _Synapses:
@@ -225,23 +248,67 @@ def _choose_scale(layer: NormalisedLayer, synapses: list[_Synapses], bias_total:
     return scale, note
 
 
-def _exponent_unclamped(syn: _Synapses, scale: float, arith: ArithmeticSpec) -> int:
-    return int(np.ceil(np.log2(syn.w_max * scale / 2**arith.activation_shift / syn.w_top) - 1e-12))
+def _row_abs_max(weight) -> np.ndarray:
+    if sparse.issparse(weight):
+        return np.asarray(abs(weight).max(axis=1).todense()).reshape(-1)
+    return np.abs(weight).max(axis=1, initial=0.0)
+
+
+def _channel_scales(layer: NormalisedLayer, synapses: list[_Synapses], bias_total: np.ndarray, scale: float, arith: ArithmeticSpec) -> np.ndarray:
+    """Per-neuron state scale s_i = s * max|W| / max|W_i| (main projection), lowered where
+    a neuron's own limits bind: threshold mantissa, bias, worst-case current (every input
+    active at every step: u never wraps) and, for a non-spiking readout, worst-case voltage.
+    Neurons of one convolution output channel share one scale (the kernel is shared):
+    their row maximum is the channel's kernel maximum."""
+    dyn = layer.neurons
+    main = _main(synapses)
+    n = layer.n_out
+    if main.w_max == 0:
+        return np.full(n, scale)
+    geometry = main.projection.geometry
+    row_max = _row_abs_max(main.weight)
+    if geometry is not None:  # a channel's largest kernel weight, also at its borders
+        channels = geometry.out_shape[0]
+        row_max = np.repeat(row_max.reshape(channels, -1).max(axis=1), n // channels)
+    gain = np.where(row_max > 0, main.w_max / np.where(row_max > 0, row_max, 1.0), 1.0)
+    persistence = 1.0 / np.maximum(1.0 - dyn.alpha, 1.0 / arith.decay_unity)
+    current = sum(syn.row_abs_sum for syn in synapses) * scale * persistence
+    limits = [gain]
+    limits.append(np.where(current > 0, arith.state_max / np.where(current > 0, current, 1.0), np.inf))
+    if dyn.spiking:
+        theta = np.where(np.isfinite(dyn.threshold), dyn.threshold, 0.0) * scale / 2**arith.threshold_shift
+        limits.append(np.where(theta > 0, arith.threshold_max / np.where(theta > 0, theta, 1.0), np.inf))
+    bias_units = np.abs(bias_total) * scale
+    limits.append(np.where(bias_units > 0, arith.bias_mantissa_max * 2.0**arith.bias_exponent_max / np.where(bias_units > 0, bias_units, 1.0), np.inf))
+    # v of a spiking neuron resets once it passes the threshold; only a readout's v can grow to the worst case
+    leaky = (dyn.beta < 1.0) & (not dyn.spiking)
+    voltage = np.where(leaky, (current + bias_units) / np.where(leaky, 1.0 - dyn.beta, 1.0), 0.0)
+    limits.append(np.where(voltage > 0, arith.state_max / np.where(voltage > 0, voltage, 1.0), np.inf))
+    factor = np.maximum(np.minimum.reduce(limits), 1.0)
+    if geometry is not None:  # one scale per output channel
+        factor = np.repeat(factor.reshape(geometry.out_shape[0], -1).min(axis=1), n // geometry.out_shape[0])
+    return scale * factor
+
+
+def _exponent_unclamped(syn: _Synapses, scale, arith: ArithmeticSpec) -> int:
+    return int(np.ceil(np.log2(syn.scaled_max(scale) / 2**arith.activation_shift / syn.w_top) - 1e-12))
 
 
 def _quantise_projection(layer: NormalisedLayer, syn: _Synapses, scale: float, arith: ArithmeticSpec) -> QuantisedProjection:
     projection = syn.projection
     exponent = syn.exponent_for(scale, arith)
-    factor = scale / 2.0 ** (exponent + arith.activation_shift)
+    factor = np.asarray(scale, dtype=np.float64) / 2.0 ** (exponent + arith.activation_shift)  # per neuron, or one
 
-    def to_int(values: np.ndarray) -> np.ndarray:
-        return (np.round(values * factor / syn.step) * syn.step).clip(syn.low, syn.high).astype(np.int32)
+    def to_int(values: np.ndarray, row_factor) -> np.ndarray:
+        return (np.round(values * row_factor / syn.step) * syn.step).clip(syn.low, syn.high).astype(np.int32)
 
     if sparse.issparse(syn.weight):
-        weights = sparse.csr_matrix((to_int(syn.weight.data), syn.weight.indices, syn.weight.indptr), shape=syn.weight.shape)
+        rows = np.repeat(np.arange(syn.weight.shape[0]), np.diff(syn.weight.indptr))
+        row_factor = factor[rows] if factor.ndim else factor
+        weights = sparse.csr_matrix((to_int(syn.weight.data, row_factor), syn.weight.indices, syn.weight.indptr), shape=syn.weight.shape)
         weights.eliminate_zeros()
     else:
-        weights = to_int(syn.weight)
+        weights = to_int(syn.weight, factor[:, None] if factor.ndim else factor)
     delays = None
     if projection.delays is not None:
         if projection.max_delay > arith.max_synaptic_delay:
@@ -281,10 +348,14 @@ def _delays_like(delays, weights):
     return np.where(weights != 0, np.asarray(delays), 0).astype(np.int32)
 
 
-def _integer_geometry(geometry: Geometry | None, factor: float, syn: _Synapses) -> Geometry | None:
+def _integer_geometry(geometry: Geometry | None, factor, syn: _Synapses) -> Geometry | None:
+    """The shared kernel in integers; ``factor`` is one value or one per neuron (then
+    constant over each output channel)."""
     if geometry is None:
         return None
-    kernel = (np.round(geometry.kernel / 1.0 * factor / syn.step) * syn.step).clip(syn.low, syn.high).astype(np.int32)
+    if np.ndim(factor):
+        factor = factor.reshape(geometry.out_shape[0], -1)[:, 0].reshape(-1, *([1] * (geometry.kernel.ndim - 1)))
+    kernel = (np.round(geometry.kernel * factor / syn.step) * syn.step).clip(syn.low, syn.high).astype(np.int32)
     return Geometry(geometry.kind, geometry.in_shape, geometry.out_shape, kernel, geometry.stride, geometry.padding, geometry.dilation, geometry.groups)
 
 
