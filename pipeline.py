@@ -46,6 +46,7 @@ class DeployOptions:
     record: bool = False
     verify: bool = False
     weight_scaling: str = "channel"  # or "layer": one state scale per layer
+    calibration_data: str | None = None  # .npy input for the overflow analysis (default: the run's input)
     per_core: bool = False  # loihi-sim: one Lava process per mapped layer slice (core), as on the chip
     progress: bool = False
 
@@ -99,6 +100,7 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         results[target] = _run(target, compiled, batch, integers, options, record_state=options.verify, windows=windows)
         timing[f"run.{target}"] = time.perf_counter() - start
 
+    overflow, overflow_warnings = _overflow(compiled, batch, integers, options)
     verify = compare_runs(results["loihi-sim"], results["cpu"], [l.name for l in compiled.quantised.layers]) if options.verify else None
     accuracy = None
     if batch.labels is not None:
@@ -106,7 +108,10 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         accuracy = {k: accuracy[k] for k in dict.fromkeys(["float", options.target, *targets]) if k in accuracy}
 
     start = time.perf_counter()
-    report = build_report(compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes, results["float"])
+    report = build_report(
+        compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes + overflow_warnings, results["float"]
+    )
+    report.quantisation = {"weight_scaling": options.weight_scaling, "overflow": overflow}
     files = {"report.json": b"", "report.png": render_png(report), "mesh.png": render_mesh_png(report)}
     if options.record:
         files["spikes.npz"] = _spikes_npz(results[options.target])
@@ -114,6 +119,16 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     report.timing_s = dict(timing)
     files["report.json"] = render_json(report).encode()
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results)
+
+
+def _overflow(compiled: CompiledNetwork, batch: InputBatch, integers: np.ndarray, options: DeployOptions) -> tuple[dict, list[str]]:
+    """Overflow analysis on the calibration data (--calibration-data, else the run's input)."""
+    from .reports.overflow import overflow_analysis
+
+    if options.calibration_data is None:
+        return overflow_analysis(compiled.quantised, integers, "the run's input")
+    calibration = load_input_file(options.calibration_data, compiled.normalised.input_shape, None, None)
+    return overflow_analysis(compiled.quantised, to_integer_input(calibration, compiled.quantised), options.calibration_data)
 
 
 def _dry_run(compiled: CompiledNetwork, batch: InputBatch, timing: dict[str, float]) -> DeployOutcome:

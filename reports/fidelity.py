@@ -9,6 +9,7 @@ spikes in steps [lag, T) against the float run's in [0, T - lag) (``comparison_w
     rate_error               |fixed spikes - float spikes| / float spikes (whole layer)
     first_differing_step     first float step t at which the fixed raster at t + lag
                              differs (needs both rasters: --record or --verify)
+    quantisation_error       what rounding did to the layer's parameters (``quantisation_errors``)
 """
 from __future__ import annotations
 
@@ -63,7 +64,60 @@ def fidelity(network: QuantisedNetwork, fixed: RunResult, exact: RunResult) -> d
         }
         if fixed.rasters is not None and exact.rasters is not None and lags.get(layer.name) is not None:
             entry["first_differing_step"] = _first_difference(fixed.rasters[layer.name], exact.rasters[layer.name], lags[layer.name])
+        entry["quantisation_error"] = quantisation_errors(network, layer)
         result[layer.name] = entry
+    return result
+
+
+def quantisation_errors(network: QuantisedNetwork, layer) -> dict[str, float | None]:
+    """Each integer parameter turned back into float units and compared with the float
+    model (s_i: the neuron's state scale; e: the projection's weight exponent):
+
+        weights    W_i,j ~ W_int,i,j * 2**(e + 6) / s_i; ``weight_rms_relative`` =
+                   rms(error) / rms(W) over the stored synapses, ``weight_max_relative`` =
+                   max|error| / max|W|
+        threshold  vth_i * 2**6 / s_i against theta_i: largest relative error
+        decays     alpha = 1 - (du + 1) / 4096, beta = 1 - dv / 4096: largest absolute error
+        bias       bias_mant * 2**bias_exp / s_i: largest error relative to the threshold
+    """
+    arith = network.arithmetic
+    scale = np.reshape(np.asarray(layer.state_scale, dtype=np.float64), (-1,))
+    scale = np.broadcast_to(scale, (layer.n_out,))
+    errors, references = [], []
+    for p in layer.projections:
+        unit = 2.0 ** (p.weight_exp + arith.activation_shift)
+        exact = p.float_projection.weight
+        stored = p.weights
+        if hasattr(exact, "tocoo"):
+            exact = exact.tocsr()
+            ints = stored.tocsr() if hasattr(stored, "tocsr") else stored
+            coo = exact.tocoo()
+            approx = np.asarray(ints[coo.row, coo.col]).reshape(-1) * unit / scale[coo.row]
+            errors.append(approx - coo.data)
+            references.append(coo.data)
+        else:
+            approx = np.asarray(stored) * unit / scale[:, None]
+            errors.append((approx - exact).reshape(-1))
+            references.append(np.asarray(exact).reshape(-1))
+    error = np.concatenate(errors) if errors else np.zeros(0)
+    reference = np.concatenate(references) if references else np.zeros(0)
+    dyn, neu = layer.float_layer.neurons, layer.neurons
+    rms = float(np.sqrt(np.mean(reference**2))) if reference.size else 0.0
+    result: dict[str, float | None] = {
+        "weight_rms_relative": float(np.sqrt(np.mean(error**2))) / rms if rms else None,
+        "weight_max_relative": float(np.abs(error).max()) / float(np.abs(reference).max()) if rms else None,
+        "threshold_relative": None,
+        "alpha_abs": float(np.abs(1.0 - (neu.du + 1.0) / arith.decay_unity - dyn.alpha).max(initial=0.0)),
+        "beta_abs": float(np.abs(1.0 - neu.dv / arith.decay_unity - dyn.beta).max(initial=0.0)),
+        "bias_relative_to_threshold": None,
+    }
+    if dyn.spiking:
+        theta = dyn.threshold
+        approx_theta = neu.vth.astype(np.float64) * 2.0**arith.threshold_shift / scale
+        result["threshold_relative"] = float(np.max(np.abs(approx_theta - theta) / np.abs(theta)))
+        bias = neu.bias_mant.astype(np.float64) * 2.0 ** neu.bias_exp / scale
+        exact_bias = dyn.bias + (dyn.current_bias / np.maximum(1.0 - dyn.alpha, 1.0 / arith.decay_unity))
+        result["bias_relative_to_threshold"] = float(np.max(np.abs(bias - exact_bias) / np.abs(theta)))
     return result
 
 

@@ -109,6 +109,16 @@ def render_table(report: Report) -> str:
             "vs float: spike-count correlation per neuron and sample with the float reference, shifted by each layer's "
             "synaptic delay (details under 'fidelity' in report.json)"
         )
+    if report.fidelity:
+        lines.append(
+            "weight error from rounding (rms, relative): "
+            + ", ".join(f"{name} {entry['quantisation_error']['weight_rms_relative']:.2%}" for name, entry in report.fidelity.items()
+                        if entry["quantisation_error"]["weight_rms_relative"] is not None)
+        )
+    overflow = (report.quantisation or {}).get("overflow")
+    if overflow:
+        peaks = ", ".join(f"{name} u {e['u_peak']:.0%} v {e['v_peak']:.0%}" for name, e in overflow["layers"].items())
+        lines.append(f"register use on {overflow['source']} ({overflow['samples']} samples; peak |u|, |v| of the 24-bit limit): {peaks}")
     lines.append("timing: " + ", ".join(f"{k} {v:.2f}s" for k, v in report.timing_s.items()))
     if report.notes:
         lines.append("notes:")

@@ -61,6 +61,7 @@ class Report:
     accuracy: dict[str, float] | None = None
     fidelity: dict[str, dict[str, Any]] | None = None
     verify: dict[str, Any] | None = None
+    quantisation: dict[str, Any] | None = None  # weight scaling and the overflow analysis (pipeline.py)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -208,3 +208,13 @@ def test_dry_run_maps_and_reports_without_running(example_models, tmp_path, caps
 
 def test_per_core_needs_lava(net_file, tmp_path, capsys):
     assert_user_error([net_file, "--target", "cpu", "--per-core"], capsys, tmp_path, "--per-core builds the Lava network core by core")
+
+
+def test_calibration_data_feeds_the_overflow_analysis(net_file, tmp_path, capsys):
+    np.save(tmp_path / "calib.npy", (np.random.default_rng(1).random((12, 3, 20)) < 0.5).astype(np.uint8))
+    status, out, err = run([net_file, "--target", "cpu", "--steps", "10", "--calibration-data", tmp_path / "calib.npy", "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0, err
+    overflow = json.loads((tmp_path / "r" / "report.json").read_text())["quantisation"]["overflow"]
+    assert overflow["source"].endswith("calib.npy") and overflow["samples"] == 3 and overflow["steps"] == 12
+    assert set(overflow["layers"]) == {"neuron0", "neuron1"}
+    assert "register use on" in out and "weight error from rounding" in out

@@ -88,3 +88,29 @@ def test_unrepresentable_decays_are_clipped_and_noted(loihi2):
     q = quantise(dataclasses.replace(net, layers=(dataclasses.replace(layer, neurons=slow),)), loihi2)
     assert np.all(q.layers[0].neurons.du == 0) and np.all(q.layers[0].neurons.dv == 4095)
     assert any("u decays by 1/4096" in n for n in q.notes) and any("keeps 1/4096" in n for n in q.notes)
+
+
+def test_overflow_analysis_counts_wraps_and_names_the_layer(loihi2):
+    from netgen import random_quantised_network
+    from neurodeploy.reports.overflow import overflow_analysis
+
+    rng = np.random.default_rng(2000)
+    network = random_quantised_network(rng, loihi2, [90, 20, 5], extreme=True)
+    section, warnings = overflow_analysis(network, random_input(rng, steps=25, batch=2, n=90, rate=0.8), "test data")
+    wrapped = [name for name, entry in section["layers"].items() if entry["u_wrap"] or entry["v_saturate"]]
+    assert wrapped and section["source"] == "test data" and section["samples"] == 2
+    assert all(any(f"layer {name!r}" in w for w in warnings) for name in wrapped)
+    assert all(0 <= entry["v_peak"] <= 1 for entry in section["layers"].values())
+
+
+def test_quantisation_errors_are_reported_and_smaller_per_channel(loihi2):
+    from neurodeploy.reports.fidelity import quantisation_errors
+
+    net = normalise(float_graph(random_nir_graph(np.random.default_rng(4), [30, 20, 10])))
+    errors = {}
+    for scaling in ("layer", "channel"):
+        q = quantise(net, loihi2, weight_scaling=scaling)
+        errors[scaling] = [quantisation_errors(q, layer) for layer in q.layers]
+    for by_layer, by_channel in zip(errors["layer"], errors["channel"]):
+        assert by_channel["weight_rms_relative"] < by_layer["weight_rms_relative"] < 0.02
+        assert by_channel["threshold_relative"] < 0.01 and by_channel["beta_abs"] < 1 / 4096

@@ -14,7 +14,7 @@ from neurodeploy.reports.render import render_table
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text()
 DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>"}
-PER_LAYER = {"fidelity"}  # keyed by layer name: documented as fidelity.<layer>.<field>
+PER_LAYER = {"fidelity", "quantisation.overflow.layers"}  # keyed by layer name: documented as fidelity.<layer>.<field>
 
 
 def key_paths(value, prefix=""):
