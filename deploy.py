@@ -53,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weight-scaling", choices=("channel", "layer"), default="channel",
                         help="fixed-point scale: one per neuron / output channel, so every neuron's weights use the full 8-bit "
                         "mantissa (default), or one per layer (needed for Lava's own LIF process)")
-    parser.add_argument("--calibration-data", metavar="FILE.npy", help="input for the overflow analysis in the report (same layout as --input; default: the run's input)")
+    parser.add_argument("--calibration", choices=("worst-case", "data"), default="worst-case",
+                        help="how fixed-point scales keep u and v within 24 bits: assume every input active at every step "
+                        "(worst-case, default), or use the ranges the float model reaches on the calibration data, doubled (data)")
+    parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
+                        "the overflow analysis in the report (default: the run's input)")
     parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     options = DeployOptions(
         model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
         batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
-        per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, progress=True,
+        per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration, progress=True,
     )
     try:
         outcome = deploy(options)

@@ -23,10 +23,12 @@ from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .ir.profile import load_profile
 from .ir.stages import FloatGraph
 from .reports.fidelity import comparison_windows
+from .reports.overflow import MAX_CALIBRATION_SAMPLES
 from .reports.render import render_json, render_mesh_png, render_png
 from .reports.report import Report, build_report
 from .verification import compare_runs
 
+CALIBRATIONS = ("worst-case", "data")
 TARGETS = ("loihi-sim", "cpu", "float", "none")  # none: a dry run that compiles, maps and reports only
 OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz")
 
@@ -46,7 +48,8 @@ class DeployOptions:
     record: bool = False
     verify: bool = False
     weight_scaling: str = "channel"  # or "layer": one state scale per layer
-    calibration_data: str | None = None  # .npy input for the overflow analysis (default: the run's input)
+    calibration_data: str | None = None  # .npy input for calibration and the overflow analysis (default: the run's input)
+    calibration: str = "worst-case"  # or "data": scales from the ranges u and v reach on the calibration data
     per_core: bool = False  # loihi-sim: one Lava process per mapped layer slice (core), as on the chip
     progress: bool = False
 
@@ -77,7 +80,12 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     float_graph, batch = _load(options)
     timing["load"] = time.perf_counter() - start
 
-    compiled = compile_network(float_graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling))
+    calibration = _calibration_batch(options, float_graph, batch)
+    compile_options = CompileOptions(
+        profile=profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling,
+        calibration_inputs=calibration.values[:, :MAX_CALIBRATION_SAMPLES] if options.calibration == "data" else None,
+    )
+    compiled = compile_network(float_graph, compile_options)
     timing.update(compiled.timing_s)
     if options.target == "none":
         return _dry_run(compiled, batch, timing)
@@ -111,7 +119,7 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     report = build_report(
         compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes + overflow_warnings, results["float"]
     )
-    report.quantisation = {"weight_scaling": options.weight_scaling, "overflow": overflow}
+    report.quantisation = {"weight_scaling": options.weight_scaling, "calibration": options.calibration, "overflow": overflow}
     files = {"report.json": b"", "report.png": render_png(report), "mesh.png": render_mesh_png(report)}
     if options.record:
         files["spikes.npz"] = _spikes_npz(results[options.target])
@@ -121,13 +129,22 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results)
 
 
+def _calibration_batch(options: DeployOptions, graph: FloatGraph, batch: InputBatch) -> InputBatch:
+    """The calibration data: --calibration-data, else the run's own input."""
+    if options.calibration not in CALIBRATIONS:
+        raise UserError(f"unknown calibration {options.calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
+    if options.calibration_data is None:
+        return batch
+    return load_input_file(options.calibration_data, graph_input_shape(graph), None, None)
+
+
 def _overflow(compiled: CompiledNetwork, batch: InputBatch, integers: np.ndarray, options: DeployOptions) -> tuple[dict, list[str]]:
     """Overflow analysis on the calibration data (--calibration-data, else the run's input)."""
     from .reports.overflow import overflow_analysis
 
     if options.calibration_data is None:
         return overflow_analysis(compiled.quantised, integers, "the run's input")
-    calibration = load_input_file(options.calibration_data, compiled.normalised.input_shape, None, None)
+    calibration = _calibration_batch(options, compiled.float_graph, batch)
     return overflow_analysis(compiled.quantised, to_integer_input(calibration, compiled.quantised), options.calibration_data)
 
 

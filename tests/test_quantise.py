@@ -114,3 +114,17 @@ def test_quantisation_errors_are_reported_and_smaller_per_channel(loihi2):
     for by_layer, by_channel in zip(errors["layer"], errors["channel"]):
         assert by_channel["weight_rms_relative"] < by_layer["weight_rms_relative"] < 0.02
         assert by_channel["threshold_relative"] < 0.01 and by_channel["beta_abs"] < 1 / 4096
+
+
+def test_calibration_data_allows_larger_scales_and_keeps_spikes(loihi2):
+    """A 200-input layer whose inputs are sparse: the worst case (all 200 active every
+    step) forces a small scale; the observed ranges allow a larger one, without wraps."""
+    rng = np.random.default_rng(6)
+    graph = float_graph(random_nir_graph(rng, [200, 30, 10], kinds=["CubaLIF", "LIF"]))
+    x = random_input(rng, steps=60, batch=8, n=200, rate=0.05)
+    worst = compile_network(graph, CompileOptions(profile=loihi2, weight_scaling="layer"))
+    data = compile_network(graph, CompileOptions(profile=loihi2, weight_scaling="layer", calibration_inputs=x.astype(float)))
+    assert data.quantised.layers[0].state_scale > worst.quantised.layers[0].state_scale
+    assert any("calibration data (8 samples" in note for note in data.quantised.notes)
+    result = run_cpu(data.quantised, x)
+    assert all(a.saturations["u_wrap"] == 0 for a in result.layers.values())

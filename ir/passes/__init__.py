@@ -26,6 +26,8 @@ class CompileOptions:
     dt: float | None = None
     input_encoding: InputEncoding = field(default_factory=InputEncoding)
     weight_scaling: str = "channel"  # "channel": one state scale per neuron / output channel; "layer": one per layer
+    calibration_inputs: Any = None  # float inputs (steps, batch, n): scales from observed ranges instead of the worst case
+    calibration_percentile: float = 99.99
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,17 @@ class Pass:
 PASSES: tuple[Pass, ...] = (
     Pass("inline_subgraphs", lambda stage, opts: inline_subgraphs(stage), check_float_graph),
     Pass("normalise", lambda stage, opts: normalise(stage, dt=opts.dt), check_normalised),
-    Pass("quantise", lambda stage, opts: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling), check_quantised),
+    Pass("quantise", lambda stage, opts: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling, _ranges(stage, opts)), check_quantised),
     Pass("map_cores", lambda stage, opts: map_cores(stage, opts.profile), check_mapped),
 )
+
+
+def _ranges(stage, opts: CompileOptions):
+    if opts.calibration_inputs is None:
+        return None
+    from .quantise import calibration_ranges
+
+    return calibration_ranges(stage, opts.calibration_inputs, opts.calibration_percentile)
 
 
 @dataclass(frozen=True)

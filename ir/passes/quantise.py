@@ -31,6 +31,8 @@ u and which becomes its steady-state equivalent bias on v, c / (1 - alpha).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import sparse
 
@@ -64,19 +66,30 @@ def quantise(
     profile: HardwareProfile,
     input_encoding: InputEncoding | None = None,
     weight_scaling: str = "channel",
+    ranges: dict[str, "ObservedRange"] | None = None,
 ) -> QuantisedNetwork:
     """``weight_scaling``: "layer", one state scale s for the whole layer; "channel", one
     per neuron (output channel of a convolution), s_i = s * max|W| / max|W_i| capped by
-    every per-neuron limit, so that each neuron's largest weight uses the full mantissa."""
+    every per-neuron limit, so that each neuron's largest weight uses the full mantissa.
+    ``ranges`` (``calibration_ranges``): the |u| and |v| each neuron reached on calibration
+    data; the headroom rules then use them (times ``CALIBRATION_HEADROOM``) instead of the
+    worst case (every input active at every step), which allows larger scales."""
     if weight_scaling not in WEIGHT_SCALINGS:
         raise InputDataError(f"unknown weight scaling {weight_scaling!r}: choose one of {', '.join(WEIGHT_SCALINGS)}")
     arith = profile.arithmetic
     encoding = _resolve_input_encoding(input_encoding or InputEncoding(), profile)
     layers, notes = [], list(network.notes)
     for layer in network.layers:
-        quantised, layer_notes = _quantise_layer(layer, arith, encoding, weight_scaling)
+        observed = ranges.get(layer.name) if ranges else None
+        quantised, layer_notes = _quantise_layer(layer, arith, encoding, weight_scaling, observed)
         layers.append(quantised)
         notes.extend(f"layer {layer.name!r}: {note}" for note in layer_notes)
+    if ranges:
+        sample = next(iter(ranges.values()))
+        notes.append(
+            f"scales chosen from calibration data ({sample.samples} samples, {sample.percentile:g}th percentile of |u| and |v| "
+            f"per neuron, x{CALIBRATION_HEADROOM:g} headroom) instead of the worst case"
+        )
     return QuantisedNetwork(
         input_shape=network.input_shape,
         input_encoding=encoding,
@@ -103,6 +116,38 @@ def _resolve_input_encoding(encoding: InputEncoding, profile: HardwareProfile) -
         raise InputDataError(f"graded input of {bits} bits exceeds profile {profile.name!r}'s {available}-bit spikes")
     max_abs = float(encoding.max_abs) if encoding.max_abs > 0 else 1.0
     return InputEncoding(kind="graded", max_abs=max_abs, scale=(2 ** (bits - 1) - 1) / max_abs, bits=bits)
+
+
+# --------------------------------------------------------------------------- calibration
+CALIBRATION_HEADROOM = 2.0  # observed ranges are doubled: inputs beyond the calibration data
+
+
+@dataclass(frozen=True)
+class ObservedRange:
+    """Per neuron, the ``percentile`` of |u| and of |v| (float units) on calibration data."""
+
+    u: np.ndarray
+    v: np.ndarray
+    percentile: float
+    samples: int
+
+
+def calibration_ranges(network: NormalisedNetwork, inputs: np.ndarray, percentile: float = 99.99) -> dict[str, ObservedRange]:
+    """Run the float reference on calibration ``inputs`` (steps, batch, n; spikes or graded
+    values) and take, per neuron, the ``percentile`` of |u| and |v| over steps and samples."""
+    from ...backends.float_reference import run_float
+
+    if not 0 < percentile <= 100:
+        raise InputDataError(f"calibration percentile {percentile:g} must be in (0, 100]")
+    result = run_float(network, np.asarray(inputs, dtype=np.float64), record_state=True)
+    samples = int(np.asarray(inputs).shape[1])
+    ranges = {}
+    for layer in network.layers:
+        traces = result.traces[layer.name]
+        u = np.percentile(np.abs(traces["u"]).reshape(-1, layer.n_out), percentile, axis=0)
+        v = np.percentile(np.abs(traces["v"]).reshape(-1, layer.n_out), percentile, axis=0)
+        ranges[layer.name] = ObservedRange(u=u, v=v, percentile=percentile, samples=samples)
+    return ranges
 
 
 # --------------------------------------------------------------------------- per layer
@@ -138,7 +183,9 @@ class _Synapses:
         return int(np.clip(exponent, arith.weight_exponent_min, arith.weight_exponent_max))
 
 
-def _quantise_layer(layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding, weight_scaling: str) -> tuple[QuantisedLayer, list[str]]:
+def _quantise_layer(
+    layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding, weight_scaling: str, observed: "ObservedRange | None" = None
+) -> tuple[QuantisedLayer, list[str]]:
     notes: list[str] = []
     dyn = layer.neurons
     synapses = [_Synapses(p, encoding, arith) for p in layer.projections]
@@ -154,11 +201,11 @@ def _quantise_layer(layer: NormalisedLayer, arith: ArithmeticSpec, encoding: Inp
             f"layer {layer.name!r}: neuron {i} has threshold - v_reset = {dyn.threshold[i]:g}; "
             "Loihi thresholds are positive (v_threshold must exceed v_reset)"
         )
-    scale, binding = _choose_scale(layer, synapses, bias_total, arith)
+    scale, binding = _choose_scale(layer, synapses, bias_total, arith, observed)
     if binding:
         notes.append(binding)
     if weight_scaling == "channel":
-        channel = _channel_scales(layer, synapses, bias_total, scale, arith)
+        channel = _channel_scales(layer, synapses, bias_total, scale, arith, observed)
         if all(not syn.w_max or _exponent_unclamped(syn, channel, arith) <= arith.weight_exponent_max for syn in synapses):
             scale = channel
     projections = [_quantise_projection(layer, syn, scale, arith) for syn in synapses]
@@ -192,7 +239,9 @@ def _main(synapses: list[_Synapses]) -> _Synapses:
     return max(synapses, key=lambda s: s.w_max)
 
 
-def _choose_scale(layer: NormalisedLayer, synapses: list[_Synapses], bias_total: np.ndarray, arith: ArithmeticSpec) -> tuple[float, str]:
+def _choose_scale(
+    layer: NormalisedLayer, synapses: list[_Synapses], bias_total: np.ndarray, arith: ArithmeticSpec, observed: "ObservedRange | None" = None
+) -> tuple[float, str]:
     """Layer scale s = k * 2**(e + 6), k = w_top / max|W| of the main projection.
 
     Tries exponents e from the largest down: all hard limits (current, threshold, bias,
@@ -213,7 +262,7 @@ def _choose_scale(layer: NormalisedLayer, synapses: list[_Synapses], bias_total:
 
     def fits(exponent: int, with_voltage: bool) -> bool:
         scale = k * 2.0 ** (exponent + arith.activation_shift)
-        current = float_row_sum * scale * persistence
+        current = float_row_sum * scale * persistence if observed is None else observed.u * CALIBRATION_HEADROOM * scale
         if float(current.max(initial=0.0)) > arith.state_max:
             return False
         if round(theta_max * scale / 2**arith.threshold_shift) > arith.threshold_max or largest_bias * scale > bias_limit:
@@ -222,7 +271,10 @@ def _choose_scale(layer: NormalisedLayer, synapses: list[_Synapses], bias_total:
             if syn.w_max and not arith.weight_exponent_min <= _exponent_unclamped(syn, scale, arith) <= arith.weight_exponent_max:
                 return False
         if with_voltage and np.any(leaky):
-            voltage = (current[leaky] + np.abs(bias_total[leaky]) * scale) / (1.0 - dyn.beta[leaky])
+            if observed is not None:
+                voltage = observed.v[leaky] * CALIBRATION_HEADROOM * scale
+            else:
+                voltage = (current[leaky] + np.abs(bias_total[leaky]) * scale) / (1.0 - dyn.beta[leaky])
             if float(voltage.max()) > arith.state_max:
                 return False
             if theta_max and theta_max * scale / 2**arith.threshold_shift < MIN_THRESHOLD_STEPS:
@@ -254,7 +306,9 @@ def _row_abs_max(weight) -> np.ndarray:
     return np.abs(weight).max(axis=1, initial=0.0)
 
 
-def _channel_scales(layer: NormalisedLayer, synapses: list[_Synapses], bias_total: np.ndarray, scale: float, arith: ArithmeticSpec) -> np.ndarray:
+def _channel_scales(
+    layer: NormalisedLayer, synapses: list[_Synapses], bias_total: np.ndarray, scale: float, arith: ArithmeticSpec, observed=None
+) -> np.ndarray:
     """Per-neuron state scale s_i = s * max|W| / max|W_i| (main projection), lowered where
     a neuron's own limits bind: threshold mantissa, bias, worst-case current (every input
     active at every step: u never wraps) and, for a non-spiking readout, worst-case voltage.
@@ -272,7 +326,10 @@ def _channel_scales(layer: NormalisedLayer, synapses: list[_Synapses], bias_tota
         row_max = np.repeat(row_max.reshape(channels, -1).max(axis=1), n // channels)
     gain = np.where(row_max > 0, main.w_max / np.where(row_max > 0, row_max, 1.0), 1.0)
     persistence = 1.0 / np.maximum(1.0 - dyn.alpha, 1.0 / arith.decay_unity)
-    current = sum(syn.row_abs_sum for syn in synapses) * scale * persistence
+    if observed is None:
+        current = sum(syn.row_abs_sum for syn in synapses) * scale * persistence
+    else:
+        current = observed.u * CALIBRATION_HEADROOM * scale
     limits = [gain]
     limits.append(np.where(current > 0, arith.state_max / np.where(current > 0, current, 1.0), np.inf))
     if dyn.spiking:
@@ -283,6 +340,8 @@ def _channel_scales(layer: NormalisedLayer, synapses: list[_Synapses], bias_tota
     # v of a spiking neuron resets once it passes the threshold; only a readout's v can grow to the worst case
     leaky = (dyn.beta < 1.0) & (not dyn.spiking)
     voltage = np.where(leaky, (current + bias_units) / np.where(leaky, 1.0 - dyn.beta, 1.0), 0.0)
+    if observed is not None:
+        voltage = np.where(leaky, observed.v * CALIBRATION_HEADROOM * scale, 0.0)
     limits.append(np.where(voltage > 0, arith.state_max / np.where(voltage > 0, voltage, 1.0), np.inf))
     factor = np.maximum(np.minimum.reduce(limits), 1.0)
     if geometry is not None:  # one scale per output channel
