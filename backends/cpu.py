@@ -164,7 +164,7 @@ class SynapticBuffers:
                     np.add(target, output, out=target, casting="unsafe")  # int32 wrap, as Lava's buffers
 
 
-ENGINES = ("compiled", "numpy")
+ENGINES = ("compiled", "numpy", "torch")
 
 
 def run_cpu(
@@ -175,15 +175,19 @@ def run_cpu(
     progress: bool = False,
     windows: dict[str, tuple[int, int]] | None = None,
     engine: str = "compiled",
+    device: str = "cpu",
 ) -> RunResult:
     """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would.
 
     ``windows`` optionally names, per layer, steps [start, stop) whose spikes are also
     counted separately (``LayerActivity.window_counts``). ``engine`` "compiled" runs the
     numba kernel of ``cpu_engine.py``; "numpy" runs the step loop below, the readable
-    statement of the same arithmetic (both are tested against Lava and each other)."""
+    statement of the same arithmetic (both are tested against Lava and each other); "torch"
+    runs ``torch_engine.py`` on ``device`` (e.g. "cuda"), the whole batch as tensors."""
     if engine == "compiled":
         return _run_compiled(network, inputs, record_spikes, record_state, windows, progress)
+    if engine == "torch":
+        return _run_torch(network, inputs, record_spikes, record_state, windows, device)
     if engine != "numpy":
         raise ValueError(f"unknown CPU engine {engine!r}: {ENGINES}")
     start = time.perf_counter()
@@ -253,6 +257,40 @@ def run_cpu(
         output_v_sum=out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
         rasters=rasters,
         traces=traces,
+        wall_s=time.perf_counter() - start,
+    )
+
+
+def _run_torch(network, inputs, record_spikes, record_state, windows, device) -> RunResult:
+    from .torch_engine import run_engine
+
+    start = time.perf_counter()
+    steps, batch = inputs.shape[:2]
+    x = inputs.reshape(steps, batch, -1)
+    run = run_engine(network, x, device, windows, record_spikes, record_state)
+    activity = {}
+    for layer in network.layers:
+        name = layer.name
+        acts = LayerActivity(name, layer.n_out, spike_counts=run.spike_counts[name].cpu().numpy().astype(np.int64))
+        acts.spikes = int(acts.spike_counts.sum())
+        acts.neuron_updates = layer.n_out * steps * batch
+        acts.active_neuron_updates = run.active[name]
+        acts.saturations = {"u_wrap": run.u_wraps[name], "v_saturate": run.v_saturations[name]}
+        if windows and name in windows:
+            acts.window, acts.window_counts = windows[name], run.window_counts[name].cpu().numpy().astype(np.int64)
+        activity[name] = acts
+    fill_synops(network, x, activity)
+    out = network.output_layer
+    out_v_sum = run.output_v_sum.cpu().numpy()
+    return RunResult(
+        target="cpu",
+        steps=steps,
+        batch=batch,
+        layers=activity,
+        output_layer=out.name,
+        output_v_sum=out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
+        rasters={k: r.cpu().numpy() for k, r in run.rasters.items()} if run.rasters is not None else None,
+        traces={k: {s: a.cpu().numpy() for s, a in tr.items()} for k, tr in run.traces.items()} if run.traces is not None else None,
         wall_s=time.perf_counter() - start,
     )
 

@@ -58,6 +58,9 @@ def deploy_everywhere(g, n_in, profile, steps=30, batch=2, rate=0.3, graded=Fals
     lava = run_lava(compiled.quantised, ints, record_spikes=True, record_state=True)
     verdict = compare_runs(lava, cpu, [layer.name for layer in compiled.quantised.layers])
     assert verdict["passed"], verdict["first_difference"]["message"]
+    on_torch = run_cpu(compiled.quantised, ints, record_spikes=True, record_state=True, engine="torch")
+    verdict = compare_runs(cpu, on_torch, [layer.name for layer in compiled.quantised.layers])
+    assert verdict["passed"], "torch engine: " + verdict["first_difference"]["message"]
     exact = run_float(compiled.normalised, x)
     return compiled, cpu, exact
 

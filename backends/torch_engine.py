@@ -1,0 +1,312 @@
+"""The fixed-point arithmetic of ``fixed_point.py`` in torch: batched, on any device, and
+differentiable with straight-through gradients.
+
+Two uses share this one statement of Lava's arithmetic:
+
+- a CPU-backend engine (``run_cpu(..., engine="torch", device="cuda")``) that runs the
+  batch as whole tensors, step by step, on a GPU when one is present;
+- the forward pass of quantisation-aware fine-tuning (``finetune.py``), where the same
+  integer results carry gradients.
+
+Every value is an exact integer held in float64 (all intermediate values stay far below
+2**53: 24-bit states times 12-bit decays, 32-bit sums), so each Lava operation becomes
+exact float arithmetic:
+
+    wrap to b bits        x - 2**b * floor((x + 2**(b-1)) / 2**b)
+    x >> e (arithmetic)   floor(x / 2**e);   x << e: x * 2**e (then the int32 wrap)
+    decay                 trunc(x * keep / 2**12)           (rounds towards zero)
+
+Straight-through gradients (``ste``): each rounding, wrap or clip passes the gradient
+of its input unchanged; the value is always the exact integer (``exact + (s - s.detach())``
+adds an exact zero). Spikes are the Heaviside step of ``v - vth << 6`` with the derivative
+of a fast sigmoid (snnTorch's default surrogate) in float units of v. Synaptic sums are
+exact integer products; where a caller provides a float ``gradient_path`` for a
+projection (the float model's own weights applied to the same spikes, times the state
+scale), its gradient flows to those weights: the straight-through estimator of weight
+rounding.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy import sparse
+
+from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
+from . import fixed_point as fx
+
+SURROGATE_SLOPE = 25.0  # snnTorch's fast_sigmoid default
+
+GradientPath = Callable[[str, int, torch.Tensor], "torch.Tensor | None"]
+
+
+# --------------------------------------------------------------------------- exact ops
+def ste(exact: torch.Tensor, smooth: torch.Tensor) -> torch.Tensor:
+    """``exact`` as the value, the gradient of ``smooth``: exact + (smooth - smooth), an exact zero."""
+    if not smooth.requires_grad:
+        return exact
+    return exact.detach() + (smooth - smooth.detach())
+
+
+def wrap(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Two's-complement wrap of exact integers into ``bits`` bits (straight-through)."""
+    span = float(2**bits)
+    with torch.no_grad():
+        exact = x - span * torch.floor((x + span / 2) / span)
+    return ste(exact, x)
+
+
+def shift(x: torch.Tensor, exponent: int) -> torch.Tensor:
+    """``x * 2**exponent``: a left shift, or an arithmetic (floor) right shift."""
+    if exponent >= 0:
+        return x * float(2**exponent)
+    with torch.no_grad():
+        exact = torch.floor(x / float(2**-exponent))
+    return ste(exact, x / float(2**-exponent))
+
+
+def decay(x: torch.Tensor, keep: torch.Tensor, decay_bits: int) -> torch.Tensor:
+    """``trunc(x * keep / 2**decay_bits)``: the state keeps keep/4096 of itself, towards zero."""
+    scaled = x * keep / float(2**decay_bits)
+    with torch.no_grad():
+        exact = torch.trunc(scaled)
+    return ste(exact, scaled)
+
+
+def wrap_once(x: torch.Tensor, state_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lava's single wrap of u into the state range (``fixed_point.wrap_current``)."""
+    half = float(2 ** (state_bits - 1))
+    above, below = x > half, x <= -half
+    with torch.no_grad():
+        exact = x - 2 * half * above + 2 * half * below
+    return ste(exact, x), above | below
+
+
+def clip(x: torch.Tensor, limit: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """v saturates at +-limit (straight-through). Returns (v, saturated mask)."""
+    with torch.no_grad():
+        exact = torch.clamp(x, -limit, limit)
+    return ste(exact, x), exact != x
+
+
+class _Spike(torch.autograd.Function):
+    """Heaviside(v - vth) forward; fast-sigmoid derivative in float units of v backward."""
+
+    @staticmethod
+    def forward(ctx, v, vth, unit):
+        ctx.save_for_backward(v, vth, unit)
+        return (v > vth).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        v, vth, unit = ctx.saved_tensors
+        x = (v - vth) / unit
+        return grad / (SURROGATE_SLOPE * x.abs() + 1.0) ** 2 / unit, None, None
+
+
+def fire(v: torch.Tensor, vth_eff: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+    if v.requires_grad:
+        return _Spike.apply(v, vth_eff, unit)
+    return (v > vth_eff).to(v.dtype)
+
+
+def synaptic_output(exact_sum: torch.Tensor, connection: str, weight_exp: int, graded: bool) -> torch.Tensor:
+    """What a Lava connection process emits for an exact integer sum (``fixed_point.synaptic_output``)."""
+    if connection == "Conv":
+        return wrap(exact_sum, 24)
+    if connection == "DelaySparse" or (graded and connection in ("Dense", "Sparse")):
+        wrapped = wrap(exact_sum, 32)
+        return wrap(shift(wrapped, weight_exp), 32) if weight_exp > 0 else shift(wrapped, weight_exp)
+    if connection in ("Dense", "Sparse", "DelayDense"):
+        return wrap(shift(exact_sum, weight_exp), 32)
+    raise ValueError(f"unknown connection {connection!r}")
+
+
+# --------------------------------------------------------------------------- network on a device
+@dataclass
+class TorchProjection:
+    source: str
+    index: int  # position among the layer's projections (for gradient paths)
+    quantised: QuantisedProjection
+    by_delay: list[tuple[int, torch.Tensor]]  # (delay, transposed weights (n_in, n_out)), dense or sparse
+
+    def exact_sum(self, weights_t: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+        """Exact integer sum src @ W.T: float64 products of small integers, summed exactly."""
+        if weights_t.is_sparse:
+            return torch.sparse.mm(weights_t.t(), src.t()).t()
+        return src @ weights_t
+
+
+@dataclass
+class TorchLayer:
+    name: str
+    n: int
+    projections: list[TorchProjection]
+    u_keep: torch.Tensor
+    v_keep: torch.Tensor
+    bias: torch.Tensor
+    vth_eff: torch.Tensor
+    reset: str
+    reset_sub: torch.Tensor
+    v_init: torch.Tensor
+    unit: torch.Tensor  # state units per float unit of v (the layer's state scale)
+
+
+def _as_tensor(values, device) -> torch.Tensor:
+    return torch.as_tensor(np.array(values, dtype=np.float64), device=device)
+
+
+def _weights_on(weights, device) -> torch.Tensor:
+    """Transposed integer weights (n_in, n_out) as float64: sparse when stored sparse."""
+    if sparse.issparse(weights):
+        coo = sparse.coo_matrix(weights.T)
+        index = torch.as_tensor(np.vstack([coo.row, coo.col]).astype(np.int64))
+        values = torch.as_tensor(coo.data.astype(np.float64))
+        return torch.sparse_coo_tensor(index, values, coo.shape, check_invariants=True).coalesce().to(device)
+    return _as_tensor(np.asarray(weights).T, device).contiguous()
+
+
+def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list[TorchLayer]:
+    """The quantised network's integer parameters as tensors on ``device``."""
+    from .cpu import _split_by_delay
+
+    arith = network.arithmetic
+    layers = []
+    for layer in network.layers:
+        neu = layer.neurons
+        projections = [
+            TorchProjection(p.source, i, p, [(d, _weights_on(w, device)) for d, w in sorted(_split_by_delay(p.weights, p.delays).items())])
+            for i, p in enumerate(layer.projections)
+        ]
+        layers.append(
+            TorchLayer(
+                name=layer.name,
+                n=layer.n_out,
+                projections=projections,
+                u_keep=_as_tensor(fx.current_keep(neu.du, arith), device),
+                v_keep=_as_tensor(fx.voltage_keep(neu.dv, arith), device),
+                bias=_as_tensor(fx.effective_bias(neu.bias_mant, neu.bias_exp), device),
+                vth_eff=_as_tensor(fx.effective_threshold(neu.vth, arith), device),
+                reset=neu.reset,
+                reset_sub=_as_tensor(neu.reset_sub, device),
+                v_init=_as_tensor(neu.v_init, device),
+                unit=_as_tensor(np.broadcast_to(layer.state_scale, (layer.n_out,)), device),
+            )
+        )
+    return layers
+
+
+@dataclass
+class TorchRun:
+    """A simulation's results as tensors (batch first unless stated)."""
+
+    spike_counts: dict[str, torch.Tensor]  # (B, n); carries gradients in training
+    window_counts: dict[str, torch.Tensor]
+    output_v_sum: torch.Tensor  # (B, n) of the output layer, state units; carries gradients
+    active: dict[str, int] = field(default_factory=dict)  # neuron-steps with nonzero synaptic input
+    u_wraps: dict[str, int] = field(default_factory=dict)
+    v_saturations: dict[str, int] = field(default_factory=dict)
+    rasters: dict[str, torch.Tensor] | None = None  # (T, B, n)
+    traces: dict[str, dict[str, torch.Tensor]] | None = None
+
+
+def simulate(
+    network: QuantisedNetwork,
+    inputs: torch.Tensor,
+    layers: list[TorchLayer] | None = None,
+    *,
+    windows: dict[str, tuple[int, int]] | None = None,
+    record_spikes: bool = False,
+    record_state: bool = False,
+    gradient_path: GradientPath | None = None,
+) -> TorchRun:
+    """Run integer ``inputs`` (steps, batch, n_inputs) through the network, all samples at once.
+
+    The step order is ``cpu.py``'s (and Lava's): every layer's neurons consume the synaptic
+    input due now, then every projection delivers this step's source values 1 + delay
+    steps later. ``gradient_path(layer, projection_index, source)`` may return a float
+    synaptic input in integer units whose gradient is added straight through."""
+    arith = network.arithmetic
+    layers = layers if layers is not None else build(network, inputs.device)
+    steps, batch = inputs.shape[:2]
+    x = inputs.reshape(steps, batch, -1).to(torch.float64)
+    dev = x.device
+    zeros = {layer.name: torch.zeros(batch, layer.n, dtype=torch.float64, device=dev) for layer in layers}
+    u = dict(zeros)
+    v = {layer.name: layer.v_init.expand(batch, layer.n).clone() for layer in layers}
+    spikes = dict(zeros)
+    pending: dict[str, dict[int, torch.Tensor]] = {layer.name: {} for layer in layers}
+    counts = {layer.name: torch.zeros(batch, layer.n, dtype=torch.float64, device=dev) for layer in layers}
+    window_counts = {name: torch.zeros_like(c) for name, c in counts.items()}
+    stats = {key: {layer.name: torch.zeros((), dtype=torch.int64, device=dev) for layer in layers} for key in ("active", "u", "v")}
+    out_name = network.output_layer.name
+    out_v_sum = torch.zeros_like(zeros[out_name])
+    rasters = {layer.name: [] for layer in layers} if record_spikes else None
+    traces = {layer.name: {"u": [], "v": []} for layer in layers} if record_state else None
+    half = float(2 ** (arith.state_bits - 1))
+    for t in range(steps):
+        for layer in layers:
+            name = layer.name
+            a_in = pending[name].pop(t, zeros[name])
+            activation = wrap(a_in * float(2**arith.activation_shift), 32)
+            current, wrapped = wrap_once(wrap(decay(u[name], layer.u_keep, arith.decay_bits) + activation, 32), arith.state_bits)
+            voltage, saturated = clip(wrap(decay(v[name], layer.v_keep, arith.decay_bits) + current + layer.bias, 32), float(arith.state_max))
+            if layer.reset == "none":
+                spike = zeros[name]
+            else:
+                spike = fire(voltage, layer.vth_eff, layer.unit)
+                fired = spike.detach()  # the reset passes no gradient (snnTorch's default)
+                voltage = voltage * (1 - fired) if layer.reset == "zero" else voltage - fired * layer.reset_sub
+            u[name], v[name], spikes[name] = current, voltage, spike
+            counts[name] = counts[name] + spike
+            if windows and name in windows and windows[name][0] <= t < windows[name][1]:
+                window_counts[name] = window_counts[name] + spike
+            stats["active"][name] += torch.count_nonzero(a_in.detach())
+            stats["u"][name] += torch.count_nonzero(wrapped)
+            stats["v"][name] += torch.count_nonzero(saturated)
+            if rasters is not None:
+                rasters[name].append(spike.detach() > 0)
+            if traces is not None:
+                traces[name]["u"].append(current.detach().to(torch.int32))
+                traces[name]["v"].append(voltage.detach().to(torch.int32))
+        out_v_sum = out_v_sum + v[out_name]
+        sources = {INPUT: x[t], **spikes}
+        for layer in layers:
+            for projection in layer.projections:
+                _deliver(layer, projection, sources[projection.source], t, pending[layer.name], gradient_path)
+    return TorchRun(
+        spike_counts=counts,
+        window_counts=window_counts,
+        output_v_sum=out_v_sum,
+        active={k: int(c) for k, c in stats["active"].items()},
+        u_wraps={k: int(c) for k, c in stats["u"].items()},
+        v_saturations={k: int(c) for k, c in stats["v"].items()},
+        rasters={k: torch.stack(r) for k, r in rasters.items()} if rasters is not None else None,
+        traces={k: {s: torch.stack(r) for s, r in tr.items()} for k, tr in traces.items()} if traces is not None else None,
+    )
+
+
+def _deliver(layer: TorchLayer, projection: TorchProjection, source: torch.Tensor, t: int, pending: dict, gradient_path) -> None:
+    """Add the projection's output for this step's source values into the step it is due."""
+    p = projection.quantised
+    graded = p.graded_bits > 0
+    values = source.detach() if graded else (source.detach() != 0).to(torch.float64)
+    smooth = gradient_path(layer.name, projection.index, source) if gradient_path is not None else None
+    if smooth is None and not torch.any(values):
+        return  # no event: Lava's connection sends zeros
+    for i, (delay, weights_t) in enumerate(projection.by_delay):
+        output = synaptic_output(projection.exact_sum(weights_t, values), p.connection, p.weight_exp, graded)
+        if smooth is not None and i == 0:
+            output = ste(output, smooth)
+        due = t + 1 + delay
+        pending[due] = wrap(pending[due] + output, 32) if due in pending else output
+
+
+# --------------------------------------------------------------------------- as a CPU-backend engine
+def run_engine(network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool) -> TorchRun:
+    """Simulation without gradients, for ``run_cpu(engine="torch")``."""
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(inputs), device=device)
+        return simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state)
