@@ -86,8 +86,21 @@ def train(seed: int = 0):
     return model, x_test, y_test
 
 
+def training_spikes(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The training split, rate-coded once (steps, samples, 64) uint8, and its labels:
+    the data ``deploy.py --finetune`` fine-tunes the demo on."""
+    x_train, _, y_train, _ = digits_rates(seed)
+    return rate_code(x_train, STEPS, np.random.default_rng(seed + 2)).astype(np.uint8), np.asarray(y_train)
+
+
 def demo_model_and_input(seed: int = 0) -> tuple[FloatGraph, InputBatch]:
     """The trained demo network as a FloatGraph and its rate-coded, labelled test set."""
+    graph, batch, _ = demo_setup(seed)
+    return graph, batch
+
+
+def demo_setup(seed: int = 0):
+    """(FloatGraph, labelled test InputBatch, the trained snnTorch module)."""
     from .frontends.snntorch_model import snntorch_to_float_graph
 
     model, x_test, y_test = train(seed)
@@ -105,4 +118,4 @@ def demo_model_and_input(seed: int = 0) -> tuple[FloatGraph, InputBatch]:
         f"(spike probability = pixel / 16), seed {seed}",
     }
     batch = InputBatch(values=spikes, encoding=InputEncoding("spikes"), description=description, labels=np.asarray(y_test))
-    return graph, batch
+    return graph, batch, model

@@ -19,9 +19,13 @@ examples:
   python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
   python deploy.py model.nir --target none --profile kapoho_point
                                                      dry run: compile, map onto cores and report; run nothing
+  python deploy.py --target cpu --finetune 3         fine-tune the demo through the fixed-point forward pass, then deploy
+  python deploy.py model.pt --finetune 3 --finetune-data train.npz --input test.npy
+                                                     the same for your snnTorch model and labelled data
 
 outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
-report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), spikes.npz (with --record: one (steps, batch, n) array per layer).
+report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), spikes.npz (with --record: one (steps, batch, n) array per layer),
+finetuned.nir and finetuned_state_dict.pt (with --finetune).
 exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference.
 """
 
@@ -59,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
                         "the overflow analysis in the report (default: the run's input)")
     parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")
+    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
+                        help="first fine-tune the snnTorch model (.pt or the demo) for EPOCHS epochs through the exact fixed-point "
+                        "forward pass (straight-through gradients), then deploy it; writes finetuned.nir and finetuned_state_dict.pt")
+    parser.add_argument("--finetune-data", metavar="FILE.npz", help="labelled training data for --finetune: arrays 'inputs' "
+                        "(steps, samples, *input_shape) and 'labels' (samples,); default for the demo: its training split")
+    parser.add_argument("--finetune-lr", type=float, metavar="LR", help="learning rate of --finetune (default: 1e-3, Adam)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
 
@@ -87,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
         batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
         per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration, progress=True,
+        finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
     )
     try:
         outcome = deploy(options)

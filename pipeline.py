@@ -30,7 +30,7 @@ from .verification import compare_runs
 
 CALIBRATIONS = ("worst-case", "data")
 TARGETS = ("loihi-sim", "cpu", "float", "none")  # none: a dry run that compiles, maps and reports only
-OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz")
+OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt")
 
 
 @dataclass
@@ -51,6 +51,9 @@ class DeployOptions:
     calibration_data: str | None = None  # .npy input for calibration and the overflow analysis (default: the run's input)
     calibration: str = "worst-case"  # or "data": scales from the ranges u and v reach on the calibration data
     per_core: bool = False  # loihi-sim: one Lava process per mapped layer slice (core), as on the chip
+    finetune_epochs: int = 0  # > 0: quantisation-aware fine-tuning of the snnTorch model first (finetune.py)
+    finetune_data: str | None = None  # .npz with "inputs" (steps, samples, *shape) and "labels"; the demo's own training split by default
+    finetune_learning_rate: float | None = None
     progress: bool = False
 
 
@@ -71,14 +74,23 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         raise UserError(f"unknown target {options.target!r}: choose one of {', '.join(TARGETS)}")
     if options.per_core and options.target != "loihi-sim" and not options.verify:
         raise UserError("--per-core builds the Lava network core by core: use it with --target loihi-sim (or --verify)")
+    if options.finetune_epochs < 0:
+        raise UserError(f"--finetune {options.finetune_epochs}: the number of epochs must be positive")
+    if options.finetune_epochs and options.target == "none":
+        raise UserError("--finetune trains through the fixed-point forward pass before a run: use it with --target loihi-sim, cpu or float")
     if options.verify and options.target in ("float", "none"):
         raise UserError("--verify compares Lava (loihi-sim) with the CPU backend: use --target loihi-sim or cpu")
     timing: dict[str, float] = {}
     profile = load_profile(options.profile)
 
     start = time.perf_counter()
-    float_graph, batch = _load(options)
+    float_graph, batch, module = _load(options)
     timing["load"] = time.perf_counter() - start
+    finetuning, finetuned_files = None, {}
+    if options.finetune_epochs:
+        start = time.perf_counter()
+        float_graph, finetuning, finetuned_files = _finetune(options, profile, float_graph, batch, module)
+        timing["finetune"] = time.perf_counter() - start
 
     calibration = _calibration_batch(options, float_graph, batch)
     compile_options = CompileOptions(
@@ -120,13 +132,77 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         compiled, results[options.target], batch.description, timing, accuracy, verify, batch.notes + overflow_warnings, results["float"]
     )
     report.quantisation = {"weight_scaling": options.weight_scaling, "calibration": options.calibration, "overflow": overflow}
-    files = {"report.json": b"", "report.png": render_png(report), "mesh.png": render_mesh_png(report)}
+    if finetuning is not None:
+        report.quantisation["finetuning"] = finetuning
+    files = {"report.json": b"", "report.png": render_png(report), "mesh.png": render_mesh_png(report), **finetuned_files}
     if options.record:
         files["spikes.npz"] = _spikes_npz(results[options.target])
     timing["report"] = time.perf_counter() - start
     report.timing_s = dict(timing)
     files["report.json"] = render_json(report).encode()
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results)
+
+
+def _finetune(options: DeployOptions, profile, graph: FloatGraph, batch: InputBatch, module) -> tuple[FloatGraph, dict, dict[str, bytes]]:
+    """Quantisation-aware fine-tuning (finetune.py) of the snnTorch model, on --finetune-data
+    (or the demo's training split); returns the fine-tuned graph, the report's
+    ``quantisation.finetuning`` entry and the re-exported files."""
+    from .backends.cpu import run_cpu
+    from .backends.float_reference import run_float
+    from .finetune import FinetuneOptions, export_finetuned, finetune
+    from .frontends.snntorch_model import snntorch_to_float_graph
+
+    if module is None:
+        raise UserError(
+            f"--finetune needs the snnTorch model (a .pt file saved with torch.save, or the built-in demo); "
+            f"{options.model} is a NIR file, which holds no trainable model"
+        )
+    inputs, labels, data_source = _finetune_data(options)
+    shape = graph_input_shape(graph)
+    fine = FinetuneOptions(epochs=options.finetune_epochs, profile=profile, weight_scaling=options.weight_scaling, dt=options.dt, seed=options.seed)
+    if options.finetune_learning_rate is not None:
+        fine.learning_rate = options.finetune_learning_rate
+    before = None
+    if batch.labels is not None:  # accuracy on the deployed input before fine-tuning, float and fixed point
+        compiled = compile_network(graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling))
+        fixed = run_cpu(compiled.quantised, to_integer_input(batch, compiled.quantised))
+        exact = run_float(compiled.normalised, batch.values)
+        before = {name: float(np.mean(r.predictions() == batch.labels)) for name, r in (("float", exact), ("fixed_point", fixed))}
+    result = finetune(module, inputs, labels, fine, input_shape=shape, encoding=batch.encoding)
+    tuned = snntorch_to_float_graph(module, input_shape=shape, source=f"{graph.source}, fine-tuned")
+    tuned = FloatGraph(graph=tuned.graph, source=tuned.source, format=graph.format, fixes=graph.fixes, notes=tuned.notes)
+    entry = {
+        "data": data_source,
+        "samples": int(labels.shape[0]),
+        "learning_rate": fine.learning_rate,
+        "accuracy_before": before,
+        **result.summary(),
+        "files": ["finetuned.nir", "finetuned_state_dict.pt"],
+    }
+    return tuned, entry, export_finetuned(module, shape)
+
+
+def _finetune_data(options: DeployOptions) -> tuple[np.ndarray, np.ndarray, str]:
+    if options.finetune_data is None:
+        if options.model is not None:
+            raise UserError("--finetune needs labelled training data: --finetune-data FILE.npz with arrays 'inputs' and 'labels'")
+        from .demo import training_spikes
+
+        inputs, labels = training_spikes(options.seed)
+        return inputs, labels, "scikit-learn digits training split (the demo's), rate-coded"
+    path = Path(options.finetune_data)
+    if not path.is_file():
+        raise UserError(f"--finetune-data {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"inputs", "labels"} - set(data.files)
+            if missing:
+                raise UserError(f"--finetune-data {path}: missing array(s) {', '.join(sorted(missing))} (needs 'inputs' and 'labels')")
+            return np.asarray(data["inputs"]), np.asarray(data["labels"]), str(path)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input error
+        raise UserError(f"--finetune-data {path}: not a .npz file ({type(exc).__name__}: {exc})") from None
 
 
 def _calibration_batch(options: DeployOptions, graph: FloatGraph, batch: InputBatch) -> InputBatch:
@@ -159,21 +235,31 @@ def _dry_run(compiled: CompiledNetwork, batch: InputBatch, timing: dict[str, flo
     return DeployOutcome(report=report, files=files, compiled=compiled)
 
 
-def _load(options: DeployOptions) -> tuple[FloatGraph, InputBatch]:
+def _load(options: DeployOptions) -> tuple[FloatGraph, InputBatch, object]:
+    """The model's graph, the input, and (for --finetune) the snnTorch module, else None."""
     if options.model is None:
-        from .demo import demo_model_and_input
+        from .demo import demo_setup
 
-        graph, batch = demo_model_and_input(seed=options.seed)
+        graph, batch, module = demo_setup(seed=options.seed)
         if options.input is not None:
-            return graph, load_input_file(options.input, graph_input_shape(graph), options.steps, options.batch)
-        return graph, fit(batch, options.steps, options.batch)
-    from .frontends import load_model
+            return graph, load_input_file(options.input, graph_input_shape(graph), options.steps, options.batch), module
+        return graph, fit(batch, options.steps, options.batch), module
+    from .frontends import TORCH_SUFFIXES, load_model
 
-    graph = load_model(options.model, options.input_shape or _shape_hint(options.input))
+    module = None
+    input_shape = options.input_shape or _shape_hint(options.input)
+    if options.finetune_epochs and Path(options.model).suffix.lower() in TORCH_SUFFIXES:
+        from .frontends.snntorch_model import snntorch_to_float_graph
+        from .frontends.torch_file import load_torch_module
+
+        module = load_torch_module(options.model)
+        graph = snntorch_to_float_graph(module, input_shape=input_shape, source=options.model)
+    else:
+        graph = load_model(options.model, input_shape)
     shape = graph_input_shape(graph)
     if options.input is not None:
-        return graph, load_input_file(options.input, shape, options.steps, options.batch)
-    return graph, random_spikes(shape, options.steps, options.batch, options.rate, options.seed)
+        return graph, load_input_file(options.input, shape, options.steps, options.batch), module
+    return graph, random_spikes(shape, options.steps, options.batch, options.rate, options.seed), module
 
 
 def _shape_hint(input_path: str | None) -> tuple[int, ...] | None:

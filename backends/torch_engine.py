@@ -245,7 +245,6 @@ def simulate(
     out_v_sum = torch.zeros_like(zeros[out_name])
     rasters = {layer.name: [] for layer in layers} if record_spikes else None
     traces = {layer.name: {"u": [], "v": []} for layer in layers} if record_state else None
-    half = float(2 ** (arith.state_bits - 1))
     for t in range(steps):
         for layer in layers:
             name = layer.name

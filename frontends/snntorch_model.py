@@ -72,6 +72,14 @@ def snntorch_to_float_graph(
 
 
 # --------------------------------------------------------------------------- tracing
+def trace_modules(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> "_Trace":
+    """The model's supported leaf modules in call order, each with the module (or INPUT)
+    its signal comes from: the structure ``snntorch_to_float_graph`` converts."""
+    model.eval()
+    _reject_unsupported_modules(model)
+    return _trace(model, input_shape)
+
+
 @dataclass
 class _Trace:
     input_shape: tuple[int, ...]

@@ -8,10 +8,15 @@ from ..ir.stages import FloatGraph
 
 
 def load_torch_model(path: str | Path, input_shape: tuple[int, ...] | None = None) -> FloatGraph:
+    from .snntorch_model import snntorch_to_float_graph
+
+    return snntorch_to_float_graph(load_torch_module(path), input_shape=input_shape, source=str(path))
+
+
+def load_torch_module(path: str | Path):
+    """The nn.Module saved at ``path``, with a clear error for anything else."""
     import torch
     from torch import nn
-
-    from .snntorch_model import snntorch_to_float_graph
 
     path = Path(path)
     try:
@@ -30,4 +35,4 @@ def load_torch_model(path: str | Path, input_shape: tuple[int, ...] | None = Non
         )
     if not isinstance(obj, nn.Module):
         raise ModelLoadError(f"{path}: holds a {type(obj).__name__}, not a torch.nn.Module")
-    return snntorch_to_float_graph(obj, input_shape=input_shape, source=str(path))
+    return obj

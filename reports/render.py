@@ -119,6 +119,14 @@ def render_table(report: Report) -> str:
     if overflow:
         peaks = ", ".join(f"{name} u {e['u_peak']:.0%} v {e['v_peak']:.0%}" for name, e in overflow["layers"].items())
         lines.append(f"register use on {overflow['source']} ({overflow['samples']} samples; peak |u|, |v| of the 24-bit limit): {peaks}")
+    tuning = (report.quantisation or {}).get("finetuning")
+    if tuning:
+        before = tuning["accuracy_before"]
+        was = f"; before it on this input: float {before['float']:.2%}, fixed point {before['fixed_point']:.2%}" if before else ""
+        lines.append(
+            f"fine-tuned {tuning['epochs']} epoch(s) through the fixed-point forward pass on {tuning['samples']} samples: "
+            f"fixed-point training accuracy {tuning['train_accuracy_before']:.2%} -> {tuning['train_accuracy_after']:.2%}{was}"
+        )
     lines.append("timing: " + ", ".join(f"{k} {v:.2f}s" for k, v in report.timing_s.items()))
     if report.notes:
         lines.append("notes:")
