@@ -133,10 +133,11 @@ class TorchProjection:
     by_delay: list[tuple[int, torch.Tensor]]  # (delay, transposed weights (n_in, n_out)), dense or sparse
 
     def exact_sum(self, weights_t: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
-        """Exact integer sum src @ W.T: float64 products of small integers, summed exactly."""
+        """Exact integer sum src @ W.T (float64 result): products of small integers, summed
+        in float32 where every partial sum stays below 2**24 (``_weights_on``), else float64."""
         if weights_t.is_sparse:
             return torch.sparse.mm(weights_t.t(), src.t()).t()
-        return src @ weights_t
+        return (src.to(weights_t.dtype) @ weights_t).to(torch.float64)
 
 
 @dataclass
@@ -158,14 +159,20 @@ def _as_tensor(values, device) -> torch.Tensor:
     return torch.as_tensor(np.array(values, dtype=np.float64), device=device)
 
 
-def _weights_on(weights, device) -> torch.Tensor:
-    """Transposed integer weights (n_in, n_out) as float64: sparse when stored sparse."""
+def _weights_on(weights, device, input_max: int) -> torch.Tensor:
+    """Transposed integer weights (n_in, n_out): sparse float64 when stored sparse; dense
+    float32 when every partial sum of |input| x |weight| is below 2**24 (exact, as in
+    ``cpu._exact_dtype``), else float64. Exact float32 products need full-precision matmuls
+    (``torch.backends.cuda.matmul.allow_tf32`` stays False, its default)."""
     if sparse.issparse(weights):
         coo = sparse.coo_matrix(weights.T)
         index = torch.as_tensor(np.vstack([coo.row, coo.col]).astype(np.int64))
         values = torch.as_tensor(coo.data.astype(np.float64))
         return torch.sparse_coo_tensor(index, values, coo.shape, check_invariants=True).coalesce().to(device)
-    return _as_tensor(np.asarray(weights).T, device).contiguous()
+    dense = np.asarray(weights)
+    bound = float(np.abs(dense).sum(axis=1).max(initial=0.0)) * input_max
+    dtype = torch.float32 if bound < 2**24 else torch.float64
+    return _as_tensor(dense.T, device).to(dtype).contiguous()
 
 
 def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list[TorchLayer]:
@@ -177,7 +184,7 @@ def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list
     for layer in network.layers:
         neu = layer.neurons
         projections = [
-            TorchProjection(p.source, i, p, [(d, _weights_on(w, device)) for d, w in sorted(_split_by_delay(p.weights, p.delays).items())])
+            TorchProjection(p.source, i, p, [(d, _weights_on(w, device, _input_max(p))) for d, w in sorted(_split_by_delay(p.weights, p.delays).items())])
             for i, p in enumerate(layer.projections)
         ]
         layers.append(
@@ -196,6 +203,10 @@ def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list
             )
         )
     return layers
+
+
+def _input_max(projection: QuantisedProjection) -> int:
+    return (1 << (projection.graded_bits - 1)) if projection.graded_bits else 1
 
 
 @dataclass
@@ -293,8 +304,8 @@ def _deliver(layer: TorchLayer, projection: TorchProjection, source: torch.Tenso
     graded = p.graded_bits > 0
     values = source.detach() if graded else (source.detach() != 0).to(torch.float64)
     smooth = gradient_path(layer.name, projection.index, source) if gradient_path is not None else None
-    if smooth is None and not torch.any(values):
-        return  # no event: Lava's connection sends zeros
+    if smooth is None and values.device.type == "cpu" and not torch.any(values):
+        return  # no event: Lava's connection sends zeros (checked on the CPU only: on a GPU the test would wait for it)
     for i, (delay, weights_t) in enumerate(projection.by_delay):
         output = synaptic_output(projection.exact_sum(weights_t, values), p.connection, p.weight_exp, graded)
         if smooth is not None and i == 0:

@@ -2,6 +2,8 @@
 
     python benchmarks/backend_speed.py                     # MLP 784-500-10, CNN 2x34x34, recurrent 12-40-7
     python benchmarks/backend_speed.py --networks mlp      # only the 784-500-10 network
+    python benchmarks/backend_speed.py --engines cpu,torch,snntorch,snntorch-device --device cuda --batches 1,256,4096
+                                                           # the torch engine and snnTorch on a GPU
 
 All engines run the same network (an snnTorch model converted once by neurodeploy) on the
 same seeded input spikes (10 % rate, 200 steps unless changed). Throughput is sample-steps
@@ -10,7 +12,9 @@ included). Lava runs samples one after another, so its throughput does not depen
 batch; where it is timed on fewer samples than the batch (--lava-samples, or a network's
 default below) the table says so. Peak memory is the growth of the process's peak resident
 set during the run (Linux: /proc/self/clear_refs resets the peak before each run).
-The CPU backend's numba kernels are compiled (or loaded from cache) before timing.
+The CPU backend's numba kernels are compiled (or loaded from cache) before timing; the
+torch engine (``run_cpu(engine="torch")``) and snnTorch on --device are warmed up once.
+Every fixed-point engine's spike counts are compared with the numba engine's.
 Results go to stdout and, as JSON, to --out.
 """
 from __future__ import annotations
@@ -76,17 +80,30 @@ class PeakMemory:
         return 0
 
 
-def time_snntorch(model, spikes: np.ndarray) -> float:
+def time_snntorch(model, spikes: np.ndarray, device: str = "cpu") -> float:
+    """snnTorch float inference, the input already on ``device`` (its copy is not timed)."""
     import torch
     from snntorch import utils
 
-    x = torch.as_tensor(spikes, dtype=torch.float32)
+    model.to(device)
+    x = torch.as_tensor(spikes, dtype=torch.float32, device=device)
+    _synchronise(device)
     start = time.perf_counter()
     with torch.no_grad():
         utils.reset(model)
         for t in range(x.shape[0]):
             model(x[t])
-    return time.perf_counter() - start
+    _synchronise(device)
+    wall = time.perf_counter() - start
+    model.to("cpu")
+    return wall
+
+
+def _synchronise(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def measure(run, *args) -> tuple[float, float | None, object]:
@@ -105,6 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", default="1,256")
     parser.add_argument("--lava-samples", type=int, default=None, help="time Lava on at most this many samples per batch size")
     parser.add_argument("--engines", default="cpu,lava,snntorch")
+    parser.add_argument("--device", default=None, help="device of the torch engine and of snntorch-device (default: cuda if present, else cpu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backend_speed.json"))
     args = parser.parse_args(argv)
@@ -112,18 +130,20 @@ def main(argv=None) -> int:
     import torch
 
     from neurodeploy.backends.cpu import run_cpu
-    from neurodeploy.backends.lava_backend import run_lava
     from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
     from neurodeploy.ir.passes import CompileOptions, compile_network
     from neurodeploy.ir.profile import load_profile
 
     engines = args.engines.split(",")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
     for name in args.networks.split(","):
         make, shape = networks()[name]
         model = make()
         compiled = compile_network(snntorch_to_float_graph(model, input_shape=shape), CompileOptions(profile=load_profile("loihi2")))
         run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8))  # compile / load the kernels
+        if "torch" in engines:
+            run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8), engine="torch", device=device)
         rng = np.random.default_rng(args.seed)
         for batch in (int(b) for b in args.batches.split(",")):
             spikes = (rng.random((args.steps, batch, *shape), dtype=np.float32) < args.rate).astype(np.uint8)
@@ -133,6 +153,8 @@ def main(argv=None) -> int:
                 wall, mib, cpu_result = measure(run_cpu, compiled.quantised, flat)
                 row["cpu"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib}
             if "lava" in engines:
+                from neurodeploy.backends.lava_backend import run_lava
+
                 cap = args.lava_samples or LAVA_SAMPLES.get(name) or batch
                 samples = min(batch, cap)
                 wall, mib, lava_result = measure(run_lava, compiled.quantised, np.ascontiguousarray(flat[:, :samples]))
@@ -140,9 +162,19 @@ def main(argv=None) -> int:
                 if "cpu" in engines:
                     same = all(np.array_equal(lava_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts[:samples]) for n in lava_result.layers)
                     row["lava"]["spike_counts_equal_cpu"] = bool(same)
+            if "torch" in engines:
+                wall, mib, torch_result = measure(run_cpu, compiled.quantised, flat, False, False, False, None, "torch", device)
+                row["torch"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib, "device": device}
+                if "cpu" in engines:
+                    same = all(np.array_equal(torch_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts) for n in torch_result.layers)
+                    row["torch"]["spike_counts_equal_cpu"] = bool(same)
             if "snntorch" in engines:
                 wall, mib, _ = measure(time_snntorch, model, spikes)
                 row["snntorch"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib}
+            if "snntorch-device" in engines:
+                time_snntorch(model, spikes[:2], device)  # warm-up
+                wall, mib, _ = measure(time_snntorch, model, spikes, device)
+                row["snntorch-device"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib, "device": device}
             rows.append(row)
             print_row(row)
     machine = {
@@ -151,6 +183,8 @@ def main(argv=None) -> int:
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     out = {"rate": args.rate, "steps": args.steps, "machine": machine, "results": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +195,7 @@ def main(argv=None) -> int:
 
 def print_row(row) -> None:
     parts = [f"{row['network']:>4} batch {row['batch']:>4}"]
-    for engine in ("cpu", "lava", "snntorch"):
+    for engine in ("cpu", "torch", "lava", "snntorch", "snntorch-device"):
         if engine in row:
             r = row[engine]
             note = f" ({r['samples']} timed)" if r["samples"] != row["batch"] else ""
@@ -170,6 +204,8 @@ def print_row(row) -> None:
     for engine in ("lava", "snntorch"):
         if "cpu" in row and engine in row:
             parts.append(f"cpu/{engine} {row['cpu']['sample_steps_per_s'] / row[engine]['sample_steps_per_s']:.1f}x")
+    if "torch" in row and "snntorch-device" in row:
+        parts.append(f"torch/snntorch on {row['torch']['device']} {row['torch']['sample_steps_per_s'] / row['snntorch-device']['sample_steps_per_s']:.1f}x")
     print(" | ".join(parts), flush=True)
 
 
