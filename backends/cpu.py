@@ -247,18 +247,7 @@ def run_cpu(
         acts = activity[kernel.layer.name]
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = kernel.layer.n_out * steps * batch
-    fill_synops(network, x_all, activity)
-    return RunResult(
-        target="cpu",
-        steps=steps,
-        batch=batch,
-        layers=activity,
-        output_layer=out.name,
-        output_v_sum=out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
-        rasters=rasters,
-        traces=traces,
-        wall_s=time.perf_counter() - start,
-    )
+    return _result(network, x_all, activity, out_v_sum, rasters, traces, start)
 
 
 def _run_torch(network, inputs, record_spikes, record_state, windows, device) -> RunResult:
@@ -268,20 +257,35 @@ def _run_torch(network, inputs, record_spikes, record_state, windows, device) ->
     steps, batch = inputs.shape[:2]
     x = inputs.reshape(steps, batch, -1)
     run = run_engine(network, x, device, windows, record_spikes, record_state)
-    activity = {}
-    for layer in network.layers:
-        name = layer.name
-        acts = LayerActivity(name, layer.n_out, spike_counts=run.spike_counts[name].cpu().numpy().astype(np.int64))
-        acts.spikes = int(acts.spike_counts.sum())
-        acts.neuron_updates = layer.n_out * steps * batch
-        acts.active_neuron_updates = run.active[name]
-        acts.saturations = {"u_wrap": run.u_wraps[name], "v_saturate": run.v_saturations[name]}
-        if windows and name in windows:
-            acts.window, acts.window_counts = windows[name], run.window_counts[name].cpu().numpy().astype(np.int64)
-        activity[name] = acts
+    activity = {
+        layer.name: _layer_activity(
+            layer, steps, batch, run.spike_counts[layer.name].cpu().numpy(), run.active[layer.name], run.u_wraps[layer.name],
+            run.v_saturations[layer.name], windows, run.window_counts[layer.name].cpu().numpy(),
+        )
+        for layer in network.layers
+    }
+    rasters = {k: r.cpu().numpy() for k, r in run.rasters.items()} if run.rasters is not None else None
+    traces = {k: {s: a.cpu().numpy() for s, a in tr.items()} for k, tr in run.traces.items()} if run.traces is not None else None
+    return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start)
+
+
+def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturate, windows, window_counts) -> LayerActivity:
+    """A layer's activity from an engine's per-sample counters."""
+    acts = LayerActivity(layer.name, layer.n_out, spike_counts=np.asarray(spike_counts).astype(np.int64))
+    acts.spikes = int(acts.spike_counts.sum())
+    acts.neuron_updates = layer.n_out * steps * batch
+    acts.active_neuron_updates = int(active)
+    acts.saturations = {"u_wrap": int(u_wrap), "v_saturate": int(v_saturate)}
+    if windows and layer.name in windows:
+        acts.window, acts.window_counts = windows[layer.name], np.asarray(window_counts).astype(np.int64)
+    return acts
+
+
+def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, rasters, traces, start: float) -> RunResult:
+    """The RunResult of a CPU-backend run: synops from the events, the output's v in float units."""
+    steps, batch = x.shape[:2]
     fill_synops(network, x, activity)
     out = network.output_layer
-    out_v_sum = run.output_v_sum.cpu().numpy()
     return RunResult(
         target="cpu",
         steps=steps,
@@ -289,8 +293,8 @@ def _run_torch(network, inputs, record_spikes, record_state, windows, device) ->
         layers=activity,
         output_layer=out.name,
         output_v_sum=out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
-        rasters={k: r.cpu().numpy() for k, r in run.rasters.items()} if run.rasters is not None else None,
-        traces={k: {s: a.cpu().numpy() for s, a in tr.items()} for k, tr in run.traces.items()} if run.traces is not None else None,
+        rasters=rasters,
+        traces=traces,
         wall_s=time.perf_counter() - start,
     )
 
@@ -319,30 +323,15 @@ def _run_compiled(network, inputs, record_spikes, record_state, windows, progres
     activity, rasters, traces = {}, ({} if record_spikes else None), ({} if record_state else None)
     for i, layer in enumerate(network.layers):
         cut = slice(offsets[layer.name], offsets[layer.name] + layer.n_out)
-        acts = LayerActivity(layer.name, layer.n_out, spike_counts=result.spike_counts[:, cut].copy())
-        acts.spikes = int(acts.spike_counts.sum())
-        acts.neuron_updates = layer.n_out * steps * batch
-        acts.active_neuron_updates = int(result.active[:, i].sum())
-        acts.saturations = {"u_wrap": int(result.u_wraps[:, i].sum()), "v_saturate": int(result.v_saturations[:, i].sum())}
-        if windows and layer.name in windows:
-            acts.window, acts.window_counts = windows[layer.name], result.window_counts[:, cut].copy()
-        activity[layer.name] = acts
+        activity[layer.name] = _layer_activity(
+            layer, steps, batch, result.spike_counts[:, cut], result.active[:, i].sum(), result.u_wraps[:, i].sum(),
+            result.v_saturations[:, i].sum(), windows, result.window_counts[:, cut],
+        )
         if rasters is not None:
             rasters[layer.name] = result.rasters[:, :, cut].astype(bool)
         if traces is not None:
             traces[layer.name] = {"u": result.u_trace[:, :, cut].copy(), "v": result.v_trace[:, :, cut].copy()}
-    fill_synops(network, x, activity)
-    return RunResult(
-        target="cpu",
-        steps=steps,
-        batch=batch,
-        layers=activity,
-        output_layer=out.name,
-        output_v_sum=result.out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
-        rasters=rasters,
-        traces=traces,
-        wall_s=time.perf_counter() - start,
-    )
+    return _result(network, x, activity, result.out_v_sum, rasters, traces, start)
 
 
 def _sample_chunks(steps: int, batch: int, progress: bool):

@@ -109,33 +109,18 @@ def test_lava_runtime_is_stopped_even_when_a_run_fails(loihi2, monkeypatch):
     assert not [p for p in multiprocessing.active_children() if p.is_alive()]
 
 
+@pytest.mark.parametrize("engine", ["compiled", "torch"])
 @pytest.mark.parametrize("case", range(8))
-def test_compiled_engine_equals_the_numpy_statement(loihi2, case):
-    """The numba engine and the numpy step loop of cpu.py agree everywhere (no Lava needed)."""
+def test_engines_equal_the_numpy_statement(loihi2, case, engine):
+    """The numba engine and the torch engine (CPU here; the same code runs on a GPU) agree
+    with the numpy step loop of cpu.py everywhere (no Lava needed)."""
     rng = np.random.default_rng(5000 + case)
     sizes = [int(rng.integers(5, 60)) for _ in range(int(rng.integers(2, 5)))]
     graded = 8 if case % 3 == 0 else 0
     network = random_quantised_network(rng, loihi2, sizes, extreme=case % 2 == 1, graded_bits=graded)
     inputs = random_input(rng, steps=30, batch=3, n=sizes[0], graded_bits=graded)
     a = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="numpy")
-    b = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="compiled")
-    verdict = compare_runs(a, b, [layer.name for layer in network.layers])
-    assert verdict["passed"], verdict["first_difference"]
-    for name in a.layers:
-        assert a.layers[name].saturations == b.layers[name].saturations
-        assert a.layers[name].active_neuron_updates == b.layers[name].active_neuron_updates
-
-
-@pytest.mark.parametrize("case", range(8))
-def test_torch_engine_equals_the_numpy_statement(loihi2, case):
-    """The torch engine (CPU here; the same code runs on a GPU) agrees with cpu.py everywhere."""
-    rng = np.random.default_rng(7000 + case)
-    sizes = [int(rng.integers(5, 60)) for _ in range(int(rng.integers(2, 5)))]
-    graded = 8 if case % 3 == 0 else 0
-    network = random_quantised_network(rng, loihi2, sizes, extreme=case % 2 == 1, graded_bits=graded)
-    inputs = random_input(rng, steps=30, batch=3, n=sizes[0], graded_bits=graded)
-    a = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="numpy")
-    b = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="torch")
+    b = run_cpu(network, inputs, record_spikes=True, record_state=True, engine=engine)
     verdict = compare_runs(a, b, [layer.name for layer in network.layers])
     assert verdict["passed"], verdict["first_difference"]
     for name in a.layers:
