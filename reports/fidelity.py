@@ -73,7 +73,8 @@ def quantisation_errors(network: QuantisedNetwork, layer) -> dict[str, float | N
     """Each integer parameter turned back into float units and compared with the float
     model (s_i: the neuron's state scale; e: the projection's weight exponent):
 
-        weights    W_i,j ~ W_int,i,j * 2**(e + 6) / s_i; ``weight_rms_relative`` =
+        weights    W_i,j ~ W_int,i,j * 2**(e + 6) / s_i (times the input scale for graded
+                   input, which reaches the chip as integers x * scale); ``weight_rms_relative`` =
                    rms(error) / rms(W) over the stored synapses, ``weight_max_relative`` =
                    max|error| / max|W|
         threshold  vth_i * 2**6 / s_i against theta_i: largest relative error
@@ -86,6 +87,8 @@ def quantisation_errors(network: QuantisedNetwork, layer) -> dict[str, float | N
     errors, references = [], []
     for p in layer.projections:
         unit = 2.0 ** (p.weight_exp + arith.activation_shift)
+        if p.graded_bits:  # graded input arrives in integer units of 1 / input_encoding.scale
+            unit *= network.input_encoding.scale
         exact = p.float_projection.weight
         stored = p.weights
         if hasattr(exact, "tocoo"):

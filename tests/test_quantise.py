@@ -116,6 +116,17 @@ def test_quantisation_errors_are_reported_and_smaller_per_channel(loihi2):
         assert by_channel["threshold_relative"] < 0.01 and by_channel["beta_abs"] < 1 / 4096
 
 
+def test_quantisation_error_of_graded_input_weights_counts_the_input_scale(loihi2):
+    """Graded input reaches the chip as integers x * scale: the weights per integer unit are
+    W / scale, and the error report must compare like with like (it once read ~100 %)."""
+    from neurodeploy.reports.fidelity import quantisation_errors
+
+    net = normalise(float_graph(random_nir_graph(np.random.default_rng(4), [30, 20, 10])))
+    q = quantise(net, loihi2, InputEncoding("graded", max_abs=3.0))
+    assert q.layers[0].projections[0].graded_bits == 8
+    assert quantisation_errors(q, q.layers[0])["weight_rms_relative"] < 0.02
+
+
 def test_calibration_data_allows_larger_scales_and_keeps_spikes(loihi2):
     """A 200-input layer whose inputs are sparse: the worst case (all 200 active every
     step) forces a small scale; the observed ranges allow a larger one, without wraps."""
