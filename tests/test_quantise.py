@@ -139,3 +139,33 @@ def test_calibration_data_allows_larger_scales_and_keeps_spikes(loihi2):
     assert any("calibration data (8 samples" in note for note in data.quantised.notes)
     result = run_cpu(data.quantised, x)
     assert all(a.saturations["u_wrap"] == 0 for a in result.layers.values())
+
+
+def test_a_weak_input_projection_does_not_shrink_the_layers_scale(loihi2):
+    """A recurrent layer whose graded input weights (per integer input unit) are hundreds of
+    times smaller than its recurrent weights: no exponent keeps both in the profile's range.
+    The weak projection sits at the smallest exponent with coarser weights (and a note);
+    the layer keeps the largest scale its current and threshold limits allow."""
+    rng = np.random.default_rng(3)
+    n = 200
+    nodes = {
+        "input": nir.Input(np.array([1])),
+        "fc": nir.Linear(rng.uniform(0.2, 0.5, (n, 1))),
+        "rec": nir.CubaLIF(tau_syn=np.full(n, 20e-3), tau_mem=np.full(n, 20e-3), r=np.ones(n), v_leak=np.zeros(n),
+                           v_threshold=np.full(n, 0.1), v_reset=np.zeros(n), w_in=np.ones(n)),
+        "w_rec": nir.Linear(rng.uniform(-1.0, 1.0, (n, n))),
+        "output": nir.Output(np.array([n])),
+    }
+    edges = [("input", "fc"), ("fc", "rec"), ("rec", "w_rec"), ("w_rec", "rec"), ("rec", "output")]
+    graph = float_graph(nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3}, type_check=False))
+    q = quantise(normalise(graph), loihi2, InputEncoding("graded", max_abs=1.0), weight_scaling="layer")
+    arith = loihi2.arithmetic
+    layer = q.layer("rec")
+    by_source = {p.source: p for p in layer.projections}
+    main = by_source["rec"].float_projection.weight
+    smallest = 254 / np.abs(main).max() * 2.0 ** (arith.weight_exponent_min + arith.activation_shift)
+    assert layer.state_scale >= 8 * smallest
+    assert by_source["input"].weight_exp == arith.weight_exponent_min
+    assert by_source["rec"].weight_exp > arith.weight_exponent_min
+    assert any("weights from 'input' are small" in note for note in q.notes)
+    check_quantised(q)

@@ -209,6 +209,7 @@ def _quantise_layer(
         if all(not syn.w_max or _exponent_unclamped(syn, channel, arith) <= arith.weight_exponent_max for syn in synapses):
             scale = channel
     projections = [_quantise_projection(layer, syn, scale, arith) for syn in synapses]
+    notes.extend(_coarse_weight_notes(synapses, projections, scale, arith))
     vth = _threshold_mantissa(layer, dyn, scale, arith)
     bias_mant, bias_exp = _bias_mantissa_exponent(layer, bias_total * scale, arith)
     du, dv, decay_notes = _decays(dyn.alpha, dyn.beta, arith)
@@ -233,6 +234,21 @@ def _quantise_layer(
     scales = np.asarray(scale, dtype=np.float64).reshape(-1)
     state_scale = float(scales[0]) if np.all(scales == scales[0]) else scales
     return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, state_scale, layer), notes
+
+
+def _coarse_weight_notes(synapses: list[_Synapses], projections: list[QuantisedProjection], scale, arith: ArithmeticSpec) -> list[str]:
+    """A note for each projection whose weights would need an exponent below the profile's
+    range: at the smallest exponent they use only part of the mantissa."""
+    notes = []
+    for syn, projection in zip(synapses, projections):
+        if syn.w_max and _exponent_unclamped(syn, scale, arith) < arith.weight_exponent_min:
+            weights = projection.weights.data if sparse.issparse(projection.weights) else projection.weights
+            used = int(np.abs(weights).max(initial=0))
+            notes.append(
+                f"weights from {projection.source!r} are small next to the layer's other inputs: at the smallest weight "
+                f"exponent {arith.weight_exponent_min} the largest is {used} of {syn.w_top} mantissa steps (coarser rounding)"
+            )
+    return notes
 
 
 def _main(synapses: list[_Synapses]) -> _Synapses:
@@ -260,15 +276,16 @@ def _choose_scale(
     largest_bias = float(np.abs(bias_total).max(initial=0.0))
     prefers_zero = main.projection.geometry is not None and main.projection.max_delay == 0
 
-    def fits(exponent: int, with_voltage: bool) -> bool:
+    def fits(exponent: int, with_voltage: bool, strict: bool = True) -> bool:
         scale = k * 2.0 ** (exponent + arith.activation_shift)
         current = float_row_sum * scale * persistence if observed is None else observed.u * CALIBRATION_HEADROOM * scale
         if float(current.max(initial=0.0)) > arith.state_max:
             return False
         if round(theta_max * scale / 2**arith.threshold_shift) > arith.threshold_max or largest_bias * scale > bias_limit:
             return False
-        for syn in synapses:
-            if syn.w_max and not arith.weight_exponent_min <= _exponent_unclamped(syn, scale, arith) <= arith.weight_exponent_max:
+        for syn in synapses:  # above the range a mantissa overflows; below it (not strict) it only loses bits
+            needed = _exponent_unclamped(syn, scale, arith) if syn.w_max else 0
+            if needed > arith.weight_exponent_max or (strict and needed < arith.weight_exponent_min):
                 return False
         if with_voltage and np.any(leaky):
             if observed is not None:
@@ -284,14 +301,17 @@ def _choose_scale(
     exponents = list(range(arith.weight_exponent_max, arith.weight_exponent_min - 1, -1))
     if prefers_zero and 0 in exponents and fits(0, with_voltage=False):
         return k * 2.0**arith.activation_shift, ""  # Lava's Conv applies no exponent
-    for with_voltage in (True, False):
+    # Preference: every projection's exponent in range and v safe; then v may saturate; then a
+    # projection much weaker than the main one may sit at the smallest exponent with fewer
+    # mantissa bits (noted per projection) rather than shrinking the whole layer's scale.
+    for strict, with_voltage in ((True, True), (True, False), (False, True), (False, False)):
         for exponent in exponents:
-            if fits(exponent, with_voltage):
+            if fits(exponent, with_voltage, strict):
                 return k * 2.0 ** (exponent + arith.activation_shift), ""
     exponent = arith.weight_exponent_min
     scale = k * 2.0 ** (exponent + arith.activation_shift)
     worst = float((float_row_sum * scale * persistence).max(initial=0.0))
-    note = ""
+    note = f"no weight exponent meets every limit (current, threshold, bias, weight range): using the smallest, {exponent}"
     if worst > arith.state_max:
         note = (
             f"worst-case synaptic current {worst:.3g} exceeds the {arith.state_bits}-bit state even at the smallest "
