@@ -1,9 +1,9 @@
 """Quantisation-aware fine-tuning: train the snnTorch model through the chip's exact
 fixed-point forward pass, then re-export it.
 
-    result = finetune(model, inputs, labels, epochs=3, input_shape=(64,))
+    result = finetune(model, inputs, labels, FinetuneOptions(epochs=3), input_shape=(64,))
     result.model          # the same nn.Module, fine-tuned in place
-    export_finetuned(result.model, "report", input_shape=(64,))   # finetuned.pt + finetuned.nir
+    files = export_finetuned(result.model, input_shape=(64,))   # {"finetuned.nir": ..., "finetuned_state_dict.pt": ...}
 
 Each training step
 1. compiles the model as it is now (``snntorch_to_float_graph`` -> ``compile_network``),
