@@ -15,7 +15,6 @@ trained model goes through too.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -27,7 +26,11 @@ from torch import nn
 
 from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
 
-ATAN = functools.partial(surrogate.ATan.apply, alpha=2.0)  # picklable, unlike surrogate.atan()
+def ATAN(x):
+    """snnTorch's ATan surrogate (alpha 2) as a module-level function: pickle can save it, unlike
+    ``surrogate.atan()``'s closure; alpha is passed positionally (torch 2.11's Function.apply
+    takes no keyword arguments)."""
+    return surrogate.ATan.apply(x, 2.0)
 
 
 def spiking_cnn() -> nn.Module:

@@ -151,7 +151,7 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
     skipped = {n: m for n, m in _leaf_modules(model).items() if isinstance(m, _SKIPPED_MODULES)}
     candidates = [tuple(input_shape)] if input_shape else _guess_input_shapes(leaves)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    last_error: Exception | None = None
+    errors: list[str] = []
     for shape in candidates:
         for sample in (torch.zeros((1, *shape), dtype=dtype), torch.zeros((1, 1, *shape), dtype=dtype)):
             try:
@@ -159,12 +159,12 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
             except UnsupportedModelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - try the next input layout
-                last_error = exc
+                errors.append(f"{tuple(sample.shape)}: {type(exc).__name__}: {exc}")
             finally:
                 _reset_states(model)
     raise UnsupportedModelError(
         "could not run the model on a zero input of shape (batch, *input_shape) or (time, batch, *input_shape) "
-        f"with input_shape {candidates[0] if candidates else '?'} ({type(last_error).__name__}: {last_error}); "
+        f"with input_shape {candidates[0] if candidates else '?'} ({'; '.join(errors)}); "
         "pass the input shape (e.g. --input FILE) or a model whose forward takes the input tensor alone"
     )
 

@@ -1,14 +1,15 @@
 """snnTorch models used by the tests (module level, so torch.save can pickle them)."""
-import functools
 
 import snntorch as snn
 import torch
 from snntorch import surrogate
 from torch import nn
 
-# snnTorch's default surrogate (surrogate.atan()) is a closure that pickle cannot save;
-# the same ATan surrogate as a partial of the autograd Function can be saved.
-PICKLABLE_ATAN = functools.partial(surrogate.ATan.apply, alpha=2.0)
+def PICKLABLE_ATAN(x):
+    """snnTorch's ATan surrogate (alpha 2) as a module-level function: pickle can save it, unlike
+    ``surrogate.atan()``'s closure; alpha is passed positionally (torch 2.11's Function.apply
+    takes no keyword arguments)."""
+    return surrogate.ATan.apply(x, 2.0)
 
 
 class TutorialNet(nn.Module):
