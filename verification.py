@@ -15,6 +15,8 @@ def compare_runs(reference: RunResult, candidate: RunResult, layer_order: list[s
     """
     first = None
     compared = 0
+    ref_label = reference.target
+    cand_label = candidate.target if candidate.target != reference.target else f"{candidate.target} (second run)"
     for name in layer_order:
         quantities = {
             "spikes": (reference.rasters[name], candidate.rasters[name]),
@@ -38,15 +40,14 @@ def compare_runs(reference: RunResult, candidate: RunResult, layer_order: list[s
                     "sample": sample,
                     "neuron": neuron,
                     "quantity": quantity,
-                    reference.target: _plain(a[step, sample, neuron]),
-                    candidate.target: _plain(b[step, sample, neuron]),
+                    ref_label: _plain(a[step, sample, neuron]),
+                    cand_label: _plain(b[step, sample, neuron]),
                 }
     if first is not None:
         first.pop("_key")
         first["message"] = (
             f"layer {first['layer']!r}, step {first['step']}, sample {first['sample']}, neuron {first['neuron']}: "
-            f"{first['quantity']} is {first[reference.target]} on {reference.target} but {first[candidate.target]} "
-            f"on {candidate.target}"
+            f"{first['quantity']} is {first[ref_label]} on {ref_label} but {first[cand_label]} on {cand_label}"
         )
     return {
         "passed": first is None,

@@ -238,7 +238,11 @@ def simulate(
     The step order is ``cpu.py``'s (and Lava's): every layer's neurons consume the synaptic
     input due now, then every projection delivers this step's source values 1 + delay
     steps later. ``gradient_path(layer, projection_index, source)`` may return a float
-    synaptic input in integer units whose gradient is added straight through."""
+    synaptic input in integer units whose gradient is added straight through.
+
+    Every step runs a few dozen small kernels per layer; fusing them with ``torch.compile``
+    was tried and rejected: on an H100 its kernels were not bit-exact (u differed from
+    the first step), so the engine stays eager."""
     arith = network.arithmetic
     layers = layers if layers is not None else build(network, inputs.device)
     steps, batch = inputs.shape[:2]
@@ -260,22 +264,17 @@ def simulate(
         for layer in layers:
             name = layer.name
             a_in = pending[name].pop(t, zeros[name])
-            activation = wrap(a_in * float(2**arith.activation_shift), 32)
-            current, wrapped = wrap_once(wrap(decay(u[name], layer.u_keep, arith.decay_bits) + activation, 32), arith.state_bits)
-            voltage, saturated = clip(wrap(decay(v[name], layer.v_keep, arith.decay_bits) + current + layer.bias, 32), float(arith.state_max))
-            if layer.reset == "none":
-                spike = zeros[name]
-            else:
-                spike = fire(voltage, layer.vth_eff, layer.unit)
-                fired = spike.detach()  # the reset passes no gradient (snnTorch's default)
-                voltage = voltage * (1 - fired) if layer.reset == "zero" else voltage - fired * layer.reset_sub
+            current, voltage, spike, n_active, n_wrapped, n_saturated = update_neurons(
+                a_in, u[name], v[name], layer.u_keep, layer.v_keep, layer.bias, layer.vth_eff, layer.reset_sub, layer.unit,
+                layer.reset, arith.activation_shift, arith.decay_bits, arith.state_bits, arith.state_max,
+            )
             u[name], v[name], spikes[name] = current, voltage, spike
             counts[name] = counts[name] + spike
             if windows and name in windows and windows[name][0] <= t < windows[name][1]:
                 window_counts[name] = window_counts[name] + spike
-            stats["active"][name] += torch.count_nonzero(a_in.detach())
-            stats["u"][name] += torch.count_nonzero(wrapped)
-            stats["v"][name] += torch.count_nonzero(saturated)
+            stats["active"][name] += n_active
+            stats["u"][name] += n_wrapped
+            stats["v"][name] += n_saturated
             if rasters is not None:
                 rasters[name].append(spike.detach() > 0)
             if traces is not None:
@@ -296,6 +295,25 @@ def simulate(
         rasters={k: torch.stack(r) for k, r in rasters.items()} if rasters is not None else None,
         traces={k: {s: torch.stack(r) for s, r in tr.items()} for k, tr in traces.items()} if traces is not None else None,
     )
+
+
+def update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, reset: str, activation_shift: int, decay_bits: int, state_bits: int, state_max: int):
+    """One step of one layer's CUBA neurons (``fixed_point.neuron_step`` and ``fire_and_reset``):
+
+        u = wrap24_once(wrap32(decay(u) + wrap32(a_in << 6)))
+        v = clip(wrap32(decay(v) + u + bias));  spike = v > vth << 6;  reset v
+
+    Returns (u, v, spikes, inputs nonzero, u wraps, v clips); the counts are 0-d tensors."""
+    activation = wrap(a_in * float(2**activation_shift), 32)
+    current, wrapped = wrap_once(wrap(decay(u, u_keep, decay_bits) + activation, 32), state_bits)
+    voltage, saturated = clip(wrap(decay(v, v_keep, decay_bits) + current + bias, 32), float(state_max))
+    if reset == "none":
+        spike = torch.zeros_like(voltage)
+    else:
+        spike = fire(voltage, vth_eff, unit)
+        fired = spike.detach()  # the reset passes no gradient (snnTorch's default)
+        voltage = voltage * (1 - fired) if reset == "zero" else voltage - fired * reset_sub
+    return current, voltage, spike, torch.count_nonzero(a_in.detach()), torch.count_nonzero(wrapped), torch.count_nonzero(saturated)
 
 
 def _deliver(layer: TorchLayer, projection: TorchProjection, source: torch.Tensor, t: int, pending: dict, gradient_path) -> None:

@@ -128,3 +128,4 @@ def test_engines_equal_the_numpy_statement(loihi2, case, engine):
         assert a.layers[name].active_neuron_updates == b.layers[name].active_neuron_updates
         assert a.layers[name].synops == b.layers[name].synops
     np.testing.assert_allclose(a.output_v_sum, b.output_v_sum)
+

@@ -105,3 +105,23 @@ def test_energy_is_counts_times_profile_costs(loihi1):
     assert resources["utilisation"]["neurons"] == pytest.approx(5 / loihi1.core.max_neurons)
     assert [entry["layer"] for entry in report.cores[0]["layers"]] == ["lif1", "lif2"]
     assert report.latency["synaptic_delay_steps"] == 2
+
+
+def test_a_difference_between_two_runs_of_one_target_names_both_values(loihi2):
+    """Comparing two CPU runs (e.g. two engines): the message must not print one value twice."""
+    import dataclasses
+
+    from netgen import random_quantised_network
+    from neurodeploy.verification import compare_runs
+
+    rng = np.random.default_rng(0)
+    network = random_quantised_network(rng, loihi2, [10, 6])
+    inputs = random_input(rng, steps=5, batch=1, n=10, rate=0.8)
+    a = run_cpu(network, inputs, record_spikes=True, record_state=True)
+    b = run_cpu(network, inputs, record_spikes=True, record_state=True)
+    b = dataclasses.replace(b, traces={k: {"u": t["u"] + 1, "v": t["v"]} for k, t in b.traces.items()})
+    verdict = compare_runs(a, b, ["layer0"])
+    first = verdict["first_difference"]
+    assert not verdict["passed"]
+    assert first["cpu"] + 1 == first["cpu (second run)"]
+    assert f"{first['cpu']} on cpu but {first['cpu'] + 1} on cpu (second run)" in first["message"]
