@@ -62,7 +62,7 @@ def spike_counts(model, spikes):
     return total
 
 
-def train(seed: int = 0):
+def train(seed: int = 0, epochs: int = EPOCHS):
     """Train the demo network; returns (model, x_test, y_test)."""
     import torch
 
@@ -73,7 +73,7 @@ def train(seed: int = 0):
     optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     loss_fn = torch.nn.CrossEntropyLoss()
     labels = torch.as_tensor(y_train)
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         order = rng.permutation(len(x_train))
         for start in range(0, len(order), BATCH):
             idx = order[start : start + BATCH]

@@ -191,17 +191,10 @@ def mlp_task(seed: int, epochs: int | None = None) -> Task:
     from neurodeploy import demo
 
     start = time.perf_counter()
-    saved = demo.EPOCHS
-    try:
-        if epochs is not None:
-            demo.EPOCHS = epochs  # demo.train reads the module constant; it takes no epochs argument
-        model, x_test, y_test = demo.train(seed)
-    finally:
-        demo.EPOCHS = saved
+    model, x_test, y_test = demo.train(seed, demo.EPOCHS if epochs is None else epochs)
     train_s = time.perf_counter() - start
-    x_train, _, y_train, _ = demo.digits_rates(seed)
     test = demo.rate_code(x_test, demo.STEPS, np.random.default_rng(seed + 1)).astype(np.uint8)
-    train = demo.rate_code(x_train, demo.STEPS, np.random.default_rng(seed + 2)).astype(np.uint8)
+    train, y_train = demo.training_spikes(seed)
     return Task(
         "mlp", model, (64,), "spikes", train, np.asarray(y_train), test, np.asarray(y_test),
         f"digits 64-{demo.HIDDEN}-10 Leaky, rate-coded, {demo.STEPS} steps (neurodeploy.demo)", train_s,
