@@ -175,6 +175,29 @@ def test_sinabs_style_cnn_with_scalar_parameters_and_missing_shapes(tmp_path):
     assert "node 'lif' (LIF) field tau: one value 0.01 for the layer, broadcast to shape [5]" in fixes
 
 
+def test_lava_dl_style_cubalif_with_python_scalar_parameters(tmp_path):
+    """lava-dl's NIR writer (netx/nir_lava.py, an unmerged 2023 branch) and the NIR repo's
+    Lava example: numbered nodes, CubaLIF parameters as Python floats (0-d datasets) from the
+    12-bit decays (tau = dt / decay), r = tau_mem / dt, w_in = tau_syn / dt, no v_reset."""
+    dt, du, dv = 1e-3, 410 / 4096, 205 / 4096
+    tau_syn, tau_mem = dt / du, dt / dv
+    path = write_tree(tmp_path / "lava_dl.nir", graph_tree(
+        {
+            "0": {"type": "Input", "shape": np.array([4])},
+            "1": {"type": "Affine", "weight": np.random.default_rng(2).integers(-128, 128, (3, 4)) / 64.0, "bias": np.zeros(3)},
+            "2": {"type": "CubaLIF", "tau_syn": tau_syn, "tau_mem": tau_mem, "r": tau_mem / dt, "v_leak": 0.0,
+                  "v_threshold": 80 / 64.0, "w_in": tau_syn / dt},
+            "3": {"type": "Output", "shape": np.array([3])},
+        },
+        [("0", "1"), ("1", "2"), ("2", "3")],
+    ), version="0.2.0")
+    graph = deploys_on_every_backend(path, (4,))
+    fixes = "\n".join(graph.fixes)
+    for field in ("tau_syn", "tau_mem", "r", "v_threshold", "w_in"):
+        assert f"node '2' (CubaLIF) field {field}: one value" in fixes, fixes
+    assert "missing field v_reset" in fixes
+
+
 def test_nir_0_0_6_layout_list_nodes_integer_edges_output_without_shape(tmp_path):
     path = write_tree(tmp_path / "old.nir", graph_tree(
         {
