@@ -201,6 +201,7 @@ def finetune(
     optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=options.learning_rate)
     labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=options.device)
     result = FinetuneResult(model=model)
+    _check_against_model(compile_model(model, input_shape, encoding, profile, options).quantised, np.asarray(inputs), np.asarray(labels))
     result.accuracy_before = evaluate(model, inputs, labels, input_shape, encoding, profile, options)
     for epoch in _epochs(options):
         start = time.perf_counter()
@@ -241,6 +242,19 @@ def _epochs(options: FinetuneOptions):
     from tqdm import tqdm
 
     return tqdm(range(options.epochs), desc="fine-tuning", unit="epoch", disable=None)
+
+
+def _check_against_model(network: QuantisedNetwork, inputs: np.ndarray, labels: np.ndarray) -> None:
+    """The training data must fit the model: its input size, and one output neuron per class."""
+    n_in = int(np.prod(network.input_shape))
+    if int(np.prod(inputs.shape[2:])) != n_in:
+        raise UserError(
+            f"fine-tuning inputs have shape {inputs.shape}: each sample must have the model's {n_in} inputs "
+            f"(shape {tuple(network.input_shape)}), as (steps, samples, *input_shape)"
+        )
+    n_out = network.output_layer.n_out
+    if labels.max(initial=0) >= n_out:
+        raise UserError(f"fine-tuning label {int(labels.max())} has no output neuron: the model has {n_out} outputs (classes 0..{n_out - 1})")
 
 
 def _check_training_data(inputs, labels, options: FinetuneOptions) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .backends.results import RunResult
 from .errors import BackendUnavailableError, UserError
-from .inputs import DEFAULT_RATE, InputBatch, fit, load_input_file, random_spikes, to_integer_input
+from .inputs import DEFAULT_RATE, InputBatch, encoding_of, fit, load_input_file, random_spikes, to_integer_input
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .ir.profile import load_profile
 from .ir.stages import FloatGraph
@@ -159,6 +159,12 @@ def _finetune(options: DeployOptions, profile, graph: FloatGraph, batch: InputBa
         )
     inputs, labels, data_source = _finetune_data(options)
     shape = graph_input_shape(graph)
+    kind = encoding_of(np.asarray(inputs)).kind
+    if kind != batch.encoding.kind:
+        raise UserError(
+            f"--finetune-data holds {kind} input but the run's input is {batch.encoding.kind}: "
+            "train and deploy on the same kind of input (0/1 spikes, or graded values)"
+        )
     fine = FinetuneOptions(epochs=options.finetune_epochs, profile=profile, weight_scaling=options.weight_scaling, dt=options.dt, seed=options.seed)
     if options.finetune_learning_rate is not None:
         fine.learning_rate = options.finetune_learning_rate

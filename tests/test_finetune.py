@@ -130,6 +130,15 @@ def test_cli_finetune_errors(tmp_path, capsys):
     torch.save(TutorialNet(), tmp_path / "net.pt")
     status = cli.main([str(tmp_path / "net.pt"), "--finetune", "1", "--report-dir", str(tmp_path / "nothing")])
     assert status == 2 and "--finetune-data" in capsys.readouterr().err
+    for name, inputs, labels, message in [
+        ("size", np.zeros((5, 3, 10)), np.array([0, 1, 2]), "must have the model's 12 inputs"),
+        ("classes", np.zeros((5, 3, 12)), np.array([0, 1, 9]), "label 9 has no output neuron: the model has 4 outputs"),
+        ("graded", np.full((5, 3, 12), 0.5), np.array([0, 1, 2]), "holds graded input but the run's input is spikes"),
+    ]:
+        np.savez(tmp_path / f"{name}.npz", inputs=inputs, labels=labels)
+        status = cli.main([str(tmp_path / "net.pt"), "--finetune", "1", "--finetune-data", str(tmp_path / f"{name}.npz"), "--report-dir", str(tmp_path / "nothing")])
+        err = capsys.readouterr().err
+        assert status == 2 and message in err and err.count("\n") == 1, err
     np.savez(tmp_path / "bad.npz", inputs=np.zeros((5, 3, 12)))
     status = cli.main([str(tmp_path / "net.pt"), "--finetune", "1", "--finetune-data", str(tmp_path / "bad.npz"), "--report-dir", str(tmp_path / "nothing")])
     assert status == 2 and "missing array(s) labels" in capsys.readouterr().err
