@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(worst-case, default), or use the ranges the float model reaches on the calibration data, doubled (data)")
     parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
                         "the overflow analysis in the report (default: the run's input)")
+    parser.add_argument("--engine", choices=("compiled", "numpy", "torch"), default="compiled",
+                        help="the bit-exact CPU backend's engine: compiled (numba kernels, the default), numpy (the readable "
+                        "step loop) or torch (whole batches as tensors, on --device); all give identical results")
+    parser.add_argument("--device", default="cpu", help="torch device for --engine torch, e.g. cuda (default: cpu)")
     parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")
     parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
                         help="first fine-tune the snnTorch model (.pt or the demo) for EPOCHS epochs through the exact fixed-point "
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
         per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration, progress=True,
         finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
+        engine=args.engine, device=args.device,
     )
     try:
         outcome = deploy(options)

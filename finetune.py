@@ -54,7 +54,7 @@ class FinetuneOptions:
     weight_scaling: str = "channel"
     dt: float | None = None
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # torch device of the training forward pass (fine-tuning has been run on the CPU only)
     progress: bool = False
 
 

@@ -54,6 +54,8 @@ class DeployOptions:
     finetune_epochs: int = 0  # > 0: quantisation-aware fine-tuning of the snnTorch model first (finetune.py)
     finetune_data: str | None = None  # .npz with "inputs" (steps, samples, *shape) and "labels"; the demo's own training split by default
     finetune_learning_rate: float | None = None
+    engine: str = "compiled"  # the CPU backend's engine: compiled (numba), numpy, or torch (on `device`)
+    device: str = "cpu"  # torch device of the torch engine, e.g. "cuda"
     progress: bool = False
 
 
@@ -74,6 +76,7 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         raise UserError(f"unknown target {options.target!r}: choose one of {', '.join(TARGETS)}")
     if options.per_core and options.target != "loihi-sim" and not options.verify:
         raise UserError("--per-core builds the Lava network core by core: use it with --target loihi-sim (or --verify)")
+    _check_engine(options)
     if options.finetune_epochs < 0:
         raise UserError(f"--finetune {options.finetune_epochs}: the number of epochs must be positive")
     if options.finetune_epochs and options.target == "none":
@@ -141,6 +144,22 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     report.timing_s = dict(timing)
     files["report.json"] = render_json(report).encode()
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results)
+
+
+def _check_engine(options: DeployOptions) -> None:
+    from .backends.cpu import ENGINES
+
+    if options.engine not in ENGINES:
+        raise UserError(f"unknown engine {options.engine!r}: choose one of {', '.join(ENGINES)}")
+    if options.device != "cpu" and options.engine != "torch":
+        raise UserError(f"--device {options.device} is the torch engine's device: add --engine torch")
+    if options.device != "cpu":
+        import torch
+
+        try:
+            torch.zeros(1, device=options.device)
+        except (RuntimeError, AssertionError) as exc:
+            raise UserError(f"--device {options.device}: torch cannot use it here ({exc})") from None
 
 
 def _finetune(options: DeployOptions, profile, graph: FloatGraph, batch: InputBatch, module) -> tuple[FloatGraph, dict, dict[str, bytes]]:
@@ -300,7 +319,10 @@ def _run(target: str, compiled: CompiledNetwork, batch: InputBatch, integers: np
     if target == "cpu":
         from .backends.cpu import run_cpu
 
-        return run_cpu(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows)
+        return run_cpu(
+            compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows,
+            engine=options.engine, device=options.device,
+        )
     if target == "loihi-sim":
         from .backends.lava_backend import run_lava
 

@@ -151,9 +151,10 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
     skipped = {n: m for n, m in _leaf_modules(model).items() if isinstance(m, _SKIPPED_MODULES)}
     candidates = [tuple(input_shape)] if input_shape else _guess_input_shapes(leaves)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     errors: list[str] = []
     for shape in candidates:
-        for sample in (torch.zeros((1, *shape), dtype=dtype), torch.zeros((1, 1, *shape), dtype=dtype)):
+        for sample in (torch.zeros((1, *shape), dtype=dtype, device=device), torch.zeros((1, 1, *shape), dtype=dtype, device=device)):
             try:
                 return _trace_once(model, leaves, skipped, sample, shape)
             except UnsupportedModelError:

@@ -218,3 +218,20 @@ def test_calibration_data_feeds_the_overflow_analysis(net_file, tmp_path, capsys
     assert overflow["source"].endswith("calib.npy") and overflow["samples"] == 3 and overflow["steps"] == 12
     assert set(overflow["layers"]) == {"neuron0", "neuron1"}
     assert "register use on" in out and "weight error from rounding" in out
+
+
+def test_torch_engine_from_the_cli_reports_what_the_compiled_engine_reports(net_file, tmp_path, capsys):
+    reports = {}
+    for engine in ("compiled", "torch"):
+        status, out, err = run([net_file, "--target", "cpu", "--engine", engine, "--steps", "30", "--batch", "3", "--rate", "0.3",
+                                "--report-dir", tmp_path / engine], capsys)
+        assert status == 0, err
+        reports[engine] = json.loads((tmp_path / engine / "report.json").read_text())
+    for a, b in zip(reports["compiled"]["layers"], reports["torch"]["layers"]):
+        assert (a["spikes"], a["synops"], a["saturations"]) == (b["spikes"], b["synops"], b["saturations"])
+    assert sum(layer["spikes"] for layer in reports["torch"]["layers"]) > 0
+
+
+def test_device_without_the_torch_engine_is_an_error(net_file, tmp_path, capsys):
+    assert_user_error([net_file, "--target", "cpu", "--device", "cuda"], capsys, tmp_path, "add --engine torch")
+    assert_user_error([net_file, "--target", "cpu", "--engine", "torch", "--device", "nosuchdevice"], capsys, tmp_path, "--device nosuchdevice")
