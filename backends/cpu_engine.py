@@ -213,10 +213,10 @@ def _wrap32(x):
 
 @numba.njit(inline="always")
 def _decay(x, keep, decay_bits):
-    """sign(x * keep) * (|x * keep| >> decay_bits): rounds towards zero."""
-    product = x * keep
-    magnitude = (product if product >= 0 else -product) >> decay_bits
-    return magnitude if product >= 0 else -magnitude
+    """sign(x * keep) * (|x * keep| >> decay_bits): rounds towards zero. Computed in float64,
+    where it is exact (|x * keep| < 2**37, and dividing by 2**decay_bits is exact) and
+    vectorises without 64-bit integer multiplies."""
+    return np.int64(np.trunc(np.float64(x) * np.float64(keep) * (1.0 / (1 << decay_bits))))
 
 
 @numba.njit(cache=True)
