@@ -76,12 +76,11 @@ class FinetuneResult:
 
 
 # --------------------------------------------------------------------------- gradient paths
-_BOUNDARIES = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")
-
-
 def _layer_name(module_name: str, module: nn.Module) -> str | None:
     """The quantised layer a module ends, if it ends one: neurons, or a MaxPool's OR layer."""
-    if type(module).__name__ in _BOUNDARIES:
+    from .frontends.snntorch_model import _neuron_types
+
+    if isinstance(module, _neuron_types()):
         return module_name
     if isinstance(module, nn.MaxPool2d):
         return f"{module_name}.or"  # see frontends/snntorch_model.py: SumPool2d + Threshold
@@ -115,7 +114,7 @@ def float_paths(model: nn.Module, input_shape: tuple[int, ...] | None) -> dict[t
             chain.insert(0, trace.modules[source])
             source = trace.source_of[source]
         paths[(layer, INPUT if source == INPUT else layer_of[source])] = chain
-        if getattr(module, "recurrent", None) is not None and type(module).__name__ in ("RLeaky", "RSynaptic"):
+        if getattr(module, "recurrent", None) is not None:  # RLeaky / RSynaptic
             paths[(layer, layer)] = [module.recurrent]
     return paths
 
@@ -155,19 +154,15 @@ def compile_model(model: nn.Module, input_shape, encoding: InputEncoding, profil
     return compile_network(graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=encoding, weight_scaling=options.weight_scaling))
 
 
-def fixed_point_forward(model: nn.Module, compiled: CompiledNetwork, inputs: np.ndarray, input_shape, device: str = "cpu", train: bool = True):
+def fixed_point_forward(model: nn.Module, compiled: CompiledNetwork, inputs: np.ndarray, paths: dict, device: str = "cpu"):
     """The exact fixed-point run of ``inputs`` (steps, batch, *shape) as a TorchRun, with
-    straight-through gradients into the model's parameters when ``train``."""
+    straight-through gradients into the model's parameters along ``paths`` (``float_paths``)."""
     from .backends.torch_engine import simulate
 
     network = compiled.quantised
     batch = InputBatch(np.asarray(inputs), network.input_encoding, {})
     integers = torch.as_tensor(np.asarray(to_integer_input(batch, network)), device=device)
-    if not train:
-        with torch.no_grad():
-            return simulate(network, integers)
-    dtype = next(model.parameters()).dtype
-    gradient_path = _gradient_path(network, float_paths(model, input_shape), dtype)
+    gradient_path = _gradient_path(network, paths, next(model.parameters()).dtype)
     return simulate(network, integers, gradient_path=gradient_path)
 
 
@@ -203,6 +198,7 @@ def finetune(
     result = FinetuneResult(model=model)
     _check_against_model(compile_model(model, input_shape, encoding, profile, options).quantised, np.asarray(inputs), np.asarray(labels))
     result.accuracy_before = evaluate(model, inputs, labels, input_shape, encoding, profile, options)
+    paths = float_paths(model, input_shape)  # the modules stay the same objects; only their weights change
     for epoch in _epochs(options):
         start = time.perf_counter()
         order = rng.permutation(len(labels))
@@ -210,7 +206,7 @@ def finetune(
         for first in range(0, len(order), options.batch_size):
             idx = order[first : first + options.batch_size]
             compiled = compile_model(model, input_shape, encoding, profile, options)
-            run = fixed_point_forward(model, compiled, np.asarray(inputs)[:, idx], input_shape, options.device)
+            run = fixed_point_forward(model, compiled, np.asarray(inputs)[:, idx], paths, options.device)
             scores = logits(run, compiled.quantised, inputs.shape[0])
             loss = F.cross_entropy(scores.to(torch.float32), labels_t[idx])
             optimiser.zero_grad()

@@ -29,6 +29,11 @@ from . import fixed_point as fx
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
 
 
+def input_max(projection: QuantisedProjection) -> int:
+    """Largest |input value| a projection receives: 1 for spikes, 2**(bits-1) for graded input."""
+    return (1 << (projection.graded_bits - 1)) if projection.graded_bits > 0 else 1
+
+
 def _exact_dtype(weights, input_max: int):
     """Smallest type in which every partial sum of input x weight is an exact integer."""
     col = abs(weights).sum(axis=1)
@@ -51,14 +56,12 @@ class ProjectionKernel:
 
     @classmethod
     def build(cls, projection: QuantisedProjection) -> "ProjectionKernel":
-        graded = projection.graded_bits > 0
-        input_max = (1 << (projection.graded_bits - 1)) if graded else 1
         parts = _split_by_delay(projection.weights, projection.delays)
         delays = sorted(parts)
         weights_t, weights_int_t = [], []
         for d in delays:
             w = parts[d]
-            dtype = _exact_dtype(w, input_max)
+            dtype = _exact_dtype(w, input_max(projection))
             if sparse.issparse(w):
                 weights_t.append(sparse.csr_matrix(w.T.astype(dtype)))
                 weights_int_t.append(sparse.csr_matrix(w.T.astype(np.int64)))

@@ -177,14 +177,14 @@ def _weights_on(weights, device, input_max: int) -> torch.Tensor:
 
 def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list[TorchLayer]:
     """The quantised network's integer parameters as tensors on ``device``."""
-    from .cpu import _split_by_delay
+    from .cpu import _split_by_delay, input_max
 
     arith = network.arithmetic
     layers = []
     for layer in network.layers:
         neu = layer.neurons
         projections = [
-            TorchProjection(p.source, i, p, [(d, _weights_on(w, device, _input_max(p))) for d, w in sorted(_split_by_delay(p.weights, p.delays).items())])
+            TorchProjection(p.source, i, p, [(d, _weights_on(w, device, input_max(p))) for d, w in sorted(_split_by_delay(p.weights, p.delays).items())])
             for i, p in enumerate(layer.projections)
         ]
         layers.append(
@@ -203,10 +203,6 @@ def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list
             )
         )
     return layers
-
-
-def _input_max(projection: QuantisedProjection) -> int:
-    return (1 << (projection.graded_bits - 1)) if projection.graded_bits else 1
 
 
 @dataclass

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from neurodeploy import deploy as cli
 from neurodeploy.backends.cpu import run_cpu
-from neurodeploy.finetune import FinetuneOptions, compile_model, export_finetuned, finetune, fixed_point_forward, logits
+from neurodeploy.finetune import FinetuneOptions, compile_model, export_finetuned, finetune, fixed_point_forward, float_paths, logits
 from neurodeploy.inputs import InputBatch, encoding_of, to_integer_input
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.frontends.nir_file import load_nir_file
@@ -44,7 +44,7 @@ def test_training_forward_is_the_fixed_point_run_and_reaches_every_weight(loihi2
     model, shape, x = make_case(name, rng)
     options = FinetuneOptions(profile=loihi2)
     compiled = compile_model(model, shape, encoding_of(x), loihi2, options)
-    run = fixed_point_forward(model, compiled, x, shape)
+    run = fixed_point_forward(model, compiled, x, float_paths(model, shape))
     integers = to_integer_input(InputBatch(x, compiled.quantised.input_encoding, {}), compiled.quantised)
     reference = run_cpu(compiled.quantised, integers)
     for layer in compiled.quantised.layers:
