@@ -130,6 +130,9 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
                     dense_len += stored.size
                     proj["factor"].append(factor)
 
+    if arith.decay_bits > 15 or arith.state_max >= 2**30:
+        raise ValueError(f"the engine's int32 decay needs decay_bits <= 15 and state_max < 2**30 (|u|, |v| < 2**31); got {arith.decay_bits}, {arith.state_max}")
+
     def cat(parts, dtype):
         return np.ascontiguousarray(np.concatenate(parts), dtype=dtype) if parts else np.zeros(1, dtype)
 
@@ -179,6 +182,8 @@ def run_engine(
     record_state: bool,
 ) -> EngineOutput:
     steps, batch = inputs.shape[:2]
+    if steps >= 2**31:
+        raise ValueError(f"{steps} steps: the engine counts spikes per sample in int32")
     x = inputs.reshape(steps, batch, -1)
     n = int(packed.layer_start[-1])
     layers = packed.reset_mode.size
@@ -206,44 +211,54 @@ def run_engine(
 
 
 # --------------------------------------------------------------------------- kernels
+I32 = np.int32
+
+
 @numba.njit(inline="always")
 def _wrap32(x):
     return ((x + 2147483648) & 4294967295) - 2147483648
 
 
 @numba.njit(inline="always")
-def _decay(x, keep, decay_bits):
-    """sign(x * keep) * (|x * keep| >> decay_bits): rounds towards zero. Computed in float64,
-    where it is exact (|x * keep| < 2**37, and dividing by 2**decay_bits is exact) and
-    vectorises without 64-bit integer multiplies."""
-    return np.int64(np.trunc(np.float64(x) * np.float64(keep) * (1.0 / (1 << decay_bits))))
+def _decay(x, keep, decay_bits, low_mask):
+    """sign(x) * ((|x| * keep) >> decay_bits), rounding towards zero, in int32 alone: with
+    |x| = hi * 2**decay_bits + lo, (|x| * keep) >> decay_bits = hi * keep + ((lo * keep) >> decay_bits),
+    and both terms stay below 2**31 for |x| < 2**31, keep <= 2**decay_bits, decay_bits <= 15
+    (``pack`` checks). Int32 lanes are twice as many per vector instruction as int64 or float64."""
+    magnitude = I32(abs(x))
+    kept = I32(I32(magnitude >> decay_bits) * keep) + I32(I32(I32(magnitude & low_mask) * keep) >> decay_bits)
+    return I32(-kept) if x < 0 else kept
 
 
 @numba.njit(cache=True)
 def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, in_window, counts, window, spikes):
     """One step of one layer's neurons (every array is that layer's slice): Lava's CUBA
-    update, element-wise and branch-free so that it vectorises. Consumes the synaptic input
-    ``a_in`` (its slot of the ring buffer), writes ``spikes``; returns (inputs nonzero,
-    u wraps, v clips)."""
-    two_half = 2 * half
+    update, element-wise, branch-free and in int32 (each wrap stated) so that it vectorises.
+    Consumes the synaptic input ``a_in`` (its slot of the ring buffer), writes ``spikes``;
+    returns (inputs nonzero, u wraps, v clips)."""
+    half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
+    limit, neg_limit = I32(state_max), I32(-state_max)
+    low_mask = I32((1 << decay_bits) - 1)
+    subtract, fires = mode == 1, mode != 2
+    in_window32 = I32(in_window)
     n_active = n_wrapped = n_saturated = 0
     for i in range(a_in.size):
-        current_in = np.int64(a_in[i])
+        current_in = a_in[i]
         a_in[i] = 0
         # u = wrap24_once(int32(decay(u) + int32(a_in << 6)))
-        current = _wrap32(_decay(np.int64(u[i]), np.int64(u_keep[i]), decay_bits) + _wrap32(current_in << activation_shift))
-        above, below = current > half, current <= -half
-        current = current - two_half * above + two_half * below
+        current = I32(_decay(u[i], u_keep[i], decay_bits, low_mask) + I32(current_in << activation_shift))
+        above, below = current > half32, current <= neg_half
+        current = I32(current - two_half) if above else (I32(current + two_half) if below else current)
         u[i] = current
         # v = clip(int32(decay(v) + u + bias)); spike if v > vth << 6; reset
-        summed = _wrap32(_decay(np.int64(v[i]), np.int64(v_keep[i]), decay_bits) + current + bias[i])
-        voltage = min(max(summed, -state_max), state_max)
-        spike = (voltage > vth_eff[i]) & (mode != 2)
-        reset_to = voltage - reset_sub[i] if mode == 1 else 0
+        summed = I32(I32(_decay(v[i], v_keep[i], decay_bits, low_mask) + current) + bias[i])
+        voltage = limit if summed > limit else (neg_limit if summed < neg_limit else summed)
+        spike = (voltage > vth_eff[i]) & fires
+        reset_to = I32(voltage - reset_sub[i]) if subtract else I32(0)
         v[i] = reset_to if spike else voltage
         spikes[i] = spike
-        counts[i] += spike
-        window[i] += spike & in_window
+        counts[i] += I32(spike)
+        window[i] += I32(spike) & in_window32
         n_active += current_in != 0
         n_wrapped += above | below
         n_saturated += summed != voltage
@@ -252,48 +267,69 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
 
 @numba.njit(cache=True)
 def _list_events(spikes, events):
-    """Indices of the spiking neurons, into ``events``; returns how many."""
+    """Indices of the spiking neurons, into ``events``; returns how many. Branch-free (every
+    index is written, the count advances on a spike): no mispredicted branches on random spikes."""
     count = 0
     for i in range(spikes.size):
-        if spikes[i]:
-            events[count] = i
-            count += 1
+        events[count] = i
+        count += spikes[i] != 0
     return count
 
 
-ROWS_PER_INT16_SUM = 255  # 255 signed bytes sum to at most 255 * 128 = 32640: exact in int16
+# Block lengths whose byte sums cannot overflow the 16-bit partial sums
+ROWS_PER_INT16_SUM = 255  # signed bytes: 255 * -128 = -32640 >= -32768
+ROWS_PER_UINT16_SUM = 257  # unsigned bytes: 257 * 255 = 65535
 
 
 @numba.njit(cache=True)
-def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, indptr, ptr, indices, sparse_w, acc, partial):
+def _add_rows(rows, active, first, last, base, size, part):
+    """part += rows active[first:last] (each ``size`` long from ``base``), four rows per pass:
+    a quarter of the loads and stores of ``part`` (2.4x over one row per pass in a
+    micro-benchmark). Numba's store into the 16-bit ``part`` keeps the low 16 bits, which
+    the caller's block length makes the exact sum."""
+    k = first
+    while k + 4 <= last:
+        a = rows[base + active[k] * size : base + active[k] * size + size]
+        b = rows[base + active[k + 1] * size : base + active[k + 1] * size + size]
+        c = rows[base + active[k + 2] * size : base + active[k + 2] * size + size]
+        d = rows[base + active[k + 3] * size : base + active[k + 3] * size + size]
+        for i in range(size):
+            part[i] = part[i] + a[i] + b[i] + c[i] + d[i]
+        k += 4
+    while k < last:
+        a = rows[base + active[k] * size : base + active[k] * size + size]
+        for i in range(size):
+            part[i] = part[i] + a[i]
+        k += 1
+
+
+@numba.njit(cache=True)
+def _add_rows_in_blocks(rows, active, base, block, acc, part):
+    """acc += the rows of ``active``, summed in 16 bits over blocks of ``block`` rows."""
+    size = acc.size
+    for first in range(0, active.size, block):
+        last = min(active.size, first + block)
+        for i in range(size):
+            part[i] = 0
+        _add_rows(rows, active, first, last, base, size, part)
+        for i in range(size):
+            acc[i] += part[i]
+
+
+@numba.njit(cache=True)
+def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, indptr, ptr, indices, sparse_w, acc, partial, partial_unsigned):
     """acc[i] = sum over the active sources j of weight(j, i), in int32: exact, as a sum of
     at most n_src 8-bit weights (``pack`` checks the bound). Dense rows are bytes: signed
     (mixed sign, factor 2) or unsigned (factor 1 or -1), multiplied by the factor at the end.
-    Signed rows are first summed in int16 (``partial``; twice the lanes of int32 per vector
-    instruction: 1.65x in a micro-benchmark, 11 % on the whole mlp run at batch 256, one thread)
-    over blocks of ROWS_PER_INT16_SUM rows, which cannot overflow, then added into acc."""
+    They are summed in 16 bits (twice the lanes of int32 per vector instruction) over
+    blocks short enough that the sum cannot overflow, then added into acc."""
     size = acc.size
     for i in range(size):
         acc[i] = 0
     if dense and factor == 2:
-        part = partial[:size]
-        for first in range(0, active.size, ROWS_PER_INT16_SUM):
-            last = min(active.size, first + ROWS_PER_INT16_SUM)
-            for i in range(size):
-                part[i] = 0
-            for k in range(first, last):
-                start = base + active[k] * size
-                row_s = dense_w_signed[start : start + size]  # contiguous: vectorises
-                for i in range(size):
-                    part[i] = np.int16(part[i] + row_s[i])
-            for i in range(size):
-                acc[i] += part[i]
+        _add_rows_in_blocks(dense_w_signed, active, base, ROWS_PER_INT16_SUM, acc, partial[:size])
     elif dense:
-        for k in range(active.size):
-            start = base + active[k] * size
-            row_u = dense_w[start : start + size]
-            for i in range(size):
-                acc[i] += row_u[i]
+        _add_rows_in_blocks(dense_w, active, base, ROWS_PER_UINT16_SUM, acc, partial_unsigned[:size])
     else:
         for k in range(active.size):
             j = active[k]
@@ -344,14 +380,19 @@ def _deliver(totals, target, code, exponent):
 
 
 @numba.njit(cache=True)
-def _list_inputs(x, events, values):
-    """Indices and values of the nonzero inputs of one step, into ``events``/``values``."""
+def _list_inputs(x, events, values, graded):
+    """Indices of the nonzero inputs of one step into ``events`` (and, for graded input, their
+    values into ``values``); returns how many. Branch-free, as ``_list_events``."""
     count = 0
-    for j in range(x.size):
-        if x[j] != 0:
+    if graded:
+        for j in range(x.size):
             events[count] = j
             values[count] = x[j]
-            count += 1
+            count += x[j] != 0
+    else:
+        for j in range(x.size):
+            events[count] = j
+            count += x[j] != 0
     return count
 
 
@@ -374,18 +415,22 @@ def _simulate(
     for layer in range(n_layers):
         widest = max(widest, layer_start[layer + 1] - layer_start[layer])
     out_lo, out_hi = layer_start[out_layer], layer_start[out_layer + 1]
+    graded_input = False
+    for p in range(p_source.size):
+        graded_input |= p_graded[p]
     for b in numba.prange(batch):
         u = np.zeros(n, np.int32)  # Lava's registers are int32; every update states its own wraps
         v = v_init.copy()
         slots = np.zeros((depth, n), np.int32)
-        spikes = np.zeros(n, np.int64)
+        spikes = np.zeros(n, np.uint8)
         events = np.zeros(n, np.int64)
         n_events = np.zeros(n_layers, np.int64)
         acc = np.zeros(widest, np.int64)
         acc32 = np.zeros(widest, np.int32)
         partial = np.zeros(widest, np.int16)
-        counts = np.zeros(n, np.int64)
-        window = np.zeros(n, np.int64)
+        partial_unsigned = np.zeros(widest, np.uint16)
+        counts = np.zeros(n, np.int32)  # run_engine checks steps < 2**31
+        window = np.zeros(n, np.int32)
         local = np.zeros((n_layers, 3), np.int64)
         in_events = np.zeros(n_in, np.int64)
         in_values = np.zeros(n_in, np.int64)
@@ -408,8 +453,9 @@ def _simulate(
             if record_state:
                 u_trace[t, b] = u
                 v_trace[t, b] = v
-            out_v_sum[b] += v[out_lo:out_hi]
-            n_inputs = _list_inputs(x[t, b], in_events, in_values)
+            for i in range(out_hi - out_lo):  # a loop: ``+= v[lo:hi]`` would allocate every step
+                out_v_sum[b, i] += v[out_lo + i]
+            n_inputs = _list_inputs(x[t, b], in_events, in_values, graded_input)
             for p in range(p_source.size):
                 source = p_source[p]
                 if source == -1:
@@ -427,7 +473,7 @@ def _simulate(
                     _deliver(totals, target, p_code[p], p_exp[p])
                 else:
                     totals32 = acc32[: hi - lo]
-                    _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], indptr, p_ptr_start[p], indices, sparse_w, totals32, partial)
+                    _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], indptr, p_ptr_start[p], indices, sparse_w, totals32, partial, partial_unsigned)
                     _deliver(totals32, target, p_code[p], p_exp[p])
         stats[b] = local
         spike_counts[b] = counts

@@ -131,15 +131,18 @@ def test_engines_equal_the_numpy_statement(loihi2, case, engine):
 
 
 
-def test_dense_sums_over_many_active_inputs_at_the_weight_limits(loihi2):
-    """700 inputs all active: the compiled engine sums signed weight bytes in int16 blocks of
-    255 rows; at the extremes (every stored byte -128 or 127) each block is at its limit."""
+@pytest.mark.parametrize("sign_mode, low, high", [("mixed", -256, 254), ("excitatory", 0, 255), ("inhibitory", -255, 0)])
+def test_dense_sums_over_many_active_inputs_at_the_weight_limits(loihi2, sign_mode, low, high):
+    """700 inputs all active: the compiled engine sums weight bytes in 16-bit blocks, signed
+    bytes (mixed sign) in int16 blocks of 255 rows, unsigned ones in uint16 blocks of 257 rows;
+    at the extremes (every stored byte -128 or 127, or 255) each block is at its limit."""
     rng = np.random.default_rng(11)
     network = random_quantised_network(rng, loihi2, [700, 30], resets=["none"])
     layer = network.layers[0]
-    weights = np.where(np.arange(30)[:, None] % 2 == 0, -256, 254) * np.ones((30, 700), np.int32)
-    weights[:, ::7] = 0  # a few zeros, and mixed sign throughout
-    projection = dataclasses.replace(layer.projections[0], weights=weights.astype(np.int32), sign_mode="mixed", weight_exp=-7)
+    weights = np.where(np.arange(30)[:, None] % 2 == 0, low, high) * np.ones((30, 700), np.int32)
+    weights[:, ::7] = 0  # a few zeros throughout
+    weights[-2:] = [[low], [high]]  # two neurons at the extreme bytes on every row: full blocks
+    projection = dataclasses.replace(layer.projections[0], weights=weights.astype(np.int32), sign_mode=sign_mode, weight_exp=-7)
     network = dataclasses.replace(network, layers=(dataclasses.replace(layer, projections=(projection,)),))
     inputs = np.ones((4, 2, 700), np.int32)
     a = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="numpy")
