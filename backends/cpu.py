@@ -284,10 +284,10 @@ def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturat
     return acts
 
 
-def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, rasters, traces, start: float) -> RunResult:
+def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, rasters, traces, start: float, input_events=None) -> RunResult:
     """The RunResult of a CPU-backend run: synops from the events, the output's v in float units."""
     steps, batch = x.shape[:2]
-    fill_synops(network, x, activity)
+    fill_synops(network, x, activity, input_events)
     out = network.output_layer
     return RunResult(
         target="cpu",
@@ -334,7 +334,7 @@ def _run_compiled(network, inputs, record_spikes, record_state, windows, progres
             rasters[layer.name] = result.rasters[:, :, cut].astype(bool)
         if traces is not None:
             traces[layer.name] = {"u": result.u_trace[:, :, cut].copy(), "v": result.v_trace[:, :, cut].copy()}
-    return _result(network, x, activity, result.out_v_sum, rasters, traces, start)
+    return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events)
 
 
 def _sample_chunks(steps: int, batch: int, progress: bool):
@@ -364,6 +364,7 @@ def _join(parts):
 
     return EngineOutput(
         *(cat(name, 0) for name in ("spike_counts", "window_counts", "active", "u_wraps", "v_saturations", "out_v_sum")),
+        sum(p.input_events for p in parts),
         *(cat(name, 1) for name in ("rasters", "u_trace", "v_trace")),
     )
 

@@ -76,12 +76,14 @@ def fanout(weights) -> np.ndarray:
     return np.full(weights.shape[1], weights.shape[0], dtype=np.int64)
 
 
-def fill_synops(network, inputs: np.ndarray, activity: dict[str, LayerActivity]) -> None:
+def fill_synops(network, inputs: np.ndarray, activity: dict[str, LayerActivity], input_events: np.ndarray | None = None) -> None:
     """Set every layer's synops from per-source event totals (same rule on every target).
 
-    ``network`` is a NormalisedNetwork or a QuantisedNetwork; ``inputs`` (steps, batch, n).
+    ``network`` is a NormalisedNetwork or a QuantisedNetwork; ``inputs`` (steps, batch, n);
+    ``input_events`` the nonzero inputs per input index where the engine has counted them.
     """
-    events = {"input": np.count_nonzero(inputs, axis=(0, 1)).astype(np.int64)}
+    counted = np.count_nonzero(inputs, axis=(0, 1)) if input_events is None else input_events
+    events = {"input": np.asarray(counted).astype(np.int64)}
     for name, acts in activity.items():
         events[name] = acts.spike_counts.sum(axis=0) if acts.spike_counts is not None else np.zeros(acts.n_neurons, np.int64)
     for layer in network.layers:
