@@ -150,3 +150,28 @@ def test_dense_sums_over_many_active_inputs_at_the_weight_limits(loihi2, sign_mo
     verdict = compare_runs(a, b, ["layer0"])
     assert verdict["passed"], verdict["first_difference"]
     assert np.abs(a.traces["layer0"]["u"]).max() > 0
+
+
+def test_sparse_synapse_lists_as_runs_rebuild_the_matrix():
+    """The compiled engine adds sparse synapse lists run by run (consecutive targets); the
+    runs, read back, are the matrix: empty columns, single synapses and long runs included."""
+    from scipy import sparse
+
+    from neurodeploy.backends.cpu_engine import neuron_order, synapse_runs
+
+    rng = np.random.default_rng(5)
+    dense = (rng.random((40, 30)) < 0.3) * rng.integers(1, 100, (40, 30))
+    dense[:, 3] = 0  # an empty column
+    dense[5:35, 7] = 9  # one long run
+    dense[:, -1] = 0  # an empty last column
+    csc = sparse.csc_matrix(dense)
+    csc.sort_indices()
+    run_ptr, runs = synapse_runs(csc.indptr, csc.indices)
+    rebuilt = np.zeros_like(dense)
+    for j in range(dense.shape[1]):
+        for first, length, offset in runs[run_ptr[j] : run_ptr[j + 1]]:
+            rebuilt[first : first + length, j] = csc.data[offset : offset + length]
+    np.testing.assert_array_equal(rebuilt, dense)
+    assert np.all(runs[:, 1] >= 1) and runs[run_ptr[7] : run_ptr[8], 1].max() == 30
+    order = neuron_order((3, 2, 4))  # channels last: engine neuron k is the layer's neuron order[k]
+    assert order[:3].tolist() == [0, 8, 16] and sorted(order.tolist()) == list(range(24))
