@@ -8,8 +8,8 @@
 All engines run the same network (an snnTorch model converted once by neurodeploy) on the
 same seeded input spikes (10 % rate, 200 steps unless changed). Throughput is sample-steps
 per second (samples x steps / wall time; for Lava, compiling and starting its processes
-included). Lava runs samples one after another, so its throughput does not depend on the
-batch; where it is timed on fewer samples than the batch (--lava-samples, or a network's
+included), from the median of --repeats runs (Lava: one run, as it takes minutes). Lava
+runs samples one after another, so its throughput does not depend on the batch; where it is timed on fewer samples than the batch (--lava-samples, or a network's
 default below) the table says so. Peak memory is the growth of the process's peak resident
 set during the run (Linux: /proc/self/clear_refs resets the peak before each run).
 The CPU backend's numba kernels are compiled (or loaded from cache) before timing; the
@@ -106,12 +106,17 @@ def _synchronise(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(run, *args) -> tuple[float, float | None, object]:
-    with PeakMemory() as memory:
-        start = time.perf_counter()
-        result = run(*args)
-        wall = time.perf_counter() - start
-    return wall, memory.mib, result
+def measure(run, *args, repeats: int = 1) -> tuple[float, float | None, object, list[float]]:
+    """(median wall time, largest peak-memory growth, last result, every wall time) of ``repeats`` runs."""
+    walls, peaks = [], []
+    for _ in range(repeats):
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            result = run(*args)
+            walls.append(time.perf_counter() - start)
+        peaks.append(memory.mib)
+    peak = None if peaks[0] is None else max(peaks)
+    return float(np.median(walls)), peak, result, walls
 
 
 def main(argv=None) -> int:
@@ -124,6 +129,7 @@ def main(argv=None) -> int:
     parser.add_argument("--engines", default="cpu,lava,snntorch")
     parser.add_argument("--device", default=None, help="device of the torch engine and of snntorch-device (default: cuda if present, else cpu)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per engine and batch, the median reported (Lava: one run)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backend_speed.json"))
     args = parser.parse_args(argv)
 
@@ -150,31 +156,31 @@ def main(argv=None) -> int:
             flat = spikes.reshape(args.steps, batch, -1)
             row = {"network": name, "batch": batch, "steps": args.steps}
             if "cpu" in engines:
-                wall, mib, cpu_result = measure(run_cpu, compiled.quantised, flat)
-                row["cpu"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib}
+                wall, mib, cpu_result, walls = measure(run_cpu, compiled.quantised, flat, repeats=args.repeats)
+                row["cpu"] = timing(wall, walls, batch, args.steps, mib)
             if "lava" in engines:
                 from neurodeploy.backends.lava_backend import run_lava
 
                 cap = args.lava_samples or LAVA_SAMPLES.get(name) or batch
                 samples = min(batch, cap)
-                wall, mib, lava_result = measure(run_lava, compiled.quantised, np.ascontiguousarray(flat[:, :samples]))
-                row["lava"] = {"wall_s": wall, "samples": samples, "sample_steps_per_s": samples * args.steps / wall, "peak_mib": mib}
+                wall, mib, lava_result, walls = measure(run_lava, compiled.quantised, np.ascontiguousarray(flat[:, :samples]))
+                row["lava"] = timing(wall, walls, samples, args.steps, mib)
                 if "cpu" in engines:
                     same = all(np.array_equal(lava_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts[:samples]) for n in lava_result.layers)
                     row["lava"]["spike_counts_equal_cpu"] = bool(same)
             if "torch" in engines:
-                wall, mib, torch_result = measure(run_cpu, compiled.quantised, flat, False, False, False, None, "torch", device)
-                row["torch"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib, "device": device}
+                wall, mib, torch_result, walls = measure(run_cpu, compiled.quantised, flat, False, False, False, None, "torch", device, repeats=args.repeats)
+                row["torch"] = {**timing(wall, walls, batch, args.steps, mib), "device": device}
                 if "cpu" in engines:
                     same = all(np.array_equal(torch_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts) for n in torch_result.layers)
                     row["torch"]["spike_counts_equal_cpu"] = bool(same)
             if "snntorch" in engines:
-                wall, mib, _ = measure(time_snntorch, model, spikes)
-                row["snntorch"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib}
+                wall, mib, _, walls = measure(time_snntorch, model, spikes, repeats=args.repeats)
+                row["snntorch"] = timing(wall, walls, batch, args.steps, mib)
             if "snntorch-device" in engines:
                 time_snntorch(model, spikes[:2], device)  # warm-up
-                wall, mib, _ = measure(time_snntorch, model, spikes, device)
-                row["snntorch-device"] = {"wall_s": wall, "samples": batch, "sample_steps_per_s": batch * args.steps / wall, "peak_mib": mib, "device": device}
+                wall, mib, _, walls = measure(time_snntorch, model, spikes, device, repeats=args.repeats)
+                row["snntorch-device"] = {**timing(wall, walls, batch, args.steps, mib), "device": device}
             rows.append(row)
             print_row(row)
     machine = {
@@ -186,11 +192,23 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-    out = {"rate": args.rate, "steps": args.steps, "machine": machine, "results": rows}
+    out = {"rate": args.rate, "steps": args.steps, "repeats": args.repeats, "machine": machine, "results": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"machine: {machine}\nwrote {args.out}")
     return 0
+
+
+def timing(wall: float, walls: list[float], samples: int, steps: int, mib: float | None) -> dict:
+    """One engine's entry of a result row: throughput from the median wall time."""
+    return {
+        "wall_s": wall,
+        "walls_s": walls,
+        "samples": samples,
+        "sample_steps_per_s": samples * steps / wall,
+        "sample_steps_per_s_range": [samples * steps / max(walls), samples * steps / min(walls)],
+        "peak_mib": mib,
+    }
 
 
 def print_row(row) -> None:
