@@ -97,6 +97,8 @@ def neuron_order(shape: tuple[int, ...]) -> np.ndarray:
 
 def _reorder(weights, target_order: np.ndarray, source_order: np.ndarray):
     """weights (n_out, n_in) with rows and columns in the engine's neuron orders."""
+    if _is_identity(target_order) and _is_identity(source_order):
+        return weights
     if sparse.issparse(weights):
         return sparse.csr_matrix(weights)[target_order][:, source_order]
     return np.asarray(weights)[np.ix_(target_order, source_order)]
@@ -257,9 +259,13 @@ def run_engine(
     )
 
 
+def _is_identity(order: np.ndarray) -> bool:
+    return bool(np.array_equal(order, np.arange(order.size)))
+
+
 def _restore(order: np.ndarray):
     """A function taking arrays (..., N) in the engine's neuron order to the network's."""
-    if np.array_equal(order, np.arange(order.size)):
+    if _is_identity(order):
         return lambda values: values
     position = np.argsort(order)  # network index -> engine position
     return lambda values: values[..., position]
