@@ -132,6 +132,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs per engine and batch, the median reported (Lava: one run)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backend_speed.json"))
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: at least one run is needed")
 
     import torch
 
