@@ -58,7 +58,8 @@ class PackedNetwork:
     p_exp: np.ndarray
     p_graded: np.ndarray
     p_dense: np.ndarray
-    p_dense_start: np.ndarray  # offset into dense_w (n_src x n_tgt row-major), or -1
+    p_dense_start: np.ndarray  # offset into dense_w (n_src rows of p_dense_stride bytes), or -1
+    p_dense_stride: np.ndarray  # a dense row's length: n_tgt padded with zero weights (see padded_row_length)
     p_ptr_start: np.ndarray  # offset into run_ptr (n_src + 1 entries), or -1
     p_factor: np.ndarray  # dense weights are stored in 8 bits: 2 (mixed, int8), 1 or -1 (uint8)
     dense_w: np.ndarray  # one byte per weight (see _eight_bits): a quarter of int32's memory traffic
@@ -82,6 +83,18 @@ def _eight_bits(weights: np.ndarray, sign_mode: str) -> tuple[np.ndarray, int]:
     if sign_mode == "inhibitory":
         return (-weights).astype(np.uint8), -1
     return weights.astype(np.uint8), 1
+
+
+# Dense weight rows are padded with zero weights to a multiple of this many bytes: the
+# length of the summing loop's widest vector pass (2 x 32 int16 lanes with AVX-512), so no
+# row ends in the short passes and scalar remainder that vectorised loops fall back to.
+DENSE_ROW_ALIGN = 64
+
+
+def padded_row_length(n_targets: int) -> int:
+    """A dense row's stored length: n_targets rounded up to a multiple of DENSE_ROW_ALIGN
+    (the loop over 500 targets of a 784-500 layer took 1.5x as long as over 512)."""
+    return -(-n_targets // DENSE_ROW_ALIGN) * DENSE_ROW_ALIGN
 
 
 def neuron_order(shape: tuple[int, ...]) -> np.ndarray:
@@ -135,7 +148,7 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
     def per_neuron(f) -> np.ndarray:
         return np.concatenate([np.asarray(f(layer), dtype=np.int64).reshape(-1)[orders[layer.name]] for layer in layers]).astype(np.int32)
 
-    proj = {k: [] for k in ("source", "target", "delay", "code", "exp", "graded", "dense", "dense_start", "ptr_start", "factor")}
+    proj = {k: [] for k in ("source", "target", "delay", "code", "exp", "graded", "dense", "dense_start", "dense_stride", "ptr_start", "factor")}
     dense_parts, ptr_parts, run_parts, w_parts = [], [], [], []
     dense_len = ptr_len = nnz = 0
     for layer in layers:
@@ -158,6 +171,7 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
                     run_ptr, runs = synapse_runs(csc.indptr, csc.indices)
                     proj["dense"].append(False)
                     proj["dense_start"].append(-1)
+                    proj["dense_stride"].append(0)
                     proj["ptr_start"].append(ptr_len)
                     ptr_parts.append(run_ptr + sum(len(r) for r in run_parts))
                     run_parts.append(runs + np.array([0, 0, nnz]))
@@ -166,9 +180,14 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
                     nnz += csc.nnz
                     proj["factor"].append(1)
                 else:
-                    stored, factor = _eight_bits(np.asarray(weights).T.reshape(-1), projection.sign_mode)
+                    rows = np.asarray(weights).T  # (n_src, n_tgt): source j's row of weights
+                    stride = padded_row_length(rows.shape[1])
+                    padded = np.zeros((rows.shape[0], stride), rows.dtype)
+                    padded[:, : rows.shape[1]] = rows
+                    stored, factor = _eight_bits(padded.reshape(-1), projection.sign_mode)
                     proj["dense"].append(True)
                     proj["dense_start"].append(dense_len)
+                    proj["dense_stride"].append(stride)
                     proj["ptr_start"].append(-1)
                     dense_parts.append(stored)
                     dense_len += stored.size
@@ -242,7 +261,7 @@ def run_engine(
     _simulate(
         x,
         p.layer_start, p.reset_mode, p.u_keep, p.v_keep, p.bias, p.vth_eff, p.reset_sub, p.v_init,
-        p.p_source, p.p_target, p.p_delay, p.p_code, p.p_exp, p.p_graded, p.p_dense, p.p_dense_start, p.p_ptr_start, p.p_factor,
+        p.p_source, p.p_target, p.p_delay, p.p_code, p.p_exp, p.p_graded, p.p_dense, p.p_dense_start, p.p_dense_stride, p.p_ptr_start, p.p_factor,
         p.dense_w, p.dense_w.view(np.int8), p.run_ptr, p.runs, p.sparse_w,
         p.depth, p.state_bits, p.decay_bits, p.activation_shift, p.state_max,
         window_start, window_stop, out_layer, record_spikes, record_state,
@@ -291,17 +310,16 @@ def _decay(x, keep, decay_bits, low_mask):
 
 
 @numba.njit(cache=True)
-def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, in_window, counts, window, spikes):
+def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes):
     """One step of one layer's neurons (every array is that layer's slice): Lava's CUBA
     update, element-wise, branch-free and in int32 (each wrap stated) so that it vectorises.
     Consumes the synaptic input ``a_in`` (its slot of the ring buffer), writes ``spikes``;
-    returns (inputs nonzero, u wraps, v clips)."""
+    returns (inputs nonzero, u wraps, v clips), counted in int32 (a layer has < 2**31 neurons)."""
     half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
     limit, neg_limit = I32(state_max), I32(-state_max)
     low_mask = I32((1 << decay_bits) - 1)
     subtract, fires = mode == 1, mode != 2
-    in_window32 = I32(in_window)
-    n_active = n_wrapped = n_saturated = 0
+    n_active = n_wrapped = n_saturated = I32(0)
     for i in range(a_in.size):
         current_in = a_in[i]
         a_in[i] = 0
@@ -317,11 +335,9 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
         reset_to = I32(voltage - reset_sub[i]) if subtract else I32(0)
         v[i] = reset_to if spike else voltage
         spikes[i] = spike
-        counts[i] += I32(spike)
-        window[i] += I32(spike) & in_window32
-        n_active += current_in != 0
-        n_wrapped += above | below
-        n_saturated += summed != voltage
+        n_active += I32(current_in != 0)
+        n_wrapped += I32(above | below)
+        n_saturated += I32(summed != voltage)
     return n_active, n_wrapped, n_saturated
 
 
@@ -334,6 +350,17 @@ def _list_events(spikes, events):
         events[count] = i
         count += spikes[i] != 0
     return count
+
+
+@numba.njit(cache=True)
+def _count_events(events, counts, window, in_window):
+    """counts (and, in the layer's counting window, window) += 1 at each spiking neuron:
+    one increment per spike, where counting in the update loop costs two array passes."""
+    for k in range(events.size):
+        counts[events[k]] += 1
+    if in_window:
+        for k in range(events.size):
+            window[events[k]] += 1
 
 
 # Block lengths whose byte sums cannot overflow the 16-bit partial sums
@@ -365,33 +392,39 @@ def _add_rows(rows, active, first, last, base, size, part):
 
 @numba.njit(cache=True)
 def _add_rows_in_blocks(rows, active, base, block, acc, part):
-    """acc += the rows of ``active``, summed in 16 bits over blocks of ``block`` rows."""
-    size = acc.size
+    """acc = the sum of the rows of ``active`` (each ``part.size`` long, padded past
+    ``acc.size``; at least one row), summed in 16 bits over blocks of ``block`` rows."""
+    stride = part.size
     for first in range(0, active.size, block):
         last = min(active.size, first + block)
-        for i in range(size):
+        for i in range(stride):
             part[i] = 0
-        _add_rows(rows, active, first, last, base, size, part)
-        for i in range(size):
-            acc[i] += part[i]
+        _add_rows(rows, active, first, last, base, stride, part)
+        if first == 0:  # the first block sets acc: no pass to zero it
+            for i in range(acc.size):
+                acc[i] = part[i]
+        else:
+            for i in range(acc.size):
+                acc[i] += part[i]
 
 
 @numba.njit(cache=True)
-def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, run_ptr, ptr, runs, sparse_w, acc, partial, partial_unsigned):
-    """acc[i] = sum over the active sources j of weight(j, i), in int32: exact, as a sum of
-    at most n_src 8-bit weights (``pack`` checks the bound). Dense rows are bytes: signed
-    (mixed sign, factor 2) or unsigned (factor 1 or -1), multiplied by the factor at the end.
-    They are summed in 16 bits (twice the lanes of int32 per vector instruction) over
-    blocks short enough that the sum cannot overflow, then added into acc. Sparse synapse
-    lists are added run by run (consecutive targets: contiguous, so it vectorises)."""
+def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, stride, run_ptr, ptr, runs, sparse_w, acc, partial, partial_unsigned):
+    """acc[i] = sum over the active sources j of the stored weight(j, i), in int32: exact,
+    as a sum of at most n_src 8-bit weights (``pack`` checks the bound). Dense rows are
+    ``stride`` bytes: signed (mixed sign, factor 2) or unsigned (factor 1 or -1); the weight
+    is the stored byte times the factor, which ``_deliver`` applies. They are summed in 16
+    bits (twice the lanes of int32 per vector instruction) over blocks short enough that
+    the sum cannot overflow, then into acc. Sparse synapse lists are added run by run
+    (consecutive targets: contiguous, so it vectorises); their weights are stored whole."""
     size = acc.size
-    for i in range(size):
-        acc[i] = 0
     if dense and factor == 2:
-        _add_rows_in_blocks(dense_w_signed, active, base, ROWS_PER_INT16_SUM, acc, partial[:size])
+        _add_rows_in_blocks(dense_w_signed, active, base, ROWS_PER_INT16_SUM, acc, partial[:stride])
     elif dense:
-        _add_rows_in_blocks(dense_w, active, base, ROWS_PER_UINT16_SUM, acc, partial_unsigned[:size])
+        _add_rows_in_blocks(dense_w, active, base, ROWS_PER_UINT16_SUM, acc, partial_unsigned[:stride])
     else:
+        for i in range(size):
+            acc[i] = 0
         for k in range(active.size):
             j = active[k]
             for r in range(run_ptr[ptr + j], run_ptr[ptr + j + 1]):
@@ -399,13 +432,10 @@ def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, run
                 first, length, offset = U64(runs[r, 0]), U64(runs[r, 1]), U64(runs[r, 2])
                 for i in range(length):
                     acc[first + i] += sparse_w[offset + i]
-    if dense and factor != 1:
-        for i in range(size):
-            acc[i] *= factor
 
 
 @numba.njit(cache=True)
-def _accumulate_graded(active, values, dense, factor, dense_w, dense_w_signed, base, run_ptr, ptr, runs, sparse_w, acc):
+def _accumulate_graded(active, values, dense, factor, dense_w, dense_w_signed, base, stride, run_ptr, ptr, runs, sparse_w, acc):
     """acc[i] = sum over the active sources j of weight(j, i) * value(j), exact in int64."""
     size = acc.size
     for i in range(size):
@@ -413,7 +443,7 @@ def _accumulate_graded(active, values, dense, factor, dense_w, dense_w_signed, b
     for k in range(active.size):
         j, value = active[k], values[k]
         if dense:
-            start = base + j * size
+            start = base + j * stride
             for i in range(size):
                 stored = np.int64(dense_w_signed[start + i]) if factor == 2 else np.int64(dense_w[start + i])
                 acc[i] += stored * factor * value
@@ -425,24 +455,25 @@ def _accumulate_graded(active, values, dense, factor, dense_w, dense_w_signed, b
 
 
 @numba.njit(cache=True)
-def _deliver(totals, target, code, exponent):
-    """Add each connection output into the ring-buffer slot, wrapping as Lava's int32
-    buffers. The connection and the exponent's sign are decided outside the loops."""
+def _deliver(totals, scale, target, code, exponent):
+    """Add each connection output (of the exact weighted sums ``totals * scale``) into the
+    ring-buffer slot, wrapping as Lava's int32 buffers. The connection and the exponent's
+    sign are decided outside the loops."""
     if code == 2:  # Conv: 24-bit wrap, no exponent
         for i in range(target.size):
-            target[i] = _wrap32(np.int64(target[i]) + ((np.int64(totals[i]) + 8388608) & 16777215) - 8388608)
+            target[i] = _wrap32(np.int64(target[i]) + ((np.int64(totals[i]) * scale + 8388608) & 16777215) - 8388608)
     elif code == 1 and exponent >= 0:  # an int32 product, then a left shift in int32
         for i in range(target.size):
-            target[i] = _wrap32(np.int64(target[i]) + _wrap32(_wrap32(np.int64(totals[i])) << exponent))
+            target[i] = _wrap32(np.int64(target[i]) + _wrap32(_wrap32(np.int64(totals[i]) * scale) << exponent))
     elif code == 1:
         for i in range(target.size):
-            target[i] = _wrap32(np.int64(target[i]) + (_wrap32(np.int64(totals[i])) >> (-exponent)))
+            target[i] = _wrap32(np.int64(target[i]) + (_wrap32(np.int64(totals[i]) * scale) >> (-exponent)))
     elif exponent >= 0:  # the int64 sum shifted, then the int32 channel
         for i in range(target.size):
-            target[i] = _wrap32(np.int64(target[i]) + _wrap32(np.int64(totals[i]) << exponent))
+            target[i] = _wrap32(np.int64(target[i]) + _wrap32(np.int64(totals[i]) * scale << exponent))
     else:
         for i in range(target.size):
-            target[i] = _wrap32(np.int64(target[i]) + _wrap32(np.int64(totals[i]) >> (-exponent)))
+            target[i] = _wrap32(np.int64(target[i]) + _wrap32(np.int64(totals[i]) * scale >> (-exponent)))
 
 
 @numba.njit(cache=True)
@@ -466,7 +497,7 @@ def _list_inputs(x, events, values, graded):
 def _simulate(
     x,
     layer_start, reset_mode, u_keep, v_keep, bias, vth_eff, reset_sub, v_init,
-    p_source, p_target, p_delay, p_code, p_exp, p_graded, p_dense, p_dense_start, p_ptr_start, p_factor,
+    p_source, p_target, p_delay, p_code, p_exp, p_graded, p_dense, p_dense_start, p_dense_stride, p_ptr_start, p_factor,
     dense_w, dense_w_signed, run_ptr, runs, sparse_w,
     depth, state_bits, decay_bits, activation_shift, state_max,
     window_start, window_stop, out_layer, record_spikes, record_state,
@@ -480,6 +511,9 @@ def _simulate(
     widest = 1
     for layer in range(n_layers):
         widest = max(widest, layer_start[layer + 1] - layer_start[layer])
+    widest_row = 1
+    for p in range(p_dense_stride.size):
+        widest_row = max(widest_row, p_dense_stride[p])
     out_lo, out_hi = layer_start[out_layer], layer_start[out_layer + 1]
     graded_input = False
     for p in range(p_source.size):
@@ -493,8 +527,8 @@ def _simulate(
         n_events = np.zeros(n_layers, np.int64)
         acc = np.zeros(widest, np.int64)
         acc32 = np.zeros(widest, np.int32)
-        partial = np.zeros(widest, np.int16)
-        partial_unsigned = np.zeros(widest, np.uint16)
+        partial = np.zeros(widest_row, np.int16)
+        partial_unsigned = np.zeros(widest_row, np.uint16)
         counts = np.zeros(n, np.int32)  # run_engine checks steps < 2**31
         window = np.zeros(n, np.int32)
         local = np.zeros((n_layers, 3), np.int64)
@@ -507,10 +541,10 @@ def _simulate(
                 in_window = window_start[layer] <= t < window_stop[layer]
                 n_active, n_wrapped, n_saturated = _update_neurons(
                     slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
-                    reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, in_window,
-                    counts[lo:hi], window[lo:hi], spikes[lo:hi],
+                    reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
                 )
                 n_events[layer] = _list_events(spikes[lo:hi], events[lo:hi])
+                _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
                 local[layer, 0] += n_active
                 local[layer, 1] += n_wrapped
                 local[layer, 2] += n_saturated
@@ -538,12 +572,12 @@ def _simulate(
                 if p_graded[p]:  # only the input is graded
                     totals = acc[: hi - lo]
                     values = in_values[:n_inputs]
-                    _accumulate_graded(active, values, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals)
-                    _deliver(totals, target, p_code[p], p_exp[p])
+                    _accumulate_graded(active, values, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals)
+                    _deliver(totals, 1, target, p_code[p], p_exp[p])
                 else:
                     totals32 = acc32[: hi - lo]
-                    _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals32, partial, partial_unsigned)
-                    _deliver(totals32, target, p_code[p], p_exp[p])
+                    _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals32, partial, partial_unsigned)
+                    _deliver(totals32, p_factor[p], target, p_code[p], p_exp[p])
         stats[b] = local
         spike_counts[b] = counts
         window_counts[b] = window

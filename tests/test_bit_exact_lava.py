@@ -119,11 +119,13 @@ def test_engines_equal_the_numpy_statement(loihi2, case, engine):
     graded = 8 if case % 3 == 0 else 0
     network = random_quantised_network(rng, loihi2, sizes, extreme=case % 2 == 1, graded_bits=graded)
     inputs = random_input(rng, steps=30, batch=3, n=sizes[0], graded_bits=graded)
-    a = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="numpy")
-    b = run_cpu(network, inputs, record_spikes=True, record_state=True, engine=engine)
+    windows = {layer.name: tuple(sorted(int(t) for t in rng.integers(0, 31, 2))) for layer in network.layers}
+    a = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine="numpy")
+    b = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine=engine)
     verdict = compare_runs(a, b, [layer.name for layer in network.layers])
     assert verdict["passed"], verdict["first_difference"]
     for name in a.layers:
+        np.testing.assert_array_equal(a.layers[name].window_counts, b.layers[name].window_counts)
         assert a.layers[name].saturations == b.layers[name].saturations
         assert a.layers[name].active_neuron_updates == b.layers[name].active_neuron_updates
         assert a.layers[name].synops == b.layers[name].synops
