@@ -177,3 +177,14 @@ def test_sparse_synapse_lists_as_runs_rebuild_the_matrix():
     assert np.all(runs[:, 1] >= 1) and runs[run_ptr[7] : run_ptr[8], 1].max() == 30
     order = neuron_order((3, 2, 4))  # channels last: engine neuron k is the layer's neuron order[k]
     assert order[:3].tolist() == [0, 8, 16] and sorted(order.tolist()) == list(range(24))
+
+
+def test_dense_rows_padding_is_bounded():
+    """Dense rows are padded with zero weights to whole vector passes, never more than doubling
+    a row of 16 targets or more; every width from 1 to 2000 keeps all its targets."""
+    from neurodeploy.backends.cpu_engine import padded_row_length
+
+    for n in range(1, 2001):
+        stored = padded_row_length(n)
+        assert n <= stored <= max(16, 2 * n) and stored % 16 == 0, (n, stored)
+        assert n <= 64 or stored % 64 == 0, (n, stored)
