@@ -364,7 +364,8 @@ def _list_events(spikes, events):
 @numba.njit(cache=True, inline="always")
 def _count_events(events, counts, window, in_window):
     """counts (and, in the layer's counting window, window) += 1 at each spiking neuron:
-    one increment per spike, where counting in the update loop costs two array passes."""
+    one increment per spike, where counting in the update loop loaded and stored both counters
+    for every neuron at every step."""
     for k in range(events.size):
         counts[events[k]] += 1
     if in_window:
