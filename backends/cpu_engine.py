@@ -2,7 +2,8 @@
 
 The network is packed into flat arrays (neurons of all layers side by side, projections
 as per-source synapse lists) and every sample is simulated independently for all steps
-inside one compiled call, samples spread over the CPU's cores (``prange``). Work is
+inside one compiled call, samples handed to the CPU's cores one at a time as each core
+becomes free (``prange`` over workers, an atomic sample counter). Work is
 event-driven: only the synapse lists of sources active at a step are read (the input and
 every layer list their events once per step).
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from numba.core import cgutils
+from numba.extending import intrinsic
 from scipy import sparse
 
 from ..ir.stages import INPUT, QuantisedNetwork
@@ -270,6 +273,7 @@ def run_engine(
         p.depth, p.state_bits, p.decay_bits, p.activation_shift, p.state_max,
         window_start, window_stop, out_layer, record_spikes, record_state,
         rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
+        min(batch, numba.get_num_threads()), np.zeros(1, np.int64),
     )
     lo, hi = packed.layer_start[out_layer], packed.layer_start[out_layer + 1]
     restore = _restore(packed.order)  # per-neuron results back in the network's order
@@ -299,6 +303,21 @@ I32, U64 = np.int32, np.uint64
 # seven values, and a step makes a dozen calls. Inlining made the 12-40-7 recurrent network
 # 1.7x and the mlp 1.08x faster (interleaved runs, one thread), for about 7 s more compiling
 # (cached after the first run).
+
+
+@intrinsic
+def _fetch_add(typingctx, array, index, value):
+    """array[index] += value as one atomic operation; returns the value before the addition
+    (numba has no atomics: this is LLVM's ``atomicrmw add``). Lets the cores claim samples
+    one at a time from a shared counter."""
+    signature = array.dtype(array, index, value)
+
+    def codegen(context, builder, sig, args):
+        array_type = sig.args[0]
+        pointer = cgutils.get_item_pointer(context, builder, array_type, context.make_array(array_type)(context, builder, args[0]), [args[1]])
+        return builder.atomic_rmw("add", pointer, context.cast(builder, args[2], sig.args[2], array_type.dtype), "monotonic")
+
+    return signature, codegen
 
 
 @numba.njit(inline="always")
@@ -512,8 +531,12 @@ def _simulate(
     depth, state_bits, decay_bits, activation_shift, state_max,
     window_start, window_stop, out_layer, record_spikes, record_state,
     rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
+    n_workers, next_sample,
 ):
-    """Every sample independently for all steps; samples spread over the cores."""
+    """Every sample independently for all steps. Each of ``n_workers`` (one per thread) claims
+    the next unsimulated sample from the counter ``next_sample`` until none is left: a core
+    slowed by another process, or given costlier samples, does fewer of them, where an equal
+    split of the batch would leave the other core waiting."""
     steps, batch, n_in = x.shape
     n = layer_start[-1]
     n_layers = reset_mode.size
@@ -528,9 +551,9 @@ def _simulate(
     graded_input = False
     for p in range(p_source.size):
         graded_input |= p_graded[p]
-    for b in numba.prange(batch):
+    for _worker in numba.prange(n_workers):
         u = np.zeros(n, np.int32)  # Lava's registers are int32; every update states its own wraps
-        v = v_init.copy()
+        v = np.zeros(n, np.int32)
         slots = np.zeros((depth, n), np.int32)
         spikes = np.zeros(n, np.uint8)
         events = np.zeros(n, np.int64)
@@ -544,50 +567,60 @@ def _simulate(
         local = np.zeros((n_layers, 3), np.int64)
         in_events = np.zeros(n_in, np.int64)
         in_values = np.zeros(n_in, np.int64)
-        for t in range(steps):
-            slot = slots[t % depth]
-            for layer in range(n_layers):
-                lo, hi = layer_start[layer], layer_start[layer + 1]
-                in_window = window_start[layer] <= t < window_stop[layer]
-                n_active, n_wrapped, n_saturated = _update_neurons(
-                    slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
-                    reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
-                )
-                n_events[layer] = _list_events(spikes[lo:hi], events[lo:hi])
-                _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
-                local[layer, 0] += n_active
-                local[layer, 1] += n_wrapped
-                local[layer, 2] += n_saturated
-            if record_spikes:
-                rasters[t, b] = spikes
-            if record_state:
-                u_trace[t, b] = u
-                v_trace[t, b] = v
-            for i in range(out_hi - out_lo):  # a loop: ``+= v[lo:hi]`` would allocate every step
-                out_v_sum[b, i] += v[out_lo + i]
-            n_inputs = _list_inputs(x[t, b], in_events, in_values, graded_input)
-            thread_events = input_events[numba.get_thread_id()]
-            for k in range(n_inputs):  # for the synops (numpy's count_nonzero took a quarter of a batch-256 mlp run)
-                thread_events[in_events[k]] += 1
-            for p in range(p_source.size):
-                source = p_source[p]
-                if source == -1:
-                    active = in_events[:n_inputs]
-                else:
-                    active = events[layer_start[source] : layer_start[source] + n_events[source]]
-                if active.size == 0:
-                    continue
-                lo, hi = layer_start[p_target[p]], layer_start[p_target[p] + 1]
-                target = slots[(t + 1 + p_delay[p]) % depth, lo:hi]
-                if p_graded[p]:  # only the input is graded
-                    totals = acc[: hi - lo]
-                    values = in_values[:n_inputs]
-                    _accumulate_graded(active, values, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals)
-                    _deliver(totals, 1, target, p_code[p], p_exp[p])
-                else:
-                    totals32 = acc32[: hi - lo]
-                    _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals32, partial, partial_unsigned)
-                    _deliver(totals32, p_factor[p], target, p_code[p], p_exp[p])
-        stats[b] = local
-        spike_counts[b] = counts
-        window_counts[b] = window
+        while True:
+            b = _fetch_add(next_sample, 0, 1)
+            if b >= batch:
+                break
+            u[:] = 0
+            v[:] = v_init
+            slots[:] = 0
+            counts[:] = 0
+            window[:] = 0
+            local[:] = 0
+            for t in range(steps):
+                slot = slots[t % depth]
+                for layer in range(n_layers):
+                    lo, hi = layer_start[layer], layer_start[layer + 1]
+                    in_window = window_start[layer] <= t < window_stop[layer]
+                    n_active, n_wrapped, n_saturated = _update_neurons(
+                        slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
+                        reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
+                    )
+                    n_events[layer] = _list_events(spikes[lo:hi], events[lo:hi])
+                    _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
+                    local[layer, 0] += n_active
+                    local[layer, 1] += n_wrapped
+                    local[layer, 2] += n_saturated
+                if record_spikes:
+                    rasters[t, b] = spikes
+                if record_state:
+                    u_trace[t, b] = u
+                    v_trace[t, b] = v
+                for i in range(out_hi - out_lo):  # a loop: ``+= v[lo:hi]`` would allocate every step
+                    out_v_sum[b, i] += v[out_lo + i]
+                n_inputs = _list_inputs(x[t, b], in_events, in_values, graded_input)
+                thread_events = input_events[numba.get_thread_id()]
+                for k in range(n_inputs):  # for the synops (numpy's count_nonzero took a quarter of a batch-256 mlp run)
+                    thread_events[in_events[k]] += 1
+                for p in range(p_source.size):
+                    source = p_source[p]
+                    if source == -1:
+                        active = in_events[:n_inputs]
+                    else:
+                        active = events[layer_start[source] : layer_start[source] + n_events[source]]
+                    if active.size == 0:
+                        continue
+                    lo, hi = layer_start[p_target[p]], layer_start[p_target[p] + 1]
+                    target = slots[(t + 1 + p_delay[p]) % depth, lo:hi]
+                    if p_graded[p]:  # only the input is graded
+                        totals = acc[: hi - lo]
+                        values = in_values[:n_inputs]
+                        _accumulate_graded(active, values, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals)
+                        _deliver(totals, 1, target, p_code[p], p_exp[p])
+                    else:
+                        totals32 = acc32[: hi - lo]
+                        _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals32, partial, partial_unsigned)
+                        _deliver(totals32, p_factor[p], target, p_code[p], p_exp[p])
+            stats[b] = local
+            spike_counts[b] = counts
+            window_counts[b] = window
