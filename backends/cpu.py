@@ -168,6 +168,7 @@ class SynapticBuffers:
 
 
 ENGINES = ("compiled", "numpy", "torch")
+_NOTED: set[str] = set()  # fallback notes already printed by this process
 
 
 def run_cpu(
@@ -184,11 +185,20 @@ def run_cpu(
 
     ``windows`` optionally names, per layer, steps [start, stop) whose spikes are also
     counted separately (``LayerActivity.window_counts``). ``engine`` "compiled" runs the
-    numba kernel of ``cpu_engine.py``; "numpy" runs the step loop below, the readable
+    numba kernel of ``cpu_engine.py`` (the numpy engine, with a note on stderr, where the
+    profile's formats are wider than its int32 arithmetic); "numpy" runs the step loop below, the readable
     statement of the same arithmetic (both are tested against Lava and each other); "torch"
     runs ``torch_engine.py`` on ``device`` (e.g. "cuda"), the whole batch as tensors."""
     if engine == "compiled":
-        return _run_compiled(network, inputs, record_spikes, record_state, windows, progress)
+        from .cpu_engine import unsupported_reason
+
+        reason = unsupported_reason(network)
+        if reason is None:
+            return _run_compiled(network, inputs, record_spikes, record_state, windows, progress)
+        if reason not in _NOTED:
+            print(f"note: {reason}: running the numpy engine (the same results, slower)", file=sys.stderr)
+            _NOTED.add(reason)
+        engine = "numpy"
     if engine == "torch":
         return _run_torch(network, inputs, record_spikes, record_state, windows, device)
     if engine != "numpy":

@@ -139,12 +139,30 @@ def synapse_runs(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, n
     return np.searchsorted(offsets, indptr).astype(np.int64), runs
 
 
+def unsupported_reason(network: QuantisedNetwork) -> str | None:
+    """Why this engine's int32 arithmetic cannot run ``network`` exactly, or None. The engine
+    keeps u, v and the decay products in int32 and sums a step's binary-spike weights in
+    int32; profiles with wider formats run on the numpy engine instead (``run_cpu``)."""
+    arith = network.arithmetic
+    if arith.decay_bits > 15 or arith.state_max >= 2**30 or not 0 <= arith.activation_shift < 32:
+        return (
+            "the compiled engine's int32 update needs decay_bits <= 15, state_bits <= 31 and 0 <= activation_shift < 32; "
+            f"the profile has decay_bits {arith.decay_bits}, state_bits {arith.state_bits}, activation_shift {arith.activation_shift}"
+        )
+    for layer in network.layers:
+        for projection in layer.projections:
+            if projection.graded_bits == 0 and projection.n_in * (1 << projection.mantissa_bits) >= 2**31:
+                return f"layer {layer.name!r}: {projection.n_in} inputs could overflow the compiled engine's int32 sums"
+    return None
+
+
 def pack(network: QuantisedNetwork) -> PackedNetwork:
     from .cpu import _split_by_delay
 
+    reason = unsupported_reason(network)
+    if reason:
+        raise ValueError(reason)
     arith = network.arithmetic
-    if arith.decay_bits > 15 or arith.state_max >= 2**30:
-        raise ValueError(f"the engine's int32 decay needs decay_bits <= 15 and state_max < 2**30 (|u|, |v| < 2**31); got {arith.decay_bits}, {arith.state_max}")
     layers = network.layers
     start = np.concatenate([[0], np.cumsum([layer.n_out for layer in layers])]).astype(np.int64)
     index = {layer.name: i for i, layer in enumerate(layers)}
@@ -161,8 +179,6 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
     for layer in layers:
         for projection in layer.projections:
             graded = projection.graded_bits > 0
-            if not graded and projection.n_in * (1 << projection.mantissa_bits) >= 2**31:
-                raise ValueError(f"layer {layer.name!r}: {projection.n_in} inputs could overflow the engine's int32 sums")
             source_order = np.arange(projection.n_in) if projection.source == INPUT else orders[projection.source]
             for delay, weights in _split_by_delay(projection.weights, projection.delays).items():
                 weights = _reorder(weights, orders[layer.name], source_order)

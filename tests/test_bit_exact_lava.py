@@ -188,3 +188,23 @@ def test_dense_rows_padding_is_bounded():
         stored = padded_row_length(n)
         assert n <= stored <= max(16, 2 * n) and stored % 16 == 0, (n, stored)
         assert n <= 64 or stored % 64 == 0, (n, stored)
+
+
+@pytest.mark.parametrize("field, value", [("decay_bits", 16), ("state_bits", 32)])
+def test_profiles_wider_than_the_compiled_engine_run_on_the_numpy_engine(loihi2, monkeypatch, capsys, field, value):
+    """The compiled engine computes u, v and decays in int32; a profile allowing wider formats
+    runs on the numpy engine instead, with a note, not a crash."""
+    from neurodeploy.backends import cpu
+    from neurodeploy.backends.cpu_engine import unsupported_reason
+
+    monkeypatch.setattr(cpu, "_NOTED", set())
+    rng = np.random.default_rng(21)
+    network = random_quantised_network(rng, loihi2, [20, 12, 5])
+    wide = dataclasses.replace(network, arithmetic=dataclasses.replace(network.arithmetic, **{field: value}))
+    assert unsupported_reason(network) is None
+    assert f"{field} {value}" in unsupported_reason(wide)
+    inputs = random_input(rng, 30, 3, 20)
+    a = run_cpu(wide, inputs, record_spikes=True, record_state=True)
+    b = run_cpu(wide, inputs, record_spikes=True, record_state=True, engine="numpy")
+    assert compare_runs(a, b, [layer.name for layer in wide.layers])["passed"]
+    assert "running the numpy engine" in capsys.readouterr().err
