@@ -340,8 +340,9 @@ def _fetch_add(typingctx, array, index, value):
 def _ashr32(typingctx, x, shift):
     """x >> shift in int32 (arithmetic), for 0 <= shift < 32. Numba computes every integer
     operation in int64, and LLVM cannot narrow a shift by a variable amount back to int32
-    (it would have to know the amount is below 32), so a plain ``>>`` halves the vector
-    lanes of the loop it is in. This emits LLVM's ``ashr i32``."""
+    (it would have to know the amount is below 32), so a plain ``>>`` in a vectorised loop
+    becomes int32-to-int64 conversions, a 64-bit shift and a conversion back, at twice the
+    cost per element of int32 vectors. This emits LLVM's ``ashr i32``."""
 
     def codegen(context, builder, sig, args):
         return builder.ashr(context.cast(builder, args[0], sig.args[0], types.int32), context.cast(builder, args[1], sig.args[1], types.int32))
@@ -379,8 +380,8 @@ def _decay(x, keep, decay_bits, low_mask):
 def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes):
     """One step of one layer's neurons (every array is that layer's slice): Lava's CUBA
     update, element-wise and branch-free so that it vectorises, with every int32 wrap stated
-    and the variable-width shifts in int32 (``_ashr32``, ``_shl32``): the whole loop runs in
-    int32 lanes, 1.2x faster on the mlp than with numba's int64 shifts.
+    and the variable-width shifts in int32 (``_ashr32``, ``_shl32``): only the three counters
+    stay int64 vectors; 1.2x faster on the mlp than with numba's int64 shifts.
     Consumes the synaptic input ``a_in`` (its slot of the ring buffer), writes ``spikes``;
     returns (inputs nonzero, u wraps, v clips), counted in int32 (a layer has < 2**31 neurons)."""
     half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
