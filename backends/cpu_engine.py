@@ -381,7 +381,7 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
     """One step of one layer's neurons (every array is that layer's slice): Lava's CUBA
     update, element-wise and branch-free so that it vectorises, with every int32 wrap stated
     and the variable-width shifts in int32 (``_ashr32``, ``_shl32``): only the three counters
-    stay int64 vectors; 1.2x faster on the mlp than with numba's int64 shifts.
+    stay int64 vectors; 1.12-1.22x faster on the mlp than with numba's int64 shifts.
     Consumes the synaptic input ``a_in`` (its slot of the ring buffer), writes ``spikes``;
     returns (inputs nonzero, u wraps, v clips), counted in int32 (a layer has < 2**31 neurons)."""
     half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
