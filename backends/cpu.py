@@ -185,10 +185,11 @@ def run_cpu(
 
     ``windows`` optionally names, per layer, steps [start, stop) whose spikes are also
     counted separately (``LayerActivity.window_counts``). ``engine`` "compiled" runs the
-    numba kernel of ``cpu_engine.py`` (the numpy engine, with a note on stderr, where the
-    profile's formats are wider than its int32 arithmetic); "numpy" runs the step loop below, the readable
-    statement of the same arithmetic (both are tested against Lava and each other); "torch"
-    runs ``torch_engine.py`` on ``device`` (e.g. "cuda"), the whole batch as tensors."""
+    numba kernel of ``cpu_engine.py`` (or, with a note on stderr, the numpy engine where the
+    profile's formats are wider than the kernel's int32 arithmetic); "numpy" runs the step
+    loop below, the readable statement of the same arithmetic (both are tested against Lava
+    and each other); "torch" runs ``torch_engine.py`` on ``device`` (e.g. "cuda"), the whole
+    batch as tensors."""
     if engine == "compiled":
         from .cpu_engine import unsupported_reason
 
