@@ -208,3 +208,26 @@ def test_profiles_wider_than_the_compiled_engine_run_on_the_numpy_engine(loihi2,
     b = run_cpu(wide, inputs, record_spikes=True, record_state=True, engine="numpy")
     assert compare_runs(a, b, [layer.name for layer in wide.layers])["passed"]
     assert "running the numpy engine" in capsys.readouterr().err
+
+
+def test_int32_shift_intrinsics_equal_numpys_int32_shifts():
+    """The engine's update shifts with _ashr32 and _shl32 (LLVM's i32 shifts); for every
+    width a profile can give (0..31) they equal numpy's int32 shifts, negative values and
+    bits shifted out of 32 included."""
+    import numba
+
+    from neurodeploy.backends.cpu_engine import _ashr32, _shl32
+
+    @numba.njit
+    def shifted(x, width):
+        right, left = np.empty_like(x), np.empty_like(x)
+        for i in range(x.size):
+            right[i], left[i] = _ashr32(x[i], width), _shl32(x[i], width)
+        return right, left
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.integers(-(2**31), 2**31, 1000), [-(2**31), -1, 0, 1, 2**31 - 1]]).astype(np.int32)
+    for width in range(32):
+        right, left = shifted(x, width)
+        np.testing.assert_array_equal(right, x >> np.int32(width))
+        np.testing.assert_array_equal(left, x << np.int32(width))
