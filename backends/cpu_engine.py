@@ -292,10 +292,10 @@ def run_engine(
         min(batch, numba.get_num_threads()), np.zeros(1, np.int64),
     )
     lo, hi = packed.layer_start[out_layer], packed.layer_start[out_layer + 1]
-    restore = _restore(packed.order)  # per-neuron results back in the network's order
+    restore = _restore(packed.order)  # per-neuron results back in the network's order (window counts: all zero without a window, left as they are)
     out_restore = _restore(packed.order[lo:hi] - lo)
     return EngineOutput(
-        restore(spike_counts), restore(window_counts), stats[:, :, 0], stats[:, :, 1], stats[:, :, 2], out_restore(out_v_sum),
+        restore(spike_counts), restore(window_counts) if np.any(window_start < window_stop) else window_counts, stats[:, :, 0], stats[:, :, 1], stats[:, :, 2], out_restore(out_v_sum),
         input_events.sum(axis=0),
         restore(rasters) if record_spikes else None, restore(u_trace) if record_state else None, restore(v_trace) if record_state else None,
     )
