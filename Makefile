@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned: the CPU wheel lies on disk; nothing may pull another torch.
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	# lava-nc 0.10.0 declares python<3.11; it runs on 3.11 via backends/lava_compat.py.
+	# lava-nc 0.10.0 declares python<3.11; it runs on 3.11 via neurodeploy/backends/lava_compat.py.
 	$(PIP) install --quiet --ignore-requires-python -c constraints.txt -e '.[test]'
 	touch $@
 

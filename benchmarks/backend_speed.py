@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's neurodeploy, installed or not
 LAVA_SAMPLES = {"mlp": None, "cnn": 4, "rnn": None}  # per-network default cap on Lava's timed samples
 
 

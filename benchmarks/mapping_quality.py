@@ -19,18 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
 import nir
 import numpy as np
 
-from neurodeploy.ir.passes import CompileOptions, compile_network
-from neurodeploy.ir.profile import load_profile
-from neurodeploy.ir.resources import partition_use
-from neurodeploy.ir.stages import FloatGraph
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's neurodeploy, installed or not
+
+from neurodeploy.ir.passes import CompileOptions, compile_network  # noqa: E402
+from neurodeploy.ir.profile import load_profile  # noqa: E402
+from neurodeploy.ir.resources import partition_use  # noqa: E402
+from neurodeploy.ir.stages import FloatGraph  # noqa: E402
 
 
 def lif(shape):

@@ -24,7 +24,9 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's neurodeploy, installed or not
+
+from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph  # noqa: E402
 
 def ATAN(x):
     """snnTorch's ATan surrogate (alpha 2) as a module-level function: pickle can save it, unlike

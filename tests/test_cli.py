@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from netgen import random_nir_graph
-from neurodeploy import deploy as cli
+from neurodeploy import cli
 from neurodeploy.ir.profile import PROFILE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]

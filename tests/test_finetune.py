@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurodeploy import deploy as cli
+from neurodeploy import cli
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.finetune import FinetuneOptions, compile_model, export_finetuned, finetune, fixed_point_forward, float_paths, logits
 from neurodeploy.inputs import InputBatch, encoding_of, to_integer_input

@@ -1,0 +1,124 @@
+"""neurodeploy's command line: compile a spiking network for Loihi, run it, report resources.
+
+The same program three ways: ``python deploy.py`` (in a checkout), ``python -m neurodeploy``
+and the ``neurodeploy`` console script. Run any of them with ``--help`` for options and examples.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+EXAMPLES = """\
+examples:
+  python deploy.py                                   built-in demo (snnTorch on scikit-learn digits) on Lava's simulator
+  python deploy.py model.nir --target loihi-sim      any NIR file, seeded random spike input
+  python deploy.py model.pt --target cpu             a saved snnTorch model (torch.save of the nn.Module)
+  python deploy.py model.nir --verify                run Lava AND the CPU backend, compare bit for bit
+  python deploy.py model.nir --verify --per-core     the same, with Lava running the mapped network core by core
+  python deploy.py model.nir --input x.npy --record  your input (steps, batch, *shape); save every layer's spikes
+  python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
+  python deploy.py model.nir --target none --profile kapoho_point
+                                                     dry run: compile, map onto cores and report; run nothing
+  python deploy.py --target cpu --finetune 3         fine-tune the demo through the fixed-point forward pass, then deploy
+  python deploy.py model.pt --finetune 3 --finetune-data train.npz --input test.npy
+                                                     the same for your snnTorch model and labelled data
+
+outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
+report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), spikes.npz (with --record: one (steps, batch, n) array per layer),
+finetuned.nir and finetuned_state_dict.pt (with --finetune).
+exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference.
+"""
+
+
+def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Compile a spiking neural network (NIR file or saved snnTorch model) to Loihi fixed point, "
+        "map it onto cores, run it, and report neurons, synapses, cores, spikes, synaptic operations, "
+        "energy and latency per layer.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", nargs="?", help="a .nir file or a saved snnTorch model (.pt); omit for the built-in demo")
+    parser.add_argument("--target", choices=("loihi-sim", "cpu", "float", "none"), default="loihi-sim",
+                        help="loihi-sim: Lava's fixed-point simulator; cpu: neurodeploy's bit-accurate CPU backend; "
+                        "float: the NIR semantics in floating point; none: compile, map and report only (default: loihi-sim)")
+    parser.add_argument("--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path (default: loihi2)")
+    parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); 0/1 values are spikes, others graded")
+    parser.add_argument("--steps", type=int, help="steps to run (input is cut or zero-padded); random input default: 100")
+    parser.add_argument("--batch", type=int, help="number of samples (the first B of the input); random input default: 1")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random input and of the demo (default: 0)")
+    parser.add_argument("--rate", type=float, default=0.1, help="spike probability per input per step of the random input (default: 0.1)")
+    parser.add_argument("--dt", type=float, help="time step in seconds (default: from the model, else 1e-4)")
+    parser.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="shape of one input sample, for snnTorch models that do not start with nn.Linear")
+    parser.add_argument("--report-dir", default="report", help="where report.json, report.png, mesh.png (and spikes.npz) go (default: ./report)")
+    parser.add_argument("--record", action="store_true", help="also save every layer's spike raster to REPORT_DIR/spikes.npz")
+    parser.add_argument("--verify", action="store_true", help="run Lava and the CPU backend and compare spikes, u and v bit for bit (exit 3 on a difference)")
+    parser.add_argument("--weight-scaling", choices=("channel", "layer"), default="channel",
+                        help="fixed-point scale: one per neuron / output channel, so every neuron's weights use the full 8-bit "
+                        "mantissa (default), or one per layer (needed for Lava's own LIF process)")
+    parser.add_argument("--calibration", choices=("worst-case", "data"), default="worst-case",
+                        help="how fixed-point scales keep u and v within 24 bits: assume every input active at every step "
+                        "(worst-case, default), or use the ranges the float model reaches on the calibration data, doubled (data)")
+    parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
+                        "the overflow analysis in the report (default: the run's input)")
+    parser.add_argument("--engine", choices=("compiled", "numpy", "torch"), default="compiled",
+                        help="the bit-exact CPU backend's engine: compiled (numba kernels, the default), numpy (the readable "
+                        "step loop) or torch (whole batches as tensors, on --device); all give identical results")
+    parser.add_argument("--device", default="cpu", help="torch device for --engine torch, e.g. cuda (default: cpu)")
+    parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")
+    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
+                        help="first fine-tune the snnTorch model (.pt or the demo) for EPOCHS epochs through the exact fixed-point "
+                        "forward pass (straight-through gradients), then deploy it; writes finetuned.nir and finetuned_state_dict.pt")
+    parser.add_argument("--finetune-data", metavar="FILE.npz", help="labelled training data for --finetune: arrays 'inputs' "
+                        "(steps, samples, *input_shape) and 'labels' (samples,); default for the demo: its training split")
+    parser.add_argument("--finetune-lr", type=float, metavar="LR", help="learning rate of --finetune (default: 1e-3, Adam)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    return parser
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of sizes, e.g. 2,34,34") from None
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be positive")
+    return shape
+
+
+def main(argv: list[str] | None = None, prog: str = "neurodeploy") -> int:
+    args = build_parser(prog).parse_args(argv)
+    warnings.filterwarnings("ignore")
+    try:
+        from .errors import UserError
+        from .pipeline import DeployOptions, deploy, write_outputs
+        from .reports.render import render_json, render_table
+    except ImportError as exc:
+        print(f"error: neurodeploy's dependencies are not installed ({exc}); run `make setup` (see README.md)", file=sys.stderr)
+        return 2
+    options = DeployOptions(
+        model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
+        batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
+        per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration, progress=True,
+        finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
+        engine=args.engine, device=args.device,
+    )
+    try:
+        outcome = deploy(options)
+        write_outputs(outcome.files, args.report_dir)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_status
+    print(render_json(outcome.report) if args.json else render_table(outcome.report))
+    if not args.json:
+        print(f"\nwrote {', '.join(sorted(outcome.files))} to {args.report_dir}/")
+    if outcome.verify_failed:
+        print(f"error: --verify: {outcome.report.verify['first_difference']['message']}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
