@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
     from neurodeploy.ir.passes import CompileOptions, compile_network
-    from neurodeploy.ir.profile import load_profile
+    from neurodeploy.hardware.profile import load_profile
 
     engines = args.engines.split(",")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's neurodeploy, installed or not
 
 from neurodeploy.ir.passes import CompileOptions, compile_network  # noqa: E402
-from neurodeploy.ir.profile import load_profile  # noqa: E402
+from neurodeploy.hardware.profile import load_profile  # noqa: E402
 from neurodeploy.ir.resources import partition_use  # noqa: E402
 from neurodeploy.ir.stages import FloatGraph  # noqa: E402
 

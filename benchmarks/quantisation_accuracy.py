@@ -25,7 +25,7 @@ Per task the JSON holds ``without_finetuning`` ({float, fixed, delta_pt, agreeme
 calibration, the deploy.py default; agreement: the share of test samples whose fixed-point
 and float predictions are the same, which bounds how far delta_pt can be trusted),
 ``data_calibration`` (the same with
-``calibration_inputs`` = the first 64 training samples, i.e. ``--calibration data`` with
+``calibrate=float_calibration(...)`` on the first 64 training samples, i.e. ``--calibration data`` with
 held-out calibration data), the snnTorch model's own accuracy, the compiler's notes and the
 overflow analysis (u wraps / v saturations on 64 test samples).
 
@@ -320,13 +320,14 @@ def evaluate(model, inputs: np.ndarray, labels: np.ndarray, input_shape: tuple[i
              calibration: np.ndarray | None = None, overflow: bool = True) -> dict:
     """Compile ``model`` as ``pipeline.deploy`` does and run ``inputs`` (steps, batch, *shape) on
     the float reference and the bit-exact CPU backend. ``calibration``: float inputs for
-    ``calibration_inputs`` (``--calibration data``); None: worst-case scales."""
+    ``float_calibration`` (``--calibration data``); None: worst-case scales."""
+    from neurodeploy.backends.calibration import float_calibration
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.backends.float_reference import run_float
     from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
     from neurodeploy.inputs import InputBatch, encoding_of, to_integer_input
     from neurodeploy.ir.passes import CompileOptions, compile_network
-    from neurodeploy.ir.profile import load_profile
+    from neurodeploy.hardware.profile import load_profile
     from neurodeploy.reports.fidelity import comparison_windows
     from neurodeploy.reports.overflow import overflow_analysis
 
@@ -340,8 +341,8 @@ def evaluate(model, inputs: np.ndarray, labels: np.ndarray, input_shape: tuple[i
     graph = snntorch_to_float_graph(copy.deepcopy(model), input_shape=input_shape)
     cal = None if calibration is None else calibration.reshape(calibration.shape[0], calibration.shape[1], -1)[:, :CALIBRATION_SAMPLES]
     compiled = compile_network(graph, CompileOptions(
-        profile=load_profile(PROFILE), input_encoding=batch_in.encoding, weight_scaling="channel", calibration_inputs=cal,
-    ))
+        profile=load_profile(PROFILE), input_encoding=batch_in.encoding, weight_scaling="channel",
+    ), calibrate=None if cal is None else float_calibration(cal))
     integers = to_integer_input(batch_in, compiled.quantised)
     fixed_windows, float_windows = comparison_windows(compiled.quantised, batch_in.steps)
     fixed = run_cpu(compiled.quantised, integers, windows=fixed_windows)
@@ -454,7 +455,7 @@ def main(argv=None) -> int:
     parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS, help="epochs for neurodeploy.finetune, if it exists")
     parser.add_argument("--finetune-samples", type=int, default=None, help="fine-tune on the first N training samples (default: all)")
     parser.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning hook even if neurodeploy.finetune exists")
-    parser.add_argument("--no-data-calibration", action="store_true", help="skip the calibration_inputs (--calibration data) variant")
+    parser.add_argument("--no-data-calibration", action="store_true", help="skip the --calibration data variant")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training (these small models train fastest on one)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quantisation_accuracy.json"))
     args = parser.parse_args(argv)

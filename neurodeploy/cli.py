@@ -63,8 +63,8 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
                         "(worst-case, default), or use the ranges the float model reaches on the calibration data, doubled (data)")
     parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
                         "the overflow analysis in the report (default: the run's input)")
-    parser.add_argument("--engine", choices=("compiled", "numpy", "torch"), default="compiled",
-                        help="the bit-exact CPU backend's engine: compiled (numba kernels, the default), numpy (the readable "
+    parser.add_argument("--engine", choices=("numba", "numpy", "torch"), default="numba",
+                        help="the bit-exact CPU backend's engine: numba (compiled kernels, the default), numpy (the readable "
                         "step loop) or torch (whole batches as tensors, on --device); all give identical results")
     parser.add_argument("--device", default="cpu", help="torch device for --engine torch, e.g. cuda (default: cpu)")
     parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")

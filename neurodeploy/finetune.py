@@ -37,7 +37,7 @@ from torch import nn
 from .errors import UnsupportedModelError, UserError
 from .inputs import InputBatch, encoding_of, to_integer_input
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
-from .ir.profile import HardwareProfile, load_profile
+from .hardware.profile import HardwareProfile, load_profile
 from .ir.stages import INPUT, InputEncoding, QuantisedNetwork
 
 DEFAULT_EPOCHS = 3

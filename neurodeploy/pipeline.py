@@ -16,17 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .backends.calibration import float_calibration
 from .backends.results import RunResult
 from .errors import BackendUnavailableError, UserError
 from .inputs import DEFAULT_RATE, InputBatch, encoding_of, fit, load_input_file, random_spikes, to_integer_input
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
-from .ir.profile import load_profile
+from .hardware.profile import load_profile
 from .ir.stages import FloatGraph
 from .reports.fidelity import comparison_windows
 from .reports.overflow import MAX_CALIBRATION_SAMPLES
 from .reports.render import render_json, render_mesh_png, render_png
 from .reports.report import Report, build_report
-from .verification import compare_runs
+from .backends.compare import compare_runs
 
 CALIBRATIONS = ("worst-case", "data")
 TARGETS = ("loihi-sim", "cpu", "float", "none")  # none: a dry run that compiles, maps and reports only
@@ -54,7 +55,7 @@ class DeployOptions:
     finetune_epochs: int = 0  # > 0: quantisation-aware fine-tuning of the snnTorch model first (finetune.py)
     finetune_data: str | None = None  # .npz with "inputs" (steps, samples, *shape) and "labels"; the demo's own training split by default
     finetune_learning_rate: float | None = None
-    engine: str = "compiled"  # the CPU backend's engine: compiled (numba), numpy, or torch (on `device`)
+    engine: str = "numba"  # the CPU backend's engine: numba, numpy, or torch (on `device`)
     device: str = "cpu"  # torch device of the torch engine, e.g. "cuda"
     progress: bool = False
 
@@ -96,11 +97,9 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         timing["finetune"] = time.perf_counter() - start
 
     calibration = _calibration_batch(options, float_graph, batch)
-    compile_options = CompileOptions(
-        profile=profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling,
-        calibration_inputs=calibration.values[:, :MAX_CALIBRATION_SAMPLES] if options.calibration == "data" else None,
-    )
-    compiled = compile_network(float_graph, compile_options)
+    compile_options = CompileOptions(profile=profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling)
+    calibrate = float_calibration(calibration.values[:, :MAX_CALIBRATION_SAMPLES]) if options.calibration == "data" else None
+    compiled = compile_network(float_graph, compile_options, calibrate)
     timing.update(compiled.timing_s)
     if options.target == "none":
         return _dry_run(compiled, batch, timing)

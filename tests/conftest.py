@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/netgen.py
 
-from neurodeploy.ir.profile import load_profile  # noqa: E402
+from neurodeploy.hardware.profile import load_profile  # noqa: E402
 
 
 @pytest.fixture(scope="session")

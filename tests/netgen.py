@@ -9,8 +9,8 @@ from __future__ import annotations
 import nir
 import numpy as np
 
-from neurodeploy.backends.fixed_point import stored_weights
-from neurodeploy.ir.profile import HardwareProfile
+from neurodeploy.hardware.fixed_point import stored_weights
+from neurodeploy.hardware.profile import HardwareProfile
 from neurodeploy.ir.stages import (
     INPUT,
     FloatGraph,

@@ -10,7 +10,7 @@ from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.lava_backend import run_lava, uses_lava_lif
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.ir.stages import INPUT
-from neurodeploy.verification import compare_runs
+from neurodeploy.backends.compare import compare_runs
 
 
 def assert_identical(network, inputs):
@@ -109,7 +109,7 @@ def test_lava_runtime_is_stopped_even_when_a_run_fails(loihi2, monkeypatch):
     assert not [p for p in multiprocessing.active_children() if p.is_alive()]
 
 
-@pytest.mark.parametrize("engine", ["compiled", "torch"])
+@pytest.mark.parametrize("engine", ["numba", "torch"])
 @pytest.mark.parametrize("case", range(8))
 def test_engines_equal_the_numpy_statement(loihi2, case, engine):
     """The numba engine and the torch engine (CPU here; the same code runs on a GPU) agree
@@ -135,7 +135,7 @@ def test_engines_equal_the_numpy_statement(loihi2, case, engine):
 
 @pytest.mark.parametrize("sign_mode, low, high", [("mixed", -256, 254), ("excitatory", 0, 255), ("inhibitory", -255, 0)])
 def test_dense_sums_over_many_active_inputs_at_the_weight_limits(loihi2, sign_mode, low, high):
-    """700 inputs all active: the compiled engine sums weight bytes in 16-bit blocks, signed
+    """700 inputs all active: the numba engine sums weight bytes in 16-bit blocks, signed
     bytes (mixed sign) in int16 blocks of 255 rows, unsigned ones in uint16 blocks of 257 rows;
     at the extremes (every stored byte -128 or 127, or 255) each block is at its limit."""
     rng = np.random.default_rng(11)
@@ -148,18 +148,18 @@ def test_dense_sums_over_many_active_inputs_at_the_weight_limits(loihi2, sign_mo
     network = dataclasses.replace(network, layers=(dataclasses.replace(layer, projections=(projection,)),))
     inputs = np.ones((4, 2, 700), np.int32)
     a = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="numpy")
-    b = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="compiled")
+    b = run_cpu(network, inputs, record_spikes=True, record_state=True, engine="numba")
     verdict = compare_runs(a, b, ["layer0"])
     assert verdict["passed"], verdict["first_difference"]
     assert np.abs(a.traces["layer0"]["u"]).max() > 0
 
 
 def test_sparse_synapse_lists_as_runs_rebuild_the_matrix():
-    """The compiled engine adds sparse synapse lists run by run (consecutive targets); the
+    """The numba engine adds sparse synapse lists run by run (consecutive targets); the
     runs, read back, are the matrix: empty columns, single synapses and long runs included."""
     from scipy import sparse
 
-    from neurodeploy.backends.cpu_engine import neuron_order, synapse_runs
+    from neurodeploy.backends.numba_engine import neuron_order, synapse_runs
 
     rng = np.random.default_rng(5)
     dense = (rng.random((40, 30)) < 0.3) * rng.integers(1, 100, (40, 30))
@@ -182,7 +182,7 @@ def test_sparse_synapse_lists_as_runs_rebuild_the_matrix():
 def test_dense_rows_padding_is_bounded():
     """Dense rows are padded with zero weights to whole vector passes, never more than doubling
     a row of 16 targets or more; every width from 1 to 2000 keeps all its targets."""
-    from neurodeploy.backends.cpu_engine import padded_row_length
+    from neurodeploy.backends.numba_engine import padded_row_length
 
     for n in range(1, 2001):
         stored = padded_row_length(n)
@@ -191,11 +191,11 @@ def test_dense_rows_padding_is_bounded():
 
 
 @pytest.mark.parametrize("field, value", [("decay_bits", 16), ("state_bits", 32)])
-def test_profiles_wider_than_the_compiled_engine_run_on_the_numpy_engine(loihi2, monkeypatch, capsys, field, value):
-    """The compiled engine computes u, v and decays in int32; a profile allowing wider formats
+def test_profiles_wider_than_the_numba_engine_run_on_the_numpy_engine(loihi2, monkeypatch, capsys, field, value):
+    """The numba engine computes u, v and decays in int32; a profile allowing wider formats
     runs on the numpy engine instead, with a note, not a crash."""
     from neurodeploy.backends import cpu
-    from neurodeploy.backends.cpu_engine import unsupported_reason
+    from neurodeploy.backends.numba_engine import unsupported_reason
 
     monkeypatch.setattr(cpu, "_NOTED", set())
     rng = np.random.default_rng(21)
@@ -216,7 +216,7 @@ def test_int32_shift_intrinsics_equal_numpys_int32_shifts():
     bits shifted out of 32 included."""
     import numba
 
-    from neurodeploy.backends.cpu_engine import _ashr32, _shl32
+    from neurodeploy.backends.numba_engine import _ashr32, _shl32
 
     @numba.njit
     def shifted(x, width):

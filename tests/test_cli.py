@@ -11,7 +11,7 @@ import yaml
 
 from netgen import random_nir_graph
 from neurodeploy import cli
-from neurodeploy.ir.profile import PROFILE_DIR
+from neurodeploy.hardware.profile import PROFILE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -220,14 +220,14 @@ def test_calibration_data_feeds_the_overflow_analysis(net_file, tmp_path, capsys
     assert "register use on" in out and "weight error from rounding" in out
 
 
-def test_torch_engine_from_the_cli_reports_what_the_compiled_engine_reports(net_file, tmp_path, capsys):
+def test_torch_engine_from_the_cli_reports_what_the_numba_engine_reports(net_file, tmp_path, capsys):
     reports = {}
-    for engine in ("compiled", "torch"):
+    for engine in ("numba", "torch"):
         status, out, err = run([net_file, "--target", "cpu", "--engine", engine, "--steps", "30", "--batch", "3", "--rate", "0.3",
                                 "--report-dir", tmp_path / engine], capsys)
         assert status == 0, err
         reports[engine] = json.loads((tmp_path / engine / "report.json").read_text())
-    for a, b in zip(reports["compiled"]["layers"], reports["torch"]["layers"]):
+    for a, b in zip(reports["numba"]["layers"], reports["torch"]["layers"]):
         assert (a["spikes"], a["synops"], a["saturations"]) == (b["spikes"], b["synops"], b["saturations"])
     assert sum(layer["spikes"] for layer in reports["torch"]["layers"]) > 0
 

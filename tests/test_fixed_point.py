@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from lava.utils.weightutils import SignMode, clip_weights, truncate_weights
 
-from neurodeploy.backends import fixed_point as fx
+from neurodeploy.hardware import fixed_point as fx
 
 
 @pytest.mark.parametrize("mode", ["mixed", "excitatory", "inhibitory"])

@@ -10,7 +10,7 @@ from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.errors import DoesNotFitError
 from neurodeploy.ir.passes.map_cores import map_cores
 from neurodeploy.ir.resources import synapse_bits_per_axon
-from neurodeploy.ir.verify import PassCheckError, check_mapped
+from neurodeploy.ir.checks import PassCheckError, check_mapped
 
 
 def small_core_profile(profile, **core):
@@ -148,7 +148,7 @@ def run_both(network, mapped, steps=20, batch=2, seed=0):
     from netgen import random_input
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.backends.lava_backend import run_lava
-    from neurodeploy.verification import compare_runs
+    from neurodeploy.backends.compare import compare_runs
 
     inputs = random_input(np.random.default_rng(seed), steps=steps, batch=batch, n=network.n_inputs, rate=0.4)
     whole = run_cpu(network, inputs, record_spikes=True, record_state=True)

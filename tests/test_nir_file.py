@@ -135,8 +135,8 @@ def deploys_on_every_backend(path, input_shape):
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.backends.lava_backend import run_lava
     from neurodeploy.ir.passes import CompileOptions, compile_network
-    from neurodeploy.ir.profile import load_profile
-    from neurodeploy.verification import compare_runs
+    from neurodeploy.hardware.profile import load_profile
+    from neurodeploy.backends.compare import compare_runs
 
     graph = load_nir_file(path)
     compiled = compile_network(graph, CompileOptions(profile=load_profile("loihi2"), dt=1e-3))

@@ -8,7 +8,7 @@ from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.backends.lava_backend import run_lava
 from neurodeploy.ir.passes import CompileOptions, compile_network
-from neurodeploy.verification import compare_runs
+from neurodeploy.backends.compare import compare_runs
 
 DT = 1e-3
 RNG = np.random.default_rng(42)

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from neurodeploy.errors import ProfileError
-from neurodeploy.ir.profile import PROFILE_DIR, available_profiles, load_profile
+from neurodeploy.hardware.profile import PROFILE_DIR, available_profiles, load_profile
 
 
 def test_builtin_profiles_load_with_sources_and_estimates():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from netgen import float_graph, random_input, random_nir_graph
+from neurodeploy.backends.calibration import float_calibration
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.errors import InputDataError, InvalidValueError
@@ -13,7 +14,7 @@ from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.ir.passes.normalise import normalise
 from neurodeploy.ir.passes.quantise import quantise
 from neurodeploy.ir.stages import InputEncoding
-from neurodeploy.ir.verify import check_quantised
+from neurodeploy.ir.checks import check_quantised
 
 
 @pytest.mark.parametrize("scaling", ["channel", "layer"])
@@ -134,7 +135,7 @@ def test_calibration_data_allows_larger_scales_and_keeps_spikes(loihi2):
     graph = float_graph(random_nir_graph(rng, [200, 30, 10], kinds=["CubaLIF", "LIF"]))
     x = random_input(rng, steps=60, batch=8, n=200, rate=0.05)
     worst = compile_network(graph, CompileOptions(profile=loihi2, weight_scaling="layer"))
-    data = compile_network(graph, CompileOptions(profile=loihi2, weight_scaling="layer", calibration_inputs=x.astype(float)))
+    data = compile_network(graph, CompileOptions(profile=loihi2, weight_scaling="layer"), calibrate=float_calibration(x.astype(float)))
     assert data.quantised.layers[0].state_scale > worst.quantised.layers[0].state_scale
     assert any("calibration data (8 samples" in note for note in data.quantised.notes)
     result = run_cpu(data.quantised, x)

@@ -112,7 +112,7 @@ def test_a_difference_between_two_runs_of_one_target_names_both_values(loihi2):
     import dataclasses
 
     from netgen import random_quantised_network
-    from neurodeploy.verification import compare_runs
+    from neurodeploy.backends.compare import compare_runs
 
     rng = np.random.default_rng(0)
     network = random_quantised_network(rng, loihi2, [10, 6])

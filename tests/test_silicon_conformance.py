@@ -16,7 +16,7 @@ from neurodeploy.backends.float_reference import run_float
 from neurodeploy.backends.lava_backend import run_lava
 from neurodeploy.frontends import load_model
 from neurodeploy.ir.passes import CompileOptions, compile_network
-from neurodeploy.ir.profile import load_profile
+from neurodeploy.hardware.profile import load_profile
 
 DATA = Path(__file__).resolve().parent / "data" / "nir-paper-lif"
 DT = 1e-4  # the paper's time step

@@ -1,6 +1,6 @@
 """Bit-accurate CPU backend (``--target cpu``): Lava's fixed-point semantics, batched.
 
-Runs ``backends/fixed_point.py`` vectorised over neurons and batch. Every synapse adds
+Runs ``hardware/fixed_point.py`` vectorised over neurons and batch. Every synapse adds
 one step of delay (Lava's connection processes send what they accumulated in the step
 before), so within a step every neuron update depends only on earlier spikes:
 
@@ -18,156 +18,17 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
-from ..ir.profile import ArithmeticSpec
-from ..ir.stages import INPUT, QuantisedLayer, QuantisedNetwork, QuantisedProjection
-from . import fixed_point as fx
+from ..hardware import fixed_point as fx
+from ..hardware.profile import ArithmeticSpec
+from ..ir.stages import INPUT, QuantisedNetwork
+from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
 
 
-def input_max(projection: QuantisedProjection) -> int:
-    """Largest |input value| a projection receives: 1 for spikes, 2**(bits-1) for graded input."""
-    return (1 << (projection.graded_bits - 1)) if projection.graded_bits > 0 else 1
-
-
-def _exact_dtype(weights, input_max: int):
-    """Smallest type in which every partial sum of input x weight is an exact integer."""
-    col = abs(weights).sum(axis=1)
-    bound = float(np.asarray(col).max(initial=0.0)) * input_max
-    if bound < 2**24:
-        return np.float32
-    if bound < 2**53:
-        return np.float64
-    return np.int64
-
-
-@dataclass
-class ProjectionKernel:
-    """One projection: per distinct delay, the transposed weights for the exact sums."""
-
-    projection: QuantisedProjection
-    delays: list[int]
-    weights_t: list  # per delay: (n_in, n_out) dense array or CSR, in an exact dtype
-    weights_int_t: list  # per delay: the same as int64, for the event-driven gather path
-
-    @classmethod
-    def build(cls, projection: QuantisedProjection) -> "ProjectionKernel":
-        parts = _split_by_delay(projection.weights, projection.delays)
-        delays = sorted(parts)
-        weights_t, weights_int_t = [], []
-        for d in delays:
-            w = parts[d]
-            dtype = _exact_dtype(w, input_max(projection))
-            if sparse.issparse(w):
-                weights_t.append(sparse.csr_matrix(w.T.astype(dtype)))
-                weights_int_t.append(sparse.csr_matrix(w.T.astype(np.int64)))
-            else:
-                weights_t.append(np.ascontiguousarray(w.T.astype(dtype)))
-                weights_int_t.append(np.ascontiguousarray(w.T.astype(np.int64)))
-        return cls(projection, delays, weights_t, weights_int_t)
-
-    @property
-    def max_delay(self) -> int:
-        return max(self.delays) if self.delays else 0
-
-    def outputs(self, src: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """(delay, int32 output) for one step of source values (batch, n_in)."""
-        p = self.projection
-        graded = p.graded_bits > 0
-        values = src if graded else (src != 0)
-        return [
-            (d, fx.synaptic_output(self._exact_sum(values, i), p.connection, p.weight_exp, graded))
-            for i, d in enumerate(self.delays)
-        ]
-
-    def _exact_sum(self, values: np.ndarray, i: int) -> np.ndarray:
-        w, w_int = self.weights_t[i], self.weights_int_t[i]
-        if values.shape[0] == 1 and values.dtype == bool:
-            active = np.flatnonzero(values[0])
-            rows = w_int[active]
-            summed = rows.sum(axis=0)
-            return np.asarray(summed, dtype=np.int64).reshape(1, -1)
-        if w.dtype == np.int64:
-            product = values.astype(np.int64) @ w
-        else:
-            product = np.rint(values.astype(w.dtype) @ w)
-        return np.asarray(product).astype(np.int64)
-
-
-def _split_by_delay(weights, delays) -> dict[int, object]:
-    if delays is None:
-        return {0: weights}
-    parts = {}
-    if sparse.issparse(weights):
-        w, d = sparse.csr_matrix(weights), sparse.csr_matrix(delays)
-        rows, cols = w.nonzero()
-        values = np.asarray(w[rows, cols]).reshape(-1)
-        lags = np.asarray(d[rows, cols]).reshape(-1)
-        for lag in np.unique(lags):
-            keep = lags == lag
-            parts[int(lag)] = sparse.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=w.shape, dtype=np.int32)
-        return parts or {0: w}
-    lags = np.where(weights != 0, delays, 0)
-    for lag in np.unique(lags):
-        parts[int(lag)] = np.where(lags == lag, weights, 0).astype(np.int32)
-    return parts
-
-
-@dataclass
-class NeuronKernel:
-    layer: QuantisedLayer
-    u_keep: np.ndarray
-    v_keep: np.ndarray
-    bias: np.ndarray
-    vth_eff: np.ndarray
-    reset_sub: np.ndarray
-
-    @classmethod
-    def build(cls, layer: QuantisedLayer, arith: ArithmeticSpec) -> "NeuronKernel":
-        neu = layer.neurons
-        return cls(
-            layer,
-            fx.current_keep(neu.du, arith),
-            fx.voltage_keep(neu.dv, arith),
-            fx.effective_bias(neu.bias_mant, neu.bias_exp),
-            fx.effective_threshold(neu.vth, arith),
-            neu.reset_sub.astype(np.int32),
-        )
-
-
-class SynapticBuffers:
-    """Per layer, ring buffers of int32 synaptic input indexed by arrival step."""
-
-    def __init__(self, network: QuantisedNetwork, batch: int):
-        self.kernels = {
-            layer.name: [ProjectionKernel.build(p) for p in layer.projections] for layer in network.layers
-        }
-        depth = 1 + max((k.max_delay for ks in self.kernels.values() for k in ks), default=0)
-        self.depth = depth
-        self.slots = {layer.name: np.zeros((depth, batch, layer.n_out), np.int32) for layer in network.layers}
-
-    def take(self, name: str, t: int) -> np.ndarray:
-        """The synaptic input arriving at step t (the slot is cleared for reuse)."""
-        slot = self.slots[name][t % self.depth]
-        a_in = slot.copy()
-        slot[:] = 0
-        return a_in
-
-    def deliver(self, signals: dict[str, np.ndarray], t: int) -> None:
-        """Every projection's output for step t's source values, due 1 + delay steps later."""
-        for name, kernels in self.kernels.items():
-            slots = self.slots[name]
-            for kernel in kernels:
-                for delay, output in kernel.outputs(signals[kernel.projection.source]):
-                    target = slots[(t + 1 + delay) % self.depth]
-                    np.add(target, output, out=target, casting="unsafe")  # int32 wrap, as Lava's buffers
-
-
-ENGINES = ("compiled", "numpy", "torch")
+ENGINES = ("numba", "numpy", "torch")
 _NOTED: set[str] = set()  # fallback notes already printed by this process
 
 
@@ -178,24 +39,24 @@ def run_cpu(
     record_state: bool = False,
     progress: bool = False,
     windows: dict[str, tuple[int, int]] | None = None,
-    engine: str = "compiled",
+    engine: str = "numba",
     device: str = "cpu",
 ) -> RunResult:
     """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would.
 
     ``windows`` optionally names, per layer, steps [start, stop) whose spikes are also
-    counted separately (``LayerActivity.window_counts``). ``engine`` "compiled" runs the
-    numba kernel of ``cpu_engine.py`` (or, with a note on stderr, the numpy engine where the
+    counted separately (``LayerActivity.window_counts``). ``engine`` "numba" runs the
+    kernel of ``numba_engine.py`` (or, with a note on stderr, the numpy engine where the
     profile's formats are wider than the kernel's int32 arithmetic); "numpy" runs the step
     loop below, the readable statement of the same arithmetic (both are tested against Lava
     and each other); "torch" runs ``torch_engine.py`` on ``device`` (e.g. "cuda"), the whole
     batch as tensors."""
-    if engine == "compiled":
-        from .cpu_engine import unsupported_reason
+    if engine == "numba":
+        from .numba_engine import unsupported_reason
 
         reason = unsupported_reason(network)
         if reason is None:
-            return _run_compiled(network, inputs, record_spikes, record_state, windows, progress)
+            return _run_numba(network, inputs, record_spikes, record_state, windows, progress)
         if reason not in _NOTED:
             print(f"note: {reason}: running the numpy engine (the same results, slower)", file=sys.stderr)
             _NOTED.add(reason)
@@ -316,8 +177,8 @@ def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, raste
 PROGRESS_CHUNKS = 50  # with a progress bar, samples run in about this many calls
 
 
-def _run_compiled(network, inputs, record_spikes, record_state, windows, progress=False) -> RunResult:
-    from .cpu_engine import pack, run_engine
+def _run_numba(network, inputs, record_spikes, record_state, windows, progress=False) -> RunResult:
+    from .numba_engine import pack, run_engine
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
@@ -367,7 +228,7 @@ def _join(parts):
     """One EngineOutput from per-chunk outputs (batch is axis 0, or axis 1 for rasters/traces)."""
     if len(parts) == 1:
         return parts[0]
-    from .cpu_engine import EngineOutput
+    from .numba_engine import EngineOutput
 
     def cat(name, axis):
         values = [getattr(p, name) for p in parts]

@@ -15,23 +15,8 @@ import numpy as np
 from scipy import sparse
 
 from ..ir.stages import INPUT, NormalisedNetwork
+from .kernels import split_by_delay
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
-
-
-def _split_by_delay(weight, delays) -> dict[int, object]:
-    if delays is None:
-        return {0: weight}
-    parts = {}
-    if sparse.issparse(weight):
-        w, d = sparse.csr_matrix(weight), sparse.csr_matrix(delays)
-        rows, cols = w.nonzero()
-        values, lags = np.asarray(w[rows, cols]).ravel(), np.asarray(d[rows, cols]).ravel()
-        for lag in np.unique(lags):
-            keep = lags == lag
-            parts[int(lag)] = sparse.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=w.shape)
-        return parts
-    lags = np.where(weight != 0, delays, 0)
-    return {int(lag): np.where(lags == lag, weight, 0.0) for lag in np.unique(lags)}
 
 
 def run_float(
@@ -55,7 +40,7 @@ def run_float(
         terms[layer.name] = []
         for p in layer.projections:
             back_edge = p.source != INPUT and position[p.source] >= position[layer.name]
-            for delay, w in _split_by_delay(p.weight, p.delays).items():
+            for delay, w in split_by_delay(p.weight, p.delays).items():
                 lag = delay + (1 if back_edge else 0)
                 max_lag = max(max_lag, lag)
                 terms[layer.name].append((p.source, lag, w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)))

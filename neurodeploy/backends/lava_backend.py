@@ -18,7 +18,7 @@ sample start and to record spikes (and u, v) into memory-mapped files. Lava's ru
 is stopped in every case, errors included.
 
 Activity counts come from the recorded spikes through the same synapse arithmetic the
-CPU backend uses (``fixed_point.py``); saturation counts need u and v, recorded only
+CPU backend uses (``hardware/fixed_point.py``); saturation counts need u and v, recorded only
 when ``record_state`` is set.
 """
 from __future__ import annotations
@@ -34,8 +34,9 @@ from scipy import sparse
 
 from ..errors import BackendUnavailableError
 from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, QuantisedProjection
-from . import fixed_point as fx
+from ..hardware import fixed_point as fx
 from . import lava_compat
+from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, fill_synops
 
 # The integer formats Lava's fixed-point LIF/Dense models hard-code (lava/proc/lif/models.py).
@@ -404,10 +405,8 @@ def activity_from_rasters(
     network: QuantisedNetwork, inputs: np.ndarray, rasters: dict[str, np.ndarray], traces: dict | None
 ) -> dict[str, LayerActivity]:
     """Counts from recorded spikes; the synaptic input a_in of every step is re-derived with
-    the connection arithmetic of fixed_point.py (the CPU backend's buffers, driven by the
+    the connection arithmetic of hardware/fixed_point.py (the CPU backend's buffers, driven by the
     recorded spikes), which also replays each neuron update to count saturations."""
-    from .cpu import NeuronKernel, SynapticBuffers
-
     steps, batch = inputs.shape[:2]
     arith = network.arithmetic
     buffers = SynapticBuffers(network, batch)

@@ -1,4 +1,4 @@
-"""The fixed-point arithmetic of ``fixed_point.py`` in torch: batched, on any device, and
+"""The fixed-point arithmetic of ``hardware/fixed_point.py`` in torch: batched, on any device, and
 differentiable with straight-through gradients.
 
 Two uses share this one statement of Lava's arithmetic:
@@ -35,7 +35,8 @@ import torch
 from scipy import sparse
 
 from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
-from . import fixed_point as fx
+from ..hardware import fixed_point as fx
+from .kernels import input_max, split_by_delay
 
 SURROGATE_SLOPE = 25.0  # snnTorch's fast_sigmoid default
 
@@ -162,7 +163,7 @@ def _as_tensor(values, device) -> torch.Tensor:
 def _weights_on(weights, device, input_max: int) -> torch.Tensor:
     """Transposed integer weights (n_in, n_out): sparse float64 when stored sparse; dense
     float32 when every partial sum of |input| x |weight| is below 2**24 (exact, as in
-    ``cpu._exact_dtype``), else float64. Exact float32 products need full-precision matmuls
+    ``kernels.exact_dtype``), else float64. Exact float32 products need full-precision matmuls
     (``torch.backends.cuda.matmul.allow_tf32`` stays False, its default)."""
     if sparse.issparse(weights):
         coo = sparse.coo_matrix(weights.T)
@@ -177,14 +178,12 @@ def _weights_on(weights, device, input_max: int) -> torch.Tensor:
 
 def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list[TorchLayer]:
     """The quantised network's integer parameters as tensors on ``device``."""
-    from .cpu import _split_by_delay, input_max
-
     arith = network.arithmetic
     layers = []
     for layer in network.layers:
         neu = layer.neurons
         projections = [
-            TorchProjection(p.source, i, p, [(d, _weights_on(w, device, input_max(p))) for d, w in sorted(_split_by_delay(p.weights, p.delays).items())])
+            TorchProjection(p.source, i, p, [(d, _weights_on(w, device, input_max(p))) for d, w in sorted(split_by_delay(p.weights, p.delays).items())])
             for i, p in enumerate(layer.projections)
         ]
         layers.append(

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .profile import SynapseEncodingSpec
-from .stages import QuantisedLayer, QuantisedProjection
+from ..hardware.profile import SynapseEncodingSpec
+from .stages import QuantisedLayer, QuantisedNetwork, QuantisedProjection
 
 
 def list_bits(counts, encoding: SynapseEncodingSpec, indexed: bool):
@@ -118,3 +118,27 @@ def destination_cores(projection: QuantisedProjection, core_of_row: np.ndarray) 
     n_cores = int(core_of_row.max()) + 1 if core_of_row.size else 1
     pairs = _pair_counts(coo.col, core_of_row[coo.row], projection.n_in, n_cores)
     return np.diff(pairs.indptr).astype(np.int64)
+
+
+def output_axons_per_neuron(network: QuantisedNetwork, layer: QuantisedLayer, core_of_row: dict[str, np.ndarray]) -> np.ndarray:
+    """Per neuron of ``layer``: distinct cores its synapses reach, over every layer it feeds."""
+    total = np.zeros(layer.n_out, dtype=np.int64)
+    for consumer in network.consumers(layer.name):
+        targets = core_of_row[consumer.name]
+        columns, cores, dense = [], [], False
+        for projection in consumer.projections:
+            if projection.source != layer.name:
+                continue
+            if not sparse.issparse(projection.weights):
+                dense = True
+                break
+            coo = sparse.coo_matrix(projection.weights)
+            columns.append(coo.col)
+            cores.append(targets[coo.row])
+        if dense:
+            total += np.unique(targets).size
+        elif columns:
+            n_cores = int(targets.max()) + 1
+            pairs = _pair_counts(np.concatenate(columns), np.concatenate(cores), layer.n_out, n_cores)
+            total += np.diff(pairs.indptr)
+    return total

@@ -18,7 +18,7 @@ import nir
 import numpy as np
 from scipy import sparse
 
-from .profile import ArithmeticSpec, HardwareProfile
+from ..hardware.profile import ArithmeticSpec, HardwareProfile
 
 INPUT = "input"  # the name under which layers refer to the network input
 
@@ -184,7 +184,7 @@ class QuantisedProjection:
     ``weights`` are the integers exactly as that process holds them after Lava's clipping
     and truncation (mixed sign mode: even values, the mantissa being ``weights / 2``).
     The arithmetic of each connection (how sums are shifted and wrapped) is stated in
-    ``backends/fixed_point.py``. ``graded_bits`` is 0 for binary spikes, else the payload
+    ``hardware/fixed_point.py``. ``graded_bits`` is 0 for binary spikes, else the payload
     width of graded input.
     """
 
@@ -215,7 +215,7 @@ class QuantisedProjection:
 @dataclass(frozen=True)
 class QuantisedNeurons:
     """Loihi CUBA neurons: 12-bit decays, 17-bit threshold mantissa, 13-bit bias
-    mantissa with exponent, 24-bit state (see ``backends/fixed_point.py``)."""
+    mantissa with exponent, 24-bit state (see ``hardware/fixed_point.py``)."""
 
     kind: str
     du: np.ndarray  # int (n,)

@@ -3,21 +3,24 @@
     load (frontend) -> inline_subgraphs -> normalise -> quantise -> map_cores
 
 ``compile_network`` runs them, times each, and stops at the first failing check
-with an error naming the pass and the node.
+with an error naming the pass and the node. With ``--calibration data`` the caller hands in
+``calibrate``, which observes the normalised network (a float run, done by the backends);
+the quantise pass receives the observed ranges and runs no simulation itself.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from ..profile import HardwareProfile
+from ...hardware.profile import HardwareProfile
 from ..stages import FloatGraph, InputEncoding, MappedNetwork, NormalisedNetwork, QuantisedNetwork
-from ..verify import PassCheckError, check_float_graph, check_mapped, check_normalised, check_quantised
+from ..checks import PassCheckError, check_float_graph, check_mapped, check_normalised, check_quantised
 from .inline_subgraphs import inline_subgraphs
 from .map_cores import map_cores
 from .normalise import normalise
-from .quantise import quantise
+from .quantise import ObservedRange, quantise
 
 
 @dataclass(frozen=True)
@@ -26,31 +29,24 @@ class CompileOptions:
     dt: float | None = None
     input_encoding: InputEncoding = field(default_factory=InputEncoding)
     weight_scaling: str = "channel"  # "channel": one state scale per neuron / output channel; "layer": one per layer
-    calibration_inputs: Any = None  # float inputs (steps, batch, n): scales from observed ranges instead of the worst case
-    calibration_percentile: float = 99.99
+
+
+Ranges = Mapping[str, ObservedRange]  # per layer: |u| and |v| observed on calibration data
 
 
 @dataclass(frozen=True)
 class Pass:
     name: str
-    run: Callable[[Any, CompileOptions], Any]
+    run: Callable[[Any, CompileOptions, "Ranges | None"], Any]  # (stage, options, observed ranges) -> next stage
     check: Callable[..., None]
 
 
 PASSES: tuple[Pass, ...] = (
-    Pass("inline_subgraphs", lambda stage, opts: inline_subgraphs(stage), check_float_graph),
-    Pass("normalise", lambda stage, opts: normalise(stage, dt=opts.dt), check_normalised),
-    Pass("quantise", lambda stage, opts: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling, _ranges(stage, opts)), check_quantised),
-    Pass("map_cores", lambda stage, opts: map_cores(stage, opts.profile), check_mapped),
+    Pass("inline_subgraphs", lambda stage, opts, ranges: inline_subgraphs(stage), check_float_graph),
+    Pass("normalise", lambda stage, opts, ranges: normalise(stage, dt=opts.dt), check_normalised),
+    Pass("quantise", lambda stage, opts, ranges: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling, ranges), check_quantised),
+    Pass("map_cores", lambda stage, opts, ranges: map_cores(stage, opts.profile), check_mapped),
 )
-
-
-def _ranges(stage, opts: CompileOptions):
-    if opts.calibration_inputs is None:
-        return None
-    from .quantise import calibration_ranges
-
-    return calibration_ranges(stage, opts.calibration_inputs, opts.calibration_percentile)
 
 
 @dataclass(frozen=True)
@@ -64,14 +60,23 @@ class CompiledNetwork:
     timing_s: dict[str, float]
 
 
-def compile_network(float_graph: FloatGraph, options: CompileOptions) -> CompiledNetwork:
+def compile_network(
+    float_graph: FloatGraph, options: CompileOptions, calibrate: Callable[[NormalisedNetwork], Ranges] | None = None
+) -> CompiledNetwork:
+    """Every pass in order, each checked. ``calibrate`` (``backends/calibration.py``): called
+    once with the normalised network; its observed ranges replace the worst case in quantise."""
     stages: dict[str, Any] = {}
     timing: dict[str, float] = {}
     stage: Any = float_graph
     done: list[str] = []
+    ranges = None
     for p in PASSES:
+        if calibrate is not None and isinstance(stage, NormalisedNetwork):
+            start = time.perf_counter()
+            ranges = calibrate(stage)
+            timing["run.calibration"] = time.perf_counter() - start
         start = time.perf_counter()
-        stage = p.run(stage, options)
+        stage = p.run(stage, options, ranges)
         timing[f"pass.{p.name}"] = time.perf_counter() - start
         try:
             p.check(stage, p.name, options.profile)

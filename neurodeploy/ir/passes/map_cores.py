@@ -29,8 +29,9 @@ import numpy as np
 from scipy import sparse
 
 from ...errors import DoesNotFitError
-from ..profile import HardwareProfile
-from ..resources import _pair_counts, partition_use
+from ...hardware.profile import HardwareProfile
+from ...hardware.topology import place
+from ..resources import output_axons_per_neuron, partition_use
 from ..stages import CoreUse, LayerMapping, LayerSlice, MappedNetwork, QuantisedLayer, QuantisedNetwork
 
 MAX_ITERATIONS = 50
@@ -200,30 +201,6 @@ def _core_of_row_per_slice(network: QuantisedNetwork, plan: dict[str, np.ndarray
     return result
 
 
-def output_axons_per_neuron(network: QuantisedNetwork, layer: QuantisedLayer, core_of_row: dict[str, np.ndarray]) -> np.ndarray:
-    """Per neuron of ``layer``: distinct cores its synapses reach, over every layer it feeds."""
-    total = np.zeros(layer.n_out, dtype=np.int64)
-    for consumer in network.consumers(layer.name):
-        targets = core_of_row[consumer.name]
-        columns, cores, dense = [], [], False
-        for projection in consumer.projections:
-            if projection.source != layer.name:
-                continue
-            if not sparse.issparse(projection.weights):
-                dense = True
-                break
-            coo = sparse.coo_matrix(projection.weights)
-            columns.append(coo.col)
-            cores.append(targets[coo.row])
-        if dense:
-            total += np.unique(targets).size
-        elif columns:
-            n_cores = int(targets.max()) + 1
-            pairs = _pair_counts(np.concatenate(columns), np.concatenate(cores), layer.n_out, n_cores)
-            total += np.diff(pairs.indptr)
-    return total
-
-
 def _fits_output_axons(assignment: np.ndarray, per_neuron: np.ndarray, profile: HardwareProfile) -> bool:
     return np.bincount(assignment, weights=per_neuron).max(initial=0) <= profile.core.max_output_axons
 
@@ -374,22 +351,3 @@ def _check_total(network: QuantisedNetwork, cores: list[list[_Piece]], profile: 
         f"kind (a multi-chip profile such as kapoho_point, or your own YAML with system.chips: {chips}), or with its "
         f"largest layers about {shrink:.0%} smaller"
     )
-
-
-# --------------------------------------------------------------------------- place
-def _snake(index: int, width: int) -> tuple[int, int]:
-    """Position of the index-th cell on a boustrophedon path over rows of ``width``."""
-    row, col = divmod(index, width)
-    return (col if row % 2 == 0 else width - 1 - col), row
-
-
-def place(core_index: int, profile: HardwareProfile) -> tuple[int, tuple[int, int]]:
-    """(chip, tile) of a core: cores fill tiles along a snake path, chips one after another."""
-    system = profile.system
-    chip, on_chip = divmod(core_index, system.cores_per_chip)
-    return chip, _snake(on_chip // system.cores_per_tile, system.mesh_tiles[0])
-
-
-def chip_position(chip: int, profile: HardwareProfile) -> tuple[int, int]:
-    """Where a chip sits on the board's chip grid (snake order)."""
-    return _snake(chip, profile.system.chip_grid[0])

@@ -20,7 +20,7 @@ that costs little threshold resolution, the worst-case voltage too. Worst case: 
 input active at every step, so no input pattern can make u wrap.
 
 Each projection is assigned the Lava connection that will execute it (``connection``),
-because their integer arithmetic differs (``backends/fixed_point.py``): Dense or Sparse
+because their integer arithmetic differs (``hardware/fixed_point.py``): Dense or Sparse
 (by storage), DelayDense or DelaySparse (synaptic delays), and Conv for a single
 convolution or pooling with exponent 0 (Lava's Conv applies no exponent). A layer whose
 main projection is a convolution prefers exponent 0 when its headroom allows it.
@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ...backends.fixed_point import sign_mode_of, weight_range
+from ...hardware.fixed_point import sign_mode_of, weight_range
 from ...errors import DoesNotFitError, InputDataError, InvalidValueError
-from ..profile import ArithmeticSpec, HardwareProfile
+from ...hardware.profile import ArithmeticSpec, HardwareProfile
 from ..stages import (
     INPUT,
     Geometry,
@@ -71,7 +71,7 @@ def quantise(
     """``weight_scaling``: "layer", one state scale s for the whole layer; "channel", one
     per neuron (output channel of a convolution), s_i = s * max|W| / max|W_i| capped by
     every per-neuron limit, so that each neuron's largest weight uses the full mantissa.
-    ``ranges`` (``calibration_ranges``): the |u| and |v| each neuron reached on calibration
+    ``ranges`` (``ObservedRange`` per layer): the |u| and |v| each neuron reached on calibration
     data; the headroom rules then use them (times ``CALIBRATION_HEADROOM``) instead of the
     worst case (every input active at every step), which allows larger scales."""
     if weight_scaling not in WEIGHT_SCALINGS:
@@ -124,30 +124,14 @@ CALIBRATION_HEADROOM = 2.0  # observed ranges are doubled: inputs beyond the cal
 
 @dataclass(frozen=True)
 class ObservedRange:
-    """Per neuron, the ``percentile`` of |u| and of |v| (float units) on calibration data."""
+    """Per neuron, the ``percentile`` of |u| and of |v| (float units) on calibration data:
+    what the caller observed (``backends/calibration.py`` runs the float reference); this
+    pass runs no simulation."""
 
     u: np.ndarray
     v: np.ndarray
     percentile: float
     samples: int
-
-
-def calibration_ranges(network: NormalisedNetwork, inputs: np.ndarray, percentile: float = 99.99) -> dict[str, ObservedRange]:
-    """Run the float reference on calibration ``inputs`` (steps, batch, n; spikes or graded
-    values) and take, per neuron, the ``percentile`` of |u| and |v| over steps and samples."""
-    from ...backends.float_reference import run_float
-
-    if not 0 < percentile <= 100:
-        raise InputDataError(f"calibration percentile {percentile:g} must be in (0, 100]")
-    result = run_float(network, np.asarray(inputs, dtype=np.float64), record_state=True)
-    samples = int(np.asarray(inputs).shape[1])
-    ranges = {}
-    for layer in network.layers:
-        traces = result.traces[layer.name]
-        u = np.percentile(np.abs(traces["u"]).reshape(-1, layer.n_out), percentile, axis=0)
-        v = np.percentile(np.abs(traces["v"]).reshape(-1, layer.n_out), percentile, axis=0)
-        ranges[layer.name] = ObservedRange(u=u, v=v, percentile=percentile, samples=samples)
-    return ranges
 
 
 # --------------------------------------------------------------------------- per layer

@@ -1,4 +1,4 @@
-"""The CPU backend's compiled engine: the arithmetic of ``fixed_point.py`` in numba kernels.
+"""The bit-exact backend's numba engine: the arithmetic of ``hardware/fixed_point.py`` in compiled kernels.
 
 The network is packed into flat arrays (neurons of all layers side by side, projections
 as per-source synapse lists) and every sample is simulated independently for all steps
@@ -24,7 +24,8 @@ from numba.extending import intrinsic
 from scipy import sparse
 
 from ..ir.stages import INPUT, QuantisedNetwork
-from . import fixed_point as fx
+from ..hardware import fixed_point as fx
+from .kernels import split_by_delay
 
 # How a connection turns the exact weighted sum into its output (see fixed_point.synaptic_output)
 SHIFT_THEN_WRAP32, WRAP32_THEN_SHIFT, WRAP24_NO_SHIFT = 0, 1, 2
@@ -146,19 +147,17 @@ def unsupported_reason(network: QuantisedNetwork) -> str | None:
     arith = network.arithmetic
     if arith.decay_bits > 15 or arith.state_max >= 2**30 or not 0 <= arith.activation_shift < 32:
         return (
-            "the compiled engine's int32 update needs decay_bits <= 15, state_bits <= 31 and 0 <= activation_shift < 32; "
+            "the numba engine's int32 update needs decay_bits <= 15, state_bits <= 31 and 0 <= activation_shift < 32; "
             f"the profile has decay_bits {arith.decay_bits}, state_bits {arith.state_bits}, activation_shift {arith.activation_shift}"
         )
     for layer in network.layers:
         for projection in layer.projections:
             if projection.graded_bits == 0 and projection.n_in * (1 << projection.mantissa_bits) >= 2**31:
-                return f"layer {layer.name!r}: {projection.n_in} inputs could overflow the compiled engine's int32 sums"
+                return f"layer {layer.name!r}: {projection.n_in} inputs could overflow the numba engine's int32 sums"
     return None
 
 
 def pack(network: QuantisedNetwork) -> PackedNetwork:
-    from .cpu import _split_by_delay
-
     reason = unsupported_reason(network)
     if reason:
         raise ValueError(reason)
@@ -180,7 +179,7 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
         for projection in layer.projections:
             graded = projection.graded_bits > 0
             source_order = np.arange(projection.n_in) if projection.source == INPUT else orders[projection.source]
-            for delay, weights in _split_by_delay(projection.weights, projection.delays).items():
+            for delay, weights in split_by_delay(projection.weights, projection.delays).items():
                 weights = _reorder(weights, orders[layer.name], source_order)
                 proj["source"].append(INPUT_SOURCE if projection.source == INPUT else index[projection.source])
                 proj["target"].append(index[layer.name])

@@ -1,11 +1,11 @@
-"""``--verify``: the CPU backend against Lava, spike for spike and register for register."""
+"""Two runs compared spike for spike and register for register (``--verify``, and the tests that hold the engines to Lava)."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from .backends.results import RunResult
+from .results import RunResult
 
 
 def compare_runs(reference: RunResult, candidate: RunResult, layer_order: list[str]) -> dict[str, Any]:

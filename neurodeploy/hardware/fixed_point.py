@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.profile import ArithmeticSpec
+from .profile import ArithmeticSpec
 
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
 

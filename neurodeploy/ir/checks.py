@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ..backends.fixed_point import stored_weights, weight_range
-from .profile import HardwareProfile
-from .resources import partition_use
+from ..hardware.fixed_point import stored_weights, weight_range
+from ..hardware.profile import HardwareProfile
+from .resources import output_axons_per_neuron, partition_use
 from .stages import (
     CONNECTIONS,
     INPUT,
@@ -125,8 +125,6 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
 def check_mapped(stage: MappedNetwork, pass_name: str = "map_cores", profile: HardwareProfile | None = None) -> None:
     """Every core within every per-core limit, its use recomputed from the profile and the
     synapses (not taken from the mapper's bookkeeping); slices partition each layer."""
-    from .passes.map_cores import output_axons_per_neuron
-
     c = _Checker(pass_name)
     profile = stage.profile
     limits = profile.core
