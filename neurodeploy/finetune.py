@@ -78,9 +78,9 @@ class FinetuneResult:
 # --------------------------------------------------------------------------- gradient paths
 def _layer_name(module_name: str, module: nn.Module) -> str | None:
     """The quantised layer a module ends, if it ends one: neurons, or a MaxPool's OR layer."""
-    from .frontends.snntorch_model import _neuron_types
+    from .neurons import snntorch_types
 
-    if isinstance(module, _neuron_types()):
+    if isinstance(module, snntorch_types()):
         return module_name
     if isinstance(module, nn.MaxPool2d):
         return f"{module_name}.or"  # see frontends/snntorch_model.py: SumPool2d + Threshold

@@ -12,7 +12,9 @@ PACKAGE = ROOT / "neurodeploy"
 RANKS = {
     "neurodeploy": 0,  # the package's __init__: the version
     "errors": 0,
+    "registry": 0,
     "hardware": 1,
+    "neurons": 2,
     "ir": 3,
     "backends": 4,
     "inputs": 4,

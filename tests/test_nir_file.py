@@ -8,6 +8,7 @@ import pytest
 
 from netgen import random_nir_graph
 from neurodeploy.errors import ModelLoadError
+from neurodeploy.neurons import Reset
 from neurodeploy.frontends import load_model
 from neurodeploy.frontends.nir_file import load_nir_file
 from neurodeploy.ir.passes.normalise import normalise
@@ -72,7 +73,7 @@ def test_metadata_survives_a_file_round_trip(tmp_path):
     graph = random_nir_graph(np.random.default_rng(1), [5, 4], kinds=["LIF"])
     graph.nodes["neuron0"].metadata = {"reset": "subtract", "reset_delay": True}
     nir.write(tmp_path / "net.nir", graph)
-    assert normalise(load_nir_file(tmp_path / "net.nir")).layers[0].neurons.reset == "subtract"
+    assert normalise(load_nir_file(tmp_path / "net.nir")).layers[0].neurons.reset is Reset.SUBTRACT
 
 
 @pytest.mark.parametrize(

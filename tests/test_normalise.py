@@ -6,6 +6,7 @@ from scipy import sparse
 
 from netgen import float_graph
 from neurodeploy.errors import InvalidValueError, UnsupportedModelError
+from neurodeploy.neurons import Reset
 from neurodeploy.ir.passes.normalise import normalise
 
 
@@ -42,7 +43,7 @@ def test_lif_discretisation():
     np.testing.assert_allclose(layer.neurons.beta, 1 - k)
     np.testing.assert_allclose(layer.neurons.alpha, 0)
     np.testing.assert_allclose(layer.neurons.bias, k * 0.3 + k * 2.0 * B)
-    assert layer.neurons.reset == "zero" and layer.nir_nodes == ("n0", "n1")
+    assert layer.neurons.reset is Reset.ZERO and layer.nir_nodes == ("n0", "n1")
     assert layer.projections[0].source == "input" and layer.shape == (2,)
 
 

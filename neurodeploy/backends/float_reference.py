@@ -14,6 +14,7 @@ import time
 import numpy as np
 from scipy import sparse
 
+from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, NormalisedNetwork
 from .kernels import split_by_delay
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
@@ -71,7 +72,7 @@ def run_float(
             v[name] = dyn.beta * v[name] + u[name] + dyn.bias
             if dyn.spiking:
                 s = v[name] > dyn.threshold
-                v[name] = np.where(s, 0.0, v[name]) if dyn.reset == "zero" else np.where(s, v[name] - dyn.reset_amount, v[name])
+                v[name] = np.where(s, 0.0, v[name]) if dyn.reset is Reset.ZERO else np.where(s, v[name] - dyn.reset_amount, v[name])
             else:
                 s = np.zeros_like(v[name], dtype=bool)
             activity[name].spike_counts += s

@@ -36,6 +36,7 @@ from ..errors import BackendUnavailableError
 from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from ..hardware import fixed_point as fx
 from . import lava_compat
+from ..neurons.cuba import lava_process
 from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, fill_synops
 
@@ -62,8 +63,9 @@ def check_profile_matches_lava(network: QuantisedNetwork, profile_name: str) -> 
 
 
 def uses_lava_lif(layer: QuantisedLayer) -> bool:
-    """Lava's own LIF fits: reset to zero and one du, dv and vth for the whole layer."""
-    return layer.neurons.reset == "zero" and layer.neurons.has_uniform_parameters
+    """Lava's own LIF fits: reset to zero and one du, dv and vth for the whole layer
+    (the CUBA compartment's choice, ``neurons/cuba.py``)."""
+    return lava_process(layer.neurons) == "LIF"
 
 
 @dataclass

@@ -29,7 +29,6 @@ from .kernels import split_by_delay
 
 # How a connection turns the exact weighted sum into its output (see fixed_point.synaptic_output)
 SHIFT_THEN_WRAP32, WRAP32_THEN_SHIFT, WRAP24_NO_SHIFT = 0, 1, 2
-RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 INPUT_SOURCE = -1
 
 
@@ -221,7 +220,7 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
     return PackedNetwork(
         n_inputs=network.n_inputs,
         layer_start=start,
-        reset_mode=np.array([RESET_CODES[layer.neurons.reset] for layer in layers], np.int64),
+        reset_mode=np.array([int(layer.neurons.reset) for layer in layers], np.int64),  # Reset's values: 0 zero, 1 subtract, 2 none
         u_keep=per_neuron(lambda l: fx.current_keep(l.neurons.du, arith)),
         v_keep=per_neuron(lambda l: fx.voltage_keep(l.neurons.dv, arith)),
         bias=per_neuron(lambda l: fx.effective_bias(l.neurons.bias_mant, l.neurons.bias_exp)),
@@ -386,7 +385,7 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
     half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
     limit, neg_limit = I32(state_max), I32(-state_max)
     low_mask = I32((1 << decay_bits) - 1)
-    subtract, fires = mode == 1, mode != 2
+    subtract, fires = mode == 1, mode != 2  # mode: the layer's Reset value (0 zero, 1 subtract, 2 none)
     n_active = n_wrapped = n_saturated = I32(0)
     for i in range(a_in.size):
         current_in = a_in[i]

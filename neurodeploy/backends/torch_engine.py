@@ -36,6 +36,7 @@ from scipy import sparse
 
 from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
 from ..hardware import fixed_point as fx
+from ..hardware.fixed_point import Reset
 from .kernels import input_max, split_by_delay
 
 SURROGATE_SLOPE = 25.0  # snnTorch's fast_sigmoid default
@@ -150,7 +151,7 @@ class TorchLayer:
     v_keep: torch.Tensor
     bias: torch.Tensor
     vth_eff: torch.Tensor
-    reset: str
+    reset: Reset
     reset_sub: torch.Tensor
     v_init: torch.Tensor
     unit: torch.Tensor  # state units per float unit of v (the layer's state scale)
@@ -292,7 +293,7 @@ def simulate(
     )
 
 
-def update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, reset: str, activation_shift: int, decay_bits: int, state_bits: int, state_max: int):
+def update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, reset: Reset, activation_shift: int, decay_bits: int, state_bits: int, state_max: int):
     """One step of one layer's CUBA neurons (``fixed_point.neuron_step`` and ``fire_and_reset``):
 
         u = wrap24_once(wrap32(decay(u) + wrap32(a_in << 6)))
@@ -302,12 +303,12 @@ def update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, r
     activation = wrap(a_in * float(2**activation_shift), 32)
     current, wrapped = wrap_once(wrap(decay(u, u_keep, decay_bits) + activation, 32), state_bits)
     voltage, saturated = clip(wrap(decay(v, v_keep, decay_bits) + current + bias, 32), float(state_max))
-    if reset == "none":
+    if reset is Reset.NONE:
         spike = torch.zeros_like(voltage)
     else:
         spike = fire(voltage, vth_eff, unit)
         fired = spike.detach()  # the reset passes no gradient (snnTorch's default)
-        voltage = voltage * (1 - fired) if reset == "zero" else voltage - fired * reset_sub
+        voltage = voltage * (1 - fired) if reset is Reset.ZERO else voltage - fired * reset_sub
     return current, voltage, spike, torch.count_nonzero(a_in.detach()), torch.count_nonzero(wrapped), torch.count_nonzero(saturated)
 
 

@@ -38,26 +38,21 @@ from nir.serialization import hdf2dict
 
 from ..errors import ModelLoadError, UnsupportedModelError
 from ..ir.stages import FloatGraph
+from ..neurons import NEURONS
 
-# Parameter arrays of neuron-like nodes: one value per neuron.
-_NEURON_PARAMS = {
-    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
-    "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
-    "LI": ("tau", "r", "v_leak"),
-    "CubaLI": ("tau_syn", "tau_mem", "r", "v_leak", "w_in"),
-    "IF": ("r", "v_threshold", "v_reset"),
-    "I": ("r",),
-    "Threshold": ("threshold",),
-    "Scale": ("scale",),
-}
-# Fields older writers leave out, with the value NIR's own semantics implies.
-_DEFAULTS = {
-    "LIF": {"v_reset": 0.0, "v_leak": 0.0, "r": 1.0},
-    "CubaLIF": {"v_reset": 0.0, "v_leak": 0.0, "r": 1.0, "w_in": 1.0},
-    "LI": {"v_leak": 0.0, "r": 1.0},
-    "CubaLI": {"v_leak": 0.0, "r": 1.0, "w_in": 1.0},
-    "IF": {"v_reset": 0.0, "r": 1.0},
-}
+
+def _parameter_tables() -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, float]]]:
+    """Per node type: its per-neuron parameter arrays (every neuron model's fields, and
+    Scale's), and the fields older writers leave out with the value NIR's own semantics
+    implies (the neuron models' defaults)."""
+    params = {model.name: tuple(model.fields) for model in NEURONS}
+    params["Scale"] = ("scale",)
+    defaults = {model.name: dict(model.defaults) for model in NEURONS if model.defaults}
+    return params, defaults
+
+
+_NEURON_PARAMS, _DEFAULTS = _parameter_tables()
+
 # Entries that are not NIR fields and that nir.dict2NIRNode would reject.
 _NOT_FIELDS = ("input_shape_inferred",)
 

@@ -14,20 +14,17 @@ states. Each supported module becomes one NIR node (one handler per module type)
     nn.MaxPool2d      -> on spikes only: nir.SumPool2d + nir.Threshold(0.5), which is exactly
                          the max of 0/1 values (an OR); on graded values it is an error
     nn.BatchNorm1d/2d -> folded into the Linear/Conv before it (eval-mode statistics)
-    snn.Leaky         -> nir.LIF:      tau = dt / (1 - beta), r = tau / dt
-    snn.Synaptic      -> nir.CubaLIF:  tau_syn = dt / (1 - alpha), w_in = tau_syn / dt,
-                                       tau_mem = dt / (1 - beta),  r = tau_mem / dt
-    snn.RLeaky        -> nir.LIF + its recurrent connection (``<name>.w_rec``: nir.Affine for
-                         all_to_all, nir.Conv2d for a convolutional one, nir.Scale(V) for
-                         one-to-one) from the layer back to itself
-    snn.RSynaptic     -> nir.CubaLIF + the same
     nn.Flatten        -> nir.Flatten
     nn.Dropout, nn.Identity -> removed (inference)
+    snnTorch neurons  -> the node of the neuron model that lists the module in its
+                         ``snntorch_modules`` (``neurons/``): snn.Leaky -> nir.LIF,
+                         snn.Synaptic -> nir.CubaLIF (``from_snntorch`` there)
+    snn.RLeaky, snn.RSynaptic -> the same node and its recurrent connection
+                         (``<name>.w_rec``: nir.Affine for all_to_all, nir.Conv2d for a
+                         convolutional one, nir.Scale(V) for one-to-one) back to itself
 
-so that ``(dt / tau) r = 1`` reproduces snnTorch's ``mem = beta * mem + input``.
-The reset is kept in node metadata: ``{"reset": "zero" | "subtract", "reset_delay": bool}``.
-snnTorch's default delayed subtraction (``mem[t] = beta mem[t-1] + I[t] - thr s[t-1]``)
-equals an immediate subtraction of ``thr / beta`` (see ``ir/passes/normalise.py``).
+The neuron models write snnTorch's decays with ``(dt / tau) r = 1``, which reproduces
+``mem = beta * mem + input``, and keep the reset in node metadata (``neurons/snntorch.py``).
 
 Any other module is an error naming it; so is any operation other than reshaping or
 time-indexing between two modules (it would otherwise be lost silently).
@@ -45,8 +42,9 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import UnsupportedModelError
 from ..ir.stages import INPUT, FloatGraph
+from ..neurons import snntorch_model, snntorch_types
+from ..neurons.snntorch import SNNTORCH_DT, per_neuron
 
-SNNTORCH_DT = 1e-4  # the dt snnTorch's exporter writes; any dt gives the same dynamics
 _PASSTHROUGH_OPS = {
     "view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "clone", "detach",
     "float", "double", "to", "type", "__getitem__", "select", "unbind", "requires_grad_",
@@ -107,15 +105,20 @@ def _leaf_modules(model: nn.Module) -> dict[str, nn.Module]:
     return leaves
 
 
-SUPPORTED_MODULES = (
+STRUCTURE_MODULES = (
     "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d (on spikes), nn.BatchNorm1d/2d (after "
-    "Linear/Conv), nn.Flatten, nn.Dropout, nn.Identity, snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic"
+    "Linear/Conv), nn.Flatten, nn.Dropout, nn.Identity"
 )
+RECURRENT_NEURONS = ("RLeaky", "RSynaptic")  # neuron modules with a recurrent connection of their own (``.recurrent``)
 
 
 def _neuron_types():
-    snn = _snn()
-    return (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)
+    """The snnTorch neuron classes some neuron model converts (``neurons/``)."""
+    return snntorch_types()
+
+
+def _supported_modules() -> str:
+    return ", ".join([STRUCTURE_MODULES] + [f"snn.{t.__name__}" for t in _neuron_types()])
 
 
 def _reject_unsupported_modules(model: nn.Module) -> None:
@@ -126,7 +129,7 @@ def _reject_unsupported_modules(model: nn.Module) -> None:
         elif not isinstance(module, supported):
             raise UnsupportedModelError(
                 f"module {name!r} ({type(module).__module__}.{type(module).__name__}) is not supported "
-                f"(supported: {SUPPORTED_MODULES}); neurodeploy never drops a layer silently"
+                f"(supported: {_supported_modules()}); neurodeploy never drops a layer silently"
             )
 
 
@@ -355,7 +358,6 @@ def _single(name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> _Converted:
 
 def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], source: str, trace: _Trace, notes: list[str]) -> _Converted:
     """One handler per module type."""
-    snn = _snn()
     n = int(np.prod(in_shape))
     if isinstance(module, nn.Linear):
         if module.in_features != n:
@@ -372,8 +374,8 @@ def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], source: str
     if isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
         return _pooling(name, module, in_shape, source, trace, notes)
     if type(module) in _neuron_types():
-        neuron = _neuron_node(name, module, in_shape, notes)
-        if type(module) not in (snn.RLeaky, snn.RSynaptic):
+        neuron = snntorch_model(module).from_snntorch(name, module, in_shape, notes)
+        if type(module).__name__ not in RECURRENT_NEURONS:
             return _single(name, neuron, in_shape)
         recurrent = _recurrent_node(name, module, in_shape)
         return _Converted({name: neuron, f"{name}.w_rec": recurrent}, [(name, f"{name}.w_rec"), (f"{name}.w_rec", name)], name, name, tuple(in_shape))
@@ -470,24 +472,6 @@ def _fold_batchnorm(name: str, module, source: str, trace: _Trace, nodes: dict, 
         nodes[source] = type(target)(input_shape=target.input_shape, weight=weight, stride=target.stride, padding=target.padding, dilation=target.dilation, groups=target.groups, bias=bias)
 
 
-def _neuron_node(name: str, module: nn.Module, shape: tuple[int, ...], notes: list[str]) -> nir.NIRNode:
-    snn = _snn()
-    beta = _per_neuron(module.beta, shape).clip(0.0, 1.0)
-    tau_mem = SNNTORCH_DT / np.maximum(1.0 - beta, 1e-9)
-    common = dict(
-        r=tau_mem / SNNTORCH_DT,
-        v_leak=np.zeros(shape),
-        v_threshold=_per_neuron(module.threshold, shape),
-        v_reset=np.zeros(shape),
-        metadata=_reset_metadata(name, module, notes),
-    )
-    if type(module) in (snn.Leaky, snn.RLeaky):
-        return nir.LIF(tau=tau_mem, **common)
-    alpha = _per_neuron(module.alpha, shape).clip(0.0, 1.0)
-    tau_syn = SNNTORCH_DT / np.maximum(1.0 - alpha, 1e-9)
-    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, w_in=tau_syn / SNNTORCH_DT, **common)
-
-
 def _recurrent_node(name: str, module: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
     """The recurrent weights of RLeaky/RSynaptic: spikes of the last step back into the layer."""
     recurrent = module.recurrent
@@ -495,33 +479,4 @@ def _recurrent_node(name: str, module: nn.Module, shape: tuple[int, ...]) -> nir
         return _linear_node(recurrent)
     if isinstance(recurrent, nn.Conv2d):
         return _conv_node(f"{name}.recurrent", recurrent, shape, name)
-    return nir.Scale(scale=_per_neuron(recurrent.V, shape))  # one-to-one: x * V
-
-
-def _per_neuron(value: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """A parameter (scalar, per neuron, or broadcastable such as per channel) as an array of ``shape``."""
-    array = torch.as_tensor(value).detach().cpu().double().numpy()
-    try:
-        return np.broadcast_to(array.reshape(array.shape if array.size > 1 else ()), tuple(shape)).astype(float).copy()
-    except ValueError:
-        if array.size == int(np.prod(shape)):
-            return array.reshape(shape).astype(float)
-        raise UnsupportedModelError(f"a parameter of shape {list(array.shape)} does not fit a layer of shape {list(shape)}") from None
-
-
-def _reset_metadata(name: str, module: nn.Module, notes: list[str]) -> dict[str, Any]:
-    mechanism = module.reset_mechanism
-    delay = bool(getattr(module, "reset_delay", True))
-    if mechanism == "subtract" and not delay:
-        notes.append(
-            f"module {name!r}: snnTorch's subtractive reset with reset_delay=False subtracts the threshold a second "
-            "time while mem stays above it after a reset; Loihi subtracts once per spike, so spike times differ "
-            "whenever mem exceeds twice the threshold (the default reset_delay=True maps exactly)"
-        )
-    if type(module).__name__ in ("Synaptic", "RLeaky", "RSynaptic") and mechanism == "zero" and delay:
-        notes.append(
-            f"module {name!r}: snnTorch's {type(module).__name__} with reset_mechanism='zero' and reset_delay=True holds mem at 0 "
-            "for the step after a spike; Loihi resets immediately, so spike times can differ "
-            "(train with reset_delay=False for an exact match)"
-        )
-    return {"reset": mechanism, "reset_delay": delay, "snntorch_module": type(module).__name__}
+    return nir.Scale(scale=per_neuron(recurrent.V, shape))  # one-to-one: x * V

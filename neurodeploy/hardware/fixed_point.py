@@ -14,11 +14,31 @@ Integer types follow Lava exactly because overflow behaviour depends on them:
 """
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
 from .profile import ArithmeticSpec
 
-SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+
+class Reset(enum.IntEnum):
+    """What a spike does to v. Each neuron model (``neurons/``) states its reset as one of
+    these; every engine switches on it (the values are the codes the numba engine and
+    neurodeploy's Lava process use)."""
+
+    ZERO = 0  # v = 0 (Lava's LIF)
+    SUBTRACT = 1  # v -= reset_sub (neurodeploy's Lava process)
+    NONE = 2  # the neuron never spikes: a readout of v
+
+    @classmethod
+    def of(cls, value: "Reset | str") -> "Reset":
+        """A Reset, or its name in any case ("zero", "subtract", "none")."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls[str(value).upper()]
+        except KeyError:
+            raise ValueError(f"unknown reset {value!r}: {', '.join(r.name.lower() for r in cls)}") from None
 
 
 # --------------------------------------------------------------------------- synapses
@@ -174,17 +194,18 @@ def voltage_keep(dv: np.ndarray, arith: ArithmeticSpec) -> np.ndarray:
 
 
 def fire_and_reset(
-    v: np.ndarray, vth_eff: np.ndarray, reset: str, reset_sub: np.ndarray | None = None
+    v: np.ndarray, vth_eff: np.ndarray, reset: Reset | str, reset_sub: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spike where ``v > vth << 6``; then reset v to 0, or subtract ``reset_sub``.
 
     Lava's LIF resets to 0 (``reset_voltage``); subtraction is neurodeploy's own
     process model (see ``backends/lava_processes/neurodeploy_lif.py``)."""
+    reset = Reset.of(reset)
     spikes = v > vth_eff
-    if reset == "zero":
+    if reset is Reset.ZERO:
         v = np.where(spikes, 0, v).astype(np.int32)
-    elif reset == "subtract":
+    elif reset is Reset.SUBTRACT:
         v = np.where(spikes, v - reset_sub, v).astype(np.int32)
     else:
-        raise ValueError(f"unknown reset {reset!r}")
+        raise ValueError(f"reset {reset.name.lower()!r} does not fire")
     return spikes, v

@@ -14,11 +14,10 @@ from scipy import sparse
 from ..hardware.fixed_point import stored_weights, weight_range
 from ..hardware.profile import HardwareProfile
 from .resources import output_axons_per_neuron, partition_use
+from ..neurons import NEURONS
 from .stages import (
     CONNECTIONS,
     INPUT,
-    NEURON_KINDS,
-    RESETS,
     FloatGraph,
     MappedNetwork,
     NormalisedNetwork,
@@ -71,7 +70,7 @@ def check_normalised(stage: NormalisedNetwork, pass_name: str = "normalise", pro
             c.require(np.all(np.isfinite(values)), layer.name, f"weights from {p.source!r} are not finite")
             if p.delays is not None:
                 c.require(p.delays.shape == p.weight.shape, layer.name, "delays and weights differ in shape")
-        c.require(dyn.kind in NEURON_KINDS and dyn.reset in RESETS, layer.name, f"unknown kind/reset {dyn.kind}/{dyn.reset}")
+        c.require(dyn.kind in NEURONS, layer.name, f"unknown neuron model {dyn.kind!r}")
         for name in ("alpha", "beta", "bias", "current_bias", "v_offset", "reset_amount"):
             value = getattr(dyn, name)
             c.require(value.shape == (n,), layer.name, f"{name} has shape {value.shape}, expected ({n},)")

@@ -7,7 +7,9 @@
 
 Each pass in ``ir/passes`` takes one stage and returns the next; a function's
 signature says which stage it accepts. Stages are frozen: passes never mutate
-their input, so before/after comparisons stay possible.
+their input, so before/after comparisons stay possible. A layer's neurons are the neuron
+models' own types: ``NeuronDynamics`` (neurons/base.py) once normalised, ``QuantisedNeurons``
+(neurons/cuba.py) once quantised.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import numpy as np
 from scipy import sparse
 
 from ..hardware.profile import ArithmeticSpec, HardwareProfile
+from ..neurons.base import NeuronDynamics
+from ..neurons.cuba import QuantisedNeurons
 
 INPUT = "input"  # the name under which layers refer to the network input
 
@@ -41,8 +45,6 @@ class FloatGraph:
 
 
 # --------------------------------------------------------------------------- stage 1
-NEURON_KINDS = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold")
-RESETS = ("zero", "subtract", "none")
 Matrix = Union[np.ndarray, sparse.csr_matrix]  # dense (n_out, n_in) array or CSR matrix
 
 
@@ -97,39 +99,6 @@ class Projection:
             return 0
         values = self.delays.data if sparse.issparse(self.delays) else self.delays
         return int(values.max(initial=0))
-
-
-@dataclass(frozen=True)
-class NeuronDynamics:
-    """Per-step float dynamics shared by every neuron kind (arrays of length n):
-
-        u[t] = alpha * u[t-1] + a[t] + current_bias        (synaptic current)
-        v[t] = beta  * v[t-1] + u[t] + bias                 (membrane voltage)
-        s[t] = v[t] > threshold                             (spiking kinds only)
-        reset "zero": v[t] = 0 where s[t];  "subtract": v[t] -= reset_amount where s[t]
-
-    ``a[t]`` is the sum of the layer's projections (input gains already folded into the
-    weights). NIR's ``v_reset`` is absorbed by measuring v relative to it:
-    v_nir = v + v_offset, so the initial v is ``-v_offset``.
-    """
-
-    kind: str
-    alpha: np.ndarray
-    beta: np.ndarray
-    threshold: np.ndarray  # +inf for non-spiking kinds
-    bias: np.ndarray
-    current_bias: np.ndarray
-    v_offset: np.ndarray
-    reset: str
-    reset_amount: np.ndarray  # subtracted on a spike when reset == "subtract"
-
-    @property
-    def spiking(self) -> bool:
-        return self.reset != "none"
-
-    @property
-    def size(self) -> int:
-        return int(self.beta.shape[0])
 
 
 @dataclass(frozen=True)
@@ -210,35 +179,6 @@ class QuantisedProjection:
     @property
     def synapse_count(self) -> int:
         return int(self.weights.nnz) if sparse.issparse(self.weights) else int(self.weights.size)
-
-
-@dataclass(frozen=True)
-class QuantisedNeurons:
-    """Loihi CUBA neurons: 12-bit decays, 17-bit threshold mantissa, 13-bit bias
-    mantissa with exponent, 24-bit state (see ``hardware/fixed_point.py``)."""
-
-    kind: str
-    du: np.ndarray  # int (n,)
-    dv: np.ndarray
-    vth: np.ndarray  # threshold mantissa; the neuron fires when v > vth << threshold_shift
-    bias_mant: np.ndarray
-    bias_exp: np.ndarray
-    v_init: np.ndarray  # v at the start of every sample (state units)
-    reset: str
-    reset_sub: np.ndarray  # state units subtracted on a spike when reset == "subtract"
-
-    @property
-    def spiking(self) -> bool:
-        return self.reset != "none"
-
-    @property
-    def size(self) -> int:
-        return int(self.du.shape[0])
-
-    @property
-    def has_uniform_parameters(self) -> bool:
-        """True when du, dv and vth are single values (what Lava's LIF process supports)."""
-        return all(np.all(a == a[0]) for a in (self.du, self.dv, self.vth)) if self.size else True
 
 
 @dataclass(frozen=True)

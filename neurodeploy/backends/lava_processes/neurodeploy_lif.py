@@ -21,14 +21,14 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed
 
-RESET_MODES = {"zero": 0, "subtract": 1, "none": 2}
+from neurodeploy.hardware.fixed_point import Reset  # absolute: Lava loads this module by its path
 
 
 class NeurodeployLIF(AbstractProcess):
-    """Loihi CUBA neurons with per-neuron parameters; ``reset`` is zero, subtract or none."""
+    """Loihi CUBA neurons with per-neuron parameters; ``reset`` is a ``Reset`` (or its name)."""
 
-    def __init__(self, *, shape, u, v, du, dv, vth, bias_mant, bias_exp, reset_sub, reset: str, name=None, **kwargs):
-        super().__init__(shape=shape, u=u, v=v, reset_mode=RESET_MODES[reset], name=name, **kwargs)
+    def __init__(self, *, shape, u, v, du, dv, vth, bias_mant, bias_exp, reset_sub, reset: Reset | str, name=None, **kwargs):
+        super().__init__(shape=shape, u=u, v=v, reset_mode=int(Reset.of(reset)), name=name, **kwargs)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.u = Var(shape=shape, init=u)
@@ -62,12 +62,12 @@ class PyNeurodeployLifModel(AbstractPyLifModelFixed):
         self.isthrscaled = True
 
     def spiking_activation(self):
-        if self.reset_mode == RESET_MODES["none"]:
+        if self.reset_mode == Reset.NONE:
             return np.zeros(self.v.shape, dtype=bool)
         return self.v > self.effective_vth
 
     def reset_voltage(self, spike_vector: np.ndarray):
-        if self.reset_mode == RESET_MODES["zero"]:
+        if self.reset_mode == Reset.ZERO:
             self.v[spike_vector] = 0
-        elif self.reset_mode == RESET_MODES["subtract"]:
+        elif self.reset_mode == Reset.SUBTRACT:
             self.v[spike_vector] -= self.reset_sub[spike_vector]

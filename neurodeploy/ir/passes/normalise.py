@@ -5,25 +5,17 @@ sources (the Input or other neuron nodes, itself included for recurrence) are co
 into one matrix per (source, delay): all paths are followed backwards through Affine,
 Linear, Scale, Flatten, Conv1d/2d, SumPool2d, AvgPool2d and Delay nodes, and summed.
 Biases are found by evaluating that linear part with all sources at zero.
-Continuous-time NIR dynamics are discretised with the forward-Euler step ``dt``
-(snnTorch's, Norse's and the NIR paper's convention):
+Each neuron node is lowered by its neuron model (``neurons/``: one module per NIR
+primitive, whose docstring states its discretisation) to ``NeuronDynamics``; continuous
+time is discretised with the forward-Euler step ``dt`` (snnTorch's, Norse's and the NIR
+paper's convention), and a Delay node of tau_d becomes round(tau_d / dt) extra steps on
+the synapses it lies on.
 
-    LIF      tau dv/dt = (v_leak - v) + r I
-             v[t] = beta v[t-1] + (dt/tau)(v_leak + r I[t]),   beta = 1 - dt/tau
-    CubaLIF  tau_syn dI/dt = -I + w_in S,  tau_mem dv/dt = (v_leak - v) + r I
-             u := (dt/tau_mem) r I   (the current, in voltage units per step)
-             u[t] = alpha u[t-1] + (dt/tau_mem) r (dt/tau_syn) w_in S[t],  alpha = 1 - dt/tau_syn
-             v[t] = beta v[t-1] + (dt/tau_mem) v_leak + u[t],              beta  = 1 - dt/tau_mem
-    CubaLI   CubaLIF without spikes;  LI: LIF without spikes
-    IF       dv/dt = r I  ->  v[t] = v[t-1] + dt r I[t];   I: the same without spikes
-    Threshold  stateless: spikes where its input exceeds the threshold (beta = 0)
-    Delay    tau_d -> round(tau_d / dt) extra steps on the synapses it lies on
-
-The input gain (dt/tau) r (CubaLIF: (dt/tau_mem) r (dt/tau_syn) w_in) is folded into the
-rows of every projection; biases and v_leak become the per-step ``bias`` (for CubaLIF the
-Affine bias enters the current: ``current_bias``). A NIR ``v_reset`` is absorbed by
-measuring v relative to it (threshold - v_reset, bias - (1-beta) v_reset, initial v =
--v_reset), so every layer resets to 0 as Loihi does.
+The model's input gain (e.g. (dt/tau) r for LIF) is folded into the rows of every
+projection; biases and v_leak become the per-step ``bias`` (for CubaLIF the Affine bias
+enters the current: ``current_bias``). A NIR ``v_reset`` is absorbed by measuring v
+relative to it (threshold - v_reset, bias - (1-beta) v_reset, initial v = -v_reset), so
+every layer resets to 0 as Loihi does.
 
 Reset semantics: NIR resets to ``v_reset``. A node whose metadata says
 ``{"reset": "subtract"}`` (our snnTorch frontend writes it) subtracts the threshold; with
@@ -43,16 +35,12 @@ import numpy as np
 from scipy import sparse
 
 from ...errors import InvalidValueError, UnsupportedModelError
+from ...neurons import NEURONS, Lowering, is_neuron, model_of
 from ..operators import LINEAR_NODES, LinearOp, compose_geometries, convolution_matrix, operator_for
-from ..stages import INPUT, FloatGraph, Geometry, NeuronDynamics, NormalisedLayer, NormalisedNetwork, Projection
+from ..stages import INPUT, FloatGraph, Geometry, NormalisedLayer, NormalisedNetwork, Projection
 
 DEFAULT_DT = 1e-4
-NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I, nir.Threshold)
-NON_SPIKING = (nir.LI, nir.CubaLI, nir.I)
-SUPPORTED = (
-    "Input, Output, Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Delay, "
-    "LIF, CubaLIF, IF, LI, CubaLI, I, Threshold, NIRGraph"
-)
+STRUCTURE = "Input, Output, Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Delay"
 DENSE_ABOVE = 0.25  # a composed matrix denser than this is stored dense
 
 
@@ -115,10 +103,10 @@ class _GraphWalker:
         for name, node in nodes.items():
             if isinstance(node, nir.NIRGraph):
                 raise UnsupportedModelError(f"node {name!r} is a nested NIRGraph: inline subgraphs first")
-            if not isinstance(node, (nir.Input, nir.Output, nir.Delay) + LINEAR_NODES + NEURON_NODES):
+            if not (isinstance(node, (nir.Input, nir.Output, nir.Delay) + LINEAR_NODES) or is_neuron(node)):
                 raise UnsupportedModelError(
                     f"node {name!r} has type {type(node).__name__}, which neurodeploy cannot deploy "
-                    f"(supported node types: {SUPPORTED})"
+                    f"(supported node types: {STRUCTURE}, {', '.join(NEURONS.names())}, NIRGraph)"
                 )
         self.preds = {n: [] for n in nodes}
         self.succs = {n: [] for n in nodes}
@@ -135,7 +123,7 @@ class _GraphWalker:
                 f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes: exactly one of each is supported"
             )
         self.input, self.output = inputs[0], outputs[0]
-        self.neurons = [n for n, v in nodes.items() if isinstance(v, NEURON_NODES)]
+        self.neurons = [n for n, v in nodes.items() if is_neuron(v)]
         if not self.neurons:
             raise UnsupportedModelError("the graph has no neuron nodes: nothing to deploy")
         for name in self.neurons + [self.output]:
@@ -151,7 +139,7 @@ class _GraphWalker:
             raise InvalidValueError(f"Input node {self.input!r} has an invalid shape {list(shape)}")
         self.shapes[self.input] = shape
         for name in self.neurons:
-            params = _neuron_param_shape(nodes[name])
+            params = model_of(nodes[name]).layer_shape(nodes[name])
             if params is not None and int(np.prod(params)) > 1:
                 self.shapes[name] = params
         pending = [n for n in nodes if n not in self.shapes and not isinstance(nodes[n], nir.Output)]
@@ -208,7 +196,8 @@ class _GraphWalker:
         start = _Path({0: sparse.identity(n, format="csr")}, (), ())
         self._walk_back(name, start, (name,), paths)
         bias_in = self._bias_into(name, {})
-        dyn, gain = _dynamics(name, self.graph.nodes[name], n, bias_in, dt)
+        node = self.graph.nodes[name]
+        dyn, gain = model_of(node).lower(Lowering(node, name, n, bias_in if bias_in.size == n else np.zeros(n), dt))
         projections = _projections(paths, gain, n)
         if not projections:
             raise UnsupportedModelError(f"node {name!r} receives nothing from the Input or another neuron node")
@@ -219,7 +208,7 @@ class _GraphWalker:
         nodes = self.graph.nodes
         for pred in self.preds[node]:
             kind = nodes[pred]
-            if isinstance(kind, (nir.Input,) + NEURON_NODES):
+            if isinstance(kind, nir.Input) or is_neuron(kind):
                 source = INPUT if pred == self.input else pred
                 for delay, matrix in path.by_delay.items():
                     found.setdefault((source, delay), []).append(_Path({delay: matrix}, path.geometries, path.nodes))
@@ -272,7 +261,7 @@ class _GraphWalker:
     def _bias_out_of(self, node: str, memo: dict) -> np.ndarray:
         if node not in memo:
             kind = self.graph.nodes[node]
-            if isinstance(kind, (nir.Input,) + NEURON_NODES):
+            if isinstance(kind, nir.Input) or is_neuron(kind):
                 memo[node] = np.zeros(int(np.prod(self.shapes[node])))
             else:
                 upstream = self._bias_into(node, memo)
@@ -294,7 +283,7 @@ class _GraphWalker:
                 raise UnsupportedModelError(f"the Output is fed by {len(preds)} nodes; connect it to one neuron node")
             node = preds[0]
             kind = self.graph.nodes[node]
-            if isinstance(kind, NEURON_NODES):
+            if is_neuron(kind):
                 return node
             if not isinstance(kind, nir.Flatten) or node in visited:
                 raise UnsupportedModelError(
@@ -302,14 +291,6 @@ class _GraphWalker:
                     "with a neuron node (e.g. an LI or LIF readout)"
                 )
             visited.append(node)
-
-
-def _neuron_param_shape(node: nir.NIRNode) -> tuple[int, ...] | None:
-    for field_name in ("v_threshold", "tau", "tau_mem", "r", "threshold"):
-        value = getattr(node, field_name, None)
-        if value is not None:
-            return tuple(int(x) for x in np.asarray(value).shape) or (1,)
-    return None
 
 
 # --------------------------------------------------------------------------- projections
@@ -377,101 +358,6 @@ def _scaled_geometry(geometry: Geometry | None, gain: np.ndarray) -> Geometry | 
     return Geometry(geometry.kind, geometry.in_shape, geometry.out_shape, kernel, geometry.stride, geometry.padding, geometry.dilation, geometry.groups)
 
 
-# --------------------------------------------------------------------------- neurons
-def _dynamics(name: str, node: nir.NIRNode, n: int, bias_in: np.ndarray, dt: float) -> tuple[NeuronDynamics, np.ndarray]:
-    """NeuronDynamics and the input gain folded into the layer's projections."""
-
-    def param(field_name: str) -> np.ndarray:
-        return _per_neuron(getattr(node, field_name), n, name, field_name)
-
-    def step_fraction(tau_field: str) -> np.ndarray:
-        tau = param(tau_field)
-        if np.any(tau <= 0):
-            raise InvalidValueError(f"node {name!r}: {tau_field} must be > 0, got {tau.min():g}")
-        fraction = dt / tau
-        if np.any(fraction > 1):
-            raise InvalidValueError(
-                f"node {name!r}: {tau_field} = {tau.min():g} s is shorter than dt = {dt:g} s; "
-                "the Euler step would be unstable (pass a smaller --dt)"
-            )
-        return fraction
-
-    zeros, ones = np.zeros(n), np.ones(n)
-    bias_in = bias_in if bias_in.size == n else zeros
-    if isinstance(node, (nir.LIF, nir.LI)):
-        k = step_fraction("tau")
-        gain, alpha, beta = k * param("r"), zeros, 1.0 - k
-        bias, current_bias = k * param("v_leak") + gain * bias_in, zeros
-    elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-        k_mem, k_syn = step_fraction("tau_mem"), step_fraction("tau_syn")
-        gain = k_mem * param("r") * k_syn * param("w_in")
-        alpha, beta = 1.0 - k_syn, 1.0 - k_mem
-        bias, current_bias = k_mem * param("v_leak"), gain * bias_in
-    elif isinstance(node, (nir.IF, nir.I)):
-        gain, alpha, beta = dt * param("r"), zeros, ones
-        bias, current_bias = gain * bias_in, zeros
-    elif isinstance(node, nir.Threshold):
-        gain, alpha, beta = ones, zeros, zeros
-        bias, current_bias = bias_in, zeros
-    else:  # pragma: no cover - guarded by NEURON_NODES
-        raise UnsupportedModelError(f"node {name!r}: unsupported neuron type {type(node).__name__}")
-
-    if isinstance(node, NON_SPIKING):
-        threshold, v_reset, reset, reset_amount = np.full(n, np.inf), zeros, "none", zeros
-    else:
-        threshold = param("threshold") if isinstance(node, nir.Threshold) else param("v_threshold")
-        v_reset = zeros if isinstance(node, nir.Threshold) else param("v_reset")
-        reset, delayed = _reset_mechanism(node, name)
-        reset_amount = threshold - v_reset
-        if reset == "subtract":
-            if np.any(v_reset != 0):
-                raise UnsupportedModelError(f"node {name!r}: subtractive reset with a nonzero v_reset is ambiguous; use v_reset = 0")
-            if delayed:
-                reset_amount = _delayed_subtraction(threshold, beta, name)
-    dynamics = NeuronDynamics(
-        kind=type(node).__name__,
-        alpha=alpha,
-        beta=beta,
-        threshold=threshold - v_reset,
-        bias=bias - (1.0 - beta) * v_reset,
-        current_bias=current_bias,
-        v_offset=v_reset,
-        reset=reset,
-        reset_amount=reset_amount,
-    )
-    return dynamics, gain
-
-
-def _per_neuron(value, n: int, node: str, field_name: str) -> np.ndarray:
-    flat = np.asarray(value, dtype=np.float64).reshape(-1)
-    if flat.size == n:
-        return flat
-    if flat.size == 1:
-        return np.full(n, flat[0])
-    raise InvalidValueError(f"node {node!r}: {field_name} has {flat.size} values for a layer of {n} neurons")
-
-
-def _reset_mechanism(node: nir.NIRNode, name: str) -> tuple[str, bool]:
-    """(mechanism, delayed) from node metadata; NIR's own semantics is an immediate reset to v_reset."""
-    meta = node.metadata or {}
-    value = meta.get("reset", meta.get("reset_mechanism", "zero"))
-    value = value.decode() if isinstance(value, bytes) else str(value)
-    if value not in ("zero", "subtract"):
-        raise UnsupportedModelError(f"node {name!r}: reset mechanism {value!r} is not supported (zero or subtract)")
-    return value, bool(meta.get("reset_delay", False))
-
-
-def _delayed_subtraction(threshold: np.ndarray, beta: np.ndarray, name: str) -> np.ndarray:
-    """snnTorch's delayed subtraction  v[t] = beta v[t-1] + u[t] - thr s[t-1]  equals an
-    immediate subtraction of thr / beta at the spike: beta (v - thr/beta) = beta v - thr."""
-    if np.any(beta <= 0):
-        raise UnsupportedModelError(
-            f"node {name!r}: a delayed subtractive reset (snnTorch reset_delay=True) with beta = 0 cannot be "
-            "expressed as Loihi's immediate reset; retrain with reset_delay=False or beta > 0"
-        )
-    return threshold / beta
-
-
 # --------------------------------------------------------------------------- checks
 def _reject_graded_outputs_feeding_layers(layers: dict[str, NormalisedLayer], graph: nir.NIRGraph) -> None:
     for layer in layers.values():
@@ -525,12 +411,11 @@ def _choose_dt(graph: nir.NIRGraph, dt: float | None) -> tuple[float, str]:
         return float(meta_dt), "graph metadata"
     inferred = set()
     for node in graph.nodes.values():
-        if isinstance(node, (nir.LIF, nir.LI)):
-            taus, rs = np.asarray(node.tau, float), np.asarray(node.r, float)
-        elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-            taus, rs = np.asarray(node.tau_mem, float), np.asarray(node.r, float)
-        else:
+        model = model_of(node)
+        hint = model.dt_hint(node) if model is not None else None
+        if hint is None:
             continue
+        taus, rs = np.asarray(hint[0], float), np.asarray(hint[1], float)
         if np.all(rs != 1.0) and np.all(rs > 0):
             inferred.update(np.round(taus / rs, 12).reshape(-1).tolist())
     if len(inferred) == 1:

@@ -39,6 +39,7 @@ from scipy import sparse
 from ...hardware.fixed_point import sign_mode_of, weight_range
 from ...errors import DoesNotFitError, InputDataError, InvalidValueError
 from ...hardware.profile import ArithmeticSpec, HardwareProfile
+from ...neurons.cuba import bias_with_folded_current, quantise_neurons
 from ..stages import (
     INPUT,
     Geometry,
@@ -48,7 +49,6 @@ from ..stages import (
     Projection,
     QuantisedLayer,
     QuantisedNetwork,
-    QuantisedNeurons,
     QuantisedProjection,
 )
 
@@ -173,7 +173,7 @@ def _quantise_layer(
     notes: list[str] = []
     dyn = layer.neurons
     synapses = [_Synapses(p, encoding, arith) for p in layer.projections]
-    bias_total, folded = _bias_with_folded_current(dyn.alpha, dyn.bias, dyn.current_bias)
+    bias_total, folded = bias_with_folded_current(dyn.alpha, dyn.bias, dyn.current_bias)
     if folded:
         notes.append(
             "constant synaptic current (Affine bias into CubaLIF) applied as its steady-state bias on v, "
@@ -194,27 +194,8 @@ def _quantise_layer(
             scale = channel
     projections = [_quantise_projection(layer, syn, scale, arith) for syn in synapses]
     notes.extend(_coarse_weight_notes(synapses, projections, scale, arith))
-    vth = _threshold_mantissa(layer, dyn, scale, arith)
-    bias_mant, bias_exp = _bias_mantissa_exponent(layer, bias_total * scale, arith)
-    du, dv, decay_notes = _decays(dyn.alpha, dyn.beta, arith)
-    notes.extend(decay_notes)
-    v_init = np.round(-dyn.v_offset * scale).astype(np.int64)
-    if np.any(np.abs(v_init) > arith.state_max):
-        raise InvalidValueError(
-            f"layer {layer.name!r}: v_reset {dyn.v_offset.max():g} needs an initial v of {np.abs(v_init).max()} "
-            f"state units, beyond the {arith.state_bits}-bit state"
-        )
-    neurons = QuantisedNeurons(
-        kind=dyn.kind,
-        du=du,
-        dv=dv,
-        vth=vth,
-        bias_mant=bias_mant,
-        bias_exp=bias_exp,
-        v_init=v_init.astype(np.int32),
-        reset=dyn.reset,
-        reset_sub=_reset_subtraction(layer, dyn, vth, scale, arith),
-    )
+    neurons, neuron_notes = quantise_neurons(layer.name, dyn, bias_total, scale, arith)
+    notes.extend(neuron_notes)
     scales = np.asarray(scale, dtype=np.float64).reshape(-1)
     state_scale = float(scales[0]) if np.all(scales == scales[0]) else scales
     return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, state_scale, layer), notes
@@ -428,75 +409,3 @@ def _connection(projection: Projection, weights, delays, geometry: Geometry | No
     if geometry is not None and exponent == 0:
         return "Conv"
     return "Sparse" if sparse.issparse(weights) else "Dense"
-
-
-def _bias_with_folded_current(alpha: np.ndarray, bias: np.ndarray, current_bias: np.ndarray) -> tuple[np.ndarray, bool]:
-    """v-bias plus the steady-state effect c / (1 - alpha) of a constant current c."""
-    if not np.any(current_bias != 0):
-        return bias, False
-    return bias + current_bias / np.maximum(1.0 - alpha, 1.0 / 4096), True
-
-
-def _threshold_mantissa(layer: NormalisedLayer, dyn, scale: float, arith: ArithmeticSpec) -> np.ndarray:
-    if not dyn.spiking:
-        return np.zeros(dyn.size, dtype=np.int32)
-    vth = np.round(dyn.threshold * scale / 2**arith.threshold_shift)
-    if np.any(vth > arith.threshold_max):
-        i = int(np.argmax(vth))
-        raise InvalidValueError(
-            f"layer {layer.name!r}: threshold {dyn.threshold[i]:g} needs a mantissa of {int(vth[i])}, above the "
-            f"{arith.threshold_mantissa_bits}-bit limit {arith.threshold_max} even at the smallest weight exponent: "
-            "the threshold is too large relative to the weights (rescale weights and threshold together)"
-        )
-    return vth.astype(np.int32)
-
-
-def _reset_subtraction(layer: NormalisedLayer, dyn, vth: np.ndarray, scale: float, arith: ArithmeticSpec) -> np.ndarray:
-    """State units subtracted on a spike: the effective threshold (vth << 6) when the
-    float model subtracts its threshold, else round(reset_amount * s)."""
-    if dyn.reset != "subtract":
-        return np.zeros(dyn.size, dtype=np.int32)
-    exact_threshold = np.isclose(dyn.reset_amount, dyn.threshold, rtol=1e-12, atol=0.0)
-    amount = np.where(exact_threshold, vth.astype(np.int64) << arith.threshold_shift, np.round(dyn.reset_amount * scale))
-    if np.any(amount > arith.state_max):
-        raise InvalidValueError(
-            f"layer {layer.name!r}: reset subtraction of {amount.max():.0f} state units exceeds the {arith.state_bits}-bit state"
-        )
-    return amount.astype(np.int32)
-
-
-def _bias_mantissa_exponent(layer: NormalisedLayer, bias_units: np.ndarray, arith: ArithmeticSpec):
-    """Smallest exponent per neuron whose mantissa fits: bias_mant * 2**bias_exp ~= bias_units."""
-    exponents = np.zeros(bias_units.shape, dtype=np.int32)
-    magnitude = np.abs(bias_units)
-    for e in range(arith.bias_exponent_max + 1):
-        needs_more = np.round(magnitude / 2.0**exponents) > arith.bias_mantissa_max
-        exponents = np.where(needs_more & (exponents == e), e + 1, exponents)
-    if np.any(exponents > arith.bias_exponent_max):
-        i = int(np.argmax(magnitude))
-        raise InvalidValueError(
-            f"layer {layer.name!r}: bias of neuron {i} needs {magnitude[i]:.4g} state units, above the largest "
-            f"representable {arith.bias_mantissa_max} * 2**{arith.bias_exponent_max}"
-        )
-    mantissa = np.round(bias_units / 2.0**exponents).astype(np.int32)
-    return mantissa, exponents
-
-
-def _decays(alpha: np.ndarray, beta: np.ndarray, arith: ArithmeticSpec):
-    unity = arith.decay_unity
-    du_exact = np.round((1.0 - alpha) * unity) - 1
-    dv_exact = np.round((1.0 - beta) * unity)
-    du = du_exact.clip(0, arith.decay_max).astype(np.int32)
-    dv = dv_exact.clip(0, arith.decay_max).astype(np.int32)
-    notes = []
-    if np.any(du != du_exact):
-        notes.append(
-            f"current decay 1 - alpha = {float((1 - alpha).min()):.3g} is below Loihi's smallest u decay of 1/{unity} "
-            "per step: u decays by 1/4096 per step instead"
-        )
-    if np.any(dv != dv_exact):
-        notes.append(
-            f"voltage decay 1 - beta = {float((1 - beta).max()):.3g} needs dv = {int(dv_exact.max())} > {arith.decay_max}: "
-            f"v keeps 1/{unity} of itself per step instead of nothing"
-        )
-    return du, dv, notes

@@ -1,0 +1,203 @@
+"""What a neuron model is to neurodeploy: the interface every entry of ``NEURONS`` implements,
+and the float per-step dynamics it lowers a NIR node to.
+
+An entry (``NeuronModel``) owns everything about one NIR neuron primitive:
+
+    fields, defaults      its per-neuron NIR parameters, and the values older files omit
+    snntorch_modules      the snnTorch modules that convert to it (``from_snntorch``)
+    dt_hint               what its parameters say about dt (snnTorch writes r = tau / dt)
+    subthreshold          its discretised dynamics: gain, decays, biases (``Subthreshold``)
+    spiking, threshold_field, reset_field
+                          whether and when it fires, and its reset (``Reset``, from metadata)
+    compartment           the integer neuron it runs as on the chip: its quantisation, its
+                          update in each engine and its Lava process (``neurons/cuba.py``)
+
+``lower`` puts these together into ``NeuronDynamics``, the form the normalise pass hands
+to quantisation and to the float reference.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import InvalidValueError, UnsupportedModelError
+from ..hardware.fixed_point import Reset
+
+
+@dataclass(frozen=True)
+class NeuronDynamics:
+    """Per-step float dynamics of one layer (arrays of length n), the same form for every model:
+
+        u[t] = alpha * u[t-1] + a[t] + current_bias        (synaptic current)
+        v[t] = beta  * v[t-1] + u[t] + bias                 (membrane voltage)
+        s[t] = v[t] > threshold                             (spiking models only)
+        reset ZERO: v[t] = 0 where s[t];  SUBTRACT: v[t] -= reset_amount where s[t]
+
+    ``a[t]`` is the sum of the layer's projections (input gains already folded into the
+    weights). NIR's ``v_reset`` is absorbed by measuring v relative to it:
+    v_nir = v + v_offset, so the initial v is ``-v_offset``. ``kind`` names the neuron
+    model (its key in ``NEURONS``); ``reset`` accepts a ``Reset`` or its name.
+    """
+
+    kind: str
+    alpha: np.ndarray
+    beta: np.ndarray
+    threshold: np.ndarray  # +inf for non-spiking models
+    bias: np.ndarray
+    current_bias: np.ndarray
+    v_offset: np.ndarray
+    reset: Reset
+    reset_amount: np.ndarray  # subtracted on a spike when reset is SUBTRACT
+
+    def __post_init__(self):
+        object.__setattr__(self, "reset", Reset.of(self.reset))
+
+    @property
+    def spiking(self) -> bool:
+        return self.reset is not Reset.NONE
+
+    @property
+    def size(self) -> int:
+        return int(self.beta.shape[0])
+
+
+@dataclass(frozen=True)
+class Subthreshold:
+    """A model's discretised dynamics below threshold (``NeuronDynamics`` without the spike),
+    and the gain its input is multiplied by (folded into the layer's weights)."""
+
+    gain: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    bias: np.ndarray
+    current_bias: np.ndarray
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """One NIR neuron node being lowered: its name (for messages), its number of neurons, the
+    constant input the synapses before it carry (their biases, or zeros) and dt."""
+
+    node: Any
+    name: str
+    n: int
+    bias_in: np.ndarray
+    dt: float
+
+    def param(self, field_name: str) -> np.ndarray:
+        """A parameter as one float per neuron (one value broadcast to the layer)."""
+        flat = np.asarray(getattr(self.node, field_name), dtype=np.float64).reshape(-1)
+        if flat.size == self.n:
+            return flat
+        if flat.size == 1:
+            return np.full(self.n, flat[0])
+        raise InvalidValueError(f"node {self.name!r}: {field_name} has {flat.size} values for a layer of {self.n} neurons")
+
+    def step_fraction(self, tau_field: str) -> np.ndarray:
+        """dt / tau of a time constant, which the forward-Euler step needs in (0, 1]."""
+        tau = self.param(tau_field)
+        if np.any(tau <= 0):
+            raise InvalidValueError(f"node {self.name!r}: {tau_field} must be > 0, got {tau.min():g}")
+        fraction = self.dt / tau
+        if np.any(fraction > 1):
+            raise InvalidValueError(
+                f"node {self.name!r}: {tau_field} = {tau.min():g} s is shorter than dt = {self.dt:g} s; "
+                "the Euler step would be unstable (pass a smaller --dt)"
+            )
+        return fraction
+
+    @property
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.n)
+
+    @property
+    def ones(self) -> np.ndarray:
+        return np.ones(self.n)
+
+
+class NeuronModel:
+    """One NIR neuron primitive. A subclass sets the class attributes and implements
+    ``subthreshold``; registering it is one line in ``neurons/__init__.py``."""
+
+    name: ClassVar[str]  # the NIR node type's name, e.g. "LIF" (its key in NEURONS)
+    node_class: ClassVar[type]  # the NIR node class
+    fields: ClassVar[tuple[str, ...]]  # per-neuron parameters of the node, in NIR's order
+    defaults: ClassVar[Mapping[str, float]] = {}  # fields older files omit, with the value NIR's semantics implies
+    shape_field: ClassVar[str]  # the parameter whose shape is the layer's
+    spiking: ClassVar[bool] = True
+    threshold_field: ClassVar[str] = "v_threshold"
+    reset_field: ClassVar[str | None] = "v_reset"  # None: it resets to 0
+    compartment: ClassVar[str] = "cuba"  # the integer neuron it runs as (neurons/cuba.py)
+    snntorch_modules: ClassVar[tuple[str, ...]] = ()  # snnTorch classes (snntorch.<name>) that convert to this node
+
+    def subthreshold(self, low: Lowering) -> Subthreshold:
+        raise NotImplementedError
+
+    def dt_hint(self, node) -> tuple[np.ndarray, np.ndarray] | None:
+        """(tau, r) when r = tau / dt would tell dt (snnTorch's export convention); else None."""
+        return None
+
+    def from_snntorch(self, name: str, module, shape: tuple[int, ...], notes: list[str]):
+        """The NIR node of an snnTorch neuron module of one of ``snntorch_modules``."""
+        raise NotImplementedError(f"{self.name} has no snnTorch module")
+
+    def lower(self, low: Lowering) -> tuple[NeuronDynamics, np.ndarray]:
+        """The layer's ``NeuronDynamics`` and the input gain folded into its projections."""
+        sub = self.subthreshold(low)
+        if not self.spiking:
+            threshold, v_reset, reset, reset_amount = np.full(low.n, np.inf), low.zeros, Reset.NONE, low.zeros
+        else:
+            threshold = low.param(self.threshold_field)
+            v_reset = low.zeros if self.reset_field is None else low.param(self.reset_field)
+            reset, delayed = reset_mechanism(low.node, low.name)
+            reset_amount = threshold - v_reset
+            if reset is Reset.SUBTRACT:
+                if np.any(v_reset != 0):
+                    raise UnsupportedModelError(f"node {low.name!r}: subtractive reset with a nonzero v_reset is ambiguous; use v_reset = 0")
+                if delayed:
+                    reset_amount = delayed_subtraction(threshold, sub.beta, low.name)
+        dynamics = NeuronDynamics(
+            kind=self.name,
+            alpha=sub.alpha,
+            beta=sub.beta,
+            threshold=threshold - v_reset,
+            bias=sub.bias - (1.0 - sub.beta) * v_reset,
+            current_bias=sub.current_bias,
+            v_offset=v_reset,
+            reset=reset,
+            reset_amount=reset_amount,
+        )
+        return dynamics, sub.gain
+
+    def layer_shape(self, node) -> tuple[int, ...] | None:
+        """The layer's shape from its parameters ((1,) for one value), or None."""
+        value = getattr(node, self.shape_field, None)
+        return None if value is None else (tuple(int(x) for x in np.asarray(value).shape) or (1,))
+
+
+def reset_mechanism(node, name: str) -> tuple[Reset, bool]:
+    """(mechanism, delayed) from node metadata; NIR's own semantics is an immediate reset to v_reset.
+
+    ``{"reset": "subtract"}`` (our snnTorch frontend writes it) subtracts the threshold;
+    ``"reset_delay": true`` (snnTorch's default) delays the subtraction by one step."""
+    meta = node.metadata or {}
+    value = meta.get("reset", meta.get("reset_mechanism", "zero"))
+    value = value.decode() if isinstance(value, bytes) else str(value)
+    if value not in ("zero", "subtract"):
+        raise UnsupportedModelError(f"node {name!r}: reset mechanism {value!r} is not supported (zero or subtract)")
+    return Reset.of(value), bool(meta.get("reset_delay", False))
+
+
+def delayed_subtraction(threshold: np.ndarray, beta: np.ndarray, name: str) -> np.ndarray:
+    """snnTorch's delayed subtraction  v[t] = beta v[t-1] + u[t] - thr s[t-1]  equals an
+    immediate subtraction of thr / beta at the spike: beta (v - thr/beta) = beta v - thr."""
+    if np.any(beta <= 0):
+        raise UnsupportedModelError(
+            f"node {name!r}: a delayed subtractive reset (snnTorch reset_delay=True) with beta = 0 cannot be "
+            "expressed as Loihi's immediate reset; retrain with reset_delay=False or beta > 0"
+        )
+    return threshold / beta
+

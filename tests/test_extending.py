@@ -1,0 +1,129 @@
+"""What docs/architecture.md promises a contributor: a neuron model, an encoder or a target is
+one new file in the package plus one registration line, and a hardware profile is one YAML
+file. Each test does exactly that to a copy of the package and runs the copy in a fresh
+interpreter, so nothing else could have been needed."""
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the package and deploy.py (numba's cache included, so the copy does not recompile)."""
+    shutil.copytree(ROOT / "neurodeploy", tmp_path / "neurodeploy")
+    shutil.copy(ROOT / "deploy.py", tmp_path / "deploy.py")
+    return tmp_path
+
+
+def add_file(checkout: Path, relative: str, text: str) -> None:
+    path = checkout / relative
+    assert not path.exists()
+    path.write_text(textwrap.dedent(text))
+
+
+def register(checkout: Path, relative: str, table_opening: str, line: str) -> None:
+    """Insert one line after the registry table's opening line, and nothing else."""
+    path = checkout / relative
+    before = path.read_text().splitlines(keepends=True)
+    index = next(i for i, text in enumerate(before) if text.startswith(table_opening))
+    after = before[: index + 1] + [line + "\n"] + before[index + 1:]
+    path.write_text("".join(after))
+    assert len(after) == len(before) + 1
+
+
+def run_python(checkout: Path, script: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=checkout, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+STEP_LIF = '''\
+    """A toy neuron model: leaky integrate-and-fire with its decay and threshold given per step
+    (as Sinabs and snnTorch write them), no time constant and no dt.
+
+        v[t] = beta v[t-1] + I[t];  a spike where v > threshold, then v = 0
+    """
+    from dataclasses import dataclass
+
+    import nir
+    import numpy as np
+
+    from .base import Lowering, NeuronModel, Subthreshold
+
+
+    @dataclass(eq=False)
+    class StepLIFNode(nir.NIRNode):
+        beta: np.ndarray
+        threshold: np.ndarray
+
+        def __post_init__(self):
+            self.input_type = {"input": np.array(self.threshold.shape)}
+            self.output_type = {"output": np.array(self.threshold.shape)}
+
+
+    class StepLIFModel(NeuronModel):
+        name = "StepLIFNode"
+        node_class = StepLIFNode
+        fields = ("beta", "threshold")
+        shape_field = "threshold"
+        threshold_field = "threshold"
+        reset_field = None
+
+        def subthreshold(self, low: Lowering) -> Subthreshold:
+            return Subthreshold(gain=low.ones, alpha=low.zeros, beta=low.param("beta"), bias=low.bias_in, current_bias=low.zeros)
+
+
+    STEP_LIF = StepLIFModel()
+'''
+
+
+@pytest.mark.lava
+def test_a_neuron_model_is_one_file_and_one_line(checkout):
+    add_file(checkout, "neurodeploy/neurons/step_lif.py", STEP_LIF)
+    register(checkout, "neurodeploy/neurons/__init__.py", "NEURONS: Registry", '    "StepLIFNode": ".step_lif:STEP_LIF",')
+    result = run_python(checkout, '''
+        import json
+
+        import nir
+        import numpy as np
+
+        from neurodeploy.backends.compare import compare_runs
+        from neurodeploy.backends.cpu import run_cpu
+        from neurodeploy.backends.float_reference import run_float
+        from neurodeploy.backends.lava_backend import run_lava
+        from neurodeploy.hardware.profile import load_profile
+        from neurodeploy.ir.passes import CompileOptions, compile_network
+        from neurodeploy.ir.stages import FloatGraph
+        from neurodeploy.neurons.step_lif import StepLIFNode
+
+        rng = np.random.default_rng(0)
+        weight = rng.normal(0, 0.8, (8, 12))
+        nodes = {"input": nir.Input(np.array([12])), "fc": nir.Linear(weight),
+                 "toy": StepLIFNode(beta=np.full(8, 0.8), threshold=np.full(8, 1.0)), "output": nir.Output(np.array([8]))}
+        graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "toy"), ("toy", "output")], metadata={"dt": 1e-3}, type_check=False)
+        compiled = compile_network(FloatGraph(graph, "toy", "nir"), CompileOptions(profile=load_profile("loihi2")))
+        x = (rng.random((40, 2, 12)) < 0.3).astype(np.int32)
+
+        v, by_hand = np.zeros((2, 8)), []
+        for t in range(40):
+            v = 0.8 * v + x[t] @ weight.T
+            by_hand.append(v > 1.0)
+            v = np.where(by_hand[-1], 0.0, v)
+        exact = run_float(compiled.normalised, x.astype(float), record_spikes=True)
+
+        lava = run_lava(compiled.quantised, x, record_spikes=True, record_state=True)
+        verdicts = {engine: compare_runs(lava, run_cpu(compiled.quantised, x, record_spikes=True, record_state=True, engine=engine), ["toy"])["passed"]
+                    for engine in ("numba", "numpy", "torch")}
+        print(json.dumps({"kind": compiled.quantised.layers[0].neurons.kind, "float_as_by_hand": bool(np.array_equal(exact.rasters["toy"], np.array(by_hand))),
+                          "spikes": lava.layers["toy"].spikes, "identical_to_lava": verdicts}))
+    ''')
+    assert result["kind"] == "StepLIFNode" and result["float_as_by_hand"]
+    assert result["spikes"] > 0
+    assert result["identical_to_lava"] == {"numba": True, "numpy": True, "torch": True}
