@@ -14,8 +14,10 @@ examples:
   python deploy.py                                   built-in demo (snnTorch on scikit-learn digits) on Lava's simulator
   python deploy.py model.nir --target loihi-sim      any NIR file, seeded random spike input
   python deploy.py model.pt --target cpu             a saved snnTorch model (torch.save of the nn.Module)
-  python deploy.py model.nir --verify                run Lava AND the CPU backend, compare bit for bit
+  python deploy.py model.nir --verify                run Lava AND the bit-exact CPU backend, compare bit for bit
   python deploy.py model.nir --verify --per-core     the same, with Lava running the mapped network core by core
+  python deploy.py model.nir --target torch --verify-against cpu
+                                                     the torch engine against the numba engine, bit for bit
   python deploy.py model.nir --input x.npy --record  your input (steps, batch, *shape); save every layer's spikes
   python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
   python deploy.py model.nir --target none --profile kapoho_point
@@ -32,6 +34,8 @@ exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify fou
 
 
 def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
+    from .backends import TARGETS, bit_exact_targets
+
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Compile a spiking neural network (NIR file or saved snnTorch model) to Loihi fixed point, "
@@ -41,9 +45,9 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", nargs="?", help="a .nir file or a saved snnTorch model (.pt); omit for the built-in demo")
-    parser.add_argument("--target", choices=("loihi-sim", "cpu", "float", "none"), default="loihi-sim",
-                        help="loihi-sim: Lava's fixed-point simulator; cpu: neurodeploy's bit-accurate CPU backend; "
-                        "float: the NIR semantics in floating point; none: compile, map and report only (default: loihi-sim)")
+    parser.add_argument("--target", choices=(*TARGETS.names(), "none"), default="loihi-sim",
+                        help="; ".join(f"{name}: {TARGETS.get(name).summary}" for name in TARGETS.names())
+                        + "; none: compile, map and report only (default: loihi-sim)")
     parser.add_argument("--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path (default: loihi2)")
     parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); 0/1 values are spikes, others graded")
     parser.add_argument("--steps", type=int, help="steps to run (input is cut or zero-padded); random input default: 100")
@@ -54,7 +58,11 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="shape of one input sample, for snnTorch models that do not start with nn.Linear")
     parser.add_argument("--report-dir", default="report", help="where report.json, report.png, mesh.png (and spikes.npz) go (default: ./report)")
     parser.add_argument("--record", action="store_true", help="also save every layer's spike raster to REPORT_DIR/spikes.npz")
-    parser.add_argument("--verify", action="store_true", help="run Lava and the CPU backend and compare spikes, u and v bit for bit (exit 3 on a difference)")
+    parser.add_argument("--verify", action="store_true", help="also run a second bit-exact target (--verify-against) and compare spikes, u and v "
+                        "bit for bit with the --target's (exit 3 on a difference)")
+    parser.add_argument("--verify-against", choices=bit_exact_targets(), metavar="TARGET",
+                        help=f"the second target of --verify (implies it), one of {', '.join(bit_exact_targets())} "
+                        "(default: loihi-sim, or cpu when --target is loihi-sim)")
     parser.add_argument("--weight-scaling", choices=("channel", "layer"), default="channel",
                         help="fixed-point scale: one per neuron / output channel, so every neuron's weights use the full 8-bit "
                         "mantissa (default), or one per layer (needed for Lava's own LIF process)")
@@ -63,10 +71,7 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
                         "(worst-case, default), or use the ranges the float model reaches on the calibration data, doubled (data)")
     parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
                         "the overflow analysis in the report (default: the run's input)")
-    parser.add_argument("--engine", choices=("numba", "numpy", "torch"), default="numba",
-                        help="the bit-exact CPU backend's engine: numba (compiled kernels, the default), numpy (the readable "
-                        "step loop) or torch (whole batches as tensors, on --device); all give identical results")
-    parser.add_argument("--device", default="cpu", help="torch device for --engine torch, e.g. cuda (default: cpu)")
+    parser.add_argument("--device", default="cpu", help="torch device of --target torch, e.g. cuda (default: cpu)")
     parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")
     parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
                         help="first fine-tune the snnTorch model (.pt or the demo) for EPOCHS epochs through the exact fixed-point "
@@ -89,8 +94,6 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None, prog: str = "neurodeploy") -> int:
-    args = build_parser(prog).parse_args(argv)
-    warnings.filterwarnings("ignore")
     try:
         from .errors import UserError
         from .pipeline import DeployOptions, deploy, write_outputs
@@ -98,12 +101,14 @@ def main(argv: list[str] | None = None, prog: str = "neurodeploy") -> int:
     except ImportError as exc:
         print(f"error: neurodeploy's dependencies are not installed ({exc}); run `make setup` (see README.md)", file=sys.stderr)
         return 2
+    args = build_parser(prog).parse_args(argv)
+    warnings.filterwarnings("ignore")
     options = DeployOptions(
         model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
         batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
         per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration, progress=True,
         finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
-        engine=args.engine, device=args.device,
+        verify_against=args.verify_against, device=args.device,
     )
     try:
         outcome = deploy(options)

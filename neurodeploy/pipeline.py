@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .backends import TARGETS, RunRequest, bit_exact_targets
 from .backends.calibration import float_calibration
 from .backends.results import RunResult
-from .errors import BackendUnavailableError, UserError
+from .errors import UserError
 from .inputs import DEFAULT_RATE, InputBatch, encoding_of, fit, load_input_file, random_spikes, to_integer_input
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .hardware.profile import load_profile
@@ -30,7 +31,7 @@ from .reports.report import Report, build_report
 from .backends.compare import compare_runs
 
 CALIBRATIONS = ("worst-case", "data")
-TARGETS = ("loihi-sim", "cpu", "float", "none")  # none: a dry run that compiles, maps and reports only
+DRY_RUN = "none"  # --target none: compile, map and report; run nothing
 OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt")
 
 
@@ -55,8 +56,8 @@ class DeployOptions:
     finetune_epochs: int = 0  # > 0: quantisation-aware fine-tuning of the snnTorch model first (finetune.py)
     finetune_data: str | None = None  # .npz with "inputs" (steps, samples, *shape) and "labels"; the demo's own training split by default
     finetune_learning_rate: float | None = None
-    engine: str = "numba"  # the CPU backend's engine: numba, numpy, or torch (on `device`)
-    device: str = "cpu"  # torch device of the torch engine, e.g. "cuda"
+    verify_against: str | None = None  # --verify's second bit-exact target (implies verify); default: loihi-sim, or cpu against loihi-sim
+    device: str = "cpu"  # torch device of targets that run on torch (--target torch), e.g. "cuda"
     progress: bool = False
 
 
@@ -73,17 +74,11 @@ class DeployOutcome:
 
 
 def deploy(options: DeployOptions) -> DeployOutcome:
-    if options.target not in TARGETS:
-        raise UserError(f"unknown target {options.target!r}: choose one of {', '.join(TARGETS)}")
-    if options.per_core and options.target != "loihi-sim" and not options.verify:
-        raise UserError("--per-core builds the Lava network core by core: use it with --target loihi-sim (or --verify)")
-    _check_engine(options)
+    plan = _plan_runs(options)
     if options.finetune_epochs < 0:
         raise UserError(f"--finetune {options.finetune_epochs}: the number of epochs must be positive")
-    if options.finetune_epochs and options.target == "none":
+    if options.finetune_epochs and options.target == DRY_RUN:
         raise UserError("--finetune trains through the fixed-point forward pass before a run: use it with --target loihi-sim, cpu or float")
-    if options.verify and options.target in ("float", "none"):
-        raise UserError("--verify compares Lava (loihi-sim) with the CPU backend: use --target loihi-sim or cpu")
     timing: dict[str, float] = {}
     profile = load_profile(options.profile)
 
@@ -101,29 +96,26 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     calibrate = float_calibration(calibration.values[:, :MAX_CALIBRATION_SAMPLES]) if options.calibration == "data" else None
     compiled = compile_network(float_graph, compile_options, calibrate)
     timing.update(compiled.timing_s)
-    if options.target == "none":
+    if options.target == DRY_RUN:
         return _dry_run(compiled, batch, timing)
-    if options.target == "loihi-sim" or options.verify:
-        from .backends.lava_backend import check_profile_matches_lava
-
-        check_profile_matches_lava(compiled.quantised, profile.name)
+    targets = plan.order
+    for name in targets:
+        target = TARGETS.get(name)
+        target.check_network(compiled.stage(target.stage))
 
     results: dict[str, RunResult] = {}
     integers = to_integer_input(batch, compiled.quantised)
-    targets = [options.target]
-    if options.verify:
-        targets = ["loihi-sim", "cpu"] if options.target == "loihi-sim" else ["cpu", "loihi-sim"]
-    if "float" not in targets:
-        targets.append("float")  # the reference for the fidelity section (and float accuracy)
     fixed_windows, float_windows = comparison_windows(compiled.quantised, batch.steps)
-    for target in targets:
+    for name in targets:
+        target = TARGETS.get(name)
         start = time.perf_counter()
-        windows = float_windows if target == "float" else fixed_windows
-        results[target] = _run(target, compiled, batch, integers, options, record_state=options.verify, windows=windows)
-        timing[f"run.{target}"] = time.perf_counter() - start
+        request = plan.request(name, float_windows if name == "float" else fixed_windows)
+        inputs = batch.values if target.stage == "normalised" else integers
+        results[name] = target.run(compiled.stage(target.stage), inputs, request)
+        timing[f"run.{name}"] = time.perf_counter() - start
 
     overflow, overflow_warnings = _overflow(compiled, batch, integers, options)
-    verify = compare_runs(results["loihi-sim"], results["cpu"], [l.name for l in compiled.quantised.layers]) if options.verify else None
+    verify = compare_runs(results[plan.verify[0]], results[plan.verify[1]], [l.name for l in compiled.quantised.layers]) if plan.verify else None
     accuracy = None
     if batch.labels is not None:
         accuracy = {name: float(np.mean(results[name].predictions() == batch.labels)) for name in ("float", *targets) if name in results}
@@ -145,20 +137,50 @@ def deploy(options: DeployOptions) -> DeployOutcome:
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results)
 
 
-def _check_engine(options: DeployOptions) -> None:
-    from .backends.cpu import ENGINES
+@dataclass(frozen=True)
+class _RunPlan:
+    """The targets one deployment runs, in order, and what each is asked for."""
 
-    if options.engine not in ENGINES:
-        raise UserError(f"unknown engine {options.engine!r}: choose one of {', '.join(ENGINES)}")
-    if options.device != "cpu" and options.engine != "torch":
-        raise UserError(f"--device {options.device} is the torch engine's device: add --engine torch")
-    if options.device != "cpu":
-        import torch
+    order: tuple[str, ...]  # --target, --verify's second target, then the float reference
+    verify: tuple[str, str] | None  # (reference, candidate) compared bit for bit
+    options: DeployOptions
 
-        try:
-            torch.zeros(1, device=options.device)
-        except (RuntimeError, AssertionError) as exc:
-            raise UserError(f"--device {options.device}: torch cannot use it here ({exc})") from None
+    def request(self, name: str, windows: dict) -> RunRequest:
+        verified = self.verify is not None and name in self.verify
+        return RunRequest(
+            record_spikes=self.options.record or self.verify is not None, record_state=verified, windows=windows,
+            progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
+        )
+
+
+def _plan_runs(options: DeployOptions) -> _RunPlan:
+    """The targets to run, with every option that concerns them checked before any work."""
+    if options.target != DRY_RUN and options.target not in TARGETS:
+        raise UserError(f"unknown target {options.target!r}: choose one of {', '.join(TARGETS.names())}, {DRY_RUN}")
+    verify = None
+    pair = [options.target]
+    if options.verify or options.verify_against is not None:
+        exact = bit_exact_targets()
+        if options.target not in exact:
+            raise UserError(f"--verify compares two bit-exact targets ({', '.join(exact)}): --target {options.target} is not one")
+        partner = options.verify_against or ("cpu" if options.target == "loihi-sim" else "loihi-sim")
+        if partner not in exact or partner == options.target:
+            raise UserError(f"--verify-against {partner}: choose another bit-exact target than --target {options.target} ({', '.join(exact)})")
+        pair.append(partner)
+        # Lava's simulator is the reference whenever it takes part: the others are proven against it
+        reference = "loihi-sim" if "loihi-sim" in pair else partner
+        verify = (reference, next(name for name in pair if name != reference))
+    if options.per_core and "loihi-sim" not in pair:
+        raise UserError("--per-core builds the Lava network core by core: use it with --target loihi-sim (or --verify)")
+    if options.target == DRY_RUN:
+        return _RunPlan((), None, options)
+    using_device = [name for name in TARGETS.names() if TARGETS.get(name).uses_device]
+    if options.device != "cpu" and not any(TARGETS.get(name).uses_device for name in pair):
+        raise UserError(f"--device {options.device} is the device of the targets that run on torch: use --target {' or '.join(using_device)}")
+    plan = _RunPlan(tuple(dict.fromkeys([*pair, "float"])), verify, options)  # float: the reference of the fidelity section (and float accuracy)
+    for name in pair:
+        TARGETS.get(name).check(plan.request(name, {}))
+    return plan
 
 
 def _finetune(options: DeployOptions, profile, graph: FloatGraph, batch: InputBatch, module) -> tuple[FloatGraph, dict, dict[str, bytes]]:
@@ -307,27 +329,6 @@ def graph_input_shape(graph: FloatGraph) -> tuple[int, ...]:
 
         raise UnsupportedModelError(f"{graph.source}: the graph has {len(inputs)} Input nodes; exactly one is supported")
     return tuple(int(x) for x in np.asarray(inputs[0].input_type["input"]).reshape(-1))
-
-
-def _run(target: str, compiled: CompiledNetwork, batch: InputBatch, integers: np.ndarray, options: DeployOptions, record_state: bool, windows: dict) -> RunResult:
-    record = options.record or record_state
-    if target == "float":
-        from .backends.float_reference import run_float
-
-        return run_float(compiled.normalised, batch.values, record_spikes=record, windows=windows)
-    if target == "cpu":
-        from .backends.cpu import run_cpu
-
-        return run_cpu(
-            compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows,
-            engine=options.engine, device=options.device,
-        )
-    if target == "loihi-sim":
-        from .backends.lava_backend import run_lava
-
-        per_core = compiled.mapped if options.per_core else None
-        return run_lava(compiled.quantised, integers, record_spikes=record, record_state=record_state, progress=options.progress, windows=windows, per_core=per_core)
-    raise BackendUnavailableError(f"unknown target {target!r}")  # pragma: no cover - checked in deploy()
 
 
 def _spikes_npz(result: RunResult) -> bytes:

@@ -220,18 +220,28 @@ def test_calibration_data_feeds_the_overflow_analysis(net_file, tmp_path, capsys
     assert "register use on" in out and "weight error from rounding" in out
 
 
-def test_torch_engine_from_the_cli_reports_what_the_numba_engine_reports(net_file, tmp_path, capsys):
+def test_torch_target_from_the_cli_reports_what_the_numba_engine_reports(net_file, tmp_path, capsys):
     reports = {}
-    for engine in ("numba", "torch"):
-        status, out, err = run([net_file, "--target", "cpu", "--engine", engine, "--steps", "30", "--batch", "3", "--rate", "0.3",
-                                "--report-dir", tmp_path / engine], capsys)
+    for target in ("cpu", "torch"):
+        status, out, err = run([net_file, "--target", target, "--steps", "30", "--batch", "3", "--rate", "0.3",
+                                "--report-dir", tmp_path / target], capsys)
         assert status == 0, err
-        reports[engine] = json.loads((tmp_path / engine / "report.json").read_text())
-    for a, b in zip(reports["numba"]["layers"], reports["torch"]["layers"]):
+        reports[target] = json.loads((tmp_path / target / "report.json").read_text())
+    for a, b in zip(reports["cpu"]["layers"], reports["torch"]["layers"]):
         assert (a["spikes"], a["synops"], a["saturations"]) == (b["spikes"], b["synops"], b["saturations"])
     assert sum(layer["spikes"] for layer in reports["torch"]["layers"]) > 0
 
 
-def test_device_without_the_torch_engine_is_an_error(net_file, tmp_path, capsys):
-    assert_user_error([net_file, "--target", "cpu", "--device", "cuda"], capsys, tmp_path, "add --engine torch")
-    assert_user_error([net_file, "--target", "cpu", "--engine", "torch", "--device", "nosuchdevice"], capsys, tmp_path, "--device nosuchdevice")
+def test_device_without_the_torch_target_is_an_error(net_file, tmp_path, capsys):
+    assert_user_error([net_file, "--target", "cpu", "--device", "cuda"], capsys, tmp_path, "use --target torch")
+    assert_user_error([net_file, "--target", "torch", "--device", "nosuchdevice"], capsys, tmp_path, "--device nosuchdevice")
+
+
+def test_verify_compares_any_two_bit_exact_targets(net_file, tmp_path, capsys):
+    status, out, err = run([net_file, "--target", "torch", "--verify-against", "cpu-numpy", "--steps", "20", "--batch", "2", "--rate", "0.3",
+                            "--report-dir", tmp_path / "r"], capsys)
+    assert status == 0, err
+    verify = json.loads((tmp_path / "r" / "report.json").read_text())["verify"]
+    assert verify["passed"] and (verify["reference"], verify["candidate"]) == ("cpu-numpy", "torch")
+    assert verify["values_compared"] == 3 * 20 * 2 * (15 + 4)
+    assert_user_error([net_file, "--target", "float", "--verify"], capsys, tmp_path, "--verify compares two bit-exact targets")

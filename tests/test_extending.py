@@ -127,3 +127,89 @@ def test_a_neuron_model_is_one_file_and_one_line(checkout):
     assert result["kind"] == "StepLIFNode" and result["float_as_by_hand"]
     assert result["spikes"] > 0
     assert result["identical_to_lava"] == {"numba": True, "numpy": True, "torch": True}
+
+
+PER_SAMPLE = '''\
+    """A toy target: the bit-exact backend one sample at a time (numpy engine), the runs joined."""
+    import dataclasses
+
+    import numpy as np
+
+    from .cpu import run_cpu
+    from .results import RunResult
+    from .target import RunRequest, Target
+
+
+    def _join(maps):
+        return None if maps[0] is None else {key: np.concatenate([m[key] for m in maps], axis=1) for key in maps[0]}
+
+
+    class PerSample(Target):
+        name = "per-sample"
+        stage = "quantised"
+        bit_exact = True
+        summary = "the numpy engine, one sample at a time"
+
+        def run(self, stage, inputs: np.ndarray, request: RunRequest) -> RunResult:
+            parts = [run_cpu(stage, inputs[:, b : b + 1], record_spikes=request.record_spikes, record_state=request.record_state,
+                             windows=request.windows, engine="numpy") for b in range(inputs.shape[1])]
+            layers = {}
+            for name, first in parts[0].layers.items():
+                acts = [part.layers[name] for part in parts]
+                layers[name] = dataclasses.replace(
+                    first,
+                    **{key: sum(getattr(a, key) for a in acts) for key in ("spikes", "synops", "neuron_updates", "active_neuron_updates")},
+                    spike_counts=np.concatenate([a.spike_counts for a in acts]),
+                    saturations={key: sum(a.saturations[key] for a in acts) for key in first.saturations},
+                    window_counts=None if first.window_counts is None else np.concatenate([a.window_counts for a in acts]),
+                )
+            traces = None if parts[0].traces is None else {name: _join([part.traces[name] for part in parts]) for name in parts[0].traces}
+            return RunResult(
+                target=self.name, steps=parts[0].steps, batch=inputs.shape[1], layers=layers, output_layer=parts[0].output_layer,
+                output_v_sum=np.concatenate([part.output_v_sum for part in parts]), rasters=_join([part.rasters for part in parts]),
+                traces=traces, wall_s=sum(part.wall_s for part in parts),
+            )
+
+
+    PER_SAMPLE = PerSample()
+'''
+
+
+def write_net(path: Path) -> Path:
+    import nir
+    import numpy as np
+
+    from netgen import random_nir_graph
+
+    nir.write(path, random_nir_graph(np.random.default_rng(0), [20, 15, 4], kinds=["LIF", "CubaLIF"]))
+    return path
+
+
+def deploy_py(checkout: Path, *argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "deploy.py", *map(str, argv)], cwd=checkout, capture_output=True, text=True, timeout=600)
+
+
+def test_a_target_is_one_file_and_one_line(checkout):
+    add_file(checkout, "neurodeploy/backends/per_sample.py", PER_SAMPLE)
+    register(checkout, "neurodeploy/backends/__init__.py", "TARGETS: Registry", '    "per-sample": ".per_sample:PER_SAMPLE",')
+    net = write_net(checkout / "net.nir")
+    done = deploy_py(checkout, net, "--target", "per-sample", "--verify-against", "cpu", "--steps", "25", "--batch", "3", "--rate", "0.3",
+                     "--report-dir", checkout / "r")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((checkout / "r" / "report.json").read_text())
+    assert report["target"] == "per-sample" and sum(layer["spikes"] for layer in report["layers"]) > 0
+    assert report["verify"]["passed"] and report["verify"]["candidate"] == "per-sample"
+    assert "per-sample: the numpy engine, one sample at a time" in deploy_py(checkout, "--help").stdout
+
+
+def test_a_profile_is_one_yaml_file(checkout):
+    import yaml
+
+    raw = yaml.safe_load((checkout / "neurodeploy" / "hw_profiles" / "loihi2.yaml").read_text())
+    raw["name"], raw["core"]["max_neurons"] = "tiny_chip", 4
+    (checkout / "neurodeploy" / "hw_profiles" / "tiny_chip.yaml").write_text(yaml.safe_dump(raw))
+    net = write_net(checkout / "net.nir")
+    done = deploy_py(checkout, net, "--target", "none", "--profile", "tiny_chip", "--report-dir", checkout / "r")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((checkout / "r" / "report.json").read_text())
+    assert report["profile"]["name"] == "tiny_chip" and report["chip"]["cores_used"] == -(-15 // 4) + 1

@@ -1,4 +1,4 @@
-"""Bit-accurate CPU backend (``--target cpu``): Lava's fixed-point semantics, batched.
+"""The bit-exact backend (targets ``cpu``, ``cpu-numpy``, ``torch``): Lava's fixed-point semantics, batched.
 
 Runs ``hardware/fixed_point.py`` vectorised over neurons and batch. Every synapse adds
 one step of delay (Lava's connection processes send what they accumulated in the step
@@ -16,20 +16,22 @@ shifts and wraps as its Lava process does.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
 import numpy as np
 
+from ..errors import UserError
 from ..hardware import fixed_point as fx
 from ..hardware.profile import ArithmeticSpec
 from ..ir.stages import INPUT, QuantisedNetwork
 from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
+from .target import RunRequest, Target
 
 
 ENGINES = ("numba", "numpy", "torch")
-_NOTED: set[str] = set()  # fallback notes already printed by this process
 
 
 def run_cpu(
@@ -46,25 +48,28 @@ def run_cpu(
 
     ``windows`` optionally names, per layer, steps [start, stop) whose spikes are also
     counted separately (``LayerActivity.window_counts``). ``engine`` "numba" runs the
-    kernel of ``numba_engine.py`` (or, with a note on stderr, the numpy engine where the
-    profile's formats are wider than the kernel's int32 arithmetic); "numpy" runs the step
-    loop below, the readable statement of the same arithmetic (both are tested against Lava
-    and each other); "torch" runs ``torch_engine.py`` on ``device`` (e.g. "cuda"), the whole
-    batch as tensors."""
+    kernel of ``numba_engine.py`` (or, with a note in ``RunResult.notes``, the numpy engine
+    where the profile's formats are wider than the kernel's int32 arithmetic); "numpy" runs
+    the step loop below, the readable statement of the same arithmetic (both are tested
+    against Lava and each other); "torch" runs ``torch_engine.py`` on ``device`` (e.g.
+    "cuda"), the whole batch as tensors."""
     if engine == "numba":
         from .numba_engine import unsupported_reason
 
         reason = unsupported_reason(network)
         if reason is None:
             return _run_numba(network, inputs, record_spikes, record_state, windows, progress)
-        if reason not in _NOTED:
-            print(f"note: {reason}: running the numpy engine (the same results, slower)", file=sys.stderr)
-            _NOTED.add(reason)
-        engine = "numpy"
+        result = _run_numpy(network, inputs, record_spikes, record_state, windows, progress)
+        return dataclasses.replace(result, notes=[*result.notes, f"{reason}: running the numpy engine (the same results, slower)"])
     if engine == "torch":
         return _run_torch(network, inputs, record_spikes, record_state, windows, device)
     if engine != "numpy":
         raise ValueError(f"unknown CPU engine {engine!r}: {ENGINES}")
+    return _run_numpy(network, inputs, record_spikes, record_state, windows, progress)
+
+
+def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) -> RunResult:
+    """The numpy engine: the step loop of the module docstring."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
@@ -247,3 +252,36 @@ def _step_range(steps: int, batch: int, progress: bool):
     from tqdm import tqdm
 
     return tqdm(range(steps), desc="cpu", unit="step", unit_scale=batch, leave=False)
+
+
+# --------------------------------------------------------------------------- targets
+class BitExactBackend(Target):
+    """The bit-exact backend with one of its engines, as a target."""
+
+    stage = "quantised"
+    bit_exact = True
+
+    def __init__(self, name: str, engine: str, summary: str):
+        self.name, self.engine, self.summary = name, engine, summary
+        self.uses_device = engine == "torch"
+
+    def check(self, request: RunRequest) -> None:
+        if self.uses_device and request.device != "cpu":
+            import torch
+
+            try:
+                torch.zeros(1, device=request.device)
+            except (RuntimeError, AssertionError) as exc:
+                raise UserError(f"--device {request.device}: torch cannot use it here ({exc})") from None
+
+    def run(self, stage: QuantisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
+        result = run_cpu(
+            stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, progress=request.progress,
+            windows=request.windows, engine=self.engine, device=request.device,
+        )
+        return dataclasses.replace(result, target=self.name)
+
+
+CPU = BitExactBackend("cpu", "numba", "the bit-exact backend (Lava's integers, far faster), numba engine")
+CPU_NUMPY = BitExactBackend("cpu-numpy", "numpy", "the bit-exact backend, numpy engine: the readable statement of its arithmetic")
+TORCH = BitExactBackend("torch", "torch", "the bit-exact backend, torch engine: whole batches as tensors on --device (cpu, cuda, ...)")

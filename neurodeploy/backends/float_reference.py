@@ -18,6 +18,7 @@ from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, NormalisedNetwork
 from .kernels import split_by_delay
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
+from .target import RunRequest, Target
 
 
 def run_float(
@@ -99,3 +100,16 @@ def run_float(
         traces=traces,
         wall_s=time.perf_counter() - start,
     )
+
+
+class FloatReference(Target):
+    name = "float"
+    stage = "normalised"
+    bit_exact = False
+    summary = "the NIR semantics in floating point: the reference of the report's fidelity section"
+
+    def run(self, stage: NormalisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
+        return run_float(stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, windows=request.windows)
+
+
+FLOAT = FloatReference()

@@ -39,6 +39,7 @@ from . import lava_compat
 from ..neurons.cuba import lava_process
 from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, fill_synops
+from .target import RunRequest, Target
 
 # The integer formats Lava's fixed-point LIF/Dense models hard-code (lava/proc/lif/models.py).
 LAVA_ARITHMETIC = {
@@ -441,3 +442,28 @@ def activity_from_rasters(
         buffers.deliver(signals, t)
     fill_synops(network, inputs, activity)
     return activity
+
+
+class LavaSimulator(Target):
+    """``--target loihi-sim``: the mapped network on Lava's fixed-point simulator (``run_lava``)."""
+
+    name = "loihi-sim"
+    stage = "mapped"
+    bit_exact = True
+    summary = "Lava's fixed-point simulator (Loihi2SimCfg, fixed_pt)"
+
+    def check_network(self, stage: MappedNetwork) -> None:
+        super().check_network(stage)
+        check_profile_matches_lava(stage.quantised, stage.profile.name)
+
+    def run(self, stage: MappedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
+        return run_lava(
+            stage.quantised, inputs, record_spikes=request.record_spikes, record_state=request.record_state, progress=request.progress,
+            windows=request.windows, per_core=stage if request.per_core else None,
+        )
+
+    def layer_details(self, layer: QuantisedLayer) -> dict:
+        return {"lava_process": lava_process(layer.neurons)}
+
+
+LOIHI_SIM = LavaSimulator()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..backends import TARGETS
 from ..backends.results import RunResult
 from ..ir.passes import CompiledNetwork
 from . import energy
@@ -185,8 +186,6 @@ def _chip_resources(mapped) -> dict[str, Any]:
 
 
 def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, work: dict[int, float] | None) -> LayerReport:
-    from ..backends.lava_backend import uses_lava_lif
-
     mapped = compiled.mapped
     mapping = mapped.mapping(qlayer.name)
     activity = result.layers[qlayer.name] if result is not None else None
@@ -207,7 +206,7 @@ def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, w
         resources={name: int(sum(getattr(piece, attribute) for piece in mapping.slices)) for name, attribute, _ in RESOURCES},
         shape=list(qlayer.shape),
         state_scale=float(np.median(qlayer.state_scale)),
-        lava_process="LIF" if uses_lava_lif(qlayer) else "NeurodeployLIF",
+        lava_process=TARGETS.get("loihi-sim").layer_details(qlayer)["lava_process"],
         projections=[_projection_summary(p) for p in qlayer.projections],
     )
 

@@ -59,6 +59,13 @@ class CompiledNetwork:
     mapped: MappedNetwork
     timing_s: dict[str, float]
 
+    def stage(self, name: str) -> NormalisedNetwork | QuantisedNetwork | MappedNetwork:
+        """The stage a target consumes: "normalised", "quantised" or "mapped"."""
+        stages = {"normalised": self.normalised, "quantised": self.quantised, "mapped": self.mapped}
+        if name not in stages:
+            raise ValueError(f"unknown stage {name!r}: {', '.join(stages)}")
+        return stages[name]
+
 
 def compile_network(
     float_graph: FloatGraph, options: CompileOptions, calibrate: Callable[[NormalisedNetwork], Ranges] | None = None

@@ -1,0 +1,64 @@
+"""The interface of a target (``Target``) and what every run is asked for (``RunRequest``).
+
+The registry of targets is ``TARGETS`` in ``backends/__init__.py``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendUnavailableError
+from ..neurons import NEURONS
+from .results import RunResult
+
+STAGES = ("normalised", "quantised", "mapped")  # a target consumes one; "normalised" takes float input, the others integers
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run records, and how it runs: the same request for every target."""
+
+    record_spikes: bool = False  # every layer's raster (steps, batch, n) in RunResult.rasters
+    record_state: bool = False  # u and v (steps, batch, n) in RunResult.traces: what --verify compares
+    windows: Mapping[str, tuple[int, int]] | None = None  # per layer, steps [start, stop) also counted apart
+    progress: bool = False  # a progress bar on a terminal
+    device: str = "cpu"  # torch device, for targets that run on torch
+    per_core: bool = False  # loihi-sim: one Lava process per mapped core slice instead of one per layer
+
+
+class Target:
+    """An execution target. A subclass sets the class attributes and implements ``run``;
+    ``check``, ``check_network`` and ``layer_details`` are optional."""
+
+    name: str
+    stage: str  # which stage of the compiled network ``run`` takes (one of STAGES)
+    bit_exact: bool  # Lava's integers exactly: comparable with --verify
+    summary: str = ""  # one line for --help and the docs
+    uses_device: bool = False  # runs on RunRequest.device (--device)
+    compartments: frozenset[str] = frozenset({"cuba"})  # neuron compartments it runs (neurons/cuba.py)
+
+    def run(self, stage, inputs: np.ndarray, request: RunRequest) -> RunResult:
+        """Run ``inputs`` (steps, batch, n_inputs; float values for the normalised stage,
+        the chip's integers otherwise) through ``stage``."""
+        raise NotImplementedError
+
+    def check(self, request: RunRequest) -> None:
+        """Before any work: raise a UserError if this request cannot run here (e.g. its device)."""
+
+    def check_network(self, stage) -> None:
+        """After compiling: raise a UserError if this target cannot run the network."""
+        layers = getattr(stage, "quantised", stage).layers
+        for layer in layers:
+            compartment = NEURONS.get(layer.neurons.kind).compartment
+            if compartment not in self.compartments:
+                raise BackendUnavailableError(
+                    f"layer {layer.name!r}: target {self.name} cannot run neuron model {layer.neurons.kind} "
+                    f"(compartment {compartment!r}; it runs {', '.join(sorted(self.compartments))})"
+                )
+
+    def layer_details(self, layer) -> dict[str, Any]:
+        """What the report should say about how this target runs a quantised layer."""
+        return {}
