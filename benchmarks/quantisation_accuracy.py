@@ -11,7 +11,7 @@ neurodeploy's snnTorch frontend and compiles it for the loihi2 profile exactly a
 (``run_float``) and on the bit-exact CPU backend (``run_cpu``; bit-exact with Lava).
 Accuracy is ``mean(result.predictions() == labels)``, the figure ``deploy.py`` reports.
 
-    mlp  scikit-learn digits, the built-in demo (``neurodeploy.demo``): 64-64-10 ``snn.Leaky``,
+    mlp  scikit-learn digits, the built-in demo (``neurodeploy.frontends.demo``): 64-64-10 ``snn.Leaky``,
          rate-coded spikes (P(spike) = pixel / 16), 20 steps. Target: |fixed - float| <= 0.5 pt
     cnn  scikit-learn digits as 1x8x8 images, the same rate code: conv 1->8 (3x3) -> LIF ->
          avg pool 2 -> conv 8->16 (3x3) -> LIF -> avg pool 2 -> dense 64->10 -> LIF.
@@ -119,7 +119,7 @@ def pin_torch_threads() -> None:
 
 def reset_states(model) -> None:
     """Zero (and detach) every neuron's state, spk included. ``snntorch.utils.reset`` (used by
-    ``neurodeploy.demo.spike_counts``) leaves ``RSynaptic.spk`` alone, so the recurrent input of
+    ``neurodeploy.frontends.demo.spike_counts``) leaves ``RSynaptic.spk`` alone, so the recurrent input of
     a new batch's first step would be the last batch's spikes (and still attached to its graph)."""
     import snntorch as snn
 
@@ -187,9 +187,9 @@ def snntorch_accuracy(model, inputs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def mlp_task(seed: int, epochs: int | None = None) -> Task:
-    """The built-in demo, trained by ``neurodeploy.demo.train``; the test spikes are drawn as
-    ``demo_model_and_input`` draws them, so the numbers are those of ``deploy.py --target cpu``."""
-    from neurodeploy import demo
+    """The built-in demo, trained by ``neurodeploy.frontends.demo.train``; the test spikes are drawn as
+    the ``demo`` encoder draws them, so the numbers are those of ``deploy.py --target cpu``."""
+    from neurodeploy.frontends import demo
 
     start = time.perf_counter()
     model, x_test, y_test = demo.train(seed, demo.EPOCHS if epochs is None else epochs)
@@ -198,7 +198,7 @@ def mlp_task(seed: int, epochs: int | None = None) -> Task:
     train, y_train = demo.training_spikes(seed)
     return Task(
         "mlp", model, (64,), "spikes", train, np.asarray(y_train), test, np.asarray(y_test),
-        f"digits 64-{demo.HIDDEN}-10 Leaky, rate-coded, {demo.STEPS} steps (neurodeploy.demo)", train_s,
+        f"digits 64-{demo.HIDDEN}-10 Leaky, rate-coded, {demo.STEPS} steps (neurodeploy.frontends.demo)", train_s,
         {"epochs": demo.EPOCHS if epochs is None else epochs},
     )
 
@@ -221,7 +221,7 @@ def build_cnn():
 
 
 def cnn_task(seed: int, epochs: int | None = None) -> Task:
-    from neurodeploy import demo
+    from neurodeploy.frontends import demo
 
     epochs = CNN_EPOCHS if epochs is None else epochs
     seed_everything(seed)
@@ -325,7 +325,7 @@ def evaluate(model, inputs: np.ndarray, labels: np.ndarray, input_shape: tuple[i
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.backends.float_reference import run_float
     from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
-    from neurodeploy.inputs import InputBatch, encoding_of, to_integer_input
+    from neurodeploy.encoders import InputBatch, encoding_of, to_integer_input
     from neurodeploy.ir.passes import CompileOptions, compile_network
     from neurodeploy.hardware.profile import load_profile
     from neurodeploy.reports.fidelity import comparison_windows
@@ -370,7 +370,7 @@ def finetune_and_evaluate(task: Task, epochs: int = FINETUNE_EPOCHS, samples: in
     of a copy of the trained model on the training split (the first ``samples`` if given),
     then the test split evaluated exactly as ``evaluate`` does for the untuned model."""
     from neurodeploy.finetune import FinetuneOptions, finetune
-    from neurodeploy.inputs import encoding_of
+    from neurodeploy.encoders import encoding_of
 
     inputs, labels = task.train_inputs[:, :samples], task.train_labels[:samples]
     reset_states(task.model)

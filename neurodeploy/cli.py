@@ -19,6 +19,8 @@ examples:
   python deploy.py model.nir --target torch --verify-against cpu
                                                      the torch engine against the numba engine, bit for bit
   python deploy.py model.nir --input x.npy --record  your input (steps, batch, *shape); save every layer's spikes
+  python deploy.py model.nir --encode random:rate=0.2 --steps 50
+                                                     an encoder and its parameters
   python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
   python deploy.py model.nir --target none --profile kapoho_point
                                                      dry run: compile, map onto cores and report; run nothing
@@ -35,6 +37,7 @@ exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify fou
 
 def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     from .backends import TARGETS, bit_exact_targets
+    from .encoders import ENCODERS
 
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -49,11 +52,16 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
                         help="; ".join(f"{name}: {TARGETS.get(name).summary}" for name in TARGETS.names())
                         + "; none: compile, map and report only (default: loihi-sim)")
     parser.add_argument("--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path (default: loihi2)")
-    parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); 0/1 values are spikes, others graded")
+    parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); "
+                        "0/1 values are spikes, others graded (the same as --encode file:path=FILE.npy)")
+    parser.add_argument("--encode", metavar="NAME[:KEY=VALUE,...]", help="the encoder that makes the input, with its parameters: "
+                        + "; ".join(f"{name}: {ENCODERS.get(name).summary}" for name in ENCODERS.names())
+                        + " (default: the model's own data, else random)")
     parser.add_argument("--steps", type=int, help="steps to run (input is cut or zero-padded); random input default: 100")
     parser.add_argument("--batch", type=int, help="number of samples (the first B of the input); random input default: 1")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and of the demo (default: 0)")
-    parser.add_argument("--rate", type=float, default=0.1, help="spike probability per input per step of the random input (default: 0.1)")
+    parser.add_argument("--rate", type=float, default=0.1, help="spike probability per input per step of the random input "
+                        "(default: 0.1; the same as --encode random:rate=RATE)")
     parser.add_argument("--dt", type=float, help="time step in seconds (default: from the model, else 1e-4)")
     parser.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="shape of one input sample, for snnTorch models that do not start with nn.Linear")
     parser.add_argument("--report-dir", default="report", help="where report.json, report.png, mesh.png (and spikes.npz) go (default: ./report)")
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None, prog: str = "neurodeploy") -> int:
     args = build_parser(prog).parse_args(argv)
     warnings.filterwarnings("ignore")
     options = DeployOptions(
-        model=args.model, target=args.target, profile=args.profile, input=args.input, steps=args.steps,
+        model=args.model, target=args.target, profile=args.profile, input=args.input, encode=args.encode, steps=args.steps,
         batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
         per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration, progress=True,
         finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,

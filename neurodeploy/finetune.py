@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UnsupportedModelError, UserError
-from .inputs import InputBatch, encoding_of, to_integer_input
+from .encoders import InputBatch, encoding_of, to_integer_input
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .hardware.profile import HardwareProfile, load_profile
 from .ir.stages import INPUT, InputEncoding, QuantisedNetwork

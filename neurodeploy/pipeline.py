@@ -20,7 +20,9 @@ from .backends import TARGETS, RunRequest, bit_exact_targets
 from .backends.calibration import float_calibration
 from .backends.results import RunResult
 from .errors import UserError
-from .inputs import DEFAULT_RATE, InputBatch, encoding_of, fit, load_input_file, random_spikes, to_integer_input
+from .encoders import ENCODERS, EncodeRequest, InputBatch, encoder_spec, encoding_of, to_integer_input
+from .encoders.random_spikes import DEFAULT_RATE
+from .frontends import LoadedModel, load
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .hardware.profile import load_profile
 from .ir.stages import FloatGraph
@@ -37,10 +39,11 @@ OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz", "finetune
 
 @dataclass
 class DeployOptions:
-    model: str | None = None  # None: the built-in demo
+    model: str | LoadedModel | None = None  # a model file, a loaded model, or None: the built-in demo
     target: str = "loihi-sim"
     profile: str = "loihi2"
-    input: str | None = None
+    input: str | None = None  # a .npy file of encoded input: --encode file:path=FILE
+    encode: str | None = None  # an encoder and its parameters, NAME:key=value,... (encoders/)
     steps: int | None = None
     batch: int | None = None
     seed: int = 0
@@ -232,7 +235,7 @@ def _finetune_data(options: DeployOptions) -> tuple[np.ndarray, np.ndarray, str]
     if options.finetune_data is None:
         if options.model is not None:
             raise UserError("--finetune needs labelled training data: --finetune-data FILE.npz with arrays 'inputs' and 'labels'")
-        from .demo import training_spikes
+        from .frontends.demo import training_spikes
 
         inputs, labels = training_spikes(options.seed)
         return inputs, labels, "scikit-learn digits training split (the demo's), rate-coded"
@@ -257,7 +260,7 @@ def _calibration_batch(options: DeployOptions, graph: FloatGraph, batch: InputBa
         raise UserError(f"unknown calibration {options.calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
     if options.calibration_data is None:
         return batch
-    return load_input_file(options.calibration_data, graph_input_shape(graph), None, None)
+    return ENCODERS.get("file").encode(EncodeRequest(shape=graph_input_shape(graph), seed=options.seed, params={"path": options.calibration_data}))
 
 
 def _overflow(compiled: CompiledNetwork, batch: InputBatch, integers: np.ndarray, options: DeployOptions) -> tuple[dict, list[str]]:
@@ -282,42 +285,30 @@ def _dry_run(compiled: CompiledNetwork, batch: InputBatch, timing: dict[str, flo
 
 
 def _load(options: DeployOptions) -> tuple[FloatGraph, InputBatch, object]:
-    """The model's graph, the input, and (for --finetune) the snnTorch module, else None."""
-    if options.model is None:
-        from .demo import demo_setup
+    """The model's graph, its encoded input, and (for --finetune) the snnTorch module, else None."""
+    chosen = _chosen_encoder(options)
+    hint = chosen[0].shape_hint(chosen[1]) if chosen is not None and options.model is not None else None
+    model = options.model if isinstance(options.model, LoadedModel) else load(
+        options.model, options.input_shape or hint, keep_module=options.finetune_epochs > 0, seed=options.seed
+    )
+    if chosen is None:
+        chosen = (ENCODERS.get(model.encoder), {}) if model.encoder else (ENCODERS.get("random"), {})
+    encoder, params = chosen
+    if encoder.name == "random":
+        params = {"rate": options.rate, **params}
+    request = EncodeRequest(shape=graph_input_shape(model.graph), steps=options.steps, batch=options.batch, seed=options.seed, params=params, data=model.data)
+    return model.graph, encoder.encode(request), model.module
 
-        graph, batch, module = demo_setup(seed=options.seed)
+
+def _chosen_encoder(options: DeployOptions):
+    """(encoder, parameters) that --encode or --input choose, else None (the model's own, or random)."""
+    if options.encode is not None:
         if options.input is not None:
-            return graph, load_input_file(options.input, graph_input_shape(graph), options.steps, options.batch), module
-        return graph, fit(batch, options.steps, options.batch), module
-    from .frontends import TORCH_SUFFIXES, load_model
-
-    module = None
-    input_shape = options.input_shape or _shape_hint(options.input)
-    if options.finetune_epochs and Path(options.model).suffix.lower() in TORCH_SUFFIXES:
-        from .frontends.snntorch_model import snntorch_to_float_graph
-        from .frontends.torch_file import load_torch_module
-
-        module = load_torch_module(options.model)
-        graph = snntorch_to_float_graph(module, input_shape=input_shape, source=options.model)
-    else:
-        graph = load_model(options.model, input_shape)
-    shape = graph_input_shape(graph)
+            raise UserError("--input FILE is --encode file:path=FILE: give one of them")
+        return encoder_spec(options.encode)
     if options.input is not None:
-        return graph, load_input_file(options.input, shape, options.steps, options.batch), module
-    return graph, random_spikes(shape, options.steps, options.batch, options.rate, options.seed), module
-
-
-def _shape_hint(input_path: str | None) -> tuple[int, ...] | None:
-    """For a model that does not state its input shape: the per-sample shape of --input,
-    read as (steps, batch, *shape)."""
-    if input_path is None:
-        return None
-    try:
-        shape = np.load(input_path, mmap_mode="r", allow_pickle=False).shape
-    except Exception:  # noqa: BLE001 - the input file is checked properly later
-        return None
-    return tuple(int(x) for x in shape[2:]) if len(shape) >= 3 else None
+        return ENCODERS.get("file"), {"path": options.input}
+    return None
 
 
 def graph_input_shape(graph: FloatGraph) -> tuple[int, ...]:

@@ -138,6 +138,12 @@ def test_network_too_big_for_the_profile(net_file, tmp_path, capsys):
     assert_user_error([net_file, "--profile", tmp_path / "tiny.yaml"], capsys, tmp_path, "the network needs 10 cores (neuron0: 8, neuron1: 2) but profile 'loihi2' has 4")
 
 
+def test_encode_and_input_are_one_choice(net_file, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((10, 2, 20)))
+    assert_user_error([net_file, "--input", tmp_path / "x.npy", "--encode", "random:rate=0.2"], capsys, tmp_path, "give one of them")
+    assert_user_error([net_file, "--encode", "random:rate=2"], capsys, tmp_path, "--rate must be a probability in [0, 1], got 2.0")
+
+
 def test_wrong_input_shape(net_file, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((10, 2, 7)))
     assert_user_error([net_file, "--input", tmp_path / "x.npy"], capsys, tmp_path, "shape [10, 2, 7] does not match the model input [20]")

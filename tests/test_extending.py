@@ -213,3 +213,47 @@ def test_a_profile_is_one_yaml_file(checkout):
     assert done.returncode == 0, done.stderr
     report = json.loads((checkout / "r" / "report.json").read_text())
     assert report["profile"]["name"] == "tiny_chip" and report["chip"]["cores_used"] == -(-15 // 4) + 1
+
+
+PERIODIC = '''\
+    """A toy encoder: input i spikes at every step t with (t + i) % period == 0 (a clock, phase-shifted by index)."""
+    import numpy as np
+
+    from ..ir.stages import InputEncoding
+    from .base import EncodeRequest, Encoder, InputBatch
+
+
+    class Periodic(Encoder):
+        name = "periodic"
+        summary = "input i spikes when (step + i) % period == 0 (period=4)"
+        parameters = {"period": int}
+
+        def encode(self, request: EncodeRequest) -> InputBatch:
+            steps, batch, period = request.steps or 20, request.batch or 1, request.params.get("period", 4)
+            n = int(np.prod(request.shape))
+            clock = (np.arange(steps)[:, None] + np.arange(n)[None, :]) % period == 0
+            values = np.broadcast_to(clock[:, None, :], (steps, batch, n)).astype(np.uint8)
+            description = {"source": "periodic", "steps": steps, "batch": batch, "shape": list(request.shape), "encoding": "spikes",
+                           "period": period, "description": f"every input once every {period} steps, {steps} steps, {batch} sample(s)"}
+            return InputBatch(values=values, encoding=InputEncoding("spikes"), description=description)
+
+
+    PERIODIC = Periodic()
+'''
+
+
+def test_an_encoder_is_one_file_and_one_line(checkout):
+    import numpy as np
+
+    add_file(checkout, "neurodeploy/encoders/periodic.py", PERIODIC)
+    register(checkout, "neurodeploy/encoders/__init__.py", "ENCODERS: Registry", '    "periodic": ".periodic:PERIODIC",')
+    net = write_net(checkout / "net.nir")
+    done = deploy_py(checkout, net, "--target", "cpu", "--encode", "periodic:period=3", "--steps", "24", "--batch", "2", "--report-dir", checkout / "r")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((checkout / "r" / "report.json").read_text())
+    assert report["input"]["source"] == "periodic" and report["input"]["period"] == 3
+    events = 2 * int(((np.arange(24)[:, None] + np.arange(20)[None, :]) % 3 == 0).sum())
+    assert report["layers"][0]["synops"] == events * 15  # 20 inputs, each event reaching the 15 neurons of a dense layer
+    assert report["layers"][0]["spikes"] > 0
+    bad = deploy_py(checkout, net, "--encode", "periodic:phase=1", "--report-dir", checkout / "nothing")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'phase=1' is not key=value with a parameter of periodic (period)" in bad.stderr

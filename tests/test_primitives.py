@@ -44,7 +44,7 @@ def graph(nodes, edges):
 
 
 def deploy_everywhere(g, n_in, profile, steps=30, batch=2, rate=0.3, graded=False):
-    from neurodeploy.inputs import InputBatch, encoding_of, to_integer_input
+    from neurodeploy.encoders import InputBatch, encoding_of, to_integer_input
 
     rng = np.random.default_rng(7)
     if graded:

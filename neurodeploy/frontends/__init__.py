@@ -1,13 +1,32 @@
-"""Frontends: turn a user's model (NIR file, saved snnTorch module) into a FloatGraph."""
+"""Frontends: turn a user's model (NIR file, saved snnTorch module, the built-in demo) into a
+``LoadedModel``: its FloatGraph, and where there is one the trainable module and the data
+that come with it."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import ModelLoadError
 from ..ir.stages import FloatGraph
+from .model import LoadedModel
 
 NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt", ".pth")
+
+
+def load(path: str | Path | None, input_shape: tuple[int, ...] | None = None, *, keep_module: bool = False, seed: int = 0) -> LoadedModel:
+    """The model at ``path`` (None: the built-in demo, trained with ``seed``); ``keep_module``:
+    keep a saved snnTorch model's module too (for fine-tuning)."""
+    if path is None:
+        from .demo import load_demo
+
+        return load_demo(seed)
+    if keep_module and Path(path).suffix.lower() in TORCH_SUFFIXES:
+        from .snntorch_model import snntorch_to_float_graph
+        from .torch_file import load_torch_module
+
+        module = load_torch_module(path)
+        return LoadedModel(snntorch_to_float_graph(module, input_shape=input_shape, source=str(path)), module=module)
+    return LoadedModel(load_model(path, input_shape))
 
 
 def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None) -> FloatGraph:

@@ -4,15 +4,18 @@
 become rate-coded spike trains (an input with value x spikes with probability x/16 per
 step), a 64-64-10 network of snnTorch ``Leaky`` neurons is trained for a few seconds
 with surrogate gradients on the training split, and the test split (with its labels)
-is what gets deployed, so the report shows float and fixed-point accuracy side by side.
-Everything is seeded: the same machine gives the same model, spikes and report.
+comes with the model for the ``demo`` encoder, so the report shows float and fixed-point
+accuracy side by side. Everything is seeded: the same machine gives the same model,
+spikes and report.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .inputs import InputBatch
-from .ir.stages import FloatGraph, InputEncoding
+from ..encoders.demo import DigitsSplit
+from ..encoders.rate import bernoulli_spikes
+from ..ir.stages import FloatGraph
+from .model import LoadedModel
 
 STEPS = 20  # time steps per sample
 HIDDEN = 64
@@ -34,8 +37,8 @@ def digits_rates(seed: int = 0):
 
 
 def rate_code(rates: np.ndarray, steps: int, rng: np.random.Generator) -> np.ndarray:
-    """Bernoulli spikes (steps, samples, inputs): P(spike) = rate at every step."""
-    return (rng.random((steps, *rates.shape)) < rates[None]).astype(np.float32)
+    """Bernoulli spikes (steps, samples, inputs) as float32 for training: P(spike) = rate at every step."""
+    return bernoulli_spikes(rng, rates, steps, rates.shape, draw=np.float64).astype(np.float32)
 
 
 def build_model():
@@ -93,29 +96,12 @@ def training_spikes(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return rate_code(x_train, STEPS, np.random.default_rng(seed + 2)).astype(np.uint8), np.asarray(y_train)
 
 
-def demo_model_and_input(seed: int = 0) -> tuple[FloatGraph, InputBatch]:
-    """The trained demo network as a FloatGraph and its rate-coded, labelled test set."""
-    graph, batch, _ = demo_setup(seed)
-    return graph, batch
-
-
-def demo_setup(seed: int = 0):
-    """(FloatGraph, labelled test InputBatch, the trained snnTorch module)."""
-    from .frontends.snntorch_model import snntorch_to_float_graph
+def load_demo(seed: int = 0):
+    """The trained demo network, its snnTorch module, and its labelled test split for the
+    ``demo`` encoder (a LoadedModel)."""
+    from .snntorch_model import snntorch_to_float_graph
 
     model, x_test, y_test = train(seed)
-    spikes = rate_code(x_test, STEPS, np.random.default_rng(seed + 1)).astype(np.uint8)
     graph = snntorch_to_float_graph(model, input_shape=(64,), source="built-in demo (snnTorch, scikit-learn digits)")
     graph = FloatGraph(graph=graph.graph, source=graph.source, format="demo", fixes=graph.fixes, notes=graph.notes)
-    description = {
-        "source": "demo",
-        "steps": STEPS,
-        "batch": len(x_test),
-        "shape": [64],
-        "encoding": "spikes",
-        "seed": seed,
-        "description": f"scikit-learn digits test split: {len(x_test)} labelled samples, rate-coded over {STEPS} steps "
-        f"(spike probability = pixel / 16), seed {seed}",
-    }
-    batch = InputBatch(values=spikes, encoding=InputEncoding("spikes"), description=description, labels=np.asarray(y_test))
-    return graph, batch, model
+    return LoadedModel(graph=graph, module=model, data=DigitsSplit(rates=x_test, labels=np.asarray(y_test), steps=STEPS), encoder="demo")

@@ -1,0 +1,78 @@
+"""``file``: an array the user encoded already, from a .npy file (``--input FILE`` is
+``--encode file:path=FILE``).
+
+The file holds (steps, batch, *input_shape) or (steps, *input_shape); all-0/1 values are
+spikes, anything else graded input.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputDataError
+from .base import EncodeRequest, Encoder, InputBatch, encoding_of, fit
+
+
+class InputFile(Encoder):
+    name = "file"
+    summary = "an encoded array from a .npy file, (steps, batch, *shape) or (steps, *shape); 0/1 values are spikes, others graded (path=FILE)"
+    parameters = {"path": str}
+
+    def encode(self, request: EncodeRequest) -> InputBatch:
+        if "path" not in request.params:
+            raise InputDataError("--encode file needs its path: --encode file:path=FILE.npy (or --input FILE.npy)")
+        return load_input_file(request.params["path"], request.shape, request.steps, request.batch)
+
+    def shape_hint(self, params: Mapping[str, Any]) -> tuple[int, ...] | None:
+        """The per-sample shape of the file's array read as (steps, batch, *shape)."""
+        try:
+            shape = np.load(params.get("path"), mmap_mode="r", allow_pickle=False).shape
+        except Exception:  # noqa: BLE001 - the file is checked properly when encoded
+            return None
+        return tuple(int(x) for x in shape[2:]) if len(shape) >= 3 else None
+
+
+FILE = InputFile()
+
+
+def load_input_file(
+    path: str | Path, input_shape: tuple[int, ...], steps: int | None, samples: int | None
+) -> InputBatch:
+    """The array in ``path`` as the model's input, cut or padded to ``steps`` and ``samples``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"--input {path}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise InputDataError(f"--input {path}: not a .npy array ({type(exc).__name__}: {exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise InputDataError(f"--input {path}: values must be numbers or booleans, got dtype {array.dtype}")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise InputDataError(f"--input {path}: contains NaN or infinite values")
+    ndim = len(input_shape)
+    if array.ndim == ndim + 1 and tuple(array.shape[1:]) == tuple(input_shape):
+        array = array[:, None]
+    elif not (array.ndim == ndim + 2 and tuple(array.shape[2:]) == tuple(input_shape)):
+        raise InputDataError(
+            f"--input {path}: shape {list(array.shape)} does not match the model input {list(input_shape)}: "
+            f"expected (steps, batch, {', '.join(map(str, input_shape))}) or (steps, {', '.join(map(str, input_shape))})"
+        )
+    values = array.reshape(array.shape[0], array.shape[1], -1)
+    encoding = encoding_of(values)
+    values = values.astype(np.uint8) if encoding.kind == "spikes" else values.astype(np.float64)
+    description = {
+        "source": "file",
+        "path": str(path),
+        "steps": values.shape[0],
+        "batch": values.shape[1],
+        "shape": list(input_shape),
+        "encoding": encoding.kind,
+        "description": f"{path}: {values.shape[1]} sample(s) x {values.shape[0]} steps, {encoding.kind}",
+    }
+    batch = fit(InputBatch(values=values, encoding=encoding, description=description), steps, samples)
+    batch.description["description"] = f"{path}: {batch.batch} sample(s) x {batch.steps} steps, {encoding.kind}"
+    return batch
