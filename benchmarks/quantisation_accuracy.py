@@ -30,7 +30,7 @@ held-out calibration data), the snnTorch model's own accuracy, the compiler's no
 overflow analysis (u wraps / v saturations on 64 test samples).
 
 ``with_finetuning`` (same keys): a copy of each trained model fine-tuned by
-``neurodeploy.finetune`` (what ``deploy.py --finetune`` runs: the exact fixed-point forward
+``neurodeploy.training.finetune`` (what ``deploy.py --finetune`` runs: the exact fixed-point forward
 pass with straight-through gradients) on the task's training split (--finetune-epochs,
 --finetune-samples; --no-finetune skips it), evaluated the same way.
 Torch trains on --threads threads (default 1: faster than 2 for these small models).
@@ -329,7 +329,7 @@ def evaluate(model, inputs: np.ndarray, labels: np.ndarray, input_shape: tuple[i
     from neurodeploy.ir.passes import CompileOptions, compile_network
     from neurodeploy.hardware.profile import load_profile
     from neurodeploy.reports.fidelity import comparison_windows
-    from neurodeploy.reports.overflow import overflow_analysis
+    from neurodeploy.reports.overflow import MAX_CALIBRATION_SAMPLES, overflow_section
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
@@ -358,7 +358,8 @@ def evaluate(model, inputs: np.ndarray, labels: np.ndarray, input_shape: tuple[i
         "notes": list(graph.notes) + list(compiled.quantised.notes),
     }
     if overflow:
-        section, warnings = overflow_analysis(compiled.quantised, integers, "test split")
+        run = run_cpu(compiled.quantised, integers[:, :MAX_CALIBRATION_SAMPLES], record_state=True)
+        section, warnings = overflow_section(compiled.quantised, run, "test split")
         result["overflow"] = {name: {k: entry[k] for k in ("u_wrap", "v_saturate", "u_peak", "v_peak")} for name, entry in section["layers"].items()}
         result["notes"] += warnings
     result["wall_s"] = round(time.perf_counter() - start, 2)
@@ -366,10 +367,10 @@ def evaluate(model, inputs: np.ndarray, labels: np.ndarray, input_shape: tuple[i
 
 
 def finetune_and_evaluate(task: Task, epochs: int = FINETUNE_EPOCHS, samples: int | None = None, seed: int = 0) -> dict:
-    """Quantisation-aware fine-tuning (``neurodeploy.finetune``, as ``deploy.py --finetune``)
+    """Quantisation-aware fine-tuning (``neurodeploy.training.finetune``, as ``deploy.py --finetune``)
     of a copy of the trained model on the training split (the first ``samples`` if given),
     then the test split evaluated exactly as ``evaluate`` does for the untuned model."""
-    from neurodeploy.finetune import FinetuneOptions, finetune
+    from neurodeploy.training.finetune import FinetuneOptions, finetune
     from neurodeploy.encoders import encoding_of
 
     inputs, labels = task.train_inputs[:, :samples], task.train_labels[:samples]
@@ -452,9 +453,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of mlp,cnn,rnn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", default=None, help='training epochs: "N" for every task or "cnn=15,rnn=20" (mlp: default the demo\'s 12)')
-    parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS, help="epochs for neurodeploy.finetune, if it exists")
+    parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS, help="epochs of the fine-tuning")
     parser.add_argument("--finetune-samples", type=int, default=None, help="fine-tune on the first N training samples (default: all)")
-    parser.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning hook even if neurodeploy.finetune exists")
+    parser.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning")
     parser.add_argument("--no-data-calibration", action="store_true", help="skip the --calibration data variant")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training (these small models train fastest on one)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quantisation_accuracy.json"))

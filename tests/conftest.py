@@ -25,6 +25,15 @@ def kapoho():
     return load_profile("kapoho_point")
 
 
+@pytest.fixture(scope="session")
+def demo_model():
+    """The built-in demo, trained once for the whole suite: what deploy() loads when no model
+    is given (frontends.load(None)); pass it as DeployOptions(model=demo_model)."""
+    from neurodeploy.frontends import load
+
+    return load(None, seed=0)
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's name: reproducible, different per test."""

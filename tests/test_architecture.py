@@ -20,7 +20,7 @@ RANKS = {
     "encoders": 4,
     "frontends": 5,
     "reports": 6,
-    "finetune": 7,
+    "training": 7,
     "pipeline": 8,
     "cli": 9,
     "__main__": 10,

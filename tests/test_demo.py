@@ -2,8 +2,8 @@
 from neurodeploy.pipeline import DeployOptions, deploy
 
 
-def test_demo_verifies_bit_exact_and_keeps_its_accuracy():
-    outcome = deploy(DeployOptions(model=None, verify=True, batch=25))
+def test_demo_verifies_bit_exact_and_keeps_its_accuracy(demo_model):
+    outcome = deploy(DeployOptions(model=demo_model, verify=True, batch=25))
     report = outcome.report
     assert report.verify["passed"], report.verify["first_difference"]
     assert set(report.accuracy) == {"float", "loihi-sim", "cpu"}
@@ -15,6 +15,6 @@ def test_demo_verifies_bit_exact_and_keeps_its_accuracy():
     assert report.totals["saturations"] == {"u_wrap": 0, "v_saturate": 0}
 
 
-def test_layer_scaling_keeps_lavas_own_lif():
-    outcome = deploy(DeployOptions(model=None, target="cpu", batch=5, weight_scaling="layer"))
+def test_layer_scaling_keeps_lavas_own_lif(demo_model):
+    outcome = deploy(DeployOptions(model=demo_model, target="cpu", batch=5, weight_scaling="layer"))
     assert [layer.lava_process for layer in outcome.report.layers] == ["LIF", "LIF"]

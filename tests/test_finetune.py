@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from neurodeploy import cli
 from neurodeploy.backends.cpu import run_cpu
-from neurodeploy.finetune import FinetuneOptions, compile_model, export_finetuned, finetune, fixed_point_forward, float_paths, logits
+from neurodeploy.training.finetune import FinetuneOptions, compile_model, export_finetuned, finetune, fixed_point_forward, float_paths, logits
 from neurodeploy.encoders import InputBatch, encoding_of, to_integer_input
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.frontends.nir_file import load_nir_file

@@ -93,11 +93,12 @@ def test_unrepresentable_decays_are_clipped_and_noted(loihi2):
 
 def test_overflow_analysis_counts_wraps_and_names_the_layer(loihi2):
     from netgen import random_quantised_network
-    from neurodeploy.reports.overflow import overflow_analysis
+    from neurodeploy.reports.overflow import overflow_section
 
     rng = np.random.default_rng(2000)
     network = random_quantised_network(rng, loihi2, [90, 20, 5], extreme=True)
-    section, warnings = overflow_analysis(network, random_input(rng, steps=25, batch=2, n=90, rate=0.8), "test data")
+    run = run_cpu(network, random_input(rng, steps=25, batch=2, n=90, rate=0.8), record_state=True)
+    section, warnings = overflow_section(network, run, "test data")
     wrapped = [name for name, entry in section["layers"].items() if entry["u_wrap"] or entry["v_saturate"]]
     assert wrapped and section["source"] == "test data" and section["samples"] == 2
     assert all(any(f"layer {name!r}" in w for w in warnings) for name in wrapped)

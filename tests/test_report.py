@@ -84,9 +84,9 @@ def test_energy_is_counts_times_profile_costs(loihi1):
     compiled = compile_network(float_graph(graph), CompileOptions(profile=loihi1))
     x = random_input(np.random.default_rng(0), 40, 2, 4, rate=0.5)
     result = run_cpu(compiled.quantised, x)
-    from neurodeploy.reports.report import build_report
+    from neurodeploy.reports.report import ReportSources, build_report
 
-    report = build_report(compiled, result, {"description": "test"}, {})
+    report = build_report(ReportSources(compiled, target="cpu", results={"cpu": result}, input={"description": "test"}))
     e = loihi1.energy_j
     first, second = report.layers
     assert first.synops == int(np.count_nonzero(x)) * 3

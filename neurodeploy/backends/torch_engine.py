@@ -5,7 +5,7 @@ Two uses share this one statement of Lava's arithmetic:
 
 - a CPU-backend engine (``run_cpu(..., engine="torch", device="cuda")``) that runs the
   batch as whole tensors, step by step, on a GPU when one is present;
-- the forward pass of quantisation-aware fine-tuning (``finetune.py``), where the same
+- the forward pass of quantisation-aware fine-tuning (``training/finetune.py``), where the same
   integer results carry gradients.
 
 Every value is an exact integer held in float64 (all intermediate values stay far below

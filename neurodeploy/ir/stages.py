@@ -20,6 +20,7 @@ import nir
 import numpy as np
 from scipy import sparse
 
+from ..errors import UnsupportedModelError
 from ..hardware.profile import ArithmeticSpec, HardwareProfile
 from ..neurons.base import NeuronDynamics
 from ..neurons.cuba import QuantisedNeurons
@@ -42,6 +43,14 @@ class FloatGraph:
     format: str  # "nir", "snntorch" or "demo"
     fixes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape, from the graph's one Input node."""
+        inputs = [node for node in self.graph.nodes.values() if isinstance(node, nir.Input)]
+        if len(inputs) != 1:
+            raise UnsupportedModelError(f"{self.source}: the graph has {len(inputs)} Input nodes; exactly one is supported")
+        return tuple(int(x) for x in np.asarray(inputs[0].input_type["input"]).reshape(-1))
 
 
 # --------------------------------------------------------------------------- stage 1

@@ -1,1 +1,2 @@
-"""Run reports: one JSON-serialisable structure per run, rendered as table, JSON and plots."""
+"""Run reports: one JSON-serialisable structure per run, built section by section from the
+compiled network and the runs' results (report.py), rendered as table, JSON and plots (render.py)."""

@@ -1,7 +1,8 @@
 """Overflow and saturation analysis of a quantised network on calibration data.
 
-The network runs on the bit-exact CPU backend over the calibration samples with u and v
-recorded. Per layer:
+The deployment runs the network on the bit-exact CPU backend over at most
+``MAX_CALIBRATION_SAMPLES`` calibration samples with u and v recorded; this section is
+built from that run. Per layer:
 
     u_wrap, v_saturate   how often u wrapped around its 24 bits and v was clipped at its
                          limit (neuron-steps), as the chip would do
@@ -17,17 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.results import RunResult
 from ..ir.stages import QuantisedNetwork
 
 MAX_CALIBRATION_SAMPLES = 64  # enough to see the ranges; keeps the extra run short
 
 
-def overflow_analysis(network: QuantisedNetwork, integers: np.ndarray, source: str) -> tuple[dict[str, Any], list[str]]:
-    """(report section, warnings) for integer inputs (steps, batch, n) from ``source``."""
-    from ..backends.cpu import run_cpu
-
-    sample = integers[:, :MAX_CALIBRATION_SAMPLES]
-    result = run_cpu(network, sample, record_state=True)
+def overflow_section(network: QuantisedNetwork, result: RunResult, source: str) -> tuple[dict[str, Any], list[str]]:
+    """(report section, warnings) from a run of ``network`` with u and v recorded
+    (``record_state``) on calibration data from ``source``."""
     state_max = float(network.arithmetic.state_max)
     layers, warnings = {}, []
     for layer in network.layers:
@@ -45,5 +44,5 @@ def overflow_analysis(network: QuantisedNetwork, integers: np.ndarray, source: s
                 f"layer {layer.name!r}: on the calibration data u wrapped {entry['u_wrap']} and v saturated "
                 f"{entry['v_saturate']} times in {entry['neuron_steps']} neuron-steps: fixed point departs from float there"
             )
-    section = {"source": source, "samples": int(sample.shape[1]), "steps": int(sample.shape[0]), "layers": layers}
+    section = {"source": source, "samples": int(result.batch), "steps": int(result.steps), "layers": layers}
     return section, warnings

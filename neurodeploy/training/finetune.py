@@ -34,11 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import UnsupportedModelError, UserError
-from .encoders import InputBatch, encoding_of, to_integer_input
-from .ir.passes import CompiledNetwork, CompileOptions, compile_network
-from .hardware.profile import HardwareProfile, load_profile
-from .ir.stages import INPUT, InputEncoding, QuantisedNetwork
+from ..errors import UnsupportedModelError, UserError
+from ..encoders import InputBatch, encoding_of, to_integer_input
+from ..ir.passes import CompiledNetwork, CompileOptions, compile_network
+from ..hardware.profile import HardwareProfile, load_profile
+from ..ir.stages import INPUT, InputEncoding, QuantisedNetwork
 
 DEFAULT_EPOCHS = 3
 DEFAULT_LEARNING_RATE = 1e-3
@@ -78,7 +78,7 @@ class FinetuneResult:
 # --------------------------------------------------------------------------- gradient paths
 def _layer_name(module_name: str, module: nn.Module) -> str | None:
     """The quantised layer a module ends, if it ends one: neurons, or a MaxPool's OR layer."""
-    from .neurons import snntorch_types
+    from ..neurons import snntorch_types
 
     if isinstance(module, snntorch_types()):
         return module_name
@@ -98,7 +98,7 @@ def _sum_pool(pool: nn.MaxPool2d):
 def float_paths(model: nn.Module, input_shape: tuple[int, ...] | None) -> dict[tuple[str, str], list]:
     """(layer, source layer) -> the float functions a signal passes from source to layer:
     the model's own modules in order (a recurrent module's ``recurrent``) ."""
-    from .frontends.snntorch_model import trace_modules
+    from ..frontends.snntorch_model import trace_modules
 
     trace = trace_modules(model, input_shape)
     layer_of = {name: _layer_name(name, trace.modules[name]) for name in trace.order}
@@ -148,7 +148,7 @@ def _gradient_path(network: QuantisedNetwork, paths: dict[tuple[str, str], list]
 
 # --------------------------------------------------------------------------- training
 def compile_model(model: nn.Module, input_shape, encoding: InputEncoding, profile: HardwareProfile, options: FinetuneOptions) -> CompiledNetwork:
-    from .frontends.snntorch_model import snntorch_to_float_graph
+    from ..frontends.snntorch_model import snntorch_to_float_graph
 
     graph = snntorch_to_float_graph(model, input_shape=input_shape, source="fine-tuning")
     return compile_network(graph, CompileOptions(profile=profile, dt=options.dt, input_encoding=encoding, weight_scaling=options.weight_scaling))
@@ -157,7 +157,7 @@ def compile_model(model: nn.Module, input_shape, encoding: InputEncoding, profil
 def fixed_point_forward(model: nn.Module, compiled: CompiledNetwork, inputs: np.ndarray, paths: dict, device: str = "cpu"):
     """The exact fixed-point run of ``inputs`` (steps, batch, *shape) as a TorchRun, with
     straight-through gradients into the model's parameters along ``paths`` (``float_paths``)."""
-    from .backends.torch_engine import simulate
+    from ..backends.torch_engine import simulate
 
     network = compiled.quantised
     batch = InputBatch(np.asarray(inputs), network.input_encoding, {})
@@ -224,7 +224,7 @@ def finetune(
 
 def evaluate(model, inputs, labels, input_shape, encoding, profile, options: FinetuneOptions) -> float:
     """Fixed-point accuracy of the model as deployed now (the CPU backend's predictions)."""
-    from .backends.cpu import run_cpu
+    from ..backends.cpu import run_cpu
 
     compiled = compile_model(model, input_shape, encoding, profile, options)
     batch = InputBatch(np.asarray(inputs), compiled.quantised.input_encoding, {})
@@ -279,7 +279,7 @@ def export_finetuned(model: nn.Module, input_shape: tuple[int, ...] | None = Non
 
     import nir
 
-    from .frontends.snntorch_model import snntorch_to_float_graph
+    from ..frontends.snntorch_model import snntorch_to_float_graph
 
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)

@@ -1,0 +1,124 @@
+"""The report's per-layer section (``layers``) and its sums (``totals``).
+
+Each layer: what it is (kind, shape, neurons, synapses, projections, state scale, the Lava
+process it runs as), where it sits (cores, resources, the resource that limited its split),
+and, when something ran, what it did (spikes, synaptic operations, neuron updates,
+saturations) and what that costs on the chip (energy, time per step; ``energy.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends import TARGETS
+from ..backends.results import RunResult
+from ..ir.passes import CompiledNetwork
+from . import energy
+from .chip import RESOURCES
+
+COUNT_FIELDS = ("neurons", "synapses", "cores", "spikes", "synops", "neuron_updates", "active_neuron_updates")
+
+
+@dataclass
+class LayerReport:
+    name: str
+    kind: str  # NIR node types of the layer, e.g. "Affine+LIF"
+    neurons: int
+    synapses: int
+    cores: int
+    spikes: int | None  # activity fields: None on a dry run (--target none)
+    synops: int | None
+    neuron_updates: int | None
+    active_neuron_updates: int | None
+    energy_j: dict[str, float] | None  # total, synaptic, neuron, routing
+    saturations: dict[str, int] | None  # u_wrap, v_saturate; None where not observed
+    time_per_step_s: float | None  # busiest core of the layer
+    limiting_resource: str  # which per-core limit decided the number of cores
+    resources: dict[str, int]  # neurons, input_axons, synapse_bits, output_axons, summed over the layer's slices
+    shape: list[int]  # the neurons' NIR shape
+    state_scale: float  # register units per float unit of v (median over neurons with per-channel scaling)
+    lava_process: str  # neuron process used on loihi-sim: "LIF" (Lava's) or "NeurodeployLIF"
+    projections: list[dict[str, Any]]  # source, connection, synapses, weight_exp, max_delay
+
+
+def layer_reports(compiled: CompiledNetwork, result: RunResult | None, work: dict[int, float] | None) -> list[LayerReport]:
+    return [_layer_report(compiled, qlayer, result, work) for qlayer in compiled.quantised.layers]
+
+
+def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, work: dict[int, float] | None) -> LayerReport:
+    mapped = compiled.mapped
+    mapping = mapped.mapping(qlayer.name)
+    activity = result.layers[qlayer.name] if result is not None else None
+    return LayerReport(
+        name=qlayer.name,
+        kind="+".join(dict.fromkeys(_node_types(compiled, qlayer.float_layer.nir_nodes))),
+        neurons=qlayer.n_out,
+        synapses=qlayer.synapse_count,
+        cores=len({piece.core for piece in mapping.slices}),
+        spikes=activity.spikes if activity is not None else None,
+        synops=activity.synops if activity is not None else None,
+        neuron_updates=activity.neuron_updates if activity is not None else None,
+        active_neuron_updates=activity.active_neuron_updates if activity is not None else None,
+        energy_j=energy.layer_energy(mapped, qlayer.name, activity).to_dict() if activity is not None else None,
+        saturations=activity.saturations if activity is not None else None,
+        time_per_step_s=energy.layer_step_time(mapped, qlayer.name, work) if work is not None else None,
+        limiting_resource=mapping.limiting_resource,
+        resources={name: int(sum(getattr(piece, attribute) for piece in mapping.slices)) for name, attribute, _ in RESOURCES},
+        shape=list(qlayer.shape),
+        state_scale=float(np.median(qlayer.state_scale)),
+        lava_process=TARGETS.get("loihi-sim").layer_details(qlayer)["lava_process"],
+        projections=[_projection_summary(p) for p in qlayer.projections],
+    )
+
+
+def _projection_summary(projection) -> dict[str, Any]:
+    return {
+        "source": projection.source,
+        "connection": projection.connection,
+        "synapses": projection.synapse_count,
+        "weight_exp": projection.weight_exp,
+        "max_delay": projection.float_projection.max_delay,
+        "shared_kernel": projection.float_projection.geometry is not None,
+    }
+
+
+def _node_types(compiled: CompiledNetwork, nodes: tuple[str, ...]) -> list[str]:
+    graph_nodes = compiled.float_graph.graph.nodes
+    return [type(graph_nodes[n]).__name__ for n in nodes if n in graph_nodes and type(graph_nodes[n]).__name__ != "Flatten"]
+
+
+def totals(layers: list[LayerReport], result: RunResult | None, cores_used: int) -> dict[str, Any]:
+    """Sums over the layers; ``cores`` counts shared cores once."""
+    totals: dict[str, Any] = {
+        name: None if any(getattr(layer, name) is None for layer in layers) else int(sum(getattr(layer, name) for layer in layers))
+        for name in COUNT_FIELDS
+    }
+    totals["cores"] = cores_used
+    parts = ("total", "synaptic", "neuron", "routing")
+    if result is None:
+        totals["energy_j"] = totals["energy_per_sample_j"] = totals["saturations"] = totals["spikes_per_sample"] = None
+        totals["steps"] = totals["samples"] = None
+        return totals
+    totals["energy_j"] = {part: float(sum(layer.energy_j[part] for layer in layers)) for part in parts}
+    samples = max(result.batch, 1)
+    totals["energy_per_sample_j"] = totals["energy_j"]["total"] / samples
+    observed = [layer.saturations for layer in layers if layer.saturations is not None]
+    totals["saturations"] = (
+        {key: int(sum(s[key] for s in observed)) for key in ("u_wrap", "v_saturate")} if len(observed) == len(layers) else None
+    )
+    totals["steps"], totals["samples"] = result.steps, result.batch
+    totals["spikes_per_sample"] = totals["spikes"] / samples
+    return totals
+
+
+def saturation_notes(layers: list[LayerReport]) -> list[str]:
+    notes = []
+    for layer in layers:
+        s = layer.saturations or {}
+        if s.get("u_wrap"):
+            notes.append(f"layer {layer.name!r}: u wrapped {s['u_wrap']} times (24-bit overflow): results differ from float")
+        if s.get("v_saturate"):
+            notes.append(f"layer {layer.name!r}: v saturated {s['v_saturate']} times at the 24-bit limit")
+    return notes
