@@ -9,8 +9,9 @@ All engines run the same network (an snnTorch model converted once by neurodeplo
 same seeded input spikes (10 % rate, 200 steps unless changed). Throughput is sample-steps
 per second (samples x steps / wall time; for Lava, compiling and starting its processes
 included), from the median of --repeats runs (Lava: one run, as it takes minutes). Lava
-runs samples one after another, so its throughput does not depend on the batch; where it is timed on fewer samples than the batch (--lava-samples, or a network's
-default below) the table says so. Peak memory is the growth of the process's peak resident
+runs samples one after another, so its throughput does not depend on the batch; where it
+is timed on fewer samples than the batch (--lava-samples, or a network's default below)
+the table says so. Peak memory is the growth of the process's peak resident
 set during the run (Linux: /proc/self/clear_refs resets the peak before each run).
 The CPU backend's numba kernels are compiled (or loaded from cache) before timing; the
 torch engine (``run_cpu(engine="torch")``) and snnTorch on --device are warmed up once.
@@ -54,10 +55,6 @@ def networks():
     from make_examples import recurrent_cubalif, spiking_cnn
 
     return {"mlp": (mlp_model, (784,)), "cnn": (spiking_cnn, (2, 34, 34)), "rnn": (recurrent_cubalif, (12,))}
-
-
-def build_model(sizes, beta, seed):  # kept for scripts that import it
-    return mlp_model(seed)
 
 
 class PeakMemory:
@@ -140,8 +137,8 @@ def main(argv=None) -> int:
 
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
-    from neurodeploy.ir.passes import CompileOptions, compile_network
     from neurodeploy.hardware.profile import load_profile
+    from neurodeploy.ir.passes import CompileOptions, compile_network
 
     engines = args.engines.split(",")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

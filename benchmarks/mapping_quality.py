@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's neurodeploy, installed or not
 
-from neurodeploy.ir.passes import CompileOptions, compile_network  # noqa: E402
 from neurodeploy.hardware.profile import load_profile  # noqa: E402
+from neurodeploy.ir.passes import CompileOptions, compile_network  # noqa: E402
 from neurodeploy.ir.resources import partition_use  # noqa: E402
 from neurodeploy.ir.stages import FloatGraph  # noqa: E402
 
@@ -58,7 +58,9 @@ def cnn(channels, size, seed=0):
     c, h = channels[0], size
     nodes, edges, prev = {"input": nir.Input(np.array([c, h, h]))}, [], "input"
     for i, c_out in enumerate(channels[1:]):
-        nodes[f"conv{i}"] = nir.Conv2d(input_shape=(h, h), weight=rng.normal(0, 0.3, (c_out, c, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(c_out))
+        nodes[f"conv{i}"] = nir.Conv2d(
+            input_shape=(h, h), weight=rng.normal(0, 0.3, (c_out, c, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(c_out)
+        )
         nodes[f"lif{i}"] = lif([c_out, h, h])
         nodes[f"pool{i}"] = nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0]))
         edges += [(prev, f"conv{i}"), (f"conv{i}", f"lif{i}"), (f"lif{i}", f"pool{i}")]

@@ -324,10 +324,10 @@ def evaluate(model, inputs: np.ndarray, labels: np.ndarray, input_shape: tuple[i
     from neurodeploy.backends.calibration import float_calibration
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.backends.float_reference import run_float
-    from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
     from neurodeploy.encoders import InputBatch, encoding_of, to_integer_input
-    from neurodeploy.ir.passes import CompileOptions, compile_network
+    from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
     from neurodeploy.hardware.profile import load_profile
+    from neurodeploy.ir.passes import CompileOptions, compile_network
     from neurodeploy.reports.fidelity import comparison_windows
     from neurodeploy.reports.overflow import MAX_CALIBRATION_SAMPLES, overflow_section
 
@@ -370,8 +370,8 @@ def finetune_and_evaluate(task: Task, epochs: int = FINETUNE_EPOCHS, samples: in
     """Quantisation-aware fine-tuning (``neurodeploy.training.finetune``, as ``deploy.py --finetune``)
     of a copy of the trained model on the training split (the first ``samples`` if given),
     then the test split evaluated exactly as ``evaluate`` does for the untuned model."""
-    from neurodeploy.training.finetune import FinetuneOptions, finetune
     from neurodeploy.encoders import encoding_of
+    from neurodeploy.training.finetune import FinetuneOptions, finetune
 
     inputs, labels = task.train_inputs[:, :samples], task.train_labels[:samples]
     reset_states(task.model)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph  # noqa: E402
 
+
 def ATAN(x):
     """snnTorch's ATan surrogate (alpha 2) as a module-level function: pickle can save it, unlike
     ``surrogate.atan()``'s closure; alpha is passed positionally (torch 2.11's Function.apply

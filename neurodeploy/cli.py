@@ -51,7 +51,9 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--target", choices=(*TARGETS.names(), "none"), default="loihi-sim",
                         help="; ".join(f"{name}: {TARGETS.get(name).summary}" for name in TARGETS.names())
                         + "; none: compile, map and report only (default: loihi-sim)")
-    parser.add_argument("--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path (default: loihi2)")
+    parser.add_argument(
+        "--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path (default: loihi2)"
+    )
     parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); "
                         "0/1 values are spikes, others graded (the same as --encode file:path=FILE.npy)")
     parser.add_argument("--encode", metavar="NAME[:KEY=VALUE,...]", help="the encoder that makes the input, with its parameters: "
@@ -80,7 +82,12 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
                         "the overflow analysis in the report (default: the run's input)")
     parser.add_argument("--device", default="cpu", help="torch device of --target torch, e.g. cuda (default: cpu)")
-    parser.add_argument("--per-core", action="store_true", help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) instead of one per layer; same results")
+    parser.add_argument(
+        "--per-core",
+        action="store_true",
+        help="loihi-sim: build the mapped network in Lava core by core (one process per layer slice, as placed on the chip) "
+        "instead of one per layer; same results",
+    )
     parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
                         help="first fine-tune the snnTorch model (.pt or the demo) for EPOCHS epochs through the exact fixed-point "
                         "forward pass (straight-through gradients), then deploy it; writes finetuned.nir and finetuned_state_dict.pt")

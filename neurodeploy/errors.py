@@ -38,8 +38,3 @@ class InputDataError(UserError):
 class BackendUnavailableError(UserError):
     """The requested target cannot run this network with this profile."""
 
-
-class VerificationMismatch(Exception):
-    """--verify found a difference between Lava and the CPU backend (exit status 3)."""
-
-    exit_status = 3

@@ -40,7 +40,15 @@ def random_nir_graph(rng: np.random.Generator, sizes: list[int], kinds: list[str
         if kind == "LIF":
             neuron = nir.LIF(tau=tau, r=np.ones(n_out) * rng.uniform(5, 15), v_leak=rng.normal(0, 0.05, n_out), v_threshold=thr, v_reset=np.zeros(n_out))
         elif kind == "CubaLIF":
-            neuron = nir.CubaLIF(tau_syn=rng.uniform(2, 10, n_out) * dt, tau_mem=tau, r=np.full(n_out, 10.0), v_leak=np.zeros(n_out), v_threshold=thr, v_reset=np.zeros(n_out), w_in=np.full(n_out, 5.0))
+            neuron = nir.CubaLIF(
+                tau_syn=rng.uniform(2, 10, n_out) * dt,
+                tau_mem=tau,
+                r=np.full(n_out, 10.0),
+                v_leak=np.zeros(n_out),
+                v_threshold=thr,
+                v_reset=np.zeros(n_out),
+                w_in=np.full(n_out, 5.0),
+            )
         elif kind == "IF":
             neuron = nir.IF(r=np.full(n_out, 1.0 / dt), v_threshold=thr * 3, v_reset=np.zeros(n_out))
         else:
@@ -96,8 +104,8 @@ def random_quantised_network(
         layer_uniform = bool(rng.random() < 0.5) if uniform is None else uniform
         reset = resets[i] if resets else str(rng.choice(["zero", "subtract", "none"], p=[0.5, 0.35, 0.15]))
 
-        def draw(low: int, high: int) -> np.ndarray:
-            value = rng.integers(low, high + 1, 1 if layer_uniform else n_out)
+        def draw(low: int, high: int, uniform: bool = layer_uniform, n_out: int = n_out) -> np.ndarray:
+            value = rng.integers(low, high + 1, 1 if uniform else n_out)
             if extreme:
                 value = np.where(rng.random(value.shape) < 0.3, rng.choice([low, high]), value)
             return np.broadcast_to(value, (n_out,)).astype(np.int32).copy()

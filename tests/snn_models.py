@@ -5,6 +5,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
+
 def PICKLABLE_ATAN(x):
     """snnTorch's ATan surrogate (alpha 2) as a module-level function: pickle can save it, unlike
     ``surrogate.atan()``'s closure; alpha is passed positionally (torch 2.11's Function.apply

@@ -5,12 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from netgen import float_graph, integer_projection, random_input, random_nir_graph, random_quantised_network
+from neurodeploy.backends.compare import compare_runs
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.lava_backend import run_lava, uses_lava_lif
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.ir.stages import INPUT
-from neurodeploy.backends.compare import compare_runs
+
+from netgen import float_graph, integer_projection, random_input, random_nir_graph, random_quantised_network
 
 
 def assert_identical(network, inputs):
@@ -25,6 +26,7 @@ def assert_identical(network, inputs):
     return cpu
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("case", range(6))
 def test_random_integer_networks_match_lava(loihi2, case):
     rng = np.random.default_rng(1000 + case)
@@ -34,6 +36,7 @@ def test_random_integer_networks_match_lava(loihi2, case):
     assert_identical(network, inputs)
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("case", range(3))
 def test_extreme_parameters_saturate_and_wrap_like_lava(loihi2, case):
     """Large weights and exponents drive synaptic sums far past 16 bits, u past its 24-bit
@@ -47,6 +50,7 @@ def test_extreme_parameters_saturate_and_wrap_like_lava(loihi2, case):
     assert totals["u_wrap"] > 0 and totals["v_saturate"] > 0, totals
 
 
+@pytest.mark.lava
 def test_int32_wrap_of_shifted_activation_and_of_dense_sum(loihi2):
     """1100 active inputs x weight 254 x 2**7 overflows int32 when shifted by 6 (a_in << 6)."""
     rng = np.random.default_rng(7)
@@ -60,6 +64,7 @@ def test_int32_wrap_of_shifted_activation_and_of_dense_sum(loihi2):
     assert cpu.layers["layer0"].saturations["u_wrap"] > 0
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("bits", [8, 24])
 def test_graded_input_matches_lava(loihi2, bits):
     rng = np.random.default_rng(3000 + bits)
@@ -68,6 +73,7 @@ def test_graded_input_matches_lava(loihi2, bits):
     assert_identical(network, inputs)
 
 
+@pytest.mark.lava
 def test_per_neuron_parameters_and_subtractive_reset_use_our_lava_process(loihi2):
     rng = np.random.default_rng(11)
     network = random_quantised_network(rng, loihi2, [25, 15, 5], uniform=False, resets=["subtract", "none"])
@@ -75,6 +81,7 @@ def test_per_neuron_parameters_and_subtractive_reset_use_our_lava_process(loihi2
     assert_identical(network, random_input(rng, steps=30, batch=2, n=25))
 
 
+@pytest.mark.lava
 def test_uniform_zero_reset_layers_use_lavas_own_lif(loihi2):
     rng = np.random.default_rng(12)
     network = random_quantised_network(rng, loihi2, [25, 15, 5], uniform=True, resets=["zero", "zero"])
@@ -82,6 +89,7 @@ def test_uniform_zero_reset_layers_use_lavas_own_lif(loihi2):
     assert_identical(network, random_input(rng, steps=30, batch=3, n=25))
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("case", range(3))
 def test_compiled_nir_networks_match_lava(loihi2, case):
     """The whole path: random float NIR graph -> passes -> both backends."""
@@ -91,6 +99,7 @@ def test_compiled_nir_networks_match_lava(loihi2, case):
     assert_identical(compiled.quantised, random_input(rng, steps=30, batch=2, n=sizes[0], rate=0.3))
 
 
+@pytest.mark.lava
 def test_lava_runtime_is_stopped_even_when_a_run_fails(loihi2, monkeypatch):
     """An error between run() calls must not leave Lava's process tree behind."""
     import multiprocessing

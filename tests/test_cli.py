@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from netgen import random_nir_graph
 from neurodeploy import cli
 from neurodeploy.hardware.profile import PROFILE_DIR
+
+from netgen import random_nir_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,6 +58,7 @@ def test_stale_spikes_are_removed_when_not_recording(net_file, tmp_path, capsys)
     assert not (tmp_path / "r" / "spikes.npz").exists()
 
 
+@pytest.mark.lava
 def test_verify_passes_and_is_reported(net_file, tmp_path, capsys):
     status, out, _ = run([net_file, "--verify", "--steps", "25", "--batch", "2", "--report-dir", tmp_path / "r"], capsys)
     assert status == 0 and "verify: PASSED" in out
@@ -64,6 +66,7 @@ def test_verify_passes_and_is_reported(net_file, tmp_path, capsys):
     assert verify["passed"] and verify["first_difference"] is None and verify["values_compared"] == 3 * 25 * 2 * (15 + 4)
 
 
+@pytest.mark.lava
 def test_verify_names_the_first_difference_and_exits_3(net_file, tmp_path, capsys, monkeypatch):
     from neurodeploy.backends import cpu
 
@@ -135,7 +138,9 @@ def test_network_too_big_for_the_profile(net_file, tmp_path, capsys):
     raw["system"]["cores_per_chip"] = 4
     raw["system"]["mesh_tiles"] = [1, 1]
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(raw))
-    assert_user_error([net_file, "--profile", tmp_path / "tiny.yaml"], capsys, tmp_path, "the network needs 10 cores (neuron0: 8, neuron1: 2) but profile 'loihi2' has 4")
+    assert_user_error(
+        [net_file, "--profile", tmp_path / "tiny.yaml"], capsys, tmp_path, "the network needs 10 cores (neuron0: 8, neuron1: 2) but profile 'loihi2' has 4"
+    )
 
 
 def test_encode_and_input_are_one_choice(net_file, tmp_path, capsys):
@@ -169,12 +174,16 @@ def example_models(tmp_path_factory):
     return write_examples(tmp_path_factory.mktemp("examples"))
 
 
+@pytest.mark.slow
+@pytest.mark.lava
 @pytest.mark.parametrize("profile", ["loihi2", "loihi1"])
 def test_spiking_cnn_on_event_input_deploys_on_both_profiles(example_models, tmp_path, capsys, profile):
     events = (np.random.default_rng(0).random((20, 2, 2, 34, 34)) < 0.05).astype(np.uint8)
     np.save(tmp_path / "events.npy", events)
     per_core = ["--per-core"] if profile == "loihi1" else []  # Lava runs the mapped network core by core
-    status, out, err = run([example_models["cnn_dvs"], "--input", tmp_path / "events.npy", "--profile", profile, "--verify", *per_core, "--report-dir", tmp_path / "r"], capsys)
+    status, out, err = run(
+        [example_models["cnn_dvs"], "--input", tmp_path / "events.npy", "--profile", profile, "--verify", *per_core, "--report-dir", tmp_path / "r"], capsys
+    )
     assert status == 0, err
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["verify"]["passed"] and report["chip"]["fits"]
@@ -184,9 +193,13 @@ def test_spiking_cnn_on_event_input_deploys_on_both_profiles(example_models, tmp
     assert all(layer["spikes"] > 0 for layer in report["layers"])
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("profile", ["loihi2", "loihi1"])
 def test_recurrent_cubalif_deploys_on_both_profiles(example_models, tmp_path, capsys, profile):
-    status, out, err = run([example_models["rnn_cubalif"], "--profile", profile, "--verify", "--steps", "60", "--batch", "2", "--rate", "0.2", "--report-dir", tmp_path / "r"], capsys)
+    status, out, err = run(
+        [example_models["rnn_cubalif"], "--profile", profile, "--verify", "--steps", "60", "--batch", "2", "--rate", "0.2", "--report-dir", tmp_path / "r"],
+        capsys,
+    )
     assert status == 0, err
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     hidden = report["layers"][0]

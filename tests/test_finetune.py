@@ -11,10 +11,11 @@ import torch.nn.functional as F
 
 from neurodeploy import cli
 from neurodeploy.backends.cpu import run_cpu
-from neurodeploy.training.finetune import FinetuneOptions, compile_model, export_finetuned, finetune, fixed_point_forward, float_paths, logits
 from neurodeploy.encoders import InputBatch, encoding_of, to_integer_input
-from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.frontends.nir_file import load_nir_file
+from neurodeploy.ir.passes import CompileOptions, compile_network
+from neurodeploy.training.finetune import FinetuneOptions, compile_model, export_finetuned, finetune, fixed_point_forward, float_paths, logits
+
 from snn_models import RecurrentNet, SpikingCNN, TutorialNet
 
 
@@ -72,6 +73,7 @@ def digits_task(steps=12, samples=200, seed=0):
     return x, digits.target[:samples]
 
 
+@pytest.mark.slow
 def test_finetune_lowers_the_fixed_point_loss_and_reexports_what_it_trained(tmp_path, loihi2):
     x, y = digits_task()
     torch.manual_seed(0)
@@ -136,7 +138,9 @@ def test_cli_finetune_errors(tmp_path, capsys):
         ("graded", np.full((5, 3, 12), 0.5), np.array([0, 1, 2]), "holds graded input but the run's input is spikes"),
     ]:
         np.savez(tmp_path / f"{name}.npz", inputs=inputs, labels=labels)
-        status = cli.main([str(tmp_path / "net.pt"), "--finetune", "1", "--finetune-data", str(tmp_path / f"{name}.npz"), "--report-dir", str(tmp_path / "nothing")])
+        status = cli.main(
+            [str(tmp_path / "net.pt"), "--finetune", "1", "--finetune-data", str(tmp_path / f"{name}.npz"), "--report-dir", str(tmp_path / "nothing")]
+        )
         err = capsys.readouterr().err
         assert status == 2 and message in err and err.count("\n") == 1, err
     np.savez(tmp_path / "bad.npz", inputs=np.zeros((5, 3, 12)))

@@ -1,16 +1,17 @@
 """Mapping: layers split, packed and placed so that no core exceeds any limit; clear errors otherwise."""
 import dataclasses
 
+import nir
 import numpy as np
 import pytest
 
-import nir
-from netgen import float_graph, random_quantised_network
-from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.errors import DoesNotFitError
+from neurodeploy.ir.checks import PassCheckError, check_mapped
+from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.ir.passes.map_cores import map_cores
 from neurodeploy.ir.resources import synapse_bits_per_axon
-from neurodeploy.ir.checks import PassCheckError, check_mapped
+
+from netgen import float_graph, random_quantised_network
 
 
 def small_core_profile(profile, **core):
@@ -74,7 +75,9 @@ def conv_network(profile, in_shape=(2, 16, 16), channels=8, readout=0):
     shape = np.array([channels, h, w])
     nodes = {
         "input": nir.Input(np.array(in_shape)),
-        "conv": nir.Conv2d(input_shape=(h, w), weight=rng.normal(0, 0.5, (channels, c, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(channels)),
+        "conv": nir.Conv2d(
+            input_shape=(h, w), weight=rng.normal(0, 0.5, (channels, c, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(channels)
+        ),
         "lif": lif(shape),
     }
     edges = [("input", "conv"), ("conv", "lif")]
@@ -127,7 +130,9 @@ def test_random_networks_satisfy_every_limit(loihi1, seed):
 
 
 def test_fan_in_beyond_input_axons_is_named(loihi1):
-    with pytest.raises(DoesNotFitError, match=r"layer 'layer0': neuron 0 listens to 5000 inputs, but a core has 4096 input axons: reduce its fan-in to at most 4096"):
+    with pytest.raises(
+        DoesNotFitError, match=r"layer 'layer0': neuron 0 listens to 5000 inputs, but a core has 4096 input axons: reduce its fan-in to at most 4096"
+    ):
         map_cores(network(loihi1, [5000, 3]), loihi1)
 
 
@@ -145,10 +150,11 @@ def test_independent_check_catches_an_overfull_core(loihi1):
 
 
 def run_both(network, mapped, steps=20, batch=2, seed=0):
-    from netgen import random_input
+    from neurodeploy.backends.compare import compare_runs
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.backends.lava_backend import run_lava
-    from neurodeploy.backends.compare import compare_runs
+
+    from netgen import random_input
 
     inputs = random_input(np.random.default_rng(seed), steps=steps, batch=batch, n=network.n_inputs, rate=0.4)
     whole = run_cpu(network, inputs, record_spikes=True, record_state=True)
@@ -158,6 +164,7 @@ def run_both(network, mapped, steps=20, batch=2, seed=0):
     assert sum(whole.layers[layer.name].spikes for layer in network.layers) > 0
 
 
+@pytest.mark.lava
 def test_mapped_mlp_runs_core_by_core_in_lava_with_the_same_spikes(loihi2):
     """Every slice its own Lava process (packed several to a core): identical to the
     unpartitioned CPU backend, spikes, u and v, at every step."""
@@ -168,6 +175,7 @@ def test_mapped_mlp_runs_core_by_core_in_lava_with_the_same_spikes(loihi2):
     run_both(network, mapped)
 
 
+@pytest.mark.lava
 def test_mapped_cnn_bands_run_core_by_core_in_lava(loihi2):
     """Bands of rows are not contiguous in (C, H, W) order: the readout must see the
     band's spikes in the right places."""
@@ -177,6 +185,7 @@ def test_mapped_cnn_bands_run_core_by_core_in_lava(loihi2):
     run_both(network, mapped)
 
 
+@pytest.mark.lava
 def test_mapped_recurrent_network_runs_core_by_core_in_lava(loihi2):
     from pathlib import Path
 

@@ -9,13 +9,14 @@ import nir
 import numpy as np
 import pytest
 
-from netgen import float_graph
 from neurodeploy.backends.compare import compare_runs
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.lava_backend import run_lava
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.ir.passes.normalise import normalise
 from neurodeploy.neurons import NEURONS, Reset
+
+from netgen import float_graph
 
 N_IN, N = 10, 6
 DT = 1e-3

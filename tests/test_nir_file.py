@@ -6,12 +6,13 @@ import nir
 import numpy as np
 import pytest
 
-from netgen import random_nir_graph
 from neurodeploy.errors import ModelLoadError
-from neurodeploy.neurons import Reset
 from neurodeploy.frontends import load_model
 from neurodeploy.frontends.nir_file import load_nir_file
 from neurodeploy.ir.passes.normalise import normalise
+from neurodeploy.neurons import Reset
+
+from netgen import random_nir_graph
 
 # A copy of ../shared/conformance/nir-paper-lif (NIR paper data, BSD-3-Clause; see its README)
 CONFORMANCE = Path(__file__).resolve().parent / "data" / "nir-paper-lif"
@@ -133,11 +134,11 @@ def graph_tree(nodes: dict, edges, edge_dtype="bytes"):
 
 def deploys_on_every_backend(path, input_shape):
     """Compile the loaded file and run it on float, cpu and (bit-exact) Lava."""
+    from neurodeploy.backends.compare import compare_runs
     from neurodeploy.backends.cpu import run_cpu
     from neurodeploy.backends.lava_backend import run_lava
-    from neurodeploy.ir.passes import CompileOptions, compile_network
     from neurodeploy.hardware.profile import load_profile
-    from neurodeploy.backends.compare import compare_runs
+    from neurodeploy.ir.passes import CompileOptions, compile_network
 
     graph = load_nir_file(path)
     compiled = compile_network(graph, CompileOptions(profile=load_profile("loihi2"), dt=1e-3))
@@ -149,6 +150,7 @@ def deploys_on_every_backend(path, input_shape):
     return graph
 
 
+@pytest.mark.lava
 def test_sinabs_style_cnn_with_scalar_parameters_and_missing_shapes(tmp_path):
     """Sinabs: 0-d neuron parameters (r=1, tau in steps), Conv2d without input_shape,
     SumPool2d with an int kernel, Flatten without input_type; no batch dims (ignore_dims)."""
@@ -176,6 +178,7 @@ def test_sinabs_style_cnn_with_scalar_parameters_and_missing_shapes(tmp_path):
     assert "node 'lif' (LIF) field tau: one value 0.01 for the layer, broadcast to shape [5]" in fixes
 
 
+@pytest.mark.lava
 def test_lava_dl_style_cubalif_with_python_scalar_parameters(tmp_path):
     """lava-dl's NIR writer (netx/nir_lava.py, an unmerged 2023 branch) and the NIR repo's
     Lava example: numbered nodes, CubaLIF parameters as Python floats (0-d datasets) from the
@@ -199,6 +202,7 @@ def test_lava_dl_style_cubalif_with_python_scalar_parameters(tmp_path):
     assert "missing field v_reset" in fixes
 
 
+@pytest.mark.lava
 def test_nir_0_0_6_layout_list_nodes_integer_edges_output_without_shape(tmp_path):
     path = write_tree(tmp_path / "old.nir", graph_tree(
         {
@@ -215,27 +219,52 @@ def test_nir_0_0_6_layout_list_nodes_integer_edges_output_without_shape(tmp_path
     assert any("missing field v_reset" in fix for fix in graph.fixes)
 
 
+@pytest.mark.lava
 def test_rockpool_style_batch_and_time_dims_and_subgraph_with_wrong_input_size(tmp_path):
     """Rockpool: Input [1, 3] and Output [1, 1, 4] (batch, time), CubaLIF without w_in
     and v_reset, and a subgraph whose Input says 12 where its neurons are 6 wide."""
     rng = np.random.default_rng(1)
     n = 6
-    cuba = {"type": "CubaLIF", "tau_syn": np.full(n, 5e-3), "tau_mem": np.full(n, 1e-2), "r": np.full(n, 19.0), "v_leak": np.zeros(n), "v_threshold": np.ones(n)}
+    cuba = {
+        "type": "CubaLIF",
+        "tau_syn": np.full(n, 5e-3),
+        "tau_mem": np.full(n, 1e-2),
+        "r": np.full(n, 19.0),
+        "v_leak": np.zeros(n),
+        "v_threshold": np.ones(n),
+    }
     hidden = graph_tree(
         {"input": {"type": "Input", "shape": np.array([12])}, "lif": cuba, "output": {"type": "Output", "shape": np.array([n])}},
         [("input", "lif"), ("lif", "output")],
     )
-    path = write_tree(tmp_path / "rockpool.nir", graph_tree(
-        {
-            "input": {"type": "Input", "shape": np.array([1, 3])},
-            "0_LinearTorch": {"type": "Linear", "weight": rng.normal(0, 1.5, (n, 3))},
-            "hidden": hidden,
-            "1_LinearTorch": {"type": "Linear", "weight": rng.normal(0, 1.0, (4, n))},
-            "2_LIFTorch": {**cuba, "tau_syn": np.full(4, 5e-3), "tau_mem": np.full(4, 1e-2), "r": np.full(4, 19.0), "v_leak": np.zeros(4), "v_threshold": np.ones(4)},
-            "output": {"type": "Output", "shape": np.array([1, 1, 4])},
-        },
-        [("input", "0_LinearTorch"), ("0_LinearTorch", "hidden.input"), ("hidden.output", "1_LinearTorch"), ("1_LinearTorch", "2_LIFTorch"), ("2_LIFTorch", "output")],
-    ), version="1.0.4")
+    path = write_tree(
+        tmp_path / "rockpool.nir",
+        graph_tree(
+            {
+                "input": {"type": "Input", "shape": np.array([1, 3])},
+                "0_LinearTorch": {"type": "Linear", "weight": rng.normal(0, 1.5, (n, 3))},
+                "hidden": hidden,
+                "1_LinearTorch": {"type": "Linear", "weight": rng.normal(0, 1.0, (4, n))},
+                "2_LIFTorch": {
+                    **cuba,
+                    "tau_syn": np.full(4, 5e-3),
+                    "tau_mem": np.full(4, 1e-2),
+                    "r": np.full(4, 19.0),
+                    "v_leak": np.zeros(4),
+                    "v_threshold": np.ones(4),
+                },
+                "output": {"type": "Output", "shape": np.array([1, 1, 4])},
+            },
+            [
+                ("input", "0_LinearTorch"),
+                ("0_LinearTorch", "hidden.input"),
+                ("hidden.output", "1_LinearTorch"),
+                ("1_LinearTorch", "2_LIFTorch"),
+                ("2_LIFTorch", "output"),
+            ],
+        ),
+        version="1.0.4",
+    )
     with pytest.raises((ValueError, TypeError, KeyError)):
         nir.read(str(path), type_check=False)  # nir checks nested graphs even then
     graph = deploys_on_every_backend(path, (3,))
@@ -246,6 +275,7 @@ def test_rockpool_style_batch_and_time_dims_and_subgraph_with_wrong_input_size(t
     assert "node '2_LIFTorch' (CubaLIF): missing field w_in, set to 1" in fixes
 
 
+@pytest.mark.lava
 def test_subgraph_edge_naming_a_node_by_prefix_and_unknown_keys(tmp_path):
     """The NIR paper's *_subgraph.nir files say 'lif' for node 'lif1'; writers add keys
     that are no field of the node type."""

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from netgen import float_graph
 from neurodeploy.errors import InvalidValueError, UnsupportedModelError
-from neurodeploy.neurons import Reset
 from neurodeploy.ir.passes.normalise import normalise
+from neurodeploy.neurons import Reset
+
+from netgen import float_graph
 
 
 def chain(*middle, n_in=3, n_out=None, metadata=None):
@@ -48,7 +49,15 @@ def test_lif_discretisation():
 
 
 def test_cubalif_discretisation_and_current_bias():
-    node = nir.CubaLIF(tau_syn=np.full(2, 0.004), tau_mem=np.full(2, 0.01), r=np.full(2, 3.0), v_leak=np.full(2, 0.5), v_threshold=np.ones(2), v_reset=np.zeros(2), w_in=np.full(2, 2.0))
+    node = nir.CubaLIF(
+        tau_syn=np.full(2, 0.004),
+        tau_mem=np.full(2, 0.01),
+        r=np.full(2, 3.0),
+        v_leak=np.full(2, 0.5),
+        v_threshold=np.ones(2),
+        v_reset=np.zeros(2),
+        w_in=np.full(2, 2.0),
+    )
     dyn_layer = normalise(chain(nir.Affine(W, B), node), dt=0.001).layers[0]
     k_mem, k_syn = 0.1, 0.25
     gain = k_mem * 3.0 * k_syn * 2.0

@@ -3,19 +3,27 @@ import nir
 import numpy as np
 import pytest
 
-from netgen import float_graph
+from neurodeploy.backends.compare import compare_runs
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.backends.lava_backend import run_lava
 from neurodeploy.ir.passes import CompileOptions, compile_network
-from neurodeploy.backends.compare import compare_runs
+
+from netgen import float_graph
 
 DT = 1e-3
 RNG = np.random.default_rng(42)
 
 
 def lif(shape, thr=1.0, tau=5e-3, r=5.0, **kw):
-    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, r), v_leak=np.full(shape, kw.get("v_leak", 0.0)), v_threshold=np.full(shape, thr), v_reset=np.full(shape, kw.get("v_reset", 0.0)), metadata=kw.get("metadata", {}))
+    return nir.LIF(
+        tau=np.full(shape, tau),
+        r=np.full(shape, r),
+        v_leak=np.full(shape, kw.get("v_leak", 0.0)),
+        v_threshold=np.full(shape, thr),
+        v_reset=np.full(shape, kw.get("v_reset", 0.0)),
+        metadata=kw.get("metadata", {}),
+    )
 
 
 def w(*shape, scale=1.0):
@@ -24,7 +32,15 @@ def w(*shape, scale=1.0):
 
 def conv2d(c_in, c_out, k, stride=1, padding=0, dilation=1, groups=1, bias=True):
     weight = RNG.normal(0, 1.5 / np.sqrt(c_in // groups * k * k), (c_out, c_in // groups, k, k))
-    return nir.Conv2d(input_shape=None, weight=weight, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=RNG.normal(0, 0.05, c_out) if bias else np.zeros(c_out))
+    return nir.Conv2d(
+        input_shape=None,
+        weight=weight,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=RNG.normal(0, 0.05, c_out) if bias else np.zeros(c_out),
+    )
 
 
 def chain(input_shape, *nodes, output=None):
@@ -72,23 +88,72 @@ def spiking_agreement(cpu, exact, name):
 
 CASES = {
     "affine+lif": lambda: chain([10], nir.Affine(w(8, 10, scale=3), RNG.normal(0, 0.05, 8)), lif([8]), output=[8]),
-    "linear+cubalif": lambda: chain([10], nir.Linear(w(8, 10, scale=3)), nir.CubaLIF(tau_syn=np.full(8, 3e-3), tau_mem=np.full(8, 6e-3), r=np.full(8, 4.0), v_leak=np.zeros(8), v_threshold=np.ones(8), v_reset=np.zeros(8), w_in=np.full(8, 2.0)), output=[8]),
-    "scale+if": lambda: chain([6], nir.Scale(np.linspace(0.5, 1.5, 6)), nir.IF(r=np.full(6, 1 / DT), v_threshold=np.full(6, 1.5), v_reset=np.zeros(6)), output=[6]),
-    "lif+li-readout": lambda: chain([10], nir.Linear(w(8, 10, scale=3)), lif([8]), nir.Linear(w(4, 8, scale=2)), nir.LI(tau=np.full(4, 8e-3), r=np.ones(4), v_leak=np.zeros(4)), output=[4]),
-    "lif+cubali-readout": lambda: chain([10], nir.Linear(w(8, 10, scale=3)), lif([8]), nir.Linear(w(4, 8)), nir.CubaLI(tau_syn=np.full(4, 3e-3), tau_mem=np.full(4, 8e-3), r=np.ones(4), v_leak=np.zeros(4), w_in=np.ones(4)), output=[4]),
-    "lif+integrator-readout": lambda: chain([10], nir.Linear(w(8, 10, scale=3)), lif([8]), nir.Linear(w(4, 8, scale=0.2)), nir.I(r=np.full(4, 10.0)), output=[4]),
+    "linear+cubalif": lambda: chain(
+        [10],
+        nir.Linear(w(8, 10, scale=3)),
+        nir.CubaLIF(
+            tau_syn=np.full(8, 3e-3),
+            tau_mem=np.full(8, 6e-3),
+            r=np.full(8, 4.0),
+            v_leak=np.zeros(8),
+            v_threshold=np.ones(8),
+            v_reset=np.zeros(8),
+            w_in=np.full(8, 2.0),
+        ),
+        output=[8],
+    ),
+    "scale+if": lambda: chain(
+        [6], nir.Scale(np.linspace(0.5, 1.5, 6)), nir.IF(r=np.full(6, 1 / DT), v_threshold=np.full(6, 1.5), v_reset=np.zeros(6)), output=[6]
+    ),
+    "lif+li-readout": lambda: chain(
+        [10], nir.Linear(w(8, 10, scale=3)), lif([8]), nir.Linear(w(4, 8, scale=2)), nir.LI(tau=np.full(4, 8e-3), r=np.ones(4), v_leak=np.zeros(4)), output=[4]
+    ),
+    "lif+cubali-readout": lambda: chain(
+        [10],
+        nir.Linear(w(8, 10, scale=3)),
+        lif([8]),
+        nir.Linear(w(4, 8)),
+        nir.CubaLI(tau_syn=np.full(4, 3e-3), tau_mem=np.full(4, 8e-3), r=np.ones(4), v_leak=np.zeros(4), w_in=np.ones(4)),
+        output=[4],
+    ),
+    "lif+integrator-readout": lambda: chain(
+        [10], nir.Linear(w(8, 10, scale=3)), lif([8]), nir.Linear(w(4, 8, scale=0.2)), nir.I(r=np.full(4, 10.0)), output=[4]
+    ),
     "threshold": lambda: chain([10], nir.Linear(np.abs(w(8, 10, scale=2))), nir.Threshold(np.full(8, 0.3)), output=[8]),
     "v_leak+v_reset": lambda: chain([10], nir.Linear(w(8, 10, scale=3)), lif([8], v_leak=0.2, v_reset=-0.3), output=[8]),
     "subtract-reset": lambda: chain([10], nir.Linear(w(8, 10, scale=4)), lif([8], metadata={"reset": "subtract", "reset_delay": True}), output=[8]),
     "conv2d+bias+stride+padding": lambda: chain([2, 8, 8], conv2d(2, 4, 3, stride=2, padding=1), lif([4, 4, 4]), output=[4, 4, 4]),
     "conv2d-dilation-groups": lambda: chain([4, 9, 9], conv2d(4, 6, 3, dilation=2, groups=2, bias=False), lif([6, 5, 5]), output=[6, 5, 5]),
-    "conv1d": lambda: chain([3, 12], nir.Conv1d(input_shape=12, weight=RNG.normal(0, 0.8, (4, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4)), lif([4, 12]), output=[4, 12]),
-    "sumpool2d": lambda: chain([2, 8, 8], conv2d(2, 3, 3, padding=1), lif([3, 8, 8]), nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])), nir.Scale(np.full(48, 0.6)), lif([3, 4, 4]), output=[3, 4, 4]),
-    "avgpool2d+flatten+affine": lambda: chain([2, 8, 8], conv2d(2, 3, 3, padding=1), lif([3, 8, 8]), nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])), nir.Flatten(input_type={"input": np.array([3, 4, 4])}, start_dim=0, end_dim=-1), nir.Affine(w(5, 48, scale=8), np.zeros(5)), lif([5]), output=[5]),
+    "conv1d": lambda: chain(
+        [3, 12],
+        nir.Conv1d(input_shape=12, weight=RNG.normal(0, 0.8, (4, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4)),
+        lif([4, 12]),
+        output=[4, 12],
+    ),
+    "sumpool2d": lambda: chain(
+        [2, 8, 8],
+        conv2d(2, 3, 3, padding=1),
+        lif([3, 8, 8]),
+        nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+        nir.Scale(np.full(48, 0.6)),
+        lif([3, 4, 4]),
+        output=[3, 4, 4],
+    ),
+    "avgpool2d+flatten+affine": lambda: chain(
+        [2, 8, 8],
+        conv2d(2, 3, 3, padding=1),
+        lif([3, 8, 8]),
+        nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+        nir.Flatten(input_type={"input": np.array([3, 4, 4])}, start_dim=0, end_dim=-1),
+        nir.Affine(w(5, 48, scale=8), np.zeros(5)),
+        lif([5]),
+        output=[5],
+    ),
     "delay": lambda: chain([10], nir.Delay(np.linspace(0, 5, 10) * DT), nir.Linear(w(8, 10, scale=3)), lif([8]), output=[8]),
 }
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_primitive_on_every_backend(loihi2, name):
     nodes, edges = CASES[name]()
@@ -103,6 +168,7 @@ def test_primitive_on_every_backend(loihi2, name):
         assert spiking_agreement(cpu, exact, out) > 0.6
 
 
+@pytest.mark.lava
 def test_graded_input_into_a_convolution(loihi2):
     nodes, edges = chain([2, 8, 8], conv2d(2, 4, 3, padding=1), lif([4, 8, 8]), output=[4, 8, 8])
     compiled, cpu, _ = deploy_everywhere(graph(nodes, edges), 128, loihi2, graded=True)
@@ -114,7 +180,15 @@ def recurrent_graph(kind: str):
     nodes = {
         "input": nir.Input(np.array([10])),
         "fc": nir.Linear(w(n, 10, scale=3)),
-        "rec": nir.CubaLIF(tau_syn=np.full(n, 3e-3), tau_mem=np.full(n, 6e-3), r=np.full(n, 4.0), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n), w_in=np.full(n, 2.0)),
+        "rec": nir.CubaLIF(
+            tau_syn=np.full(n, 3e-3),
+            tau_mem=np.full(n, 6e-3),
+            r=np.full(n, 4.0),
+            v_leak=np.zeros(n),
+            v_threshold=np.ones(n),
+            v_reset=np.zeros(n),
+            w_in=np.full(n, 2.0),
+        ),
         "out_fc": nir.Linear(w(5, n, scale=3)),
         "out": lif([5]),
         "output": nir.Output(np.array([5])),
@@ -134,6 +208,7 @@ def recurrent_graph(kind: str):
     return nodes, edges
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("kind", ["all-to-all", "one-to-one", "self-edge", "output-to-hidden"])
 def test_recurrence_on_every_backend(loihi2, kind):
     nodes, edges = recurrent_graph(kind)
@@ -143,6 +218,7 @@ def test_recurrence_on_every_backend(loihi2, kind):
     assert cpu.layers["rec"].spikes > 0
 
 
+@pytest.mark.lava
 def test_nested_subgraph_is_inlined(loihi2):
     n = 12
     inner = nir.NIRGraph(
@@ -150,7 +226,14 @@ def test_nested_subgraph_is_inlined(loihi2):
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
         type_check=False,
     )
-    nodes = {"input": nir.Input(np.array([10])), "fc": nir.Linear(w(n, 10, scale=3)), "block": inner, "fc2": nir.Linear(w(4, n, scale=3)), "out": lif([4]), "output": nir.Output(np.array([4]))}
+    nodes = {
+        "input": nir.Input(np.array([10])),
+        "fc": nir.Linear(w(n, 10, scale=3)),
+        "block": inner,
+        "fc2": nir.Linear(w(4, n, scale=3)),
+        "out": lif([4]),
+        "output": nir.Output(np.array([4])),
+    }
     edges = [("input", "fc"), ("fc", "block"), ("block", "fc2"), ("fc2", "out"), ("out", "output")]
     compiled, cpu, _ = deploy_everywhere(graph(nodes, edges), 10, loihi2)
     assert [layer.name for layer in compiled.quantised.layers] == ["block.lif", "out"]

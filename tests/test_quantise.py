@@ -5,16 +5,17 @@ import nir
 import numpy as np
 import pytest
 
-from netgen import float_graph, random_input, random_nir_graph
 from neurodeploy.backends.calibration import float_calibration
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.errors import InputDataError, InvalidValueError
+from neurodeploy.ir.checks import check_quantised
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.ir.passes.normalise import normalise
 from neurodeploy.ir.passes.quantise import quantise
 from neurodeploy.ir.stages import InputEncoding
-from neurodeploy.ir.checks import check_quantised
+
+from netgen import float_graph, random_input, random_nir_graph
 
 
 @pytest.mark.parametrize("scaling", ["channel", "layer"])
@@ -92,8 +93,9 @@ def test_unrepresentable_decays_are_clipped_and_noted(loihi2):
 
 
 def test_overflow_analysis_counts_wraps_and_names_the_layer(loihi2):
-    from netgen import random_quantised_network
     from neurodeploy.reports.overflow import overflow_section
+
+    from netgen import random_quantised_network
 
     rng = np.random.default_rng(2000)
     network = random_quantised_network(rng, loihi2, [90, 20, 5], extreme=True)

@@ -6,11 +6,12 @@ import nir
 import numpy as np
 import pytest
 
-from netgen import float_graph, random_input
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.pipeline import DeployOptions, deploy
 from neurodeploy.reports.render import render_table
+
+from netgen import float_graph, random_input
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text()
 DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>"}
@@ -50,6 +51,7 @@ def verified_report(tmp_path_factory):
     return deploy(DeployOptions(model=str(path), verify=True, steps=10, batch=2)).report
 
 
+@pytest.mark.lava
 def test_every_report_field_is_documented(verified_report):
     data = verified_report.to_dict()
     data["accuracy"] = {"float": 1.0, "cpu": 1.0}
@@ -58,6 +60,7 @@ def test_every_report_field_is_documented(verified_report):
     assert not missing, f"fields missing from docs/report.md: {missing}"
 
 
+@pytest.mark.lava
 def test_report_is_plain_json_and_renders(verified_report):
     import json
 
@@ -111,8 +114,9 @@ def test_a_difference_between_two_runs_of_one_target_names_both_values(loihi2):
     """Comparing two CPU runs (e.g. two engines): the message must not print one value twice."""
     import dataclasses
 
-    from netgen import random_quantised_network
     from neurodeploy.backends.compare import compare_runs
+
+    from netgen import random_quantised_network
 
     rng = np.random.default_rng(0)
     network = random_quantised_network(rng, loihi2, [10, 6])

@@ -15,8 +15,8 @@ from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.backends.lava_backend import run_lava
 from neurodeploy.frontends import load_model
-from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.hardware.profile import load_profile
+from neurodeploy.ir.passes import CompileOptions, compile_network
 
 DATA = Path(__file__).resolve().parent / "data" / "nir-paper-lif"
 DT = 1e-4  # the paper's time step
@@ -36,6 +36,7 @@ def spike_steps(result, name):
     return np.flatnonzero(result.rasters[name][:, 0, 0]).tolist()
 
 
+@pytest.mark.lava
 def test_spikes_at_the_silicon_steps_on_cpu_and_lava(silicon, compiled):
     x = silicon[:, 0].reshape(-1, 1, 1).astype(np.int32)
     name = compiled.quantised.layers[0].name

@@ -6,13 +6,14 @@ import torch
 from snntorch import utils
 from torch import nn
 
-from snn_models import RecurrentNet, ScaledNet, SpikingCNN, TutorialNet
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.errors import ModelLoadError, UnsupportedModelError
 from neurodeploy.frontends import load_model
 from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
 from neurodeploy.ir.passes.inline_subgraphs import inline_subgraphs
 from neurodeploy.ir.passes.normalise import normalise
+
+from snn_models import RecurrentNet, ScaledNet, SpikingCNN, TutorialNet
 
 
 def record_snntorch_spikes(model, x, stepwise):
@@ -22,7 +23,11 @@ def record_snntorch_spikes(model, x, stepwise):
     for name, module in model.named_modules():
         if isinstance(module, snn.SpikingNeuron):
             spikes[name] = []
-            hooks.append(module.register_forward_hook(lambda m, a, out, name=name: spikes[name].append((out[0] if isinstance(out, tuple) else out).detach().numpy().copy())))
+            hooks.append(
+                module.register_forward_hook(
+                    lambda m, a, out, name=name: spikes[name].append((out[0] if isinstance(out, tuple) else out).detach().numpy().copy())
+                )
+            )
     with torch.no_grad():
         if stepwise:
             utils.reset(model)

@@ -16,7 +16,7 @@ one line in ``TARGETS`` below; see docs/architecture.md, "How to add ...".
 from __future__ import annotations
 
 from ..registry import Registry
-from .target import STAGES, RunRequest, Target
+from .target import RunRequest, Target
 
 TARGETS: Registry[Target] = Registry("target", __package__, {
     "loihi-sim": ".lava_backend:LOIHI_SIM",
@@ -31,4 +31,4 @@ def bit_exact_targets() -> list[str]:
     return [name for name in TARGETS.names() if TARGETS.get(name).bit_exact]
 
 
-__all__ = ["STAGES", "TARGETS", "RunRequest", "Target", "bit_exact_targets"]
+__all__ = ["TARGETS", "RunRequest", "Target", "bit_exact_targets"]

@@ -30,7 +30,6 @@ from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
 from .target import RunRequest, Target
 
-
 ENGINES = ("numba", "numpy", "torch")
 
 

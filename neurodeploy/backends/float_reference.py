@@ -47,14 +47,14 @@ def run_float(
                 max_lag = max(max_lag, lag)
                 terms[layer.name].append((p.source, lag, w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)))
     history = max_lag + 1
-    past = {name: np.zeros((history, batch, n)) for name, n in [(INPUT, network.n_inputs)] + [(l.name, l.n_out) for l in network.layers]}
-    activity = {l.name: LayerActivity(l.name, l.n_out, spike_counts=np.zeros((batch, l.n_out), np.int64)) for l in network.layers}
+    past = {name: np.zeros((history, batch, n)) for name, n in [(INPUT, network.n_inputs)] + [(layer.name, layer.n_out) for layer in network.layers]}
+    activity = {layer.name: LayerActivity(layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64)) for layer in network.layers}
     open_windows(activity, windows)
-    u = {l.name: np.zeros((batch, l.n_out)) for l in network.layers}
-    v = {l.name: np.tile(-l.neurons.v_offset, (batch, 1)) for l in network.layers}
-    rasters = {l.name: np.zeros((steps, batch, l.n_out), bool) for l in network.layers} if record_spikes else None
+    u = {layer.name: np.zeros((batch, layer.n_out)) for layer in network.layers}
+    v = {layer.name: np.tile(-layer.neurons.v_offset, (batch, 1)) for layer in network.layers}
+    rasters = {layer.name: np.zeros((steps, batch, layer.n_out), bool) for layer in network.layers} if record_spikes else None
     traces = (
-        {l.name: {"u": np.zeros((steps, batch, l.n_out)), "v": np.zeros((steps, batch, l.n_out))} for l in network.layers}
+        {layer.name: {"u": np.zeros((steps, batch, layer.n_out)), "v": np.zeros((steps, batch, layer.n_out))} for layer in network.layers}
         if record_state
         else None
     )

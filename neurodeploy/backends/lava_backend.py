@@ -33,10 +33,10 @@ import numpy as np
 from scipy import sparse
 
 from ..errors import BackendUnavailableError
-from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from ..hardware import fixed_point as fx
-from . import lava_compat
+from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from ..neurons.cuba import lava_process
+from . import lava_compat
 from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, fill_synops
 from .target import RunRequest, Target

@@ -23,8 +23,8 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 from scipy import sparse
 
-from ..ir.stages import INPUT, QuantisedNetwork
 from ..hardware import fixed_point as fx
+from ..ir.stages import INPUT, QuantisedNetwork
 from .kernels import split_by_delay
 
 # How a connection turns the exact weighted sum into its output (see fixed_point.synaptic_output)
@@ -98,8 +98,8 @@ DENSE_ROW_ALIGN, NARROW_ROW_ALIGN = 64, 16
 
 def padded_row_length(n_targets: int) -> int:
     """A dense row's stored length: n_targets rounded up to a multiple of DENSE_ROW_ALIGN, or of
-    NARROW_ROW_ALIGN below DENSE_ROW_ALIGN (summing 78 rows of 500 targets took 1.5x as long
-    as of 512; of 10 targets, 1.2x as long as of 16)."""
+    NARROW_ROW_ALIGN below DENSE_ROW_ALIGN (a row ending in a partial vector pass sums markedly
+    slower; docs/benchmarks.md)."""
     align = DENSE_ROW_ALIGN if n_targets > DENSE_ROW_ALIGN else NARROW_ROW_ALIGN
     return max(NARROW_ROW_ALIGN, -(-n_targets // align) * align)
 
@@ -221,12 +221,12 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
         n_inputs=network.n_inputs,
         layer_start=start,
         reset_mode=np.array([int(layer.neurons.reset) for layer in layers], np.int64),  # Reset's values: 0 zero, 1 subtract, 2 none
-        u_keep=per_neuron(lambda l: fx.current_keep(l.neurons.du, arith)),
-        v_keep=per_neuron(lambda l: fx.voltage_keep(l.neurons.dv, arith)),
-        bias=per_neuron(lambda l: fx.effective_bias(l.neurons.bias_mant, l.neurons.bias_exp)),
-        vth_eff=per_neuron(lambda l: fx.effective_threshold(l.neurons.vth, arith)),
-        reset_sub=per_neuron(lambda l: l.neurons.reset_sub),
-        v_init=per_neuron(lambda l: l.neurons.v_init),
+        u_keep=per_neuron(lambda layer: fx.current_keep(layer.neurons.du, arith)),
+        v_keep=per_neuron(lambda layer: fx.voltage_keep(layer.neurons.dv, arith)),
+        bias=per_neuron(lambda layer: fx.effective_bias(layer.neurons.bias_mant, layer.neurons.bias_exp)),
+        vth_eff=per_neuron(lambda layer: fx.effective_threshold(layer.neurons.vth, arith)),
+        reset_sub=per_neuron(lambda layer: layer.neurons.reset_sub),
+        v_init=per_neuron(lambda layer: layer.neurons.v_init),
         **{f"p_{k}": np.array(v, dtype=np.bool_ if k in ("graded", "dense") else np.int64) for k, v in proj.items()},
         dense_w=cat(dense_parts, np.uint8),
         run_ptr=cat(ptr_parts, np.int64),
@@ -293,9 +293,16 @@ def run_engine(
     restore = _restore(packed.order)  # per-neuron results back in the network's order (window counts: all zero without a window, left as they are)
     out_restore = _restore(packed.order[lo:hi] - lo)
     return EngineOutput(
-        restore(spike_counts), restore(window_counts) if np.any(window_start < window_stop) else window_counts, stats[:, :, 0], stats[:, :, 1], stats[:, :, 2], out_restore(out_v_sum),
+        restore(spike_counts),
+        restore(window_counts) if np.any(window_start < window_stop) else window_counts,
+        stats[:, :, 0],
+        stats[:, :, 1],
+        stats[:, :, 2],
+        out_restore(out_v_sum),
         input_events.sum(axis=0),
-        restore(rasters) if record_spikes else None, restore(u_trace) if record_state else None, restore(v_trace) if record_state else None,
+        restore(rasters) if record_spikes else None,
+        restore(u_trace) if record_state else None,
+        restore(v_trace) if record_state else None,
     )
 
 
@@ -314,9 +321,8 @@ def _restore(order: np.ndarray):
 # --------------------------------------------------------------------------- kernels
 I32, U64 = np.int32, np.uint64
 # The step loop's kernels are inlined into _simulate (numba IR): a call passes every array as
-# seven values, and a step makes a dozen calls. Inlining made the 12-40-7 recurrent network
-# 1.7x and the mlp 1.08x faster (interleaved runs, one thread), for about 7 s more compiling
-# (cached after the first run).
+# seven values, and a step makes a dozen calls, which dominated small networks' steps. The
+# price is a longer first compilation (cached after the first run).
 
 
 @intrinsic
@@ -379,7 +385,7 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
     """One step of one layer's neurons (every array is that layer's slice): Lava's CUBA
     update, element-wise and branch-free so that it vectorises, with every int32 wrap stated
     and the variable-width shifts in int32 (``_ashr32``, ``_shl32``): only the three counters
-    stay int64 vectors; 1.12-1.22x faster on the mlp than with numba's int64 shifts.
+    stay int64 vectors.
     Consumes the synaptic input ``a_in`` (its slot of the ring buffer), writes ``spikes``;
     returns (inputs nonzero, u wraps, v clips), counted in int32 (a layer has < 2**31 neurons)."""
     half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
@@ -439,8 +445,7 @@ ROWS_PER_UINT16_SUM = 257  # unsigned bytes: 257 * 255 = 65535
 @numba.njit(cache=True, inline="always")
 def _add_rows(rows, active, first, last, base, size, part):
     """part += rows active[first:last] (each ``size`` long from ``base``), four rows per pass:
-    a quarter of the loads and stores of ``part`` (2.4x over one row per pass in a
-    micro-benchmark). Numba's store into the 16-bit ``part`` keeps the low 16 bits, which
+    a quarter of the loads and stores of ``part``. Numba's store into the 16-bit ``part`` keeps the low 16 bits, which
     the caller's block length makes the exact sum."""
     k = first
     while k + 4 <= last:
@@ -496,7 +501,7 @@ def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, str
         for k in range(active.size):
             j = active[k]
             for r in range(run_ptr[ptr + j], run_ptr[ptr + j + 1]):
-                # unsigned indices: numba adds no negative-index handling, so the run vectorises (2.4x on the cnn)
+                # unsigned indices: numba adds no negative-index handling, so the run vectorises
                 first, length, offset = U64(runs[r, 0]), U64(runs[r, 1]), U64(runs[r, 2])
                 for i in range(length):
                     acc[first + i] += sparse_w[offset + i]
@@ -639,7 +644,7 @@ def _simulate(
                     out_v_sum[b, i] += v[out_lo + i]
                 n_inputs = _list_inputs(x[t, b], in_events, in_values, graded_input)
                 thread_events = input_events[numba.get_thread_id()]
-                for k in range(n_inputs):  # for the synops (numpy's count_nonzero took a quarter of a batch-256 mlp run)
+                for k in range(n_inputs):  # for the synops: counted from the event list, not in a pass over the whole input
                     thread_events[in_events[k]] += 1
                 for p in range(p_source.size):
                     source = p_source[p]
@@ -654,11 +659,40 @@ def _simulate(
                     if p_graded[p]:  # only the input is graded
                         totals = acc[: hi - lo]
                         values = in_values[:n_inputs]
-                        _accumulate_graded(active, values, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals)
+                        _accumulate_graded(
+                            active,
+                            values,
+                            p_dense[p],
+                            p_factor[p],
+                            dense_w,
+                            dense_w_signed,
+                            p_dense_start[p],
+                            p_dense_stride[p],
+                            run_ptr,
+                            p_ptr_start[p],
+                            runs,
+                            sparse_w,
+                            totals,
+                        )
                         _deliver(totals, 1, target, p_code[p], p_exp[p])
                     else:
                         totals32 = acc32[: hi - lo]
-                        _accumulate_spikes(active, p_dense[p], p_factor[p], dense_w, dense_w_signed, p_dense_start[p], p_dense_stride[p], run_ptr, p_ptr_start[p], runs, sparse_w, totals32, partial, partial_unsigned)
+                        _accumulate_spikes(
+                            active,
+                            p_dense[p],
+                            p_factor[p],
+                            dense_w,
+                            dense_w_signed,
+                            p_dense_start[p],
+                            p_dense_stride[p],
+                            run_ptr,
+                            p_ptr_start[p],
+                            runs,
+                            sparse_w,
+                            totals32,
+                            partial,
+                            partial_unsigned,
+                        )
                         _deliver(totals32, p_factor[p], target, p_code[p], p_exp[p])
             stats[b] = local
             spike_counts[b] = counts

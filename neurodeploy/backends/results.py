@@ -52,11 +52,6 @@ class RunResult:
         return np.argmax(self.output_v_sum, axis=1)
 
 
-def input_events(values: np.ndarray) -> int:
-    """Number of input events (nonzero values) in an array of any shape."""
-    return int(np.count_nonzero(values))
-
-
 def count_window(activity: "LayerActivity", t: int, spikes: np.ndarray) -> None:
     """Add step t's spikes to the layer's window counts if t lies in its window."""
     if activity.window is not None and activity.window[0] <= t < activity.window[1]:

@@ -14,8 +14,6 @@ from ..errors import BackendUnavailableError
 from ..neurons import NEURONS
 from .results import RunResult
 
-STAGES = ("normalised", "quantised", "mapped")  # a target consumes one; "normalised" takes float input, the others integers
-
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -34,7 +32,7 @@ class Target:
     ``check``, ``check_network`` and ``layer_details`` are optional."""
 
     name: str
-    stage: str  # which stage of the compiled network ``run`` takes (one of STAGES)
+    stage: str  # the compiled network's stage ``run`` takes: "normalised" (float input), "quantised" or "mapped" (the chip's integers)
     bit_exact: bool  # Lava's integers exactly: comparable with --verify
     summary: str = ""  # one line for --help and the docs
     uses_device: bool = False  # runs on RunRequest.device (--device)

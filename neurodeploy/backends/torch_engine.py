@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
 from ..hardware import fixed_point as fx
 from ..hardware.fixed_point import Reset
+from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
 from .kernels import input_max, split_by_delay
 
 SURROGATE_SLOPE = 25.0  # snnTorch's fast_sigmoid default
@@ -293,7 +293,9 @@ def simulate(
     )
 
 
-def update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, reset: Reset, activation_shift: int, decay_bits: int, state_bits: int, state_max: int):
+def update_neurons(
+    a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, reset: Reset, activation_shift: int, decay_bits: int, state_bits: int, state_max: int
+):
     """One step of one layer's CUBA neurons (``fixed_point.neuron_step`` and ``fire_and_reset``):
 
         u = wrap24_once(wrap32(decay(u) + wrap32(a_in << 6)))

@@ -13,7 +13,7 @@ and one line in ``ENCODERS`` below; see docs/architecture.md, "How to add ...".
 from __future__ import annotations
 
 from ..registry import Registry
-from .base import EncodeRequest, Encoder, InputBatch, encoding_of, fit, parse_spec, to_integer_input
+from .base import Encoder, EncodeRequest, InputBatch, encoding_of, fit, parse_spec, to_integer_input
 
 ENCODERS: Registry[Encoder] = Registry("encoder", __package__, {
     "random": ".random_spikes:RANDOM",

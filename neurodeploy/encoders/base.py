@@ -8,8 +8,8 @@ graded spikes by the quantiser (``InputEncoding``). The registry of encoders is
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np

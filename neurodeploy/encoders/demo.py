@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..ir.stages import InputEncoding
-from .base import EncodeRequest, Encoder, InputBatch, fit
+from .base import Encoder, EncodeRequest, InputBatch, fit
 from .rate import bernoulli_spikes
 
 

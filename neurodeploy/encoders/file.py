@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputDataError
-from .base import EncodeRequest, Encoder, InputBatch, encoding_of, fit
+from .base import Encoder, EncodeRequest, InputBatch, encoding_of, fit
 
 
 class InputFile(Encoder):

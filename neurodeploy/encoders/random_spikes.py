@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputDataError
 from ..ir.stages import InputEncoding
-from .base import EncodeRequest, Encoder, InputBatch
+from .base import Encoder, EncodeRequest, InputBatch
 from .rate import bernoulli_spikes
 
 DEFAULT_RATE = 0.1  # spike probability per input per step

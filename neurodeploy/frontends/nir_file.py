@@ -308,7 +308,9 @@ def _conv_shape(node: dict, incoming: np.ndarray | None, name: str, fixes: list[
         node["input_shape"] = np.asarray(incoming[1:])
         fixes.append(f"node {name!r} ({node['type']}): missing input_shape, set to {incoming[1:].tolist()} from the node before it")
     size = np.asarray(node["input_shape"]).reshape(-1)
-    stride, padding, dilation = (np.broadcast_to(np.asarray(node.get(k, d)).reshape(-1), (spatial,)) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    stride, padding, dilation = (
+        np.broadcast_to(np.asarray(node.get(k, d)).reshape(-1), (spatial,)) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1))
+    )
     if isinstance(node.get("padding"), (str, bytes)):
         return None  # 'same' / 'valid': nir computes these
     out = (size + 2 * padding - dilation * (np.asarray(weight.shape[2:]) - 1) - 1) // stride + 1

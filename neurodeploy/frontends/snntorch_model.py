@@ -469,7 +469,15 @@ def _fold_batchnorm(name: str, module, source: str, trace: _Trace, nodes: dict, 
     if isinstance(target, (nir.Affine, nir.Linear)):
         nodes[source] = nir.Affine(weight=weight, bias=bias)
     else:
-        nodes[source] = type(target)(input_shape=target.input_shape, weight=weight, stride=target.stride, padding=target.padding, dilation=target.dilation, groups=target.groups, bias=bias)
+        nodes[source] = type(target)(
+            input_shape=target.input_shape,
+            weight=weight,
+            stride=target.stride,
+            padding=target.padding,
+            dilation=target.dilation,
+            groups=target.groups,
+            bias=bias,
+        )
 
 
 def _recurrent_node(name: str, module: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:

@@ -160,7 +160,16 @@ _SECTIONS: dict[str, type] = {
 _TOP_LEVEL = {"name", "description", "estimates", *_SECTIONS}
 
 # Keys allowed to be zero or negative; every other integer must be >= 1.
-_MAY_BE_ZERO = {"graded_spike_bits", "block_header_bits", "index_bits", "max_neuron_configs", "bias_exponent_max", "threshold_shift", "activation_shift", "max_synaptic_delay"}
+_MAY_BE_ZERO = {
+    "graded_spike_bits",
+    "block_header_bits",
+    "index_bits",
+    "max_neuron_configs",
+    "bias_exponent_max",
+    "threshold_shift",
+    "activation_shift",
+    "max_synaptic_delay",
+}
 _MAY_BE_NEGATIVE = {"weight_exponent_min", "weight_exponent_max"}
 
 

@@ -13,8 +13,8 @@ from scipy import sparse
 
 from ..hardware.fixed_point import stored_weights, weight_range
 from ..hardware.profile import HardwareProfile
-from .resources import output_axons_per_neuron, partition_use
 from ..neurons import NEURONS
+from .resources import output_axons_per_neuron, partition_use
 from .stages import (
     CONNECTIONS,
     INPUT,
@@ -65,7 +65,11 @@ def check_normalised(stage: NormalisedNetwork, pass_name: str = "normalise", pro
         c.require(layer.projections, layer.name, "layer without projections")
         for p in layer.projections:
             c.require(p.source in sizes, layer.name, f"projection from unknown source {p.source!r}")
-            c.require(p.weight.shape == (n, sizes.get(p.source)), layer.name, f"projection from {p.source!r} has shape {p.weight.shape}, expected ({n}, {sizes.get(p.source)})")
+            c.require(
+                p.weight.shape == (n, sizes.get(p.source)),
+                layer.name,
+                f"projection from {p.source!r} has shape {p.weight.shape}, expected ({n}, {sizes.get(p.source)})",
+            )
             values = p.weight.data if sparse.issparse(p.weight) else p.weight
             c.require(np.all(np.isfinite(values)), layer.name, f"weights from {p.source!r} are not finite")
             if p.delays is not None:
@@ -92,14 +96,24 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
             w = p.weights.data if sparse.issparse(p.weights) else np.asarray(p.weights)
             c.require(w.dtype.kind == "i", where, f"weights must be integers, got {w.dtype}")
             c.require(w.size == 0 or (w.min() >= low and w.max() <= high), where, f"weights outside [{low}, {high}] for sign mode {p.sign_mode}")
-            c.require(np.array_equal(stored_weights(w, p.sign_mode, p.mantissa_bits), w), where, "weights are not exactly representable (Lava would change them)")
-            c.require(a.weight_exponent_min <= p.weight_exp <= a.weight_exponent_max, where, f"weight_exp {p.weight_exp} outside [{a.weight_exponent_min}, {a.weight_exponent_max}]")
+            c.require(
+                np.array_equal(stored_weights(w, p.sign_mode, p.mantissa_bits), w), where, "weights are not exactly representable (Lava would change them)"
+            )
+            c.require(
+                a.weight_exponent_min <= p.weight_exp <= a.weight_exponent_max,
+                where,
+                f"weight_exp {p.weight_exp} outside [{a.weight_exponent_min}, {a.weight_exponent_max}]",
+            )
             c.require(p.graded_bits <= a.graded_spike_bits, where, f"graded input of {p.graded_bits} bits, profile allows {a.graded_spike_bits}")
             c.require(p.connection in CONNECTIONS, where, f"unknown connection {p.connection!r}")
             if p.connection == "Conv":
                 c.require(p.geometry is not None and p.weight_exp == 0, where, "Conv needs a kernel and exponent 0")
                 kernel = p.geometry.kernel
-                c.require(kernel.dtype.kind == "i" and np.array_equal(stored_weights(kernel, p.sign_mode, p.mantissa_bits), kernel), where, "Conv kernel not representable")
+                c.require(
+                    kernel.dtype.kind == "i" and np.array_equal(stored_weights(kernel, p.sign_mode, p.mantissa_bits), kernel),
+                    where,
+                    "Conv kernel not representable",
+                )
             if p.delays is not None:
                 d = p.delays.data if sparse.issparse(p.delays) else np.asarray(p.delays)
                 c.require(d.size == 0 or (d.min() >= 0 and d.max() <= a.max_synaptic_delay), where, f"delays outside [0, {a.max_synaptic_delay}]")
@@ -118,7 +132,9 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
             if value.size:
                 c.require(value.min() >= lo and value.max() <= hi, name, f"{field} in [{value.min()}, {value.max()}], allowed [{lo}, {hi}]")
         scales = np.asarray(layer.state_scale, dtype=np.float64)
-        c.require(bool(np.all(scales > 0) and np.all(np.isfinite(scales))) and scales.size in (1, layer.n_out), name, f"state scale {scales.min()}..{scales.max()}")
+        c.require(
+            bool(np.all(scales > 0) and np.all(np.isfinite(scales))) and scales.size in (1, layer.n_out), name, f"state scale {scales.min()}..{scales.max()}"
+        )
 
 
 def check_mapped(stage: MappedNetwork, pass_name: str = "map_cores", profile: HardwareProfile | None = None) -> None:

@@ -108,18 +108,6 @@ def _projection_use(projection: QuantisedProjection, assignment, k, sizes, encod
     return axons, bits.astype(np.int64)
 
 
-def destination_cores(projection: QuantisedProjection, core_of_row: np.ndarray) -> np.ndarray:
-    """For each source neuron, how many distinct cores its synapses in ``projection`` reach
-    (``core_of_row``: the core of every neuron of the target layer)."""
-    weights = projection.weights
-    if not sparse.issparse(weights):
-        return np.full(projection.n_in, np.unique(core_of_row).size, dtype=np.int64)
-    coo = sparse.coo_matrix(weights)
-    n_cores = int(core_of_row.max()) + 1 if core_of_row.size else 1
-    pairs = _pair_counts(coo.col, core_of_row[coo.row], projection.n_in, n_cores)
-    return np.diff(pairs.indptr).astype(np.int64)
-
-
 def output_axons_per_neuron(network: QuantisedNetwork, layer: QuantisedLayer, core_of_row: dict[str, np.ndarray]) -> np.ndarray:
     """Per neuron of ``layer``: distinct cores its synapses reach, over every layer it feeds."""
     total = np.zeros(layer.n_out, dtype=np.int64)

@@ -53,4 +53,16 @@ def snntorch_types() -> tuple[type, ...]:
     return tuple(getattr(snntorch, name) for model in NEURONS for name in model.snntorch_modules)
 
 
-__all__ = ["NEURONS", "Lowering", "NeuronDynamics", "NeuronModel", "QuantisedNeurons", "Reset", "Subthreshold", "is_neuron", "model_of", "snntorch_model", "snntorch_types"]
+__all__ = [
+    "NEURONS",
+    "Lowering",
+    "NeuronDynamics",
+    "NeuronModel",
+    "QuantisedNeurons",
+    "Reset",
+    "Subthreshold",
+    "is_neuron",
+    "model_of",
+    "snntorch_model",
+    "snntorch_types",
+]

@@ -11,7 +11,6 @@ from ..ir.passes import CompiledNetwork
 from ..ir.stages import INPUT
 from . import energy
 
-
 RESOURCES = (  # report name, CoreUse/LayerSlice attribute, CoreSpec limit
     ("neurons", "neurons", "max_neurons"),
     ("input_axons", "input_axons", "max_input_axons"),

@@ -25,8 +25,8 @@ import numpy as np
 from scipy import sparse
 
 from ..backends.results import LayerActivity
-from ..hardware.topology import chip_position
 from ..hardware.profile import HardwareProfile, OperationCosts
+from ..hardware.topology import chip_position
 from ..ir.stages import CoreUse, LayerSlice, MappedNetwork
 
 

@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UnsupportedModelError, UserError
 from ..encoders import InputBatch, encoding_of, to_integer_input
-from ..ir.passes import CompiledNetwork, CompileOptions, compile_network
+from ..errors import UnsupportedModelError, UserError
 from ..hardware.profile import HardwareProfile, load_profile
+from ..ir.passes import CompiledNetwork, CompileOptions, compile_network
 from ..ir.stages import INPUT, InputEncoding, QuantisedNetwork
 
 DEFAULT_EPOCHS = 3

@@ -67,7 +67,9 @@ def finetune_model(model: LoadedModel, batch: InputBatch, request: FinetuneReque
         fine.learning_rate = request.learning_rate
     before = None
     if batch.labels is not None:  # accuracy on the deployed input before fine-tuning, float and fixed point
-        compiled = compile_network(graph, CompileOptions(profile=request.profile, dt=request.dt, input_encoding=batch.encoding, weight_scaling=request.weight_scaling))
+        compiled = compile_network(
+            graph, CompileOptions(profile=request.profile, dt=request.dt, input_encoding=batch.encoding, weight_scaling=request.weight_scaling)
+        )
         fixed = run_cpu(compiled.quantised, to_integer_input(batch, compiled.quantised))
         exact = run_float(compiled.normalised, batch.values)
         before = {name: float(np.mean(r.predictions() == batch.labels)) for name, r in (("float", exact), ("fixed_point", fixed))}

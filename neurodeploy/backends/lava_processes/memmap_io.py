@@ -1,8 +1,7 @@
 """A Lava source process that streams input rows from a numpy file on disk.
 
-Writing a large input into a Lava ``RingBuffer`` with ``Var.set`` costs tens of
-microseconds per element (Lava's runtime moves Var data element by element); a
-200-step, 784-input sample took 3 s to set and 0.16 s to run. ``MemmapSource``
+Writing a large input into a Lava ``RingBuffer`` with ``Var.set`` moves the data element
+by element, which takes far longer than running the sample. ``MemmapSource``
 instead memory-maps a ``.npy`` file of shape (total_steps, n) in the process's own OS
 process and sends row ``time_step - 1`` at every step.
 """

@@ -10,13 +10,13 @@ the quantise pass receives the observed ranges and runs no simulation itself.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...hardware.profile import HardwareProfile
-from ..stages import FloatGraph, InputEncoding, MappedNetwork, NormalisedNetwork, QuantisedNetwork
 from ..checks import PassCheckError, check_float_graph, check_mapped, check_normalised, check_quantised
+from ..stages import FloatGraph, InputEncoding, MappedNetwork, NormalisedNetwork, QuantisedNetwork
 from .inline_subgraphs import inline_subgraphs
 from .map_cores import map_cores
 from .normalise import normalise

@@ -80,7 +80,7 @@ def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetw
             final.append(final_slice)
             layer_maps[piece.layer].append(final_slice)
         placed.append(CoreUse(core=index, chip=chip, tile=tile, slices=tuple(final)))
-    layers = tuple(LayerMapping(l.name, tuple(layer_maps[l.name]), limits[l.name]) for l in network.layers)
+    layers = tuple(LayerMapping(layer.name, tuple(layer_maps[layer.name]), limits[layer.name]) for layer in network.layers)
     return MappedNetwork(quantised=network, layers=layers, cores=tuple(placed), profile=profile)
 
 

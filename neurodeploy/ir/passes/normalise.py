@@ -315,7 +315,10 @@ def _projections(paths: dict[tuple[str, int], list[_Path]], gain: np.ndarray, n:
             weight = sparse.csr_matrix(weight)
             delays = None
             if any(d for d, _, _, _ in delay_parts):
-                delays = sum((sparse.csr_matrix((np.full(m.nnz, d, dtype=np.int64), m.indices, m.indptr), shape=m.shape) for d, m, _, _ in delay_parts), start=sparse.csr_matrix(weight.shape, dtype=np.int64))
+                delays = sum(
+                    (sparse.csr_matrix((np.full(m.nnz, d, dtype=np.int64), m.indices, m.indptr), shape=m.shape) for d, m, _, _ in delay_parts),
+                    start=sparse.csr_matrix(weight.shape, dtype=np.int64),
+                )
                 delays = sparse.csr_matrix(delays)
             geometry = delay_parts[0][2] if len(delay_parts) == 1 else None
             geometry = _scaled_geometry(geometry, gain)

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ...hardware.fixed_point import sign_mode_of, weight_range
 from ...errors import DoesNotFitError, InputDataError, InvalidValueError
+from ...hardware.fixed_point import sign_mode_of, weight_range
 from ...hardware.profile import ArithmeticSpec, HardwareProfile
 from ...neurons.cuba import bias_with_folded_current, quantise_neurons
 from ..stages import (
