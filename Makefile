@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
 	# lava-nc 0.10.0 declares python<3.11; it runs on 3.11 via neurodeploy/backends/lava_compat.py.
 	$(PIP) install --quiet --ignore-requires-python -c constraints.txt -e '.[test]'
+	# sinabs pins nir<=1.0.4 and needs samna (hardware drivers), neurobench pins torch extras:
+	# both work with our pins, so they come without their declared dependencies (tests only).
+	$(PIP) install --quiet --no-deps -c constraints.txt sinabs==3.1.3 neurobench==2.3.0
 	touch $@
 
 setup: $(VENV)/.installed
