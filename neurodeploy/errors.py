@@ -38,3 +38,24 @@ class InputDataError(UserError):
 class BackendUnavailableError(UserError):
     """The requested target cannot run this network with this profile."""
 
+
+
+class ResourceLimitError(UserError):
+    """The run would need more memory than the limit allows (--memory-limit)."""
+
+
+class Interrupted(BaseException):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM). A BaseException, like KeyboardInterrupt,
+    so that no ``except Exception`` swallows it; the CLI exits with 128 + the signal number."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(f"signal {signal_number}")
+        self.signal_number = signal_number
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signal_number
+
+
+class PickleWarning(UserWarning):
+    """A model file is about to be unpickled, which can run any code it carries (--trust-pickle)."""

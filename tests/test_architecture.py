@@ -12,6 +12,8 @@ PACKAGE = ROOT / "neurodeploy"
 RANKS = {
     "neurodeploy": 0,  # the package's __init__: the version
     "errors": 0,
+    "limits": 0,
+    "interrupts": 0,
     "registry": 0,
     "hardware": 1,
     "neurons": 2,
