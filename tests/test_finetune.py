@@ -103,10 +103,11 @@ def test_cli_finetunes_a_saved_model_on_labelled_data(tmp_path, capsys, loihi2):
     torch.save(model, tmp_path / "net.pt")
     np.savez(tmp_path / "train.npz", inputs=x, labels=y)
     np.save(tmp_path / "test.npy", x[:, :40])
-    status = cli.main([str(tmp_path / "net.pt"), "--target", "cpu", "--finetune", "2", "--finetune-data", str(tmp_path / "train.npz"),
+    status = cli.main([str(tmp_path / "net.pt"), "--trust-pickle", "--target", "cpu", "--finetune", "2", "--finetune-data", str(tmp_path / "train.npz"),
                        "--input", str(tmp_path / "test.npy"), "--report-dir", str(tmp_path / "out")])
     out, err = capsys.readouterr()
     assert status == 0, err
+    assert err.startswith("warning: --trust-pickle: unpickling") and err.count("\n") == 1, err
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     tuning = report["quantisation"]["finetuning"]
     assert tuning["epochs"] == 2 and tuning["samples"] == 120 and len(tuning["history"]) == 2
@@ -123,14 +124,14 @@ def test_cli_finetune_errors(tmp_path, capsys):
     for argv, message in [
         ([path, "--finetune", "2"], "holds no trainable model"),
         ([path, "--finetune", "2", "--target", "none"], "--finetune trains"),
-        ([path, "--finetune", "-1"], "must be positive"),
+        ([path, "--finetune", "-1"], "--finetune -1: must be a whole number >= 0"),
     ]:
         status = cli.main([str(a) for a in argv] + ["--report-dir", str(tmp_path / "nothing")])
         err = capsys.readouterr().err
         assert status == 2 and message in err and err.count("\n") == 1, err
         assert not (tmp_path / "nothing").exists()
     torch.save(TutorialNet(), tmp_path / "net.pt")
-    status = cli.main([str(tmp_path / "net.pt"), "--finetune", "1", "--report-dir", str(tmp_path / "nothing")])
+    status = cli.main([str(tmp_path / "net.pt"), "--trust-pickle", "--finetune", "1", "--report-dir", str(tmp_path / "nothing")])
     assert status == 2 and "--finetune-data" in capsys.readouterr().err
     for name, inputs, labels, message in [
         ("size", np.zeros((5, 3, 10)), np.array([0, 1, 2]), "must have the model's 12 inputs"),
@@ -139,10 +140,13 @@ def test_cli_finetune_errors(tmp_path, capsys):
     ]:
         np.savez(tmp_path / f"{name}.npz", inputs=inputs, labels=labels)
         status = cli.main(
-            [str(tmp_path / "net.pt"), "--finetune", "1", "--finetune-data", str(tmp_path / f"{name}.npz"), "--report-dir", str(tmp_path / "nothing")]
+            [str(tmp_path / "net.pt"), "--trust-pickle", "--finetune", "1", "--finetune-data", str(tmp_path / f"{name}.npz"),
+             "--report-dir", str(tmp_path / "nothing")]
         )
-        err = capsys.readouterr().err
+        warning, err = capsys.readouterr().err.split("\n", 1)  # the --trust-pickle warning, then the one-line error
+        assert warning.startswith("warning: --trust-pickle")
         assert status == 2 and message in err and err.count("\n") == 1, err
     np.savez(tmp_path / "bad.npz", inputs=np.zeros((5, 3, 12)))
-    status = cli.main([str(tmp_path / "net.pt"), "--finetune", "1", "--finetune-data", str(tmp_path / "bad.npz"), "--report-dir", str(tmp_path / "nothing")])
+    status = cli.main([str(tmp_path / "net.pt"), "--trust-pickle", "--finetune", "1", "--finetune-data", str(tmp_path / "bad.npz"),
+                       "--report-dir", str(tmp_path / "nothing")])
     assert status == 2 and "missing array(s) labels" in capsys.readouterr().err

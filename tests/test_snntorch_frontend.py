@@ -7,7 +7,7 @@ from snntorch import utils
 from torch import nn
 
 from neurodeploy.backends.float_reference import run_float
-from neurodeploy.errors import ModelLoadError, UnsupportedModelError
+from neurodeploy.errors import ModelLoadError, PickleWarning, UnsupportedModelError
 from neurodeploy.frontends import load_model
 from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
 from neurodeploy.ir.passes.inline_subgraphs import inline_subgraphs
@@ -140,7 +140,10 @@ def test_saved_module_loads_and_state_dict_is_explained(tmp_path):
     torch.manual_seed(4)
     model = TutorialNet()
     torch.save(model, tmp_path / "net.pt")
-    graph = load_model(tmp_path / "net.pt")
+    with pytest.raises(ModelLoadError, match="holds pickled Python objects .*--trust-pickle"):
+        load_model(tmp_path / "net.pt")  # a whole-module pickle can run code: refused unless trusted
+    with pytest.warns(PickleWarning):
+        graph = load_model(tmp_path / "net.pt", trust_pickle=True)
     assert graph.format == "snntorch" and {"fc1", "lif1", "fc2", "lif2"} <= set(graph.graph.nodes)
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     with pytest.raises(ModelLoadError, match="holds a state_dict"):

@@ -13,9 +13,12 @@ NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt", ".pth")
 
 
-def load(path: str | Path | None, input_shape: tuple[int, ...] | None = None, *, keep_module: bool = False, seed: int = 0) -> LoadedModel:
+def load(
+    path: str | Path | None, input_shape: tuple[int, ...] | None = None, *, keep_module: bool = False, seed: int = 0, trust_pickle: bool = False
+) -> LoadedModel:
     """The model at ``path`` (None: the built-in demo, trained with ``seed``); ``keep_module``:
-    keep a saved snnTorch model's module too (for fine-tuning)."""
+    keep a saved snnTorch model's module too (for fine-tuning); ``trust_pickle``: allow a
+    ``.pt`` file that holds a pickled module (unpickling can run code: ``torch_file.py``)."""
     if path is None:
         from .demo import load_demo
 
@@ -24,12 +27,12 @@ def load(path: str | Path | None, input_shape: tuple[int, ...] | None = None, *,
         from .snntorch_model import snntorch_to_float_graph
         from .torch_file import load_torch_module
 
-        module = load_torch_module(path)
+        module = load_torch_module(path, trust_pickle)
         return LoadedModel(snntorch_to_float_graph(module, input_shape=input_shape, source=str(path)), module=module)
-    return LoadedModel(load_model(path, input_shape))
+    return LoadedModel(load_model(path, input_shape, trust_pickle))
 
 
-def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None) -> FloatGraph:
+def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None, trust_pickle: bool = False) -> FloatGraph:
     """Load ``path`` by its suffix (or, without a known suffix, by its content)."""
     from .nir_file import load_nir_file
     from .torch_file import load_torch_model
@@ -39,16 +42,27 @@ def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None) -> 
         raise ModelLoadError(f"{path}: no such file")
     if path.is_dir():
         raise ModelLoadError(f"{path}: is a directory, not a model file")
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: not a regular file (a device, pipe or socket), not a model file")
     suffix = path.suffix.lower()
     if suffix in NIR_SUFFIXES:
         return load_nir_file(path)
     if suffix in TORCH_SUFFIXES:
-        return load_torch_model(path, input_shape)
-    head = path.read_bytes()[:8]
+        return load_torch_model(path, input_shape, trust_pickle)
+    head = _head(path)
     if head.startswith(b"\x89HDF"):
         return load_nir_file(path)
     if head.startswith(b"PK") or head[:1] == b"\x80":
-        return load_torch_model(path, input_shape)
+        return load_torch_model(path, input_shape, trust_pickle)
     raise ModelLoadError(
         f"{path}: not a NIR file (.nir, HDF5) or a saved snnTorch model (.pt); cannot tell what it is"
     )
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of the file (its format's magic number)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(8)
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
