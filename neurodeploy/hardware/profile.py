@@ -159,18 +159,45 @@ _SECTIONS: dict[str, type] = {
 }
 _TOP_LEVEL = {"name", "description", "estimates", *_SECTIONS}
 
-# Keys allowed to be zero or negative; every other integer must be >= 1.
-_MAY_BE_ZERO = {
-    "graded_spike_bits",
-    "block_header_bits",
-    "index_bits",
-    "max_neuron_configs",
-    "bias_exponent_max",
-    "threshold_shift",
-    "activation_shift",
-    "max_synaptic_delay",
+# The range of every integer key: wide enough for any chip, narrow enough that no value makes
+# the passes, engines or plots allocate without bound or shift past an int32.
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "system.chips": (1, 4096),
+    "system.cores_per_chip": (1, 65536),
+    "system.cores_per_tile": (1, 1024),
+    "core.max_neurons": (1, 1 << 20),
+    "core.max_input_axons": (1, 1 << 20),
+    "core.max_output_axons": (1, 1 << 20),
+    "core.synapse_memory_bits": (1, 1 << 40),
+    "core.max_neuron_configs": (0, 1 << 20),
+    "synapse_encoding.word_bits": (1, 1024),
+    "synapse_encoding.synapses_per_block": (1, 65536),
+    "synapse_encoding.block_header_bits": (0, 65536),
+    "synapse_encoding.weight_bits": (1, 64),
+    "synapse_encoding.index_bits": (0, 64),
+    "arithmetic.weight_mantissa_bits": (2, 16),
+    "arithmetic.weight_exponent_min": (-31, 31),
+    "arithmetic.weight_exponent_max": (-31, 31),
+    "arithmetic.decay_bits": (1, 16),
+    "arithmetic.threshold_mantissa_bits": (1, 31),
+    "arithmetic.threshold_shift": (0, 31),
+    "arithmetic.activation_shift": (0, 31),
+    "arithmetic.bias_mantissa_bits": (2, 24),
+    "arithmetic.bias_exponent_max": (0, 31),
+    "arithmetic.state_bits": (2, 32),
+    "arithmetic.graded_spike_bits": (0, 32),
+    "arithmetic.max_synaptic_delay": (0, 65535),
 }
-_MAY_BE_NEGATIVE = {"weight_exponent_min", "weight_exponent_max"}
+_PAIR_RANGES: dict[str, tuple[int, int]] = {"system.mesh_tiles": (1, 4096), "system.chip_grid": (1, 4096)}
+_MAX_COST = 1.0  # joules or seconds per operation: no chip comes near
+
+# Profiles are small, flat files: anything larger or deeper is not one (and is refused before
+# it is parsed into Python objects). YAML aliases are refused: they can expand a few bytes
+# into billions of values ("billion laughs").
+MAX_PROFILE_BYTES = 1 << 20
+MAX_YAML_DEPTH = 16
+MAX_YAML_EVENTS = 100_000
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where PyYAML has it, else the same in Python
 
 
 def available_profiles() -> list[str]:
@@ -182,7 +209,7 @@ def resolve_profile_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         if not candidate.is_file():
-            raise ProfileError(f"profile file {name_or_path!r} does not exist")
+            raise ProfileError(f"profile file {name_or_path!r} " + ("is not a file" if candidate.exists() else "does not exist"))
         return candidate
     path = PROFILE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
@@ -196,20 +223,74 @@ def resolve_profile_path(name_or_path: str) -> Path:
 def load_profile(name_or_path: str) -> HardwareProfile:
     """Load and validate a hardware profile; every problem is a ProfileError naming file and key."""
     path = resolve_profile_path(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+    raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: a profile must be a YAML mapping of sections")
     return _build_profile(raw, path)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``, read within the limits above; a ProfileError otherwise."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_PROFILE_BYTES:
+            raise ProfileError(f"{path}: {size} bytes; a profile is a small YAML file (at most {MAX_PROFILE_BYTES} bytes)")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"{path}: more than {MAX_PROFILE_BYTES} bytes; a profile is a small YAML file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text (byte {exc.start}); save the profile as UTF-8") from None
+    try:
+        _check_yaml_shape(text, path)
+        return yaml.load(text, Loader=_LOADER)  # a safe loader: plain data, no Python objects
+    except ProfileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the YAML library cannot read is the user's file to fix
+        first = str(exc).strip().splitlines()
+        raise ProfileError(f"{path}: not valid YAML ({exc.__class__.__name__}: {first[0] if first else ''})") from None
+
+
+def _check_yaml_shape(text: str, path: Path) -> None:
+    """Walk the YAML events (the parser keeps its own stack: no recursion, nothing built yet):
+    no alias, nesting at most MAX_YAML_DEPTH deep, at most MAX_YAML_EVENTS events."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=_LOADER)):
+        if count > MAX_YAML_EVENTS:
+            raise ProfileError(f"{path}: more than {MAX_YAML_EVENTS} YAML values; a profile is a small file")
+        if isinstance(event, yaml.AliasEvent):
+            raise ProfileError(f"{path}: uses the YAML alias *{event.anchor} (line {event.start_mark.line + 1}); profiles do not allow "
+                               "aliases: write each value out")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ProfileError(f"{path}: nested more than {MAX_YAML_DEPTH} levels deep (line {event.start_mark.line + 1}); "
+                                   "a profile is sections of keys")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _listed(keys) -> str:
+    """Key names for an error message: sorted, the first ten."""
+    names = sorted(_show(k) if not isinstance(k, str) else _show(k)[1:-1] for k in keys)
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def _show(value: Any) -> str:
+    """A value for an error message: its repr, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _build_profile(raw: dict, path: Path) -> HardwareProfile:
     unknown = set(raw) - _TOP_LEVEL
     if unknown:
         raise ProfileError(
-            f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed top-level keys: {', '.join(sorted(_TOP_LEVEL))}"
+            f"{path}: unknown key(s) {_listed(unknown)}; allowed top-level keys: {', '.join(sorted(_TOP_LEVEL))}"
         )
     for key in ("name", *_SECTIONS):
         if key not in raw:
@@ -239,7 +320,7 @@ def _build_section(raw: Any, cls: type, section: str, path: Path):
     unknown = set(raw) - set(names)
     if unknown:
         raise ProfileError(
-            f"{path}: unknown key(s) {', '.join(f'{section}.{k}' for k in sorted(map(str, unknown)))}; "
+            f"{path}: unknown key(s) {_listed(f'{section}.{k}' for k in unknown)}; "
             f"allowed in {section!r}: {', '.join(names)}"
         )
     values = {}
@@ -253,25 +334,25 @@ def _build_section(raw: Any, cls: type, section: str, path: Path):
 
 
 def _check_value(value: Any, type_name: Any, key: str, path: Path):
-    leaf = key.rsplit(".", 1)[-1]
     if type_name in ("int", int):
+        lowest, highest = _INT_RANGES[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ProfileError(f"{path}: {key} must be an integer, got {value!r}")
-        lowest = -(2**31) if leaf in _MAY_BE_NEGATIVE else (0 if leaf in _MAY_BE_ZERO else 1)
-        if value < lowest:
-            raise ProfileError(f"{path}: {key} = {value} is impossible (must be >= {lowest})")
+            raise ProfileError(f"{path}: {key} must be an integer, got {_show(value)}")
+        if not lowest <= value <= highest:
+            raise ProfileError(f"{path}: {key} = {_show(value)} is impossible (must be {lowest}..{highest})")
         return value
     if type_name in ("float", float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ProfileError(f"{path}: {key} must be a finite number >= 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= _MAX_COST:
+            raise ProfileError(f"{path}: {key} must be a finite number >= 0 and <= {_MAX_COST:g} (joules or seconds per operation), got {_show(value)}")
         return float(value)
     if type_name == "tuple[int, int]":
+        lowest, highest = _PAIR_RANGES[key]
         if (
             not isinstance(value, (list, tuple))
             or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and lowest <= v <= highest for v in value)
         ):
-            raise ProfileError(f"{path}: {key} must be a list of two positive integers [x, y], got {value!r}")
+            raise ProfileError(f"{path}: {key} must be a list of two integers [x, y], each {lowest}..{highest}, got {_show(value)}")
         return (int(value[0]), int(value[1]))
     raise AssertionError(f"profile schema has an unhandled type {type_name!r} for {key}")
 
