@@ -28,6 +28,7 @@ come from the metadata, the CLI or the normaliser's inference, as the report sta
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ import nir
 import numpy as np
 from nir.serialization import hdf2dict
 
-from ..errors import ModelLoadError, UnsupportedModelError
+from ..errors import InvalidValueError, ModelLoadError, UnsupportedModelError, UserError
 from ..ir.stages import FloatGraph
+from ..limits import check_memory
 from ..neurons import NEURONS
 
 
@@ -57,23 +59,90 @@ _NEURON_PARAMS, _DEFAULTS = _parameter_tables()
 _NOT_FIELDS = ("input_shape_inferred",)
 
 
+# What an HDF5 file may hold before it is read (see _check_hdf5_tree).
+MAX_HDF5_DEPTH = 64
+MAX_HDF5_OBJECTS = 100_000
+MAX_INPUT_VALUES = 1 << 48  # per sample: beyond any memory, and within int64 products of shapes
+
+
 def load_nir_file(path: str | Path) -> FloatGraph:
-    """Load a ``.nir`` file as a FloatGraph; a clear ModelLoadError if it is not one."""
+    """Load a ``.nir`` file as a FloatGraph; a clear ModelLoadError if it is not one.
+    The file's structure and declared sizes are checked before any of it is read, and the
+    graph (fields, types, Input shape) after it is built."""
     path = Path(path)
     _check_is_hdf5(path)
+    _check_hdf5_tree(path)
     try:
         graph = nir.read(str(path))
-        return FloatGraph(graph=_as_graph(graph), source=str(path), format="nir")
+        loaded = FloatGraph(graph=_as_graph(graph), source=str(path), format="nir")
+        _check_graph(loaded.graph, path)
+        return loaded
+    except UserError:
+        raise
     except Exception as strict_error:  # noqa: BLE001 - any failure means: try to repair
         first_problem = _one_line(strict_error)
-    with h5py.File(path, "r") as handle:
-        if "node" not in handle:
-            raise ModelLoadError(f"{path}: HDF5 file without a 'node' group: not a NIR file")
-        raw = hdf2dict(handle["node"])
+    raw = _read_raw(path)
     fixes: list[str] = []
-    repaired = _repair_node(raw, "", fixes)
+    try:
+        repaired = _repair_node(raw, "", fixes)
+    except UserError as error:
+        if str(path) not in str(error):
+            error.args = (f"{path}: {error}",)
+        raise
+    except Exception as exc:  # noqa: BLE001 - a field of the wrong kind anywhere in a hand-made file
+        raise ModelLoadError(f"{path}: not a valid NIR graph: nir.read failed ({first_problem}) and repairing it failed ({_one_line(exc)})") from None
     graph = _build(repaired, path, fixes, first_problem)
-    return FloatGraph(graph=_as_graph(graph), source=str(path), format="nir", fixes=tuple(fixes))
+    loaded = FloatGraph(graph=_as_graph(graph), source=str(path), format="nir", fixes=tuple(fixes))
+    _check_graph(loaded.graph, path)
+    return loaded
+
+
+def _read_raw(path: Path) -> dict:
+    """The file's 'node' group as nested dicts (nir's hdf2dict)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            if "node" not in handle or not isinstance(handle["node"], h5py.Group):
+                raise ModelLoadError(f"{path}: HDF5 file without a 'node' group: not a NIR file")
+            return hdf2dict(handle["node"])
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
+        raise ModelLoadError(f"{path}: damaged HDF5 file ({_one_line(exc)}); write it again") from None
+
+
+def _check_hdf5_tree(path: Path) -> None:
+    """Before anything is read: the file opens, links to no other file or object, is at most
+    MAX_HDF5_DEPTH groups deep with at most MAX_HDF5_OBJECTS objects, and all its datasets
+    together fit the memory limit by their declared sizes (a compressed, or never written,
+    dataset can declare far more than the file holds)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            total, count = 0, 0
+            stack = [(handle, 0)]
+            while stack:
+                group, depth = stack.pop()
+                for name in group:
+                    where = f"{group.name.rstrip('/')}/{_text(name)}"
+                    link = group.get(name, getlink=True)
+                    if not isinstance(link, h5py.HardLink):
+                        raise ModelLoadError(f"{path}: {where} is a {type(link).__name__}; a NIR file holds its data itself, without links")
+                    count += 1
+                    if count > MAX_HDF5_OBJECTS:
+                        raise ModelLoadError(f"{path}: more than {MAX_HDF5_OBJECTS} HDF5 objects; not a NIR file neurodeploy can read")
+                    item = group[name]
+                    if isinstance(item, h5py.Group):
+                        if depth + 1 > MAX_HDF5_DEPTH:
+                            raise ModelLoadError(f"{path}: {where} is nested more than {MAX_HDF5_DEPTH} groups deep")
+                        stack.append((item, depth + 1))
+                    elif isinstance(item, h5py.Dataset):
+                        if item.is_virtual or item.external:
+                            raise ModelLoadError(f"{path}: dataset {where} keeps its data in other files; a NIR file holds its data itself")
+                        total += int(item.size or 0) * item.dtype.itemsize
+            check_memory(total, f"{path}: reading its arrays (declared sizes)", "check the file's array sizes")
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
+        raise ModelLoadError(f"{path}: damaged HDF5 file ({_one_line(exc)}); write it again") from None
 
 
 def _check_is_hdf5(path: Path) -> None:
@@ -119,8 +188,10 @@ def _repair_node(node: dict[str, Any], name: str, fixes: list[str]) -> dict[str,
             f"node {name!r} has type {kind!r}, which neither nir {nir.version} nor neurodeploy can read"
         )
     if kind == "NIRGraph":
+        _check_required(node, name, kind, ("nodes", "edges"))
         return _repair_graph(node, name, fixes)
     _drop_unknown_keys(node, name, kind, fixes)
+    _check_required(node, name, kind, _required_fields(kind))
     if kind in _NEURON_PARAMS:
         for key in _NEURON_PARAMS[kind]:
             if key in node:
@@ -135,6 +206,29 @@ def _repair_node(node: dict[str, Any], name: str, fixes: list[str]) -> dict[str,
                 node[key] = np.full(2, int(value.reshape(-1)[0]))
                 fixes.append(f"node {name!r} ({kind}): {key} {value.reshape(-1)[0]} -> {node[key].tolist()}")
     return node
+
+
+# Fields nir requires that the repairs below fill in when a file lacks them.
+_REPAIRED = {"Affine": ("bias",), "Conv1d": ("input_shape",), "Conv2d": ("input_shape",), "SumPool2d": ("stride", "padding"),
+             "AvgPool2d": ("stride", "padding")}
+
+
+def _required_fields(kind: str) -> tuple[str, ...]:
+    """The fields a node of ``kind`` must carry in the file: nir's required fields, less the
+    ones a repair can supply; an Input stores its shape as ``shape``."""
+    if kind == "Input":
+        return ("shape",)
+    required = [f.name for f in dataclasses.fields(nir.ir.str2NIRNode(kind))
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    repaired = {"input_type", "output_type", "metadata", *_DEFAULTS.get(kind, {}), *_REPAIRED.get(kind, ())}
+    return tuple(field for field in required if field not in repaired)
+
+
+def _check_required(node: dict, name: str, kind: str, required: tuple[str, ...]) -> None:
+    missing = [field for field in required if field not in node]
+    if missing:
+        where = f"node {name!r} ({kind})" if name else f"the top-level graph ({kind})"
+        raise ModelLoadError(f"{where} lacks the field(s) {', '.join(missing)} that a {kind} must have")
 
 
 def _drop_unknown_keys(node: dict, name: str, kind: str, fixes: list[str]) -> None:
@@ -326,6 +420,8 @@ def _neuron_shape(node: dict, incoming: np.ndarray | None, name: str, fixes: lis
     shape = np.asarray(shaped[0].shape) if shaped else incoming
     if shape is None:
         return None
+    check_memory(float(np.prod(shape, dtype=np.float64)) * 4 * len(_NEURON_PARAMS[kind]), f"node {name!r} ({kind}): parameters for "
+                 f"{float(np.prod(shape, dtype=np.float64)):.0f} neurons", "check the shapes the file declares")
     for key in present:
         value = np.asarray(node[key])
         if value.ndim == 0:
@@ -358,6 +454,63 @@ def _match_io_to_neurons(nodes: dict[str, dict], edges: list[tuple[str, str]], f
                              f"neuron layer {prefix + other!r} of shape {list(params[0].shape)}; set to the layer's")
                 node["shape"] = np.asarray(params[0].shape)
                 break
+
+
+# --------------------------------------------------------------------------- checks of the built graph
+_NOT_PARAMETERS = ("input_type", "output_type", "metadata", "nodes", "edges")
+
+
+def _check_graph(graph: nir.NIRGraph, path: Path, prefix: str = "") -> None:
+    """What the passes rely on, whichever way the graph was read: every parameter holds real
+    numbers (not text, objects or complex values), edges name nodes, and the Input's shape is
+    whole positive sizes. Values themselves (NaN, ranges) are the normaliser's to check."""
+    for name, node in graph.nodes.items():
+        where = f"node {prefix + name!r} ({type(node).__name__})"
+        if isinstance(node, nir.NIRGraph):
+            _check_graph(node, path, f"{prefix}{name}.")
+            continue
+        for field, value in vars(node).items():
+            if field in _NOT_PARAMETERS or value is None or (field == "padding" and isinstance(value, (str, bytes))):
+                continue  # (a convolution's padding may be "same" or "valid")
+            array = _as_array(value)
+            if array is None or array.dtype.kind not in "biuf":
+                raise InvalidValueError(f"{path}: {where}: field {field} holds {_kind_of(value)}; NIR parameters are arrays of real numbers")
+        if isinstance(node, nir.Input):
+            _check_input_shape(node, where, path)
+    for edge in graph.edges:
+        if len(edge) != 2 or not all(isinstance(end, str) for end in edge):
+            raise ModelLoadError(f"{path}: edge {edge!r} is not a pair of node names")
+
+
+def _check_input_shape(node: nir.Input, where: str, path: Path) -> None:
+    shape = np.asarray(node.input_type.get("input") if isinstance(node.input_type, dict) else None)
+    ok = shape.ndim == 1 and shape.size >= 1 and shape.dtype.kind in "iuf"
+    ok = ok and bool(np.all(np.isfinite(shape))) and bool(np.all(shape >= 1)) and bool(np.all(shape == np.round(shape)))
+    if not ok:
+        raise InvalidValueError(f"{path}: {where}: shape {_shown(shape)} is not a list of whole sizes >= 1")
+    values = math.prod(int(x) for x in shape)
+    if values > MAX_INPUT_VALUES:
+        raise InvalidValueError(f"{path}: {where}: shape {_shown(shape)} declares {values} values per sample; no network takes more than "
+                                f"{MAX_INPUT_VALUES}")
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    if not isinstance(value, (np.ndarray, list, tuple, int, float, np.number)):
+        return None
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # ragged nesting
+        return None
+
+
+def _kind_of(value: Any) -> str:
+    array = _as_array(value) if isinstance(value, (np.ndarray, list, tuple)) else None
+    return f"an array of dtype {array.dtype}" if array is not None else f"a {type(value).__name__}"
+
+
+def _shown(value: Any) -> str:
+    text = np.array2string(np.asarray(value), threshold=8) if isinstance(value, np.ndarray) else repr(value)
+    return " ".join(text.split())[:80]
 
 
 def _known_type(kind: Any) -> bool:

@@ -31,6 +31,7 @@ time-indexing between two modules (it would otherwise be lost silently).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import UnsupportedModelError
 from ..ir.stages import INPUT, FloatGraph
+from ..limits import check_memory
 from ..neurons import snntorch_model, snntorch_types
 from ..neurons.snntorch import SNNTORCH_DT, per_neuron
 
@@ -157,6 +159,7 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     errors: list[str] = []
     for shape in candidates:
+        check_memory(math.prod(shape) * 8, f"a zero input of shape {list(shape)} to trace the model", "give the input shape of one sample")
         for sample in (torch.zeros((1, *shape), dtype=dtype, device=device), torch.zeros((1, 1, *shape), dtype=dtype, device=device)):
             try:
                 return _trace_once(model, leaves, skipped, sample, shape)

@@ -24,6 +24,7 @@ from nir.ir.utils import calc_flatten_output
 from scipy import sparse
 
 from ..errors import InvalidValueError, UnsupportedModelError
+from ..limits import check_memory
 from .stages import Geometry, Matrix
 
 LINEAR_NODES = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
@@ -37,8 +38,14 @@ class LinearOp:
     geometry: Geometry | None = None
 
 
+MAX_GEOMETRY = 1 << 24  # largest kernel size, stride, padding or dilation a convolution or pool may have
+BYTES_PER_ENTRY = 16  # a sparse matrix entry: float64 value and its index, and the row pointers
+
+
 def operator_for(node: nir.NIRNode, name: str, in_shape: tuple[int, ...]) -> LinearOp:
     n_in = int(np.prod(in_shape))
+    _check_entries(name, node, float(n_in))
+    _check_declared_input(node, name, in_shape)
     if isinstance(node, nir.Flatten):
         out_shape = tuple(int(x) for x in calc_flatten_output(np.array(in_shape), node.start_dim, node.end_dim))
         return LinearOp(sparse.identity(n_in, format="csr"), np.zeros(n_in), out_shape)
@@ -63,6 +70,36 @@ def operator_for(node: nir.NIRNode, name: str, in_shape: tuple[int, ...]) -> Lin
     raise UnsupportedModelError(f"node {name!r}: {type(node).__name__} is not a linear node")  # pragma: no cover
 
 
+def _check_entries(name: str, node: nir.NIRNode, entries: float) -> None:
+    """Refuse an operator whose matrix would exceed the memory limit, before building it."""
+    check_memory(entries * BYTES_PER_ENTRY, f"node {name!r} ({type(node).__name__}): a matrix of {entries:.0f} entries",
+                 "use a smaller input shape")
+
+
+def _check_declared_input(node: nir.NIRNode, name: str, in_shape: tuple[int, ...]) -> None:
+    """A shape the node declares for its input (Flatten's input_type, a convolution's
+    input_shape) must be the one it receives: a file that contradicts itself is an error, not
+    something to guess about."""
+    kind = type(node).__name__
+    if isinstance(node, nir.Flatten):
+        declared = node.input_type.get("input") if isinstance(node.input_type, dict) else None
+        compared = tuple(in_shape)
+    elif isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        declared, compared = node.input_shape, tuple(in_shape[1:])
+    else:
+        return
+    if declared is None:
+        return
+    declared_shape = np.asarray(declared).reshape(-1)
+    if declared_shape.dtype.kind not in "iuf" or not np.all(np.isfinite(declared_shape)):
+        raise InvalidValueError(f"node {name!r} ({kind}): declared input shape {declared_shape.tolist()} is not a list of sizes")
+    if tuple(int(x) for x in declared_shape) != compared:
+        raise InvalidValueError(
+            f"node {name!r} ({kind}): declares input shape {[int(x) for x in declared_shape]} but receives {list(compared)}: "
+            "correct the declared shape (or leave it out)"
+        )
+
+
 def _broadcast(value: np.ndarray, n: int, name: str, field: str) -> np.ndarray:
     flat = value.reshape(-1)
     if flat.size == n:
@@ -74,11 +111,13 @@ def _broadcast(value: np.ndarray, n: int, name: str, field: str) -> np.ndarray:
 
 def _pair(value, name: str, field: str) -> tuple[int, int]:
     array = np.asarray(value).reshape(-1)
-    if array.size == 1:
-        return int(array[0]), int(array[0])
-    if array.size == 2:
-        return int(array[0]), int(array[1])
-    raise InvalidValueError(f"node {name!r}: {field} must have 1 or 2 values, got {array.tolist()}")
+    if array.size not in (1, 2):
+        raise InvalidValueError(f"node {name!r}: {field} must have 1 or 2 values, got {array.size}")
+    lowest = 0 if field == "padding" else 1
+    if array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)) or np.any(array != np.round(array)) \
+            or np.any(array < lowest) or np.any(array > MAX_GEOMETRY):
+        raise InvalidValueError(f"node {name!r}: {field} {array.tolist()} must be whole numbers {lowest}..{MAX_GEOMETRY}")
+    return (int(array[0]), int(array[-1]))
 
 
 def _as_image(in_shape: tuple[int, ...], name: str, kind: str, one_d: bool) -> tuple[int, int, int]:
@@ -99,7 +138,7 @@ def _convolution(node, name: str, in_shape: tuple[int, ...]) -> LinearOp:
     kernel = weight[:, :, None, :] if one_d else weight
     if kernel.ndim != 4:
         raise InvalidValueError(f"node {name!r} ({kind}): weight must be (C_out, C_in/groups, kernel...), got {list(weight.shape)}")
-    groups = int(np.asarray(node.groups).reshape(-1)[0])
+    groups = _pair(node.groups, name, "groups")[0]
     if groups < 1 or c_in % groups or kernel.shape[0] % groups or kernel.shape[1] != c_in // groups:
         raise InvalidValueError(
             f"node {name!r} ({kind}): weight {list(weight.shape)} with groups={groups} does not fit {c_in} input channels"
@@ -111,6 +150,7 @@ def _convolution(node, name: str, in_shape: tuple[int, ...]) -> LinearOp:
     padding = _padding(node.padding, kernel.shape[2:], dilation, name, one_d)
     bias = np.asarray(node.bias, np.float64).reshape(-1)
     geometry = _geometry("conv", (c_in, height, width), kernel, stride, padding, dilation, groups, name)
+    _check_entries(name, node, float(np.prod(geometry.out_shape)) * kernel.shape[1] * kernel.shape[2] * kernel.shape[3])
     matrix = convolution_matrix(geometry)
     out = geometry.out_shape
     bias_full = np.repeat(bias, out[1] * out[2]) if bias.size == out[0] else _broadcast(bias, int(np.prod(out)), name, "bias")
@@ -140,6 +180,9 @@ def _pooling(node, name: str, in_shape: tuple[int, ...]) -> LinearOp:
     stride = _pair(node.stride, name, "stride") if node.stride is not None else (kh, kw)
     padding = _pair(node.padding, name, "padding") if node.padding is not None else (0, 0)
     value = 1.0 if isinstance(node, nir.SumPool2d) else 1.0 / (kh * kw)
+    if kh > height + 2 * padding[0] or kw > width + 2 * padding[1]:
+        raise InvalidValueError(f"node {name!r} ({kind}): kernel {kh}x{kw} is larger than its padded input of {height}x{width}")
+    _check_entries(name, node, float(channels) * height * width * kh * kw)
     kernel = np.full((channels, 1, kh, kw), value)
     geometry = _geometry("pool", (channels, height, width), kernel, stride, padding, (1, 1), channels, name)
     return LinearOp(convolution_matrix(geometry), np.zeros(int(np.prod(geometry.out_shape))), geometry.out_shape, geometry)

@@ -35,10 +35,12 @@ from ..resources import output_axons_per_neuron, partition_use
 from ..stages import CoreUse, LayerMapping, LayerSlice, MappedNetwork, QuantisedLayer, QuantisedNetwork
 
 MAX_ITERATIONS = 50
+EARLY_REFUSAL_CORES = 1 << 16  # a network needing more cores than this and than the profile has is refused before mapping
 PACK_WINDOW = 8  # packing tries the last few cores opened, for locality and speed
 
 
 def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetwork:
+    _check_neurons_fit(network, profile)
     plan, limits = {}, {}  # per layer: the slice of every neuron
     for layer in network.layers:
         parts, limits[layer.name] = _parts_for_layer(layer, profile)
@@ -54,6 +56,11 @@ def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetw
             plan[layer.name], limits[layer.name], changed = _split_for_output_axons(layer, per_neuron, plan[layer.name], profile), "output_axons", True
         if not changed:
             break
+    else:  # each split moved another layer's destinations: the limits never held at once
+        raise DoesNotFitError(
+            f"no mapping keeps every core within {profile.core.max_output_axons} output axons (tried {MAX_ITERATIONS} rounds of "
+            "splitting): use a profile with more output axons per core"
+        )
     slices = _slices(network, plan, profile)
     cores = _pack(network, slices, profile)
     _check_total(network, cores, profile)
@@ -221,7 +228,13 @@ def _split_for_output_axons(layer: QuantisedLayer, per_neuron: np.ndarray, assig
         return bands
     parts = int(assignment.max(initial=0)) + 1
     parts = fewest_parts(lambda k: _fits_output_axons(partition(layer, k)[0], per_neuron, profile), parts, layer.n_out)
-    return partition(layer, parts)[0]
+    split = partition(layer, parts)[0]
+    if not _fits_output_axons(split, per_neuron, profile):  # even its finest partition needs more
+        raise DoesNotFitError(
+            f"layer {layer.name!r}: no split of it keeps a core within {limit} output axons (its {layer.n_out} neurons need "
+            f"{int(per_neuron.sum())} in all): use a profile with more output axons per core, or make the layers it feeds smaller"
+        )
+    return split
 
 
 def _row_bands(layer: QuantisedLayer, per_neuron: np.ndarray, profile: HardwareProfile) -> np.ndarray | None:
@@ -332,6 +345,19 @@ def _pack(network: QuantisedNetwork, slices: dict[str, list[_Piece]], profile: H
                 cores.append([piece])
                 totals.append([piece.neurons, piece.input_axons, piece.synapse_bits, piece.output_axons, piece.configs])
     return cores
+
+
+def _check_neurons_fit(network: QuantisedNetwork, profile: HardwareProfile) -> None:
+    """Before any slicing: a network whose neurons alone need far more cores than the profile
+    has is refused at once, not after cutting it into that many slices (one that is merely too
+    large gets _check_total's detailed answer)."""
+    neurons = sum(layer.n_out for layer in network.layers)
+    needed = -(-neurons // profile.core.max_neurons)
+    if needed > profile.system.total_cores and needed > EARLY_REFUSAL_CORES:
+        raise DoesNotFitError(
+            f"the network's {neurons} neurons need at least {needed} cores of {profile.core.max_neurons} neurons, but profile "
+            f"{profile.name!r} has {profile.system.total_cores}: use a profile with more chips or a smaller network"
+        )
 
 
 def _check_total(network: QuantisedNetwork, cores: list[list[_Piece]], profile: HardwareProfile) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import sparse
 
 from ...errors import InvalidValueError, UnsupportedModelError
+from ...limits import check_memory
 from ...neurons import NEURONS, Lowering, is_neuron, model_of
 from ..operators import LINEAR_NODES, LinearOp, compose_geometries, convolution_matrix, operator_for
 from ..stages import INPUT, FloatGraph, Geometry, NormalisedLayer, NormalisedNetwork, Projection
@@ -42,6 +43,8 @@ from ..stages import INPUT, FloatGraph, Geometry, NormalisedLayer, NormalisedNet
 DEFAULT_DT = 1e-4
 STRUCTURE = "Input, Output, Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Delay"
 DENSE_ABOVE = 0.25  # a composed matrix denser than this is stored dense
+BYTES_PER_NEURON = 256  # a neuron's parameters and identity paths in the float and integer stages (to refuse huge networks early)
+MAX_DELAY_STEPS = 65535  # the largest max_synaptic_delay a profile may state (hardware/profile.py)
 
 
 def normalise(float_graph: FloatGraph, dt: float | None = None) -> NormalisedNetwork:
@@ -114,6 +117,8 @@ class _GraphWalker:
             for end in (src, dst):
                 if end not in nodes:
                     raise UnsupportedModelError(f"edge ({src!r}, {dst!r}) refers to node {end!r}, which the graph lacks")
+            if isinstance(nodes[src], nir.Output) or isinstance(nodes[dst], nir.Input):
+                raise UnsupportedModelError(f"edge ({src!r}, {dst!r}): an Output feeds nothing and an Input receives nothing")
             self.succs[src].append(dst)
             self.preds[dst].append(src)
         inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
@@ -162,6 +167,8 @@ class _GraphWalker:
                     "and their size cannot be inferred"
                 )
         self._check_consistent_inputs()
+        neurons = float(sum(np.prod(self.shapes[name], dtype=np.float64) for name in self.neurons))
+        check_memory(neurons * BYTES_PER_NEURON, f"a network of {neurons:.0f} neurons", "use a smaller network or input shape")
 
     def _set_shape(self, name: str, in_shape: tuple[int, ...]) -> None:
         node = self.graph.nodes[name]
@@ -237,6 +244,11 @@ class _GraphWalker:
             raise InvalidValueError(f"node {name!r} (Delay): {np.asarray(node.delay).size} delays for a signal of {n}")
         if np.any(seconds < 0):
             raise InvalidValueError(f"node {name!r} (Delay): delays must be >= 0, got {seconds.min():g}")
+        if np.any(seconds / self.dt > MAX_DELAY_STEPS):
+            raise InvalidValueError(
+                f"node {name!r} (Delay): a delay of {seconds.max():g} s is {seconds.max() / self.dt:.3g} steps of dt = {self.dt:g} s; "
+                f"no chip delays more than {MAX_DELAY_STEPS} steps"
+            )
         steps = np.round(seconds / self.dt).astype(int)
         if np.any(np.abs(steps * self.dt - seconds) > 1e-6 * np.maximum(seconds, self.dt)):
             self.notes.append(f"node {name!r} (Delay): delays rounded to whole steps of dt = {self.dt:g} s")
@@ -404,14 +416,29 @@ def _check_finite(graph: nir.NIRGraph) -> None:
                 )
 
 
+def _metadata_dt(value) -> float:
+    """The graph metadata's dt in seconds: one finite positive number, or an error naming it."""
+    array = np.asarray(value.decode("utf8", "replace") if isinstance(value, bytes) else value)
+    seconds = None
+    if array.size == 1 and array.dtype.kind in "iufU":
+        try:  # a number, or a number written as text
+            seconds = float(array.reshape(-1)[0])
+        except ValueError:
+            seconds = None
+    if seconds is None or not (np.isfinite(seconds) and seconds > 0):
+        shown = " ".join(np.array2string(array, threshold=4).split())[:40] if array.dtype.kind != "U" else repr(str(array))[:40]
+        raise InvalidValueError(f"graph metadata dt = {shown} is not a positive number of seconds: fix the file's metadata, or give --dt")
+    return seconds
+
+
 def _choose_dt(graph: nir.NIRGraph, dt: float | None) -> tuple[float, str]:
     if dt is not None:
         if not (np.isfinite(dt) and dt > 0):
             raise InvalidValueError(f"--dt must be a positive number of seconds, got {dt}")
         return float(dt), "command line (--dt)"
-    meta_dt = (graph.metadata or {}).get("dt")
-    if meta_dt is not None and np.isfinite(float(meta_dt)) and float(meta_dt) > 0:
-        return float(meta_dt), "graph metadata"
+    meta_dt = (graph.metadata or {}).get("dt") if isinstance(graph.metadata, dict) else None
+    if meta_dt is not None:
+        return _metadata_dt(meta_dt), "graph metadata"
     inferred = set()
     for node in graph.nodes.values():
         model = model_of(node)
