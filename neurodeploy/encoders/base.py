@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputDataError, UserError
 from ..ir.stages import InputEncoding, QuantisedNetwork
+from ..limits import check_memory
 
 
 @dataclass
@@ -104,6 +105,7 @@ def fit(batch: InputBatch, steps: int | None, samples: int | None) -> InputBatch
         if steps < values.shape[0]:
             values = values[:steps]
         elif steps > values.shape[0]:
+            check_memory(steps * values.shape[1] * values.shape[2] * values.itemsize, f"--steps {steps}", "lower --steps or --batch")
             notes.append(f"input padded with {steps - values.shape[0]} step(s) of zeros to --steps {steps}")
             values = np.concatenate([values, np.zeros((steps - values.shape[0], *values.shape[1:]), values.dtype)])
     description = dict(batch.description, steps=int(values.shape[0]), batch=int(values.shape[1]))

@@ -6,6 +6,7 @@ spikes, anything else graded input.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputDataError
+from ..limits import check_memory
 from .base import Encoder, EncodeRequest, InputBatch, encoding_of, fit
 
 
@@ -38,21 +40,28 @@ class InputFile(Encoder):
 FILE = InputFile()
 
 
+def _open_array(path: Path) -> np.ndarray:
+    """The .npy array in ``path``, memory-mapped (its data is read when used), or a clear error."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise InputDataError(f"--input {path}: not a .npy array ({type(exc).__name__}: {exc})") from None
+    if not isinstance(array, np.ndarray):  # np.load gives an NpzFile for .npz archives
+        raise InputDataError(f"--input {path}: a .npz archive of arrays, not one .npy array: save the input with np.save")
+    if array.dtype.kind not in "biuf":
+        raise InputDataError(f"--input {path}: values must be numbers or booleans, got dtype {array.dtype}")
+    return array
+
+
 def load_input_file(
     path: str | Path, input_shape: tuple[int, ...], steps: int | None, samples: int | None
 ) -> InputBatch:
-    """The array in ``path`` as the model's input, cut or padded to ``steps`` and ``samples``."""
+    """The array in ``path`` as the model's input, cut or padded to ``steps`` and ``samples``.
+    Only the header is read before the size is checked, and only the part used is read."""
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"--input {path}: no such file")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise InputDataError(f"--input {path}: not a .npy array ({type(exc).__name__}: {exc})") from None
-    if array.dtype.kind not in "biuf":
-        raise InputDataError(f"--input {path}: values must be numbers or booleans, got dtype {array.dtype}")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        raise InputDataError(f"--input {path}: contains NaN or infinite values")
+    array = _open_array(path)
     ndim = len(input_shape)
     if array.ndim == ndim + 1 and tuple(array.shape[1:]) == tuple(input_shape):
         array = array[:, None]
@@ -61,6 +70,15 @@ def load_input_file(
             f"--input {path}: shape {list(array.shape)} does not match the model input {list(input_shape)}: "
             f"expected (steps, batch, {', '.join(map(str, input_shape))}) or (steps, {', '.join(map(str, input_shape))})"
         )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputDataError(f"--input {path}: shape {list(array.shape)} holds no input (0 steps or 0 samples)")
+    used = array[: steps or None, : samples or None]
+    check_memory((steps or used.shape[0]) * used.shape[1] * math.prod(int(x) for x in input_shape) * 8, f"--input {path}",
+                 "lower --steps or --batch")
+    used = np.ascontiguousarray(used)
+    if used.dtype.kind == "f" and not np.all(np.isfinite(used)):
+        raise InputDataError(f"--input {path}: contains NaN or infinite values")
+    array = used
     values = array.reshape(array.shape[0], array.shape[1], -1)
     encoding = encoding_of(values)
     values = values.astype(np.uint8) if encoding.kind == "spikes" else values.astype(np.float64)

@@ -4,10 +4,13 @@ What a model without data runs on (``--rate R`` is ``--encode random:rate=R``).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import InputDataError
 from ..ir.stages import InputEncoding
+from ..limits import check_memory
 from .base import Encoder, EncodeRequest, InputBatch
 from .rate import bernoulli_spikes
 
@@ -29,7 +32,8 @@ class RandomSpikes(Encoder):
             raise InputDataError(f"--steps and --batch must be >= 1, got {steps} and {batch}")
         if not 0.0 <= rate <= 1.0:
             raise InputDataError(f"--rate must be a probability in [0, 1], got {rate}")
-        n = int(np.prod(request.shape))
+        n = math.prod(int(x) for x in request.shape)
+        check_memory(steps * batch * n, f"random input of {steps} step(s) x {batch} sample(s) x {n} inputs", "lower --steps or --batch")
         values = bernoulli_spikes(np.random.default_rng(request.seed), rate, steps, (batch, n))
         description = {
             "source": "random",

@@ -255,13 +255,17 @@ def _check_against_model(network: QuantisedNetwork, inputs: np.ndarray, labels: 
 
 def _check_training_data(inputs, labels, options: FinetuneOptions) -> None:
     inputs, labels = np.asarray(inputs), np.asarray(labels)
+    if inputs.dtype.kind not in "biuf":
+        raise UserError(f"fine-tuning inputs must be numbers or booleans, got dtype {inputs.dtype}")
     if inputs.ndim < 3:
         raise UserError(f"fine-tuning inputs have shape {inputs.shape}: expected (steps, samples, *input_shape)")
+    if inputs.size == 0:
+        raise UserError(f"fine-tuning inputs have shape {inputs.shape}: no data (0 steps, samples or inputs)")
     if labels.ndim != 1 or labels.shape[0] != inputs.shape[1]:
         raise UserError(f"fine-tuning labels have shape {labels.shape}: expected ({inputs.shape[1]},), one class per sample")
     if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0:
         raise UserError("fine-tuning labels must be non-negative integer class indices")
-    if options.epochs < 1 or options.batch_size < 1 or options.learning_rate <= 0:
+    if options.epochs < 1 or options.batch_size < 1 or not (np.isfinite(options.learning_rate) and options.learning_rate > 0):
         raise UserError("fine-tuning needs epochs >= 1, batch size >= 1 and a positive learning rate")
     if not np.all(np.isfinite(inputs)):
         raise UserError("fine-tuning inputs contain NaN or infinite values")

@@ -7,6 +7,7 @@ the demo's own training split), and returns the fine-tuned model to deploy, the 
 from __future__ import annotations
 
 import copy
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ..frontends.model import LoadedModel
 from ..hardware.profile import HardwareProfile
 from ..ir.passes import CompileOptions, compile_network
 from ..ir.stages import FloatGraph
+from ..limits import check_memory
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,24 @@ def _training_data(model: LoadedModel, request: FinetuneRequest) -> tuple[np.nda
     if not path.is_file():
         raise UserError(f"--finetune-data {path}: no such file")
     try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        declared = 0  # not a .npz: np.load says so below
+    check_memory(declared, f"--finetune-data {path} (declared array sizes)", "use less training data")
+    try:
         with np.load(path, allow_pickle=False) as data:
             missing = {"inputs", "labels"} - set(data.files)
             if missing:
                 raise UserError(f"--finetune-data {path}: missing array(s) {', '.join(sorted(missing))} (needs 'inputs' and 'labels')")
-            return np.asarray(data["inputs"]), np.asarray(data["labels"]), str(path)
+            inputs, labels = np.asarray(data["inputs"]), np.asarray(data["labels"])
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input error
         raise UserError(f"--finetune-data {path}: not a .npz file ({type(exc).__name__}: {exc})") from None
+    if inputs.dtype.kind not in "biuf" or labels.dtype.kind not in "biuf":
+        raise UserError(f"--finetune-data {path}: 'inputs' and 'labels' must hold numbers, got dtypes {inputs.dtype} and {labels.dtype}")
+    if inputs.ndim < 3 or inputs.shape[0] == 0 or inputs.shape[1] == 0:
+        raise UserError(f"--finetune-data {path}: 'inputs' has shape {list(inputs.shape)}; expected (steps, samples, *input_shape) "
+                        "with at least one step and one sample")
+    return inputs, labels, str(path)
