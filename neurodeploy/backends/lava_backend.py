@@ -15,7 +15,8 @@ samples run in one compiled network, one after another in a single run (split in
 chunks only to show progress): the process models in ``lava_processes/sampled_models.py``
 are Lava's bit-accurate models, subclassed only to restore the initial state at each
 sample start and to record spikes (and u, v) into memory-mapped files. Lava's runtime
-is stopped in every case, errors included.
+is stopped in every case, errors and interrupts included, and none of its processes or
+shared memory outlives the run (``lava_runtime.py``).
 
 Activity counts come from the recorded spikes through the same synapse arithmetic the
 CPU backend uses (``hardware/fixed_point.py``); saturation counts need u and v, recorded only
@@ -38,6 +39,7 @@ from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, 
 from ..neurons.cuba import lava_process
 from . import lava_compat
 from .kernels import NeuronKernel, SynapticBuffers
+from .lava_runtime import contained
 from .results import LayerActivity, RunResult, fill_synops
 from .target import RunRequest, Target
 
@@ -118,12 +120,10 @@ def run_lava(
         else:
             anchor, files = _build(network, str(input_path), steps, recording, record_state)
         run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
-        try:
+        with contained() as lava:  # Lava's processes and shared memory end with the run, whatever ends it
+            lava.anchor = anchor
             for samples in _chunks(batch, progress):
                 anchor.run(condition=RunSteps(num_steps=samples * steps), run_cfg=run_cfg)
-        finally:
-            if getattr(anchor, "runtime", None) is not None:
-                anchor.stop()
         read = _reader(network, files, recording, steps, batch)
         rasters = {layer.name: read(layer.name, "spikes").astype(bool) for layer in network.layers}
         traces = {layer.name: {var: read(layer.name, var) for var in ("u", "v")} for layer in network.layers} if record_state else None
