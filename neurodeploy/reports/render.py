@@ -1,6 +1,7 @@
 """Renderers: the Report as a terminal table, JSON text and a PNG figure. Formatting only."""
 from __future__ import annotations
 
+import functools
 import io
 import json
 
@@ -138,6 +139,21 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
+def _plain_text(render):
+    """Names from the user's file are drawn as written: a '$' in them starts no formula (a
+    malformed one would stop the report)."""
+
+    @functools.wraps(render)
+    def drawn(report: Report) -> bytes:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return render(report)
+
+    return drawn
+
+
+@_plain_text
 def render_png(report: Report) -> bytes:
     """Per-layer spikes, synaptic operations and energy by part, as one PNG."""
     import matplotlib
@@ -169,6 +185,10 @@ def render_png(report: Report) -> bytes:
 
 
 
+MAX_CHIPS_DRAWN = 16
+
+
+@_plain_text
 def render_mesh_png(report: Report) -> bytes:
     """Every used chip's mesh of router tiles, each core a cell coloured by its busiest
     resource (utilisation = used / the core's limit), as one PNG."""
@@ -183,7 +203,8 @@ def render_mesh_png(report: Report) -> bytes:
     tiles_x, tiles_y = profile["mesh_tiles"]
     per_tile = profile["cores_per_tile"]
     side = max(1, int(-(-per_tile**0.5 // 1)))  # cores of a tile drawn as a side x side block
-    chips = sorted({core["chip"] for core in report.cores}) or [0]
+    used = sorted({core["chip"] for core in report.cores}) or [0]
+    chips = used[:MAX_CHIPS_DRAWN]  # a figure of thousands of chips would be gigapixels
     columns = min(len(chips), 4)
     rows = -(-len(chips) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns + 1, 4 * rows), squeeze=False)
@@ -209,8 +230,9 @@ def render_mesh_png(report: Report) -> bytes:
         ax.axis("off")
     mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
     fig.colorbar(mappable, ax=axes, fraction=0.03, label="use of the busiest resource (used / limit)")
+    shown = f" (the first {len(chips)} drawn)" if len(used) > len(chips) else ""
     fig.suptitle(
-        f"{report.model['source']}: {report.chip['cores_used']} cores on {report.chip['chips_used']} chip(s), "
+        f"{report.model['source']}: {report.chip['cores_used']} cores on {report.chip['chips_used']} chip(s){shown}, "
         f"profile {profile['name']} ({tiles_x}x{tiles_y} tiles, {per_tile} cores per tile)",
         fontsize=10,
     )
