@@ -6,14 +6,20 @@ and the ``neurodeploy`` console script. Run any of them with ``--help`` for opti
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import warnings
+
+from .errors import Interrupted, PickleWarning
+from .interrupts import deferred, interruptible
 
 EXAMPLES = """\
 examples:
   python deploy.py                                   built-in demo (snnTorch on scikit-learn digits) on Lava's simulator
   python deploy.py model.nir --target loihi-sim      any NIR file, seeded random spike input
-  python deploy.py model.pt --target cpu             a saved snnTorch model (torch.save of the nn.Module)
+  python deploy.py model.pt --target cpu             a saved snnTorch model (torch.save): weights only; a pickled
+                                                     nn.Module needs --trust-pickle (it can run code: trusted files only)
   python deploy.py model.nir --verify                run Lava AND the bit-exact CPU backend, compare bit for bit
   python deploy.py model.nir --verify --per-core     the same, with Lava running the mapped network core by core
   python deploy.py model.nir --target torch --verify-against cpu
@@ -31,7 +37,8 @@ examples:
 outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
 report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), spikes.npz (with --record: one (steps, batch, n) array per layer),
 finetuned.nir and finetuned_state_dict.pt (with --finetune).
-exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference.
+exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference,
+130 / 143 interrupted by Ctrl-C / SIGTERM (every process stopped, temporary files removed, nothing written).
 """
 
 
@@ -39,7 +46,7 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     from .backends import TARGETS, bit_exact_targets
     from .encoders import ENCODERS
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog=prog,
         description="Compile a spiking neural network (NIR file or saved snnTorch model) to Loihi fixed point, "
         "map it onto cores, run it, and report neurons, synapses, cores, spikes, synaptic operations, "
@@ -94,8 +101,26 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--finetune-data", metavar="FILE.npz", help="labelled training data for --finetune: arrays 'inputs' "
                         "(steps, samples, *input_shape) and 'labels' (samples,); default for the demo: its training split")
     parser.add_argument("--finetune-lr", type=float, metavar="LR", help="learning rate of --finetune (default: 1e-3, Adam)")
+    parser.add_argument("--memory-limit", metavar="SIZE", help="refuse a run whose estimated memory (input, parameters, engine state, "
+                        "recordings) exceeds SIZE, e.g. 8GiB or 2e9 bytes (default: 80%% of this machine's memory)")
+    parser.add_argument("--trust-pickle", action="store_true", help="allow a .pt file that holds a pickled nn.Module (torch.save(model)): "
+                        "unpickling can run any code the file carries, so use it only for files you trust; without it .pt files "
+                        "load with torch.load(weights_only=True), which runs none")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (like every other user error), not a usage block."""
+
+    def error(self, message: str):
+        if "expected one argument" in message:
+            message += " (a value that starts with '-' is written --option=VALUE, e.g. --dt=-1e-4)"
+        raise _UsageError(f"{message}; see {self.prog} --help")
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -109,28 +134,48 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None, prog: str = "neurodeploy") -> int:
+    """Run the command line; the exit status (0 ok, 2 bad input, 3 --verify failed, 130/143 interrupted)."""
+    written: list[str] = []  # the report directory, once the report is in it
+    with interruptible():
+        try:
+            return _main(argv, prog, written)
+        except KeyboardInterrupt:
+            return _interrupted(signal.SIGINT, written)
+        except Interrupted as stop:
+            return _interrupted(stop.signal_number, written)
+
+
+def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
     try:
         from .errors import UserError
-        from .pipeline import DeployOptions, deploy, write_outputs
+        from .limits import parse_size
+        from .pipeline import DeployOptions, check_report_dir, deploy, write_outputs
         from .reports.render import render_json, render_table
     except ImportError as exc:
         print(f"error: neurodeploy's dependencies are not installed ({exc}); run `make setup` (see README.md)", file=sys.stderr)
         return 2
-    args = build_parser(prog).parse_args(argv)
-    warnings.filterwarnings("ignore")
-    options = DeployOptions(
-        model=args.model, target=args.target, profile=args.profile, input=args.input, encode=args.encode, steps=args.steps,
-        batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
-        per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration, progress=True,
-        finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
-        verify_against=args.verify_against, device=args.device,
-    )
     try:
-        outcome = deploy(options)
-        write_outputs(outcome.files, args.report_dir)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_status
+        try:
+            args = build_parser(prog).parse_args(argv)
+        except SystemExit as done:  # --help
+            return int(done.code or 0)
+        check_report_dir(args.report_dir)
+        options = DeployOptions(
+            model=args.model, target=args.target, profile=args.profile, input=args.input, encode=args.encode, steps=args.steps,
+            batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
+            per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration,
+            progress=True, finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
+            verify_against=args.verify_against, device=args.device, trust_pickle=args.trust_pickle,
+            memory_limit=None if args.memory_limit is None else parse_size(args.memory_limit),
+        )
+        with _warnings_shown_only_for_pickles():
+            outcome = deploy(options)
+        with deferred():  # a signal during the commit acts after it, knowing the report is written
+            write_outputs(outcome.files, args.report_dir)
+            written.append(args.report_dir)
+    except (UserError, _UsageError) as error:
+        print(f"error: {one_line(str(error))}", file=sys.stderr)
+        return getattr(error, "exit_status", 2)
     print(render_json(outcome.report) if args.json else render_table(outcome.report))
     if not args.json:
         print(f"\nwrote {', '.join(sorted(outcome.files))} to {args.report_dir}/")
@@ -138,6 +183,32 @@ def main(argv: list[str] | None = None, prog: str = "neurodeploy") -> int:
         print(f"error: --verify: {outcome.report.verify['first_difference']['message']}", file=sys.stderr)
         return 3
     return 0
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: an error is one line,
+    whatever file name or value it quotes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text.strip())
+
+
+@contextlib.contextmanager
+def _warnings_shown_only_for_pickles():
+    """Library warnings are noise here, except the one that a model file is being unpickled
+    (--trust-pickle), which is printed as one line."""
+
+    def show(message, category, *_args, **_kwargs):
+        print(f"warning: {one_line(str(message))}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", PickleWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _interrupted(signal_number: int, written: list[str]) -> int:
+    print(f"interrupted; the report was already written to {written[0]}/" if written else "interrupted; nothing written", file=sys.stderr)
+    return 128 + int(signal_number)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,13 @@ the output files in one go, so a failed run leaves no half-written report behind
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import math
 import os
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,8 +38,10 @@ from .encoders.random_spikes import DEFAULT_RATE
 from .errors import UserError
 from .frontends import LoadedModel, load
 from .hardware.profile import HardwareProfile, load_profile
+from .interrupts import deferred
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
 from .ir.stages import FloatGraph
+from .limits import check_memory, format_bytes, memory_limit
 from .reports.fidelity import comparison_windows
 from .reports.overflow import MAX_CALIBRATION_SAMPLES
 from .reports.render import render_json, render_mesh_png, render_png
@@ -71,6 +78,8 @@ class DeployOptions:
     finetune_learning_rate: float | None = None
     device: str = "cpu"  # torch device of targets that run on torch (--target torch), e.g. "cuda"
     progress: bool = False
+    trust_pickle: bool = False  # allow a .pt model that is a pickled nn.Module (unpickling can run code the file carries)
+    memory_limit: int | None = None  # bytes a run may plan to use (limits.py); None: 80% of the machine's memory
 
 
 @dataclass
@@ -86,6 +95,12 @@ class DeployOutcome:
 
 
 def deploy(options: DeployOptions) -> DeployOutcome:
+    _check_options(options)
+    with memory_limit(options.memory_limit):
+        return _deploy(options)
+
+
+def _deploy(options: DeployOptions) -> DeployOutcome:
     plan = plan_deployment(options)
     timing: dict[str, float] = {}
     with _timed(timing, "load"):
@@ -106,6 +121,57 @@ def deploy(options: DeployOptions) -> DeployOutcome:
         finetuning=tuned.summary if tuned is not None else None, timing_s=timing,
     ))
     return DeployOutcome(report=report, files=_files(report, results.get(options.target), tuned, options.record), compiled=compiled, results=results)
+
+
+# --------------------------------------------------------------------------- options
+MAX_SEED = 2**63 - 1
+
+
+def _check_options(o: DeployOptions) -> None:
+    """Every option's type and range, before any work: the API's options are held to what the
+    command line accepts. Each problem is a one-line UserError naming the option."""
+    _whole("--steps", o.steps, 1, optional=True)
+    _whole("--batch", o.batch, 1, optional=True)
+    _whole("--seed", o.seed, 0, MAX_SEED)
+    _whole("--finetune", o.finetune_epochs, 0)
+    _whole("--memory-limit", o.memory_limit, 1, optional=True)
+    _number("--rate", o.rate, 0.0, 1.0)
+    _number("--dt", o.dt, 0.0, None, optional=True, exclusive=True)
+    _number("--finetune-lr", o.finetune_learning_rate, 0.0, None, optional=True, exclusive=True)
+    if o.input_shape is not None:
+        if not isinstance(o.input_shape, (tuple, list)) or not o.input_shape:
+            raise UserError(f"--input-shape {o.input_shape!r}: must be a list of sizes, e.g. 2,34,34")
+        for size in o.input_shape:
+            _whole("--input-shape", size, 1)
+    for flag, value in (("--record", o.record), ("--verify", o.verify), ("--per-core", o.per_core), ("--trust-pickle", o.trust_pickle)):
+        if not isinstance(value, bool):
+            raise UserError(f"{flag}: must be True or False, got {value!r}")
+    texts = {"--target": o.target, "--profile": o.profile, "--device": o.device, "--weight-scaling": o.weight_scaling, "--calibration": o.calibration}
+    optional_texts = {"--input": o.input, "--encode": o.encode, "--calibration-data": o.calibration_data, "--finetune-data": o.finetune_data,
+                      "--verify-against": o.verify_against, "model": o.model if not isinstance(o.model, (LoadedModel, Path)) else None}
+    for flag, value in [*texts.items(), *optional_texts.items()]:
+        if value is None and flag in optional_texts:
+            continue
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise UserError(f"{flag} {value!r}: must be a non-empty text without NUL characters")
+
+
+def _whole(flag: str, value, minimum: int, maximum: int | None = None, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    limit = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (maximum is not None and value > maximum):
+        raise UserError(f"{flag} {value!r}: must be a whole number {limit}")
+
+
+def _number(flag: str, value, minimum: float, maximum: float | None, optional: bool = False, exclusive: bool = False) -> None:
+    if value is None and optional:
+        return
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > minimum if exclusive else value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
+        raise UserError(f"{flag} {value!r}: must be a finite number {bound}" + (f" and <= {maximum:g}" if maximum is not None else ""))
 
 
 # --------------------------------------------------------------------------- plan
@@ -151,11 +217,11 @@ def plan_deployment(options: DeployOptions) -> Plan:
         raise UserError("--finetune trains through the fixed-point forward pass before a run: use it with --target loihi-sim, cpu or float")
     if options.calibration not in CALIBRATIONS:
         raise UserError(f"unknown calibration {options.calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
-    if options.target == DRY_RUN:
-        return Plan(options, load_profile(options.profile), (), None)
     on_device = [name for name in TARGETS.names() if TARGETS.get(name).uses_device]
     if options.device != "cpu" and not set(pair) & set(on_device):
         raise UserError(f"--device {options.device} is the device of the targets that run on torch: use --target {' or '.join(on_device)}")
+    if options.target == DRY_RUN:
+        return Plan(options, load_profile(options.profile), (), None)
     plan = Plan(options, load_profile(options.profile), tuple(dict.fromkeys([*pair, "float"])), verify)  # float: the fidelity section's reference
     for name in pair:
         TARGETS.get(name).check(plan.request(name, {}))
@@ -182,7 +248,7 @@ def _load(options: DeployOptions) -> tuple[LoadedModel, InputBatch]:
     chosen = _chosen_encoder(options)
     hint = chosen[0].shape_hint(chosen[1]) if chosen is not None and options.model is not None else None
     model = options.model if isinstance(options.model, LoadedModel) else load(
-        options.model, options.input_shape or hint, keep_module=options.finetune_epochs > 0, seed=options.seed
+        options.model, options.input_shape or hint, keep_module=options.finetune_epochs > 0, seed=options.seed, trust_pickle=options.trust_pickle
     )
     encoder, params = chosen if chosen is not None else (ENCODERS.get(model.encoder or "random"), {})
     if encoder.name == "random":
@@ -226,6 +292,7 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
     chip's integers otherwise), then the overflow analysis's run; (results by target, that run)."""
     if plan.dry_run:
         return {}, None
+    check_run_memory(compiled, batch, plan)
     integers = to_integer_input(batch, compiled.quantised)
     fixed_windows, float_windows = comparison_windows(compiled.quantised, batch.steps)
     results: dict[str, RunResult] = {}
@@ -239,6 +306,39 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
     with _timed(timing, "run.overflow"):
         overflow = TARGETS.get(OVERFLOW_TARGET).run(compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], RunRequest(record_state=True))
     return results, overflow
+
+
+STATE_BYTES_PER_NEURON = 96  # u, v, their previous values, bias, thresholds, counts: a dozen 8-byte arrays per sample
+ENGINE_BYTES_PER_SYNAPSE = 24  # an engine's own copy of a synapse: weight, index, delay (sparse, 64-bit indices)
+
+
+def estimate_run_memory(compiled: CompiledNetwork, batch: InputBatch, plan: Plan) -> dict[str, float]:
+    """Bytes the runs of ``plan`` will hold at once, by kind, from the compiled network's sizes
+    and the input's steps and samples: every result is kept until the report is built."""
+    network = compiled.quantised
+    steps, samples = batch.steps, batch.batch
+    neurons = sum(layer.n_out for layer in network.layers)
+    synapses = sum(layer.synapse_count for layer in network.layers)
+    delays = sum((max((p.max_delay for p in layer.float_layer.projections), default=0) + 1) * layer.n_out for layer in network.layers)
+    parts = {"input": float(steps) * samples * network.n_inputs * 8, "parameters": 0.0, "engine state": 0.0, "recordings": 0.0}
+    runs = [(name, plan.request(name, {}), samples) for name in plan.order]
+    runs.append((OVERFLOW_TARGET, RunRequest(record_state=True), min(samples, MAX_CALIBRATION_SAMPLES)))
+    for _name, request, n_samples in runs:
+        parts["parameters"] += float(synapses) * ENGINE_BYTES_PER_SYNAPSE
+        parts["engine state"] += float(n_samples) * (neurons * STATE_BYTES_PER_NEURON + delays * 8)
+        per_value = (1 if request.record_spikes else 0) + (8 if request.record_state else 0)
+        parts["recordings"] += float(steps) * n_samples * neurons * per_value
+    return parts
+
+
+def check_run_memory(compiled: CompiledNetwork, batch: InputBatch, plan: Plan) -> None:
+    """Refuse a run whose estimate exceeds the memory limit, before any target allocates."""
+    parts = estimate_run_memory(compiled, batch, plan)
+    detail = ", ".join(f"{kind} {format_bytes(size)}" for kind, size in parts.items() if size)
+    check_memory(
+        sum(parts.values()), f"running {batch.steps} step(s) x {batch.batch} sample(s) ({detail})",
+        "lower --steps or --batch" + (" or leave out --record / --verify" if plan.verify or plan.options.record else ""),
+    )
 
 
 @contextmanager
@@ -267,20 +367,90 @@ def _spikes_npz(result: RunResult) -> bytes:
     return buffer.getvalue()
 
 
+def check_report_dir(directory: str | Path) -> None:
+    """Before any work: ``directory`` exists as a directory or can be created, can be written,
+    and holds no directory where an output file goes. A one-line UserError otherwise. Whatever
+    the check creates it removes again."""
+    text = os.fspath(directory) if isinstance(directory, (str, Path)) else None
+    if not text or "\x00" in text:
+        raise UserError(f"--report-dir {directory!r}: give a directory path")
+    path = Path(text)
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"--report-dir {path}: a symbolic link to {os.readlink(path)}, which does not exist; remove it or choose another directory")
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"--report-dir {path}: exists and is not a directory")
+        for name in OUTPUT_FILES:
+            if (path / name).is_dir():
+                raise UserError(f"--report-dir {path}: {name} there is a directory, where the report writes a file; remove it or choose another directory")
+        _check_writable(path, path)
+        return
+    missing = [path]  # the directories to create, deepest first
+    while not os.path.lexists(missing[-1].parent) and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
+    ancestor = missing[-1].parent
+    if ancestor.is_symlink() and not ancestor.exists():
+        raise UserError(f"--report-dir {path}: cannot be created: {ancestor} is a symbolic link to {os.readlink(ancestor)}, which does not exist")
+    if not ancestor.is_dir():
+        raise UserError(f"--report-dir {path}: cannot be created: {ancestor} is not a directory")
+    created = []
+    try:
+        for part in reversed(missing):
+            os.mkdir(part)
+            created.append(part)
+        _check_writable(path, path)
+    except OSError as exc:
+        raise UserError(f"--report-dir {path}: cannot be created ({exc.strerror or exc}{': ' + exc.filename if exc.filename else ''})") from None
+    finally:
+        for part in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(part)
+
+
+def _check_writable(where: Path, directory: Path) -> None:
+    """Create and remove an empty directory in ``where``: the one test every file system answers truthfully."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".neurodeploy-check-", dir=where))
+    except OSError as exc:
+        raise UserError(f"--report-dir {directory}: cannot write in {where} ({exc.strerror or exc})") from None
+
+
 def write_outputs(files: dict[str, bytes], directory: str | Path) -> list[Path]:
-    """Write every file (temp file + rename), and remove outputs of earlier runs this run did not produce."""
+    """Write every file into a temporary directory inside ``directory``, then move them all into
+    place (renames, under a lock on the directory, with signals held back) and remove outputs
+    of earlier runs this run did not produce: concurrent runs into one directory leave one
+    run's complete report, never a mix, and a failure leaves the earlier report as it was."""
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise UserError(f"--report-dir {directory}: exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
-    staged = []
-    for name, data in files.items():
-        tmp = directory / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
-        staged.append((tmp, directory / name))
-    for tmp, final in staged:
-        os.replace(tmp, final)
-    for name in OUTPUT_FILES:
-        if name not in files and (directory / name).exists():
-            (directory / name).unlink()
-    return [final for _, final in staged]
+    check_report_dir(directory)
+    created = not directory.exists()
+    staging = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".neurodeploy-", dir=directory))
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        with deferred(), _locked(directory):
+            for name in files:
+                os.replace(staging / name, directory / name)
+            for name in OUTPUT_FILES:
+                if name not in files and (directory / name).is_file():
+                    (directory / name).unlink()
+    except OSError as exc:
+        raise UserError(f"--report-dir {directory}: cannot write the report ({exc.strerror or exc})") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if created and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+    return [directory / name for name in files]
+
+
+@contextmanager
+def _locked(directory: Path):
+    """An exclusive lock on the directory itself (flock on its descriptor): no lock file is left behind."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -268,10 +268,11 @@ class BitExactBackend(Target):
         if self.uses_device and request.device != "cpu":
             import torch
 
-            try:
-                torch.zeros(1, device=request.device)
-            except (RuntimeError, AssertionError) as exc:
-                raise UserError(f"--device {request.device}: torch cannot use it here ({exc})") from None
+            try:  # a device that holds no data (meta) accepts tensors but cannot give results back
+                (torch.zeros(1, dtype=torch.float64, device=request.device) + 1).cpu()
+            except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a device it cannot use
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UserError(f"--device {request.device}: torch cannot run the engine there ({reason}); use cpu or a GPU torch can use") from None
 
     def run(self, stage: QuantisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
         result = run_cpu(
