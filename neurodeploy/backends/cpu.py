@@ -27,7 +27,7 @@ from ..hardware import fixed_point as fx
 from ..hardware.profile import ArithmeticSpec
 from ..ir.stages import INPUT, QuantisedNetwork
 from .kernels import NeuronKernel, SynapticBuffers
-from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
+from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
 from .target import RunRequest, Target
 
 ENGINES = ("numba", "numpy", "torch")
@@ -91,7 +91,7 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
         for k in neurons
     }
     open_windows(activity, windows)
-    rasters = {k.layer.name: np.zeros((steps, batch, k.layer.n_out), bool) for k in neurons} if record_spikes else None
+    rasters = {k.layer.name: np.zeros((steps, batch, k.layer.n_out), raster_dtype(k.layer)) for k in neurons} if record_spikes else None
     traces = (
         {k.layer.name: {"u": np.zeros((steps, batch, k.layer.n_out), np.int32), "v": np.zeros((steps, batch, k.layer.n_out), np.int32)} for k in neurons}
         if record_state
@@ -106,7 +106,7 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
             a_in = buffers.take(name, t)
             u, v, u_wrapped, v_saturated = fx.neuron_step(st["u"], st["v"], a_in, kernel.u_keep, kernel.v_keep, kernel.bias, arith)
             if kernel.layer.neurons.spiking:
-                spikes, v = fx.fire_and_reset(v, kernel.vth_eff, kernel.layer.neurons.reset, kernel.reset_sub)
+                spikes, v = kernel.fire_and_reset(v)
                 acts.spike_counts += spikes
                 count_window(acts, t, spikes)
             else:
@@ -207,7 +207,7 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
             result.v_saturations[:, i].sum(), windows, result.window_counts[:, cut],
         )
         if rasters is not None:
-            rasters[layer.name] = result.rasters[:, :, cut].astype(bool)
+            rasters[layer.name] = result.rasters[:, :, cut].astype(raster_dtype(layer))
         if traces is not None:
             traces[layer.name] = {"u": result.u_trace[:, :, cut].copy(), "v": result.v_trace[:, :, cut].copy()}
     return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events)

@@ -17,7 +17,7 @@ from scipy import sparse
 from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, NormalisedNetwork
 from .kernels import split_by_delay
-from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows
+from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
 from .target import RunRequest, Target
 
 
@@ -51,8 +51,8 @@ def run_float(
     activity = {layer.name: LayerActivity(layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64)) for layer in network.layers}
     open_windows(activity, windows)
     u = {layer.name: np.zeros((batch, layer.n_out)) for layer in network.layers}
-    v = {layer.name: np.tile(-layer.neurons.v_offset, (batch, 1)) for layer in network.layers}
-    rasters = {layer.name: np.zeros((steps, batch, layer.n_out), bool) for layer in network.layers} if record_spikes else None
+    v = {layer.name: np.tile(layer.neurons.v_initial, (batch, 1)) for layer in network.layers}
+    rasters = {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers} if record_spikes else None
     traces = (
         {layer.name: {"u": np.zeros((steps, batch, layer.n_out)), "v": np.zeros((steps, batch, layer.n_out))} for layer in network.layers}
         if record_state
@@ -72,8 +72,7 @@ def run_float(
             u[name] = dyn.alpha * u[name] + a + dyn.current_bias
             v[name] = dyn.beta * v[name] + u[name] + dyn.bias
             if dyn.spiking:
-                s = v[name] > dyn.threshold
-                v[name] = np.where(s, 0.0, v[name]) if dyn.reset is Reset.ZERO else np.where(s, v[name] - dyn.reset_amount, v[name])
+                s, v[name] = fire_and_reset(dyn, v[name])
             else:
                 s = np.zeros_like(v[name], dtype=bool)
             activity[name].spike_counts += s
@@ -100,6 +99,26 @@ def run_float(
         traces=traces,
         wall_s=time.perf_counter() - start,
     )
+
+
+def fire_and_reset(dyn, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(spikes, v) after the threshold test, the reset and the floor of ``NeuronDynamics``:
+    spikes are booleans, or counts (int32) where a neuron fires several spikes per step,
+    n = 1 + floor((v - threshold) / reset_amount), computed as floor(v / threshold) where
+    the two are equal, the way Sinabs and Rockpool compute it."""
+    fired = v >= dyn.threshold if dyn.inclusive else v > dyn.threshold
+    if dyn.several_spikes:
+        same = dyn.reset_amount == dyn.threshold
+        count = np.where(same, np.floor(v / dyn.threshold), 1.0 + np.floor((v - dyn.threshold) / dyn.reset_amount))
+        count = np.where(fired, np.minimum(count, dyn.max_spikes), 0.0)
+        v = v - count * dyn.reset_amount
+        spikes = count.astype(np.int32)
+    else:
+        v = np.where(fired, 0.0, v) if dyn.reset is Reset.ZERO else np.where(fired, v - dyn.reset_amount, v)
+        spikes = fired
+    if dyn.floor is not None:
+        v = np.maximum(v, dyn.floor)
+    return spikes, v
 
 
 class FloatReference(Target):

@@ -115,8 +115,9 @@ class NeuronKernel:
     u_keep: np.ndarray
     v_keep: np.ndarray
     bias: np.ndarray
-    vth_eff: np.ndarray
+    vth_eff: np.ndarray  # v fires above this (``fixed_point.firing_threshold``)
     reset_sub: np.ndarray
+    v_floor: np.ndarray | None = None
 
     @classmethod
     def build(cls, layer: QuantisedLayer, arith: ArithmeticSpec) -> "NeuronKernel":
@@ -126,9 +127,16 @@ class NeuronKernel:
             fx.current_keep(neu.du, arith),
             fx.voltage_keep(neu.dv, arith),
             fx.effective_bias(neu.bias_mant, neu.bias_exp),
-            fx.effective_threshold(neu.vth, arith),
+            fx.firing_threshold(neu.vth, arith, neu.inclusive),
             neu.reset_sub.astype(np.int32),
+            None if neu.v_floor is None else neu.v_floor.astype(np.int32),
         )
+
+    def fire_and_reset(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(spikes, v) after this step's threshold test and reset (``fixed_point.fire_and_reset``):
+        spikes are 0/1, or counts for a layer that fires several spikes per step."""
+        neu = self.layer.neurons
+        return fx.fire_and_reset(v, self.vth_eff, neu.reset, self.reset_sub, max_spikes=neu.max_spikes, v_floor=self.v_floor)
 
 
 class SynapticBuffers:

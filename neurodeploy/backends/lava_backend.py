@@ -40,7 +40,7 @@ from ..neurons.cuba import lava_process
 from . import lava_compat
 from .kernels import NeuronKernel, SynapticBuffers
 from .lava_runtime import contained
-from .results import LayerActivity, RunResult, fill_synops
+from .results import LayerActivity, RunResult, fill_synops, raster_dtype
 from .target import RunRequest, Target
 
 # The integer formats Lava's fixed-point LIF/Dense models hard-code (lava/proc/lif/models.py).
@@ -125,7 +125,7 @@ def run_lava(
             for samples in _chunks(batch, progress):
                 anchor.run(condition=RunSteps(num_steps=samples * steps), run_cfg=run_cfg)
         read = _reader(network, files, recording, steps, batch)
-        rasters = {layer.name: read(layer.name, "spikes").astype(bool) for layer in network.layers}
+        rasters = {layer.name: read(layer.name, "spikes").astype(raster_dtype(layer)) for layer in network.layers}
         traces = {layer.name: {var: read(layer.name, var) for var in ("u", "v")} for layer in network.layers} if record_state else None
         out = network.output_layer
         out_v = read(out.name, "v")  # for graded (non-spiking) readouts
@@ -197,7 +197,7 @@ def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _R
     outputs = {INPUT: source.s_out}
     neurons, files = {}, {}
     for layer in network.layers:
-        files[layer.name] = {"spikes": recording.create(f"{layer.name}.spikes", layer.n_out, np.uint8)}
+        files[layer.name] = {"spikes": recording.create(f"{layer.name}.spikes", layer.n_out, _spike_file_dtype(layer))}
         recorded = ("u", "v") if record_state else ("v",) if layer.name == network.output_layer.name else ()
         for var in recorded:
             files[layer.name][var] = recording.create(f"{layer.name}.{var}", layer.n_out, np.int32)
@@ -234,7 +234,7 @@ def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recordin
         for piece in mapped.mapping(layer.name).slices:
             part = slice_layer(layer, piece.index)
             tag = f"{layer.name}.core{piece.core}.{len(files[layer.name])}"
-            paths = {"spikes": recording.create(f"{tag}.spikes", part.n_out, np.uint8)}
+            paths = {"spikes": recording.create(f"{tag}.spikes", part.n_out, _spike_file_dtype(part))}
             recorded = ("u", "v") if record_state else ("v",) if layer.name == network.output_layer.name else ()
             for var in recorded:
                 paths[var] = recording.create(f"{tag}.{var}", part.n_out, np.int32)
@@ -276,6 +276,8 @@ def slice_layer(layer: QuantisedLayer, index: np.ndarray) -> QuantisedLayer:
 
     neurons = layer.neurons
     per_neuron = {f: getattr(neurons, f)[index] for f in ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init", "reset_sub")}
+    if neurons.v_floor is not None:
+        per_neuron["v_floor"] = neurons.v_floor[index]
     projections = []
     for p in layer.projections:
         rows = p.weights[index] if not sparse.issparse(p.weights) else sparse.csr_matrix(p.weights)[index]
@@ -381,8 +383,16 @@ def _neuron_process(layer: QuantisedLayer, lif_cls, custom_cls, **extra):
         vth=neu.vth.astype(np.int32),
         reset_sub=neu.reset_sub.astype(np.int32),
         reset=neu.reset,
+        inclusive=neu.inclusive,
+        max_spikes=neu.max_spikes,
+        v_floor=None if neu.v_floor is None else neu.v_floor.astype(np.int32),
         **common,
     )
+
+
+def _spike_file_dtype(layer: QuantisedLayer):
+    """Recorded spikes: 0/1 bytes, or int32 counts for a layer that fires several per step."""
+    return np.int32 if layer.neurons.several_spikes else np.uint8
 
 
 def _chunks(batch: int, progress: bool) -> list[int]:

@@ -47,12 +47,15 @@ class PackedNetwork:
     n_inputs: int
     layer_start: np.ndarray  # (L+1,) neuron offsets
     reset_mode: np.ndarray  # (L,)
+    spike_cap: np.ndarray  # (L,) spikes per step: 1, or the cap of a layer whose graded spikes carry counts
+    floored: np.ndarray  # (L,) whether the layer clips v from below after the reset (v_floor)
     u_keep: np.ndarray  # (N,) int32 per neuron, as the rest
     v_keep: np.ndarray
     bias: np.ndarray
-    vth_eff: np.ndarray
+    vth_eff: np.ndarray  # v fires above this: fixed_point.firing_threshold (inclusive thresholds already lowered by 1)
     reset_sub: np.ndarray
     v_init: np.ndarray
+    v_floor: np.ndarray
     # projections, one per (projection, delay):
     p_source: np.ndarray  # INPUT_SOURCE or a layer index
     p_target: np.ndarray  # layer index
@@ -221,12 +224,15 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
         n_inputs=network.n_inputs,
         layer_start=start,
         reset_mode=np.array([int(layer.neurons.reset) for layer in layers], np.int64),  # Reset's values: 0 zero, 1 subtract, 2 none
+        spike_cap=np.array([layer.neurons.max_spikes if layer.neurons.several_spikes else 1 for layer in layers], np.int64),
+        floored=np.array([layer.neurons.v_floor is not None for layer in layers], np.bool_),
         u_keep=per_neuron(lambda layer: fx.current_keep(layer.neurons.du, arith)),
         v_keep=per_neuron(lambda layer: fx.voltage_keep(layer.neurons.dv, arith)),
         bias=per_neuron(lambda layer: fx.effective_bias(layer.neurons.bias_mant, layer.neurons.bias_exp)),
-        vth_eff=per_neuron(lambda layer: fx.effective_threshold(layer.neurons.vth, arith)),
+        vth_eff=per_neuron(lambda layer: fx.firing_threshold(layer.neurons.vth, arith, layer.neurons.inclusive)),
         reset_sub=per_neuron(lambda layer: layer.neurons.reset_sub),
         v_init=per_neuron(lambda layer: layer.neurons.v_init),
+        v_floor=per_neuron(lambda layer: layer.neurons.v_floor if layer.neurons.v_floor is not None else np.zeros(layer.n_out)),
         **{f"p_{k}": np.array(v, dtype=np.bool_ if k in ("graded", "dense") else np.int64) for k, v in proj.items()},
         dense_w=cat(dense_parts, np.uint8),
         run_ptr=cat(ptr_parts, np.int64),
@@ -250,7 +256,7 @@ class EngineOutput:
     v_saturations: np.ndarray  # (B, L)
     out_v_sum: np.ndarray  # (B, n_out)
     input_events: np.ndarray  # (n_in,) nonzero inputs per input index, over all samples and steps
-    rasters: np.ndarray | None  # (T, B, N)
+    rasters: np.ndarray | None  # (T, B, N): 0/1, or spike counts where the network has layers firing several per step
     u_trace: np.ndarray | None
     v_trace: np.ndarray | None
 
@@ -270,7 +276,9 @@ def run_engine(
     x = inputs.reshape(steps, batch, -1)
     n = int(packed.layer_start[-1])
     layers = packed.reset_mode.size
-    rasters = np.zeros((steps, batch, n) if record_spikes else (1, 1, 1), np.uint8)
+    record_counts = record_spikes and bool(np.any(packed.spike_cap > 1))
+    rasters = np.zeros((steps, batch, n) if record_spikes and not record_counts else (1, 1, 1), np.uint8)
+    count_rasters = np.zeros((steps, batch, n) if record_counts else (1, 1, 1), np.int32)
     u_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
     v_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
     spike_counts = np.zeros((batch, n), np.int64)
@@ -281,12 +289,12 @@ def run_engine(
     p = packed
     _simulate(
         x,
-        p.layer_start, p.reset_mode, p.u_keep, p.v_keep, p.bias, p.vth_eff, p.reset_sub, p.v_init,
+        p.layer_start, p.reset_mode, p.spike_cap, p.floored, p.u_keep, p.v_keep, p.bias, p.vth_eff, p.reset_sub, p.v_init, p.v_floor,
         p.p_source, p.p_target, p.p_delay, p.p_code, p.p_exp, p.p_graded, p.p_dense, p.p_dense_start, p.p_dense_stride, p.p_ptr_start, p.p_factor,
         p.dense_w, p.dense_w.view(np.int8), p.run_ptr, p.runs, p.sparse_w,
         p.depth, p.state_bits, p.decay_bits, p.activation_shift, p.state_max,
-        window_start, window_stop, out_layer, record_spikes, record_state,
-        rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
+        window_start, window_stop, out_layer, record_spikes and not record_counts, record_state, record_counts,
+        rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
         min(batch, numba.get_num_threads()), np.zeros(1, np.int64),
     )
     lo, hi = packed.layer_start[out_layer], packed.layer_start[out_layer + 1]
@@ -300,7 +308,7 @@ def run_engine(
         stats[:, :, 2],
         out_restore(out_v_sum),
         input_events.sum(axis=0),
-        restore(rasters) if record_spikes else None,
+        (restore(count_rasters) if record_counts else restore(rasters)) if record_spikes else None,
         restore(u_trace) if record_state else None,
         restore(v_trace) if record_state else None,
     )
@@ -412,6 +420,63 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
         n_wrapped += I32(above | below)
         n_saturated += I32(summed != voltage)
     return n_active, n_wrapped, n_saturated
+
+
+@numba.njit(cache=True, inline="always")
+def _update_neurons_ext(
+    a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes, cap, floored, v_floor, payload
+):
+    """``_update_neurons`` for a layer with a membrane floor or several spikes per step, kept
+    apart so that every other layer runs the plain loop. After the reset, v = max(v, v_floor)
+    where the layer is ``floored``; with ``cap`` > 1 (subtractive reset) a neuron fires
+    n = min(cap, 1 + (v - vth_eff - 1) // reset_sub) spikes and loses n * reset_sub, and
+    ``payload`` holds n, what its graded spike carries (``fixed_point.fire_and_reset``)."""
+    half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
+    limit, neg_limit = I32(state_max), I32(-state_max)
+    low_mask = I32((1 << decay_bits) - 1)
+    subtract, fires = mode == 1, mode != 2
+    n_active = n_wrapped = n_saturated = I32(0)
+    for i in range(a_in.size):
+        current_in = a_in[i]
+        a_in[i] = 0
+        current = I32(_decay(u[i], u_keep[i], decay_bits, low_mask) + _shl32(current_in, activation_shift))
+        above, below = current > half32, current <= neg_half
+        current = I32(current - two_half) if above else (I32(current + two_half) if below else current)
+        u[i] = current
+        summed = I32(I32(_decay(v[i], v_keep[i], decay_bits, low_mask) + current) + bias[i])
+        voltage = limit if summed > limit else (neg_limit if summed < neg_limit else summed)
+        spike = (voltage > vth_eff[i]) & fires
+        count = np.int64(0)
+        after = np.int64(voltage)
+        if spike:
+            if cap > 1:
+                count = min(cap, 1 + (np.int64(voltage) - vth_eff[i] - 1) // reset_sub[i])
+                after = voltage - count * reset_sub[i]
+            else:
+                count = 1
+                after = voltage - reset_sub[i] if subtract else 0
+        if floored and after < v_floor[i]:
+            after = v_floor[i]
+        v[i] = I32(after)
+        spikes[i] = spike
+        payload[i] = I32(count)
+        n_active += I32(current_in != 0)
+        n_wrapped += I32(above | below)
+        n_saturated += I32(summed != voltage)
+    return n_active, n_wrapped, n_saturated
+
+
+@numba.njit(cache=True, inline="always")
+def _count_payload(events, payload, counts, window, in_window, values):
+    """``_count_events`` for a layer firing several spikes per step: each spiking neuron adds its
+    count n, and ``values`` (aligned with ``events``) receives n for the graded synapses."""
+    for k in range(events.size):
+        n = payload[events[k]]
+        counts[events[k]] += n
+        values[k] = n
+    if in_window:
+        for k in range(events.size):
+            window[events[k]] += payload[events[k]]
 
 
 @numba.njit(cache=True, inline="always")
@@ -569,12 +634,12 @@ def _list_inputs(x, events, values, graded):
 @numba.njit(parallel=True, cache=True)
 def _simulate(
     x,
-    layer_start, reset_mode, u_keep, v_keep, bias, vth_eff, reset_sub, v_init,
+    layer_start, reset_mode, spike_cap, floored, u_keep, v_keep, bias, vth_eff, reset_sub, v_init, v_floor,
     p_source, p_target, p_delay, p_code, p_exp, p_graded, p_dense, p_dense_start, p_dense_stride, p_ptr_start, p_factor,
     dense_w, dense_w_signed, run_ptr, runs, sparse_w,
     depth, state_bits, decay_bits, activation_shift, state_max,
-    window_start, window_stop, out_layer, record_spikes, record_state,
-    rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
+    window_start, window_stop, out_layer, record_spikes, record_state, record_counts,
+    rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
     n_workers, next_sample,
 ):
     """Every sample independently for all steps. Each of ``n_workers`` (one per thread) claims
@@ -592,9 +657,12 @@ def _simulate(
     for p in range(p_dense_stride.size):
         widest_row = max(widest_row, p_dense_stride[p])
     out_lo, out_hi = layer_start[out_layer], layer_start[out_layer + 1]
-    graded_input = False
+    graded_input = False  # graded values to list from the input (layers' graded spikes: from their counts)
     for p in range(p_source.size):
-        graded_input |= p_graded[p]
+        graded_input |= p_graded[p] and p_source[p] == -1
+    extended = np.zeros(n_layers, np.bool_)  # layers that run _update_neurons_ext
+    for layer in range(n_layers):
+        extended[layer] = spike_cap[layer] > 1 or floored[layer]
     for _worker in numba.prange(n_workers):
         u = np.zeros(n, np.int32)  # Lava's registers are int32; every update states its own wraps
         v = np.zeros(n, np.int32)
@@ -611,6 +679,8 @@ def _simulate(
         local = np.zeros((n_layers, 3), np.int64)
         in_events = np.zeros(n_in, np.int64)
         in_values = np.zeros(n_in, np.int64)
+        payload = np.zeros(n, np.int32)  # spike counts of the layers firing several per step
+        event_values = np.zeros(n, np.int64)  # their counts, aligned with ``events``
         while True:
             b = _fetch_add(next_sample, 0, 1)
             if b >= batch:
@@ -626,17 +696,34 @@ def _simulate(
                 for layer in range(n_layers):
                     lo, hi = layer_start[layer], layer_start[layer + 1]
                     in_window = window_start[layer] <= t < window_stop[layer]
-                    n_active, n_wrapped, n_saturated = _update_neurons(
-                        slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
-                        reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
-                    )
+                    if extended[layer]:
+                        n_active, n_wrapped, n_saturated = _update_neurons_ext(
+                            slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
+                            reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
+                            spike_cap[layer], floored[layer], v_floor[lo:hi], payload[lo:hi],
+                        )
+                    else:
+                        n_active, n_wrapped, n_saturated = _update_neurons(
+                            slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
+                            reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
+                        )
                     n_events[layer] = _list_events(spikes[lo:hi], events[lo:hi])
-                    _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
+                    if spike_cap[layer] > 1:
+                        _count_payload(events[lo : lo + n_events[layer]], payload[lo:hi], counts[lo:hi], window[lo:hi], in_window, event_values[lo:hi])
+                    else:
+                        _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
                     local[layer, 0] += n_active
                     local[layer, 1] += n_wrapped
                     local[layer, 2] += n_saturated
                 if record_spikes:
                     rasters[t, b] = spikes
+                if record_counts:  # every layer's spikes, as counts
+                    for layer in range(n_layers):
+                        lo, hi = layer_start[layer], layer_start[layer + 1]
+                        if spike_cap[layer] > 1:
+                            count_rasters[t, b, lo:hi] = payload[lo:hi]
+                        else:
+                            count_rasters[t, b, lo:hi] = spikes[lo:hi]
                 if record_state:
                     u_trace[t, b] = u
                     v_trace[t, b] = v
@@ -656,9 +743,12 @@ def _simulate(
                         continue
                     lo, hi = layer_start[p_target[p]], layer_start[p_target[p] + 1]
                     target = slots[(t + 1 + p_delay[p]) % depth, lo:hi]
-                    if p_graded[p]:  # only the input is graded
+                    if p_graded[p]:  # graded input values, or the spike counts of a layer firing several per step
                         totals = acc[: hi - lo]
-                        values = in_values[:n_inputs]
+                        if source == -1:
+                            values = in_values[:n_inputs]
+                        else:
+                            values = event_values[layer_start[source] : layer_start[source] + n_events[source]]
                         _accumulate_graded(
                             active,
                             values,

@@ -39,7 +39,7 @@ class RunResult:
     layers: dict[str, LayerActivity]
     output_layer: str
     output_v_sum: np.ndarray  # (batch, n) sum over steps of the output layer's v, in float units
-    rasters: dict[str, np.ndarray] | None = None  # name -> (steps, batch, n) bool
+    rasters: dict[str, np.ndarray] | None = None  # name -> (steps, batch, n) bool; int32 counts where several spikes per step
     traces: dict[str, dict[str, np.ndarray]] | None = None  # name -> {"u","v"} -> (steps, batch, n)
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -50,6 +50,12 @@ class RunResult:
         if out.spike_counts is not None and out.spike_counts.sum() > 0:
             return np.argmax(out.spike_counts, axis=1)
         return np.argmax(self.output_v_sum, axis=1)
+
+
+def raster_dtype(layer) -> type:
+    """A layer's raster: 0/1 spikes (bool), or spike counts (int32) for a layer that fires
+    several spikes per step (a normalised or quantised layer)."""
+    return np.int32 if layer.neurons.several_spikes else bool
 
 
 def count_window(activity: "LayerActivity", t: int, spikes: np.ndarray) -> None:

@@ -155,6 +155,8 @@ class TorchLayer:
     reset_sub: torch.Tensor
     v_init: torch.Tensor
     unit: torch.Tensor  # state units per float unit of v (the layer's state scale)
+    max_spikes: int = 1  # > 1: spikes per step as counts (graded spikes)
+    v_floor: torch.Tensor | None = None  # v = max(v, v_floor) after the reset
 
 
 def _as_tensor(values, device) -> torch.Tensor:
@@ -195,11 +197,13 @@ def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list
                 u_keep=_as_tensor(fx.current_keep(neu.du, arith), device),
                 v_keep=_as_tensor(fx.voltage_keep(neu.dv, arith), device),
                 bias=_as_tensor(fx.effective_bias(neu.bias_mant, neu.bias_exp), device),
-                vth_eff=_as_tensor(fx.effective_threshold(neu.vth, arith), device),
+                vth_eff=_as_tensor(fx.firing_threshold(neu.vth, arith, neu.inclusive), device),
                 reset=neu.reset,
                 reset_sub=_as_tensor(neu.reset_sub, device),
                 v_init=_as_tensor(neu.v_init, device),
                 unit=_as_tensor(np.broadcast_to(layer.state_scale, (layer.n_out,)), device),
+                max_spikes=neu.max_spikes,
+                v_floor=None if neu.v_floor is None else _as_tensor(neu.v_floor, device),
             )
         )
     return layers
@@ -263,6 +267,7 @@ def simulate(
             current, voltage, spike, n_active, n_wrapped, n_saturated = update_neurons(
                 a_in, u[name], v[name], layer.u_keep, layer.v_keep, layer.bias, layer.vth_eff, layer.reset_sub, layer.unit,
                 layer.reset, arith.activation_shift, arith.decay_bits, arith.state_bits, arith.state_max,
+                max_spikes=layer.max_spikes, v_floor=layer.v_floor,
             )
             u[name], v[name], spikes[name] = current, voltage, spike
             counts[name] = counts[name] + spike
@@ -272,7 +277,7 @@ def simulate(
             stats["u"][name] += n_wrapped
             stats["v"][name] += n_saturated
             if rasters is not None:
-                rasters[name].append(spike.detach() > 0)
+                rasters[name].append(spike.detach().to(torch.int32) if layer.max_spikes > 1 else spike.detach() > 0)
             if traces is not None:
                 traces[name]["u"].append(current.detach().to(torch.int32))
                 traces[name]["v"].append(voltage.detach().to(torch.int32))
@@ -294,13 +299,16 @@ def simulate(
 
 
 def update_neurons(
-    a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, reset: Reset, activation_shift: int, decay_bits: int, state_bits: int, state_max: int
+    a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, unit, reset: Reset, activation_shift: int, decay_bits: int, state_bits: int, state_max: int,
+    *, max_spikes: int = 1, v_floor: torch.Tensor | None = None,
 ):
     """One step of one layer's CUBA neurons (``fixed_point.neuron_step`` and ``fire_and_reset``):
 
         u = wrap24_once(wrap32(decay(u) + wrap32(a_in << 6)))
-        v = clip(wrap32(decay(v) + u + bias));  spike = v > vth << 6;  reset v
+        v = clip(wrap32(decay(v) + u + bias));  spike = v > vth_eff;  reset v;  v = max(v, v_floor)
 
+    ``vth_eff`` is ``fixed_point.firing_threshold``; with ``max_spikes > 1`` the spike is the
+    count min(max_spikes, 1 + (v - vth_eff - 1) // reset_sub) and v loses count * reset_sub.
     Returns (u, v, spikes, inputs nonzero, u wraps, v clips); the counts are 0-d tensors."""
     activation = wrap(a_in * float(2**activation_shift), 32)
     current, wrapped = wrap_once(wrap(decay(u, u_keep, decay_bits) + activation, 32), state_bits)
@@ -309,8 +317,17 @@ def update_neurons(
         spike = torch.zeros_like(voltage)
     else:
         spike = fire(voltage, vth_eff, unit)
+        if max_spikes > 1:
+            with torch.no_grad():
+                over = torch.floor((voltage - vth_eff - 1) / reset_sub)
+                count = torch.where(voltage > vth_eff, torch.clamp(over + 1, max=float(max_spikes)), torch.zeros_like(voltage))
+            spike = ste(count, spike)
         fired = spike.detach()  # the reset passes no gradient (snnTorch's default)
         voltage = voltage * (1 - fired) if reset is Reset.ZERO else voltage - fired * reset_sub
+        if v_floor is not None:
+            with torch.no_grad():
+                floored = torch.maximum(voltage, v_floor)
+            voltage = ste(floored, voltage)
     return current, voltage, spike, torch.count_nonzero(a_in.detach()), torch.count_nonzero(wrapped), torch.count_nonzero(saturated)
 
 

@@ -193,19 +193,47 @@ def voltage_keep(dv: np.ndarray, arith: ArithmeticSpec) -> np.ndarray:
     return arith.decay_unity - np.asarray(dv).astype(np.int64)
 
 
-def fire_and_reset(
-    v: np.ndarray, vth_eff: np.ndarray, reset: Reset | str, reset_sub: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spike where ``v > vth << 6``; then reset v to 0, or subtract ``reset_sub``.
+def firing_threshold(vth: np.ndarray, arith: ArithmeticSpec, inclusive: bool = False) -> np.ndarray:
+    """The value v must exceed to fire: ``vth << 6``, or ``(vth << 6) - 1`` for an inclusive
+    threshold (v >= T is v > T - 1 in integers), so every engine keeps one strict comparison."""
+    return effective_threshold(vth, arith) - np.int32(1 if inclusive else 0)
 
-    Lava's LIF resets to 0 (``reset_voltage``); subtraction is neurodeploy's own
-    process model (see ``backends/lava_processes/neurodeploy_lif.py``)."""
+
+def fire_and_reset(
+    v: np.ndarray,
+    vth_eff: np.ndarray,
+    reset: Reset | str,
+    reset_sub: np.ndarray | None = None,
+    *,
+    max_spikes: int = 1,
+    v_floor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spike where ``v > vth_eff`` (``firing_threshold``); then reset v to 0, or subtract
+    ``reset_sub``; then, where a floor is set, ``v = max(v, v_floor)``. Returns (spikes, v).
+
+    With ``max_spikes > 1`` (subtractive reset) a neuron fires
+    ``n = min(max_spikes, 1 + (v - vth_eff - 1) // reset_sub)`` spikes, v -= n * reset_sub,
+    and ``spikes`` holds the counts (int32), which a graded spike carries to the synapses.
+
+    Lava's LIF resets to 0 (``reset_voltage``); subtraction, counts and the floor are
+    neurodeploy's own process model (see ``backends/lava_processes/neurodeploy_lif.py``)."""
     reset = Reset.of(reset)
-    spikes = v > vth_eff
-    if reset is Reset.ZERO:
-        v = np.where(spikes, 0, v).astype(np.int32)
+    fired = v > vth_eff
+    if max_spikes > 1:
+        if reset is not Reset.SUBTRACT:
+            raise ValueError("several spikes per step need a subtractive reset")
+        over = v.astype(np.int64) - vth_eff - 1
+        counts = np.where(fired, np.minimum(1 + over // np.maximum(reset_sub, 1), max_spikes), 0)
+        v = (v - counts * reset_sub.astype(np.int64)).astype(np.int32)
+        spikes = counts.astype(np.int32)
+    elif reset is Reset.ZERO:
+        v = np.where(fired, 0, v).astype(np.int32)
+        spikes = fired
     elif reset is Reset.SUBTRACT:
-        v = np.where(spikes, v - reset_sub, v).astype(np.int32)
+        v = np.where(fired, v - reset_sub, v).astype(np.int32)
+        spikes = fired
     else:
         raise ValueError(f"reset {reset.name.lower()!r} does not fire")
+    if v_floor is not None:
+        v = np.maximum(v, v_floor).astype(np.int32)
     return spikes, v

@@ -83,6 +83,11 @@ def check_normalised(stage: NormalisedNetwork, pass_name: str = "normalise", pro
         c.require(np.all((dyn.beta >= 0) & (dyn.beta <= 1)), layer.name, "beta outside [0, 1]")
         if dyn.spiking:
             c.require(np.all(np.isfinite(dyn.threshold)), layer.name, "spiking layer with an infinite threshold")
+        for name in ("floor", "v_initial"):
+            value = getattr(dyn, name)
+            if value is not None:
+                c.require(value.shape == (n,) and np.all(np.isfinite(value)), layer.name, f"{name} must be {n} finite values")
+        c.require(dyn.max_spikes >= 1, layer.name, f"max_spikes {dyn.max_spikes} < 1")
 
 
 def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profile: HardwareProfile | None = None) -> None:
@@ -105,6 +110,9 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
                 f"weight_exp {p.weight_exp} outside [{a.weight_exponent_min}, {a.weight_exponent_max}]",
             )
             c.require(p.graded_bits <= a.graded_spike_bits, where, f"graded input of {p.graded_bits} bits, profile allows {a.graded_spike_bits}")
+            if p.source != INPUT:
+                counts = stage.layer(p.source).neurons.several_spikes
+                c.require(bool(p.graded_bits) == counts, where, "graded synapses must match a source that sends spike counts")
             c.require(p.connection in CONNECTIONS, where, f"unknown connection {p.connection!r}")
             if p.connection == "Conv":
                 c.require(p.geometry is not None and p.weight_exp == 0, where, "Conv needs a kernel and exponent 0")
@@ -125,12 +133,17 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
             ("bias_exp", 0, a.bias_exponent_max),
             ("v_init", -a.state_max, a.state_max),
             ("reset_sub", 0, a.state_max),
+            ("v_floor", -a.state_max, a.state_max),
         ):
             value = getattr(neu, field)
+            if value is None and field == "v_floor":
+                continue
             c.require(value.shape == (layer.n_out,), name, f"{field} has shape {value.shape}, expected ({layer.n_out},)")
             c.require(value.dtype.kind == "i", name, f"{field} must be integer, got {value.dtype}")
             if value.size:
                 c.require(value.min() >= lo and value.max() <= hi, name, f"{field} in [{value.min()}, {value.max()}], allowed [{lo}, {hi}]")
+        if neu.several_spikes:
+            c.require(neu.max_spikes <= (1 << max(a.graded_spike_bits - 1, 0)), name, f"{neu.max_spikes} spikes per step exceed the graded payload")
         scales = np.asarray(layer.state_scale, dtype=np.float64)
         c.require(
             bool(np.all(scales > 0) and np.all(np.isfinite(scales))) and scales.size in (1, layer.n_out), name, f"state scale {scales.min()}..{scales.max()}"

@@ -33,13 +33,20 @@ class NeuronDynamics:
 
         u[t] = alpha * u[t-1] + a[t] + current_bias        (synaptic current)
         v[t] = beta  * v[t-1] + u[t] + bias                 (membrane voltage)
-        s[t] = v[t] > threshold                             (spiking models only)
+        s[t] = v[t] > threshold                             (spiking models only; v >= threshold if inclusive)
         reset ZERO: v[t] = 0 where s[t];  SUBTRACT: v[t] -= reset_amount where s[t]
+        v[t] = max(v[t], floor)                             (where a floor is set, after the reset)
 
     ``a[t]`` is the sum of the layer's projections (input gains already folded into the
     weights). NIR's ``v_reset`` is absorbed by measuring v relative to it:
-    v_nir = v + v_offset, so the initial v is ``-v_offset``. ``kind`` names the neuron
-    model (its key in ``NEURONS``); ``reset`` accepts a ``Reset`` or its name.
+    v_nir = v + v_offset, so NIR's initial v = 0 is ``-v_offset`` (``v_initial``, which an
+    exporter's convention may set otherwise). ``kind`` names the neuron model (its key in
+    ``NEURONS``); ``reset`` accepts a ``Reset`` or its name.
+
+    Several spikes per step (``max_spikes > 1``; inclusive threshold and subtractive reset,
+    as Sinabs and Rockpool run them): a neuron at v >= threshold emits
+    n = min(max_spikes, 1 + floor((v - threshold) / reset_amount)) spikes in the step and
+    v -= n * reset_amount; its output at that step is n (a graded spike carrying the count).
     """
 
     kind: str
@@ -51,9 +58,22 @@ class NeuronDynamics:
     v_offset: np.ndarray
     reset: Reset
     reset_amount: np.ndarray  # subtracted on a spike when reset is SUBTRACT
+    inclusive: bool = False  # fires at v >= threshold instead of v > threshold
+    max_spikes: int = 1  # spikes one neuron may emit in one step
+    floor: np.ndarray | None = None  # lowest v after the reset (None: no floor)
+    v_initial: np.ndarray | None = None  # v at the start of every sample (None: -v_offset, NIR's v = 0)
 
     def __post_init__(self):
         object.__setattr__(self, "reset", Reset.of(self.reset))
+        if self.v_initial is None:
+            object.__setattr__(self, "v_initial", -np.asarray(self.v_offset, dtype=np.float64))
+        if self.max_spikes > 1 and not (self.inclusive and self.reset is Reset.SUBTRACT):
+            raise ValueError("several spikes per step need an inclusive threshold and a subtractive reset")
+
+    @property
+    def several_spikes(self) -> bool:
+        """True when a neuron may emit more than one spike in a step (graded spikes carry the count)."""
+        return self.spiking and self.max_spikes > 1
 
     @property
     def spiking(self) -> bool:
@@ -79,13 +99,15 @@ class Subthreshold:
 @dataclass(frozen=True)
 class Lowering:
     """One NIR neuron node being lowered: its name (for messages), its number of neurons, the
-    constant input the synapses before it carry (their biases, or zeros) and dt."""
+    constant input the synapses before it carry (their biases, or zeros), dt, and whether the
+    node lies on a cycle of the graph (its own spikes reach it again: a recurrent layer)."""
 
     node: Any
     name: str
     n: int
     bias_in: np.ndarray
     dt: float
+    recurrent: bool = False
 
     def param(self, field_name: str) -> np.ndarray:
         """A parameter as one float per neuron (one value broadcast to the layer)."""
@@ -145,21 +167,40 @@ class NeuronModel:
         raise NotImplementedError(f"{self.name} has no snnTorch module")
 
     def lower(self, low: Lowering) -> tuple[NeuronDynamics, np.ndarray]:
-        """The layer's ``NeuronDynamics`` and the input gain folded into its projections."""
+        """The layer's ``NeuronDynamics`` under NIR's own semantics (forward Euler at dt, the
+        reset from the node's metadata), and the input gain folded into its projections."""
         sub = self.subthreshold(low)
-        if not self.spiking:
+        reset, delayed = reset_mechanism(low.node, low.name) if self.spiking else (Reset.NONE, False)
+        return self.dynamics(low, sub, reset, delayed=delayed), sub.gain
+
+    def dynamics(
+        self,
+        low: Lowering,
+        sub: Subthreshold,
+        reset: Reset,
+        *,
+        delayed: bool = False,
+        inclusive: bool = False,
+        max_spikes: int = 1,
+        floor: np.ndarray | None = None,
+        v_initial: np.ndarray | None = None,
+    ) -> NeuronDynamics:
+        """``NeuronDynamics`` from discretised dynamics and a spike rule; ``floor`` and
+        ``v_initial`` in NIR's units of v (None: no floor; NIR's v = 0). Exporter dialects
+        (``dialects/``) call this with their own ``sub`` and rule."""
+        if not self.spiking or reset is Reset.NONE:
             threshold, v_reset, reset, reset_amount = np.full(low.n, np.inf), low.zeros, Reset.NONE, low.zeros
+            inclusive, max_spikes, floor = False, 1, None
         else:
             threshold = low.param(self.threshold_field)
             v_reset = low.zeros if self.reset_field is None else low.param(self.reset_field)
-            reset, delayed = reset_mechanism(low.node, low.name)
             reset_amount = threshold - v_reset
             if reset is Reset.SUBTRACT:
                 if np.any(v_reset != 0):
                     raise UnsupportedModelError(f"node {low.name!r}: subtractive reset with a nonzero v_reset is ambiguous; use v_reset = 0")
                 if delayed:
                     reset_amount = delayed_subtraction(threshold, sub.beta, low.name)
-        dynamics = NeuronDynamics(
+        return NeuronDynamics(
             kind=self.name,
             alpha=sub.alpha,
             beta=sub.beta,
@@ -169,8 +210,11 @@ class NeuronModel:
             v_offset=v_reset,
             reset=reset,
             reset_amount=reset_amount,
+            inclusive=inclusive,
+            max_spikes=max_spikes,
+            floor=None if floor is None else np.asarray(floor, dtype=np.float64) - v_reset,
+            v_initial=None if v_initial is None else np.asarray(v_initial, dtype=np.float64) - v_reset,
         )
-        return dynamics, sub.gain
 
     def layer_shape(self, node) -> tuple[int, ...] | None:
         """The layer's shape from its parameters ((1,) for one value), or None."""

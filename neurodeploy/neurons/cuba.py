@@ -47,9 +47,19 @@ class QuantisedNeurons:
     v_init: np.ndarray  # v at the start of every sample (state units)
     reset: Reset
     reset_sub: np.ndarray  # state units subtracted on a spike when reset is SUBTRACT
+    inclusive: bool = False  # fires at v >= vth << threshold_shift (in integers: v > (vth << shift) - 1)
+    max_spikes: int = 1  # > 1: a graded spike carries the count n = min(max_spikes, 1 + (v - T) // reset_sub)
+    v_floor: np.ndarray | None = None  # state units: v = max(v, v_floor) after the reset (None: no floor)
 
     def __post_init__(self):
         object.__setattr__(self, "reset", Reset.of(self.reset))
+        if self.max_spikes > 1 and not (self.inclusive and self.reset is Reset.SUBTRACT and np.all(self.reset_sub > 0)):
+            raise ValueError("several spikes per step need an inclusive threshold and a positive subtractive reset")
+
+    @property
+    def several_spikes(self) -> bool:
+        """True when the layer's spikes are graded, carrying how many spikes a neuron fired."""
+        return self.reset is not Reset.NONE and self.max_spikes > 1
 
     @property
     def spiking(self) -> bool:
@@ -66,9 +76,20 @@ class QuantisedNeurons:
 
 
 def lava_process(neurons: QuantisedNeurons) -> str:
-    """The Lava process that runs the layer: Lava's own ``LIF`` when it can (reset to zero and
-    one du, dv and vth for the whole layer), else ``NeurodeployLIF``."""
-    return "LIF" if neurons.reset is Reset.ZERO and neurons.has_uniform_parameters else "NeurodeployLIF"
+    """The Lava process that runs the layer: Lava's own ``LIF`` when it can (reset to zero, one
+    du, dv and vth for the whole layer, v > vth, one spike per step, no floor), else
+    ``NeurodeployLIF``."""
+    lava_lif = (
+        neurons.reset is Reset.ZERO and neurons.has_uniform_parameters and not neurons.inclusive
+        and neurons.max_spikes == 1 and neurons.v_floor is None
+    )
+    return "LIF" if lava_lif else "NeurodeployLIF"
+
+
+def payload_limit(arith: ArithmeticSpec) -> int:
+    """The largest spike count a graded spike carries: its payload as a signed integer
+    (Lava's connections multiply it as int32); 1 on a chip with binary spikes only."""
+    return (1 << (arith.graded_spike_bits - 1)) - 1 if arith.graded_spike_bits >= 2 else 1
 
 
 def quantise_neurons(
@@ -80,12 +101,14 @@ def quantise_neurons(
     vth = _threshold_mantissa(name, dyn, scale, arith)
     bias_mant, bias_exp = _bias_mantissa_exponent(name, bias_total * scale, arith)
     du, dv, notes = _decays(dyn.alpha, dyn.beta, arith)
-    v_init = np.round(-dyn.v_offset * scale).astype(np.int64)
+    v_init = np.round(dyn.v_initial * scale).astype(np.int64)
     if np.any(np.abs(v_init) > arith.state_max):
         raise InvalidValueError(
-            f"layer {name!r}: v_reset {dyn.v_offset.max():g} needs an initial v of {np.abs(v_init).max()} "
-            f"state units, beyond the {arith.state_bits}-bit state"
+            f"layer {name!r}: the initial v {np.abs(dyn.v_initial).max():g} (v_reset {dyn.v_offset.max():g}) needs "
+            f"{np.abs(v_init).max()} state units, beyond the {arith.state_bits}-bit state"
         )
+    reset_sub = _reset_subtraction(name, dyn, vth, scale, arith)
+    max_spikes = _spike_cap(name, dyn, reset_sub, arith, notes)
     neurons = QuantisedNeurons(
         kind=dyn.kind,
         du=du,
@@ -95,9 +118,45 @@ def quantise_neurons(
         bias_exp=bias_exp,
         v_init=v_init.astype(np.int32),
         reset=dyn.reset,
-        reset_sub=_reset_subtraction(name, dyn, vth, scale, arith),
+        reset_sub=reset_sub,
+        inclusive=bool(dyn.inclusive and dyn.spiking),
+        max_spikes=max_spikes,
+        v_floor=_floor(dyn, vth, scale, arith),
     )
     return neurons, notes
+
+
+def _spike_cap(name: str, dyn: NeuronDynamics, reset_sub: np.ndarray, arith: ArithmeticSpec, notes: list[str]) -> int:
+    """Spikes per step on the chip: the model's, within what a graded spike carries. A chip
+    with binary spikes only (Loihi 1) fires once per step: what exceeds one spike stays in v
+    (subtractive reset) and leaves in the next steps, unless the floor or saturation drops it."""
+    if not dyn.several_spikes:
+        return 1
+    if np.any(reset_sub <= 0):
+        raise InvalidValueError(f"layer {name!r}: the threshold rounds to 0 state units; several spikes per step need a positive one")
+    limit = payload_limit(arith)
+    if limit == 1:
+        notes.append(
+            "fires several spikes per step in the model, but the profile's spikes are binary (no graded spikes): "
+            "one spike per step, the rest stays in v and leaves in later steps (fewer or later spikes where a neuron "
+            "exceeds twice its threshold; the fidelity section measures the effect)"
+        )
+        return 1
+    reachable = int(np.max(1 + arith.state_max // reset_sub.astype(np.int64)))  # v never exceeds state_max
+    if min(dyn.max_spikes, reachable) > limit:
+        notes.append(f"a neuron can fire up to {min(dyn.max_spikes, reachable)} spikes in a step; a {arith.graded_spike_bits}-bit graded spike "
+                     f"carries at most {limit}: the rest stays in v for the next steps")
+    return int(min(dyn.max_spikes, limit))
+
+
+def _floor(dyn: NeuronDynamics, vth: np.ndarray, scale, arith: ArithmeticSpec) -> np.ndarray | None:
+    """The membrane floor in state units: exactly -(vth << shift) where the model floors v at
+    minus its threshold (Sinabs' importer), else round(floor * s); within the state's range."""
+    if dyn.floor is None or not dyn.spiking:
+        return None
+    at_threshold = np.isclose(dyn.floor, -dyn.threshold, rtol=1e-12, atol=0.0)
+    units = np.where(at_threshold, -(vth.astype(np.int64) << arith.threshold_shift), np.round(dyn.floor * scale))
+    return np.clip(units, -arith.state_max, arith.state_max).astype(np.int32)
 
 
 def bias_with_folded_current(alpha: np.ndarray, bias: np.ndarray, current_bias: np.ndarray) -> tuple[np.ndarray, bool]:
