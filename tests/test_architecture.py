@@ -17,6 +17,7 @@ RANKS = {
     "registry": 0,
     "hardware": 1,
     "neurons": 2,
+    "dialects": 2.5,  # exporter dialects: lower neuron nodes for the normalise pass
     "ir": 3,
     "backends": 4,
     "encoders": 4,

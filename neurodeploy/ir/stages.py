@@ -20,6 +20,7 @@ import nir
 import numpy as np
 from scipy import sparse
 
+from ..dialects.base import DialectChoice
 from ..errors import UnsupportedModelError
 from ..hardware.profile import ArithmeticSpec, HardwareProfile
 from ..neurons.base import NeuronDynamics
@@ -119,6 +120,7 @@ class NormalisedLayer:
     projections: tuple[Projection, ...]
     neurons: NeuronDynamics
     nir_nodes: tuple[str, ...]  # the NIR nodes this layer was built from
+    conventions: tuple[str, ...] = ()  # how its exporter's dialect read the neuron node (dialects/)
 
     @property
     def n_out(self) -> int:
@@ -138,6 +140,7 @@ class NormalisedNetwork:
     dt_source: str
     source: FloatGraph
     notes: tuple[str, ...] = ()
+    dialect: DialectChoice | None = None  # the exporter's dialect the graph was read in (dialects/)
 
     @property
     def n_inputs(self) -> int:

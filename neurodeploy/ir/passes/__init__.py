@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...dialects.base import DialectOptions
 from ...hardware.profile import HardwareProfile
 from ..checks import PassCheckError, check_float_graph, check_mapped, check_normalised, check_quantised
 from ..stages import FloatGraph, InputEncoding, MappedNetwork, NormalisedNetwork, QuantisedNetwork
@@ -29,6 +30,8 @@ class CompileOptions:
     dt: float | None = None
     input_encoding: InputEncoding = field(default_factory=InputEncoding)
     weight_scaling: str = "channel"  # "channel": one state scale per neuron / output channel; "layer": one per layer
+    dialect: str | None = None  # the exporter's dialect to read the graph in (None: detected; dialects/)
+    dialect_options: DialectOptions = field(default_factory=DialectOptions)  # what the file cannot say (--reset, ...)
 
 
 Ranges = Mapping[str, ObservedRange]  # per layer: |u| and |v| observed on calibration data
@@ -43,7 +46,7 @@ class Pass:
 
 PASSES: tuple[Pass, ...] = (
     Pass("inline_subgraphs", lambda stage, opts, ranges: inline_subgraphs(stage), check_float_graph),
-    Pass("normalise", lambda stage, opts, ranges: normalise(stage, dt=opts.dt), check_normalised),
+    Pass("normalise", lambda stage, opts, ranges: normalise(stage, dt=opts.dt, dialect=opts.dialect, options=opts.dialect_options), check_normalised),
     Pass("quantise", lambda stage, opts, ranges: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling, ranges), check_quantised),
     Pass("map_cores", lambda stage, opts, ranges: map_cores(stage, opts.profile), check_mapped),
 )

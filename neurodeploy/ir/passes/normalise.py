@@ -5,11 +5,13 @@ sources (the Input or other neuron nodes, itself included for recurrence) are co
 into one matrix per (source, delay): all paths are followed backwards through Affine,
 Linear, Scale, Flatten, Conv1d/2d, SumPool2d, AvgPool2d and Delay nodes, and summed.
 Biases are found by evaluating that linear part with all sources at zero.
-Each neuron node is lowered by its neuron model (``neurons/``: one module per NIR
-primitive, whose docstring states its discretisation) to ``NeuronDynamics``; continuous
-time is discretised with the forward-Euler step ``dt`` (snnTorch's, Norse's and the NIR
-paper's convention), and a Delay node of tau_d becomes round(tau_d / dt) extra steps on
-the synapses it lies on.
+Each neuron node is lowered to ``NeuronDynamics`` in the dialect of the framework that
+wrote the file (``dialects/``: detected from the file, or ``--dialect``): NIR's own semantics
+lowers it by its neuron model (``neurons/``: one module per NIR primitive, whose docstring
+states its discretisation), continuous time discretised with the forward-Euler step ``dt``;
+an exporter's dialect lowers it as that framework's simulator runs it (Sinabs: no dt, several
+spikes per step; Rockpool: exact decays; Norse: tau = dt / tau_inv; snnTorch: its reset). A
+Delay node of tau_d becomes round(tau_d / dt) extra steps on the synapses it lies on.
 
 The model's input gain (e.g. (dt/tau) r for LIF) is folded into the rows of every
 projection; biases and v_leak become the per-step ``bias`` (for CubaLIF the Affine bias
@@ -22,18 +24,21 @@ Reset semantics: NIR resets to ``v_reset``. A node whose metadata says
 ``"reset_delay": true`` (snnTorch's default) the subtraction of thr one step later equals
 an immediate subtraction of thr / beta.
 
-dt: from the caller (``--dt``), else graph metadata ``dt``, else inferred from
+dt: the dialect's where it has its own rule (Rockpool: from r; Norse: --dt, else assumed),
+else from the caller (``--dt``), else graph metadata ``dt``, else inferred from
 ``r = tau / dt`` (the snnTorch exporter's convention), else 1e-4 s (the convention of
 snnTorch's exporter and the NIR paper); the choice and its origin are reported.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import nir
 import numpy as np
 from scipy import sparse
 
+from ...dialects import Dialect, DialectOptions, resolve
 from ...errors import InvalidValueError, UnsupportedModelError
 from ...limits import check_memory
 from ...neurons import NEURONS, Lowering, is_neuron, model_of
@@ -47,17 +52,25 @@ BYTES_PER_NEURON = 256  # a neuron's parameters and identity paths in the float 
 MAX_DELAY_STEPS = 65535  # the largest max_synaptic_delay a profile may state (hardware/profile.py)
 
 
-def normalise(float_graph: FloatGraph, dt: float | None = None) -> NormalisedNetwork:
+def normalise(float_graph: FloatGraph, dt: float | None = None, dialect: str | None = None, options: DialectOptions | None = None) -> NormalisedNetwork:
+    """``dialect``: read the graph as that exporter's simulator runs it (None: detect it);
+    ``options``: what the file cannot say, as the user gave it."""
     graph = float_graph.graph
     walker = _GraphWalker(graph)
     _check_finite(graph)
-    dt_value, dt_source = _choose_dt(graph, dt)
+    rules, choice = resolve(float_graph, dialect, options)
+    if dt is not None:
+        _choose_dt(graph, dt)  # checks the value
+    dt_value, dt_source = rules.time_step(graph, dt) or _choose_dt(graph, dt)
+    if dt_source.startswith("assumed"):
+        choice = dataclasses.replace(choice, assumptions=(*choice.assumptions, f"dt = {dt_value:g} s {dt_source}"))
+    choice = dataclasses.replace(choice, settings={**choice.settings, "dt_s": dt_value})
     walker.infer_shapes()
-    layers = {name: walker.layer(name, dt_value) for name in walker.neurons}
+    layers = {name: walker.layer(name, dt_value, rules, choice.settings) for name in walker.neurons}
     _reject_graded_outputs_feeding_layers(layers, graph)
     order = _feed_forward_order(layers)
     notes = list(walker.notes)
-    if dt_source.startswith("default"):
+    if dt_source.startswith("default") and choice.name == "nir":
         notes.append(f"dt = {dt_value:g} s assumed ({dt_source}); pass --dt to override")
     return NormalisedNetwork(
         input_shape=walker.shapes[walker.input],
@@ -67,6 +80,7 @@ def normalise(float_graph: FloatGraph, dt: float | None = None) -> NormalisedNet
         dt_source=dt_source,
         source=float_graph,
         notes=tuple(notes),
+        dialect=choice,
     )
 
 
@@ -196,7 +210,7 @@ class _GraphWalker:
                     )
 
     # ------------------------------------------------------------------ layers
-    def layer(self, name: str, dt: float) -> NormalisedLayer:
+    def layer(self, name: str, dt: float, dialect: Dialect, settings) -> NormalisedLayer:
         self.dt = dt
         n = int(np.prod(self.shapes[name]))
         paths: dict[tuple[str, int], list[_Path]] = {}
@@ -204,12 +218,26 @@ class _GraphWalker:
         self._walk_back(name, start, (name,), paths)
         bias_in = self._bias_into(name, {})
         node = self.graph.nodes[name]
-        dyn, gain = model_of(node).lower(Lowering(node, name, n, bias_in if bias_in.size == n else np.zeros(n), dt))
-        projections = _projections(paths, gain, n)
+        low = Lowering(node, name, n, bias_in if bias_in.size == n else np.zeros(n), dt, recurrent=self._on_cycle(name))
+        lowered = dialect.lower(model_of(node), low, settings)
+        self.notes.extend(lowered.notes)
+        projections = _projections(paths, lowered.gain, n)
         if not projections:
             raise UnsupportedModelError(f"node {name!r} receives nothing from the Input or another neuron node")
         nir_nodes = tuple(dict.fromkeys([node for p in projections for node in p.nir_nodes] + [name]))
-        return NormalisedLayer(name, tuple(self.shapes[name]), projections, dyn, nir_nodes)
+        return NormalisedLayer(name, tuple(self.shapes[name]), projections, lowered.dynamics, nir_nodes, lowered.conventions)
+
+    def _on_cycle(self, name: str) -> bool:
+        """Whether the node's output reaches it again (a recurrent layer)."""
+        seen, todo = set(), list(self.succs[name])
+        while todo:
+            node = todo.pop()
+            if node == name:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(self.succs[node])
+        return False
 
     def _walk_back(self, node: str, path: _Path, stack: tuple[str, ...], found: dict) -> None:
         nodes = self.graph.nodes
