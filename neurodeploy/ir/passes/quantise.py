@@ -28,6 +28,13 @@ main projection is a convolution prefers exponent 0 when its headroom allows it.
 Approximations are listed in the notes: decays that 12 bits cannot express, and a
 constant synaptic current (CubaLIF after an Affine bias), which Loihi cannot inject into
 u and which becomes its steady-state equivalent bias on v, c / (1 - alpha).
+
+A layer that fires several spikes per step (Sinabs, Rockpool) sends graded spikes whose
+payload is the count (``neurons/cuba.py``); the projections it feeds take graded input of
+the profile's ``graded_spike_bits``, and their worst case assumes at most
+``spike_count_bound`` spikes per source and step: 1 + (largest u + |bias|) / reset of the
+source with its own inputs at one spike per step (not compounded through the layers), never
+more than the 24-bit v allows, 1 + (state_max - T) // reset.
 """
 from __future__ import annotations
 
@@ -36,10 +43,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ...errors import DoesNotFitError, InputDataError, InvalidValueError
-from ...hardware.fixed_point import sign_mode_of, weight_range
+from ...errors import DoesNotFitError, InputDataError, InvalidValueError, UnsupportedModelError
+from ...hardware.fixed_point import Reset, firing_threshold, sign_mode_of, weight_range
 from ...hardware.profile import ArithmeticSpec, HardwareProfile
-from ...neurons.cuba import bias_with_folded_current, quantise_neurons
+from ...neurons.cuba import bias_with_folded_current, payload_limit, quantise_neurons
 from ..stages import (
     INPUT,
     Geometry,
@@ -79,9 +86,13 @@ def quantise(
     arith = profile.arithmetic
     encoding = _resolve_input_encoding(input_encoding or InputEncoding(), profile)
     layers, notes = [], list(network.notes)
+    counts: dict[str, int] = {}  # layers sending spike counts: the most one neuron sends in a step
     for layer in network.layers:
         observed = ranges.get(layer.name) if ranges else None
-        quantised, layer_notes = _quantise_layer(layer, arith, encoding, weight_scaling, observed)
+        _check_graded_sources(layer, network, counts, arith)
+        quantised, layer_notes, bound = _quantise_layer(layer, arith, encoding, weight_scaling, observed, counts)
+        if bound is not None:
+            counts[layer.name] = bound
         layers.append(quantised)
         notes.extend(f"layer {layer.name!r}: {note}" for note in layer_notes)
     if ranges:
@@ -138,12 +149,14 @@ class ObservedRange:
 class _Synapses:
     """A projection's float weights per integer input unit, and its integer format."""
 
-    def __init__(self, projection: Projection, encoding: InputEncoding, arith: ArithmeticSpec):
+    def __init__(self, projection: Projection, encoding: InputEncoding, arith: ArithmeticSpec, counts: dict[str, int] | None = None):
         self.projection = projection
         graded = projection.source == INPUT and encoding.kind == "graded"
         self.graded_bits = encoding.bits if graded else 0
         self.input_max = float(2 ** (encoding.bits - 1) - 1) if graded else 1.0
         scale = encoding.scale if graded else 1.0
+        if counts and projection.source in counts:  # spike counts: graded spikes, one float unit per spike
+            self.graded_bits, self.input_max = arith.graded_spike_bits, float(counts[projection.source])
         self.weight = projection.weight / scale if not sparse.issparse(projection.weight) else projection.weight.multiply(1.0 / scale).tocsr()
         values = self.weight.data if sparse.issparse(self.weight) else self.weight
         self.sign_mode = sign_mode_of(values)
@@ -167,12 +180,49 @@ class _Synapses:
         return int(np.clip(exponent, arith.weight_exponent_min, arith.weight_exponent_max))
 
 
+def _check_graded_sources(layer: NormalisedLayer, network: NormalisedNetwork, counts: dict[str, int], arith: ArithmeticSpec) -> None:
+    """A source firing several spikes per step must be quantised before its consumers (its count
+    bound sets their worst case): a recurrent connection from one is refused."""
+    for source in layer.sources:
+        if source == INPUT or source in counts:
+            continue
+        if network.layer(source).neurons.several_spikes and payload_limit(arith) > 1 and _after(network, source, layer.name):
+            raise UnsupportedModelError(
+                f"layer {source!r} fires several spikes per step and feeds {layer.name!r} through a recurrent connection, "
+                "which neurodeploy does not lower (no exporter writes one)"
+            )
+
+
+def _after(network: NormalisedNetwork, source: str, name: str) -> bool:
+    order = [layer.name for layer in network.layers]
+    return order.index(source) >= order.index(name)
+
+
+def spike_count_bound(dyn, synapses: list["_Synapses"], bias_total: np.ndarray, neurons, arith: ArithmeticSpec) -> int:
+    """The most spikes one neuron of a layer firing several per step sends in a step, for its
+    consumers' worst case. After its reset v stays below the threshold T, so a step's v is at
+    most T + u + |bias| and n = 1 + (v - T) // reset <= 1 + (u + |bias|) / reset, with u the
+    worst case of binary inputs: every input spiking once at every step. Counts of its own
+    sources are not compounded into it (the bound would grow geometrically with depth and
+    leave later layers no resolution); a step exceeding it can wrap u, which the run counts
+    (``saturations``), and ``--calibration data`` sizes the scales from observed ranges. It
+    never exceeds what 24-bit v allows, 1 + (state_max - T) // reset_sub."""
+    persistence = 1.0 / np.maximum(1.0 - dyn.alpha, 1.0 / arith.decay_unity)
+    drive = sum(syn.row_abs_sum / syn.input_max for syn in synapses) * persistence + np.abs(bias_total)
+    from_drive = 1.0 + np.floor(drive / dyn.reset_amount)
+    threshold = firing_threshold(neurons.vth, arith, neurons.inclusive).astype(np.int64) + 1
+    from_state = 1 + (arith.state_max - threshold) // np.maximum(neurons.reset_sub.astype(np.int64), 1)
+    return int(min(neurons.max_spikes, np.max(np.minimum(from_drive, from_state)), payload_limit(arith)))
+
+
 def _quantise_layer(
-    layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding, weight_scaling: str, observed: "ObservedRange | None" = None
-) -> tuple[QuantisedLayer, list[str]]:
+    layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding, weight_scaling: str, observed: "ObservedRange | None" = None,
+    counts: dict[str, int] | None = None,
+) -> tuple[QuantisedLayer, list[str], int | None]:
+    """The layer in integers, notes on it, and, if it sends spike counts, their bound."""
     notes: list[str] = []
     dyn = layer.neurons
-    synapses = [_Synapses(p, encoding, arith) for p in layer.projections]
+    synapses = [_Synapses(p, encoding, arith, counts) for p in layer.projections]
     bias_total, folded = bias_with_folded_current(dyn.alpha, dyn.bias, dyn.current_bias)
     if folded:
         notes.append(
@@ -198,7 +248,8 @@ def _quantise_layer(
     notes.extend(neuron_notes)
     scales = np.asarray(scale, dtype=np.float64).reshape(-1)
     state_scale = float(scales[0]) if np.all(scales == scales[0]) else scales
-    return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, state_scale, layer), notes
+    bound = spike_count_bound(dyn, synapses, bias_total, neurons, arith) if neurons.several_spikes else None
+    return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, state_scale, layer), notes, bound
 
 
 def _coarse_weight_notes(synapses: list[_Synapses], projections: list[QuantisedProjection], scale, arith: ArithmeticSpec) -> list[str]:
@@ -260,6 +311,12 @@ def _choose_scale(
             if float(voltage.max()) > arith.state_max:
                 return False
             if theta_max and theta_max * scale / 2**arith.threshold_shift < MIN_THRESHOLD_STEPS:
+                return False
+        if with_voltage and dyn.reset is Reset.SUBTRACT and observed is None:
+            # v reaches at most threshold + u + bias before its reset; clipped there, the subtraction
+            # (and the count of several spikes) would start from the wrong v
+            peak = dyn.threshold * scale + current + np.abs(bias_total) * scale
+            if float(peak.max(initial=0.0)) > arith.state_max:
                 return False
         return True
 
@@ -328,6 +385,9 @@ def _channel_scales(
     if observed is not None:
         voltage = np.where(leaky, observed.v * CALIBRATION_HEADROOM * scale, 0.0)
     limits.append(np.where(voltage > 0, arith.state_max / np.where(voltage > 0, voltage, 1.0), np.inf))
+    if dyn.reset is Reset.SUBTRACT and observed is None:  # v peaks at threshold + u + bias before its subtraction
+        peak = np.where(np.isfinite(dyn.threshold), dyn.threshold, 0.0) * scale + current + bias_units
+        limits.append(np.where(peak > 0, arith.state_max / np.where(peak > 0, peak, 1.0), np.inf))
     factor = np.maximum(np.minimum.reduce(limits), 1.0)
     if geometry is not None:  # one scale per output channel
         factor = np.repeat(factor.reshape(geometry.out_shape[0], -1).min(axis=1), n // geometry.out_shape[0])
@@ -366,7 +426,7 @@ def _quantise_projection(layer: NormalisedLayer, syn: _Synapses, scale: float, a
             f"layer {layer.name!r}: graded input through synaptic delays is not supported; give spike input"
         )
     geometry = _integer_geometry(projection.geometry, factor, syn)
-    connection = _connection(projection, weights, delays, geometry, exponent)
+    connection = _connection(projection, weights, delays, geometry, exponent, syn)
     return QuantisedProjection(
         source=projection.source,
         weights=weights,
@@ -379,6 +439,11 @@ def _quantise_projection(layer: NormalisedLayer, syn: _Synapses, scale: float, a
         geometry=geometry if connection == "Conv" else projection.geometry,
         float_projection=projection,
     )
+
+
+def _largest_sum(weights) -> float:
+    """max over neurons of sum |w| (integers): the largest synaptic sum of a step per unit of input."""
+    return float(np.asarray(abs(weights).sum(axis=1)).max(initial=0.0))
 
 
 def _delays_like(delays, weights):
@@ -403,9 +468,13 @@ def _integer_geometry(geometry: Geometry | None, factor, syn: _Synapses) -> Geom
     return Geometry(geometry.kind, geometry.in_shape, geometry.out_shape, kernel, geometry.stride, geometry.padding, geometry.dilation, geometry.groups)
 
 
-def _connection(projection: Projection, weights, delays, geometry: Geometry | None, exponent: int) -> str:
+# Lava's Conv sums in float32 (torch's conv2d): exact while every sum stays below 2**24
+CONV_EXACT_BELOW = 2**24
+
+
+def _connection(projection: Projection, weights, delays, geometry: Geometry | None, exponent: int, syn: _Synapses) -> str:
     if delays is not None:
         return "DelaySparse" if sparse.issparse(weights) else "DelayDense"
-    if geometry is not None and exponent == 0:
+    if geometry is not None and exponent == 0 and _largest_sum(weights) * syn.input_max < CONV_EXACT_BELOW:
         return "Conv"
     return "Sparse" if sparse.issparse(weights) else "Dense"
