@@ -28,6 +28,9 @@ examples:
   python deploy.py model.nir --encode random:rate=0.2 --steps 50
                                                      an encoder and its parameters
   python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
+  python deploy.py sinabs_net.nir --target cpu       a file from Sinabs, Rockpool, Norse or snnTorch: read as that framework runs it
+  python deploy.py braille.nir --reset subtract --reset-delay no
+                                                     say what the file cannot (snnTorch's reset); --dialect overrides detection
   python deploy.py model.nir --target none --profile kapoho_point
                                                      dry run: compile, map onto cores and report; run nothing
   python deploy.py --target cpu --finetune 3         fine-tune the demo through the fixed-point forward pass, then deploy
@@ -44,6 +47,7 @@ exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify fou
 
 def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     from .backends import TARGETS, bit_exact_targets
+    from .dialects import DIALECTS
     from .encoders import ENCODERS
 
     parser = _OneLineErrorParser(
@@ -71,7 +75,17 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and of the demo (default: 0)")
     parser.add_argument("--rate", type=float, default=0.1, help="spike probability per input per step of the random input "
                         "(default: 0.1; the same as --encode random:rate=RATE)")
-    parser.add_argument("--dt", type=float, help="time step in seconds (default: from the model, else 1e-4)")
+    parser.add_argument("--dt", type=float, help="time step in seconds (default: from the model, else 1e-4; Norse files: 1e-3)")
+    parser.add_argument("--dialect", choices=DIALECTS.names(), help="read a NIR file as the framework that wrote it runs it (default: detected "
+                        "from the file; the report says why): " + "; ".join(f"{d}: {DIALECTS.get(d).summary}" for d in DIALECTS.names()))
+    parser.add_argument("--reset", choices=("subtract", "zero"), help="snnTorch's reset mechanism, which NIR files do not store (also Norse "
+                        "LIF: subtract for reset_subtract); default: node metadata, else snnTorch's 'subtract', with a warning")
+    parser.add_argument("--reset-delay", type=_yes_no, metavar="{yes,no}", help="snnTorch's reset_delay, which NIR files do not store "
+                        "(default: node metadata, else snnTorch's yes, with a warning)")
+    parser.add_argument("--min-v-mem", metavar="{threshold,none,VALUE}", help="Sinabs IF membrane floor, which NIR files do not store "
+                        "(default: threshold, i.e. -v_threshold as Sinabs' importer sets it, with a warning)")
+    parser.add_argument("--norm-input", type=_yes_no, metavar="{yes,no}", help="Sinabs LIF norm_input, which NIR files do not store "
+                        "(default: no, as Sinabs' importer, with a warning)")
     parser.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="shape of one input sample, for snnTorch models that do not start with nn.Linear")
     parser.add_argument("--report-dir", default="report", help="where report.json, report.png, mesh.png (and spikes.npz) go (default: ./report)")
     parser.add_argument("--record", action="store_true", help="also save every layer's spike raster to REPORT_DIR/spikes.npz")
@@ -123,6 +137,15 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         raise _UsageError(f"{message}; see {self.prog} --help")
 
 
+def _yes_no(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("yes", "true", "1"):
+        return True
+    if value in ("no", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: give yes or no")
+
+
 def _shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in text.split(","))
@@ -162,7 +185,8 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
         check_report_dir(args.report_dir)
         options = DeployOptions(
             model=args.model, target=args.target, profile=args.profile, input=args.input, encode=args.encode, steps=args.steps,
-            batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, input_shape=args.input_shape, record=args.record, verify=args.verify,
+            batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, dialect=args.dialect, reset=args.reset, reset_delay=args.reset_delay,
+            min_v_mem=args.min_v_mem, norm_input=args.norm_input, input_shape=args.input_shape, record=args.record, verify=args.verify,
             per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration,
             progress=True, finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
             verify_against=args.verify_against, device=args.device, trust_pickle=args.trust_pickle,

@@ -33,6 +33,7 @@ import numpy as np
 from .backends import TARGETS, RunRequest, bit_exact_targets
 from .backends.calibration import float_calibration
 from .backends.results import RunResult
+from .dialects import DIALECTS, DialectOptions
 from .encoders import ENCODERS, EncodeRequest, InputBatch, encoder_spec, to_integer_input
 from .encoders.random_spikes import DEFAULT_RATE
 from .errors import UserError
@@ -65,6 +66,11 @@ class DeployOptions:
     seed: int = 0
     rate: float = DEFAULT_RATE  # the random encoder's rate
     dt: float | None = None
+    dialect: str | None = None  # the exporter's dialect to read a NIR file in (a name in DIALECTS; None: detected from the file)
+    reset: str | None = None  # what a NIR file cannot say (dialects/): snnTorch's reset, "subtract" or "zero"
+    reset_delay: bool | None = None  # snnTorch's reset_delay
+    min_v_mem: str | float | None = None  # Sinabs IF membrane floor: "threshold", "none" or a number
+    norm_input: bool | None = None  # Sinabs LIF norm_input
     input_shape: tuple[int, ...] | None = None  # for snnTorch models whose input size cannot be inferred
     record: bool = False
     verify: bool = False
@@ -189,6 +195,11 @@ class Plan:
     def dry_run(self) -> bool:
         return self.options.target == DRY_RUN
 
+    @property
+    def dialect_options(self) -> DialectOptions:
+        o = self.options
+        return DialectOptions(reset=o.reset, reset_delay=o.reset_delay, min_v_mem=o.min_v_mem, norm_input=o.norm_input)
+
     def request(self, name: str, windows: dict) -> RunRequest:
         verified = self.verify is not None and name in self.verify
         return RunRequest(
@@ -217,6 +228,9 @@ def plan_deployment(options: DeployOptions) -> Plan:
         raise UserError("--finetune trains through the fixed-point forward pass before a run: use it with --target loihi-sim, cpu or float")
     if options.calibration not in CALIBRATIONS:
         raise UserError(f"unknown calibration {options.calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
+    if options.dialect is not None and options.dialect not in DIALECTS:
+        raise UserError(f"unknown dialect {options.dialect!r}: choose one of {', '.join(DIALECTS.names())}")
+    DialectOptions(reset=options.reset, reset_delay=options.reset_delay, min_v_mem=options.min_v_mem, norm_input=options.norm_input)
     on_device = [name for name in TARGETS.names() if TARGETS.get(name).uses_device]
     if options.device != "cpu" and not set(pair) & set(on_device):
         raise UserError(f"--device {options.device} is the device of the targets that run on torch: use --target {' or '.join(on_device)}")
@@ -278,7 +292,10 @@ def _calibration_input(options: DeployOptions, graph: FloatGraph, batch: InputBa
 # --------------------------------------------------------------------------- compile and run
 def _compile(graph: FloatGraph, batch: InputBatch, calibration: InputBatch, plan: Plan) -> CompiledNetwork:
     options = plan.options
-    compile_options = CompileOptions(profile=plan.profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling)
+    compile_options = CompileOptions(
+        profile=plan.profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling,
+        dialect=options.dialect, dialect_options=plan.dialect_options,
+    )
     calibrate = float_calibration(calibration.values[:, :MAX_CALIBRATION_SAMPLES]) if options.calibration == "data" else None
     compiled = compile_network(graph, compile_options, calibrate)
     for name in plan.order:

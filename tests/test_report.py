@@ -14,7 +14,7 @@ from neurodeploy.reports.render import render_table
 from netgen import float_graph, random_input
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text()
-DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>"}
+DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>", "load.dialect.settings": "load.dialect.settings.<option>"}
 PER_LAYER = {"fidelity", "quantisation.overflow.layers"}  # keyed by layer name: documented as fidelity.<layer>.<field>
 
 

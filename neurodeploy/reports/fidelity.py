@@ -5,7 +5,10 @@ Loihi delays every synapse by one step, so a layer L hops from the input answers
 synapses are instantaneous). Spike trains are compared with that shift: the fixed run's
 spikes in steps [lag, T) against the float run's in [0, T - lag) (``comparison_windows``):
 
-    spike_count_correlation  Pearson correlation of per-neuron, per-sample spike counts
+    spike_count_correlation  Pearson correlation of per-neuron, per-sample spike counts; null
+                             where either run is silent (a silent layer agrees with anything)
+    silent                   which runs the spiking layer is silent in: "fixed point", "float",
+                             "both", or null when both spike
     rate_error               |fixed spikes - float spikes| / float spikes (whole layer)
     first_differing_step     first float step t at which the fixed raster at t + lag
                              differs (needs both rasters: --record or --verify)
@@ -54,11 +57,13 @@ def fidelity(network: QuantisedNetwork, fixed: RunResult, exact: RunResult) -> d
         a_counts = a.window_counts if a.window_counts is not None else a.spike_counts
         b_counts = b.window_counts if b.window_counts is not None else b.spike_counts
         a_total, b_total = int(a_counts.sum()), int(b_counts.sum())
+        silent = silence(layer.neurons.spiking, a_total, b_total)
         entry: dict[str, Any] = {
             "float_spikes": b_total,
             "fixed_spikes": a_total,
             "lag_steps": lags.get(layer.name),
-            "spike_count_correlation": _correlation(a_counts, b_counts),
+            "silent": silent,
+            "spike_count_correlation": _correlation(a_counts, b_counts) if silent is None else None,
             "rate_error": abs(a_total - b_total) / b_total if b_total else (0.0 if a_total == 0 else None),
             "first_differing_step": None,
         }
@@ -67,6 +72,15 @@ def fidelity(network: QuantisedNetwork, fixed: RunResult, exact: RunResult) -> d
         entry["quantisation_error"] = quantisation_errors(network, layer)
         result[layer.name] = entry
     return result
+
+
+def silence(spiking: bool, fixed_spikes: int, float_spikes: int) -> str | None:
+    """Which run a spiking layer is silent in ("fixed point", "float", "both"), or None."""
+    if not spiking or (fixed_spikes and float_spikes):
+        return None
+    if not fixed_spikes and not float_spikes:
+        return "both"
+    return "fixed point" if not fixed_spikes else "float"
 
 
 def quantisation_errors(network: QuantisedNetwork, layer) -> dict[str, float | None]:
@@ -125,11 +139,13 @@ def quantisation_errors(network: QuantisedNetwork, layer) -> dict[str, float | N
 
 
 def _correlation(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    """Pearson correlation; where either side is constant, 1 if both are the same nonzero counts,
+    else None (all-zero counts are silence, not agreement)."""
     if a is None or b is None:
         return None
     x, y = a.ravel().astype(float), b.ravel().astype(float)
     if x.std() == 0 or y.std() == 0:
-        return 1.0 if np.array_equal(x, y) else None
+        return 1.0 if np.array_equal(x, y) and x.any() else None
     return float(np.corrcoef(x, y)[0, 1])
 
 

@@ -41,6 +41,9 @@ class LayerReport:
     state_scale: float  # register units per float unit of v (median over neurons with per-channel scaling)
     lava_process: str  # neuron process used on loihi-sim: "LIF" (Lava's) or "NeurodeployLIF"
     projections: list[dict[str, Any]]  # source, connection, synapses, weight_exp, max_delay
+    reset: str  # what a spike does to v on the chip: zero, subtract or none (a readout)
+    spikes_per_step: int  # 1, or the most spikes one neuron sends in a step (graded spikes carrying the count)
+    conventions: list[str]  # how the exporter's dialect read the layer's neuron node (dialects/)
 
 
 def layer_reports(compiled: CompiledNetwork, result: RunResult | None, work: dict[int, float] | None) -> list[LayerReport]:
@@ -70,6 +73,9 @@ def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, w
         state_scale=float(np.median(qlayer.state_scale)),
         lava_process=TARGETS.get("loihi-sim").layer_details(qlayer)["lava_process"],
         projections=[_projection_summary(p) for p in qlayer.projections],
+        reset=qlayer.neurons.reset.name.lower(),
+        spikes_per_step=qlayer.neurons.max_spikes if qlayer.neurons.several_spikes else 1,
+        conventions=list(qlayer.float_layer.conventions),
     )
 
 

@@ -35,7 +35,10 @@ def _saturation_text(saturations: dict[str, int] | None) -> str:
 
 
 def _agreement(entry) -> str:
-    """Spike-count correlation with the float reference, e.g. 'r=0.98'."""
+    """Spike-count correlation with the float reference, e.g. 'r=0.98'; 'SILENT' where the layer
+    is silent in a run (never a correlation of silence)."""
+    if entry and entry.get("silent"):
+        return {"both": "SILENT (both)", "fixed point": "SILENT (fixed)", "float": "SILENT (float)"}[entry["silent"]]
     if not entry or entry.get("spike_count_correlation") is None:
         return "-"
     return f"r={entry['spike_count_correlation']:.2f}"
@@ -73,9 +76,11 @@ def render_table(report: Report) -> str:
     chip = report.chip
     lat = report.latency
     estimate = " (estimates)" if report.profile["energy_is_estimate"] else ""
+    dialect = (report.load or {}).get("dialect")
     lines = [
         f"neurodeploy {report.neurodeploy_version}: {report.model['source']} on {report.target} "
         f"with profile {report.profile['name']}",
+        *([_dialect_line(dialect)] if dialect else []),
         f"input: {report.input['description']}",
         "",
         fmt(header),
@@ -84,6 +89,8 @@ def render_table(report: Report) -> str:
         line,
         fmt(rows[-1]),
         "",
+        *[f"WARNING: {warning}" for warning in report.warnings],
+        *([""] if report.warnings else []),
         f"chip: {chip['cores_used']} of {chip['cores_available']} cores on {chip['chips_used']} of "
         f"{chip['chips_available']} chip(s): {'fits' if chip['fits'] else 'DOES NOT FIT'}",
         "use of those cores: " + ", ".join(f"{name.replace('_', ' ')} {value:.0%}" for name, value in chip["resources"]["utilisation"].items())
@@ -133,6 +140,12 @@ def render_table(report: Report) -> str:
         lines.append("notes:")
         lines.extend(f"  - {note}" for note in report.notes)
     return "\n".join(lines)
+
+
+def _dialect_line(dialect: dict) -> str:
+    how = {"detected": "detected", "--dialect": "chosen with --dialect", "graph metadata": "named by the file"}.get(dialect["chosen_by"], dialect["chosen_by"])
+    assumed = f"; {len(dialect['assumptions'])} setting(s) ASSUMED (see warnings)" if dialect["assumptions"] else ""
+    return f"read as: {dialect['name']} ({dialect['framework']}; {how}){assumed}"
 
 
 def render_json(report: Report) -> str:

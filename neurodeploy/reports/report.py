@@ -4,7 +4,9 @@
 returned, nothing else. Each section comes from its own module, from those sources alone
 (none runs a simulation, none changes another's result):
 
-    model, profile, input, notes    here
+    model, load, profile, input     here
+    warnings, notes                 here: what the user must read (assumed dialect options,
+                                    silent layers and networks) and should read
     layers, totals                  layers.py (energy and time per layer: energy.py)
     chip, cores, latency            chip.py
     accuracy                        accuracy.py
@@ -78,6 +80,8 @@ class Report:
     verify: dict[str, Any] | None = None
     quantisation: dict[str, Any] | None = None  # weight scaling, calibration, the overflow analysis, fine-tuning
     notes: list[str] = field(default_factory=list)
+    load: dict[str, Any] | None = None  # how the model was read: the exporter's dialect (load.dialect)
+    warnings: list[str] = field(default_factory=list)  # assumed options, silent layers and networks: shown first
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
@@ -95,6 +99,9 @@ def build_report(sources: ReportSources) -> Report:
     if work is not None:
         step_time = max(work.values(), default=0.0) + energy.longest_route_time(mapped) + energy.barrier_time(mapped.profile, energy.tiles_used(mapped))
     quantisation = quantisation_section(compiled.quantised, sources.settings, sources.overflow, sources.overflow_source, sources.finetuning)
+    fidelity_section = (
+        fidelity(compiled.quantised, result, float_result) if float_result is not None and result is not None and result.target != "float" else None
+    )
     sections = dict(
         schema_version=SCHEMA_VERSION,
         neurodeploy_version=__version__,
@@ -108,10 +115,12 @@ def build_report(sources: ReportSources) -> Report:
         cores=cores_section(mapped),
         latency=latency_section(compiled, step_time, result.steps if result is not None else None),
         accuracy=accuracy_section(sources.results, sources.labels, sources.target),
-        fidelity=fidelity(compiled.quantised, result, float_result) if float_result is not None and result is not None and result.target != "float" else None,
+        fidelity=fidelity_section,
         verify=verify_section(sources.results, sources.verify, compiled.quantised),
         quantisation=quantisation.section,
         notes=_notes(compiled, result, sources.input_notes, quantisation.warnings, layers),
+        load=_load_section(compiled),
+        warnings=_warnings(compiled, result, float_result, fidelity_section),
     )
     timing = {**sources.timing_s, "report": time.perf_counter() - start}
     return Report(**sections, timing_s=timing)
@@ -127,6 +136,42 @@ def _model_section(compiled: CompiledNetwork, n_layers: int) -> dict[str, Any]:
         "input_shape": list(compiled.normalised.input_shape),
         "layers": n_layers,
     }
+
+
+def _load_section(compiled: CompiledNetwork) -> dict[str, Any]:
+    choice = compiled.normalised.dialect
+    return {"dialect": choice.to_dict() if choice is not None else None}
+
+
+def _warnings(compiled: CompiledNetwork, result: RunResult | None, float_result: RunResult | None, fidelity_section) -> list[str]:
+    """What the user must not miss: values assumed for what the file cannot say, a dialect the
+    file fits no better than another, and layers or networks that are silent."""
+    warnings = []
+    choice = compiled.normalised.dialect
+    if choice is not None:
+        warnings += [f"assumed: {text}" for text in choice.assumptions]
+        if choice.ambiguous_with and choice.chosen_by == "detected":
+            warnings.append(
+                f"dialect {choice.name} detected, but the file fits {', '.join(choice.ambiguous_with)} nearly as well: "
+                f"pass --dialect to choose ({'; '.join(choice.evidence)})"
+            )
+    if result is None:
+        return warnings
+    spiking = [layer for layer in compiled.quantised.layers if layer.neurons.spiking]
+    if spiking and all(result.layers[layer.name].spikes == 0 for layer in spiking):
+        floats = "" if float_result is None or result.target == "float" else (
+            f" (the float model fires {sum(float_result.layers[layer.name].spikes for layer in spiking)} spikes)"
+        )
+        warnings.append(f"the network is silent altogether on {result.target}: no layer fired a spike{floats}; it agrees with anything")
+    for name, entry in (fidelity_section or {}).items():
+        state = entry.get("silent")
+        if state == "fixed point":
+            warnings.append(f"layer {name!r} is silent on {result.target} where the float model fires {entry['float_spikes']} spikes")
+        elif state == "float":
+            warnings.append(f"layer {name!r} is silent in the float model where {result.target} fires {entry['fixed_spikes']} spikes")
+        elif state == "both" and not any(w.startswith("the network is silent") for w in warnings):
+            warnings.append(f"layer {name!r} is silent on {result.target} and in the float model: its agreement means nothing")
+    return warnings
 
 
 def _profile_section(profile) -> dict[str, Any]:
