@@ -86,11 +86,15 @@ def random_quantised_network(
     graded_bits: int = 0,
     uniform: bool | None = None,
     resets: list[str] | None = None,
+    spike_rules: bool = False,
 ) -> QuantisedNetwork:
-    """Integer parameters drawn over their legal ranges; ``extreme`` favours the limits."""
+    """Integer parameters drawn over their legal ranges; ``extreme`` favours the limits.
+    ``spike_rules``: also inclusive thresholds, membrane floors and, on subtracting layers,
+    several spikes per step (graded spikes carrying the count into the next layer)."""
     a = profile.arithmetic
     layers = []
     source = INPUT
+    counts_in = False  # the source sends spike counts
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         name = f"layer{i}"
         sign_mode = str(rng.choice(["mixed", "excitatory", "inhibitory"], p=[0.7, 0.2, 0.1]))
@@ -117,11 +121,21 @@ def random_quantised_network(
         bias_exp = rng.integers(0, a.bias_exponent_max + 1, n_out).astype(np.int32)
         v_init = np.where(rng.random(n_out) < 0.3, rng.integers(-a.state_max, a.state_max, n_out), 0).astype(np.int32)
         reset_sub = rng.integers(0, a.state_max + 1, n_out).astype(np.int32) if reset == "subtract" else np.zeros(n_out, np.int32)
-        neurons = QuantisedNeurons("LIF", du, dv, vth, bias_mant, bias_exp, v_init, reset, reset_sub)
-        projection = integer_projection(source, weights.astype(np.int32), weight_exp, sign_mode, a.weight_mantissa_bits, graded_bits if source == INPUT else 0)
+        rules = {}
+        if spike_rules and reset != "none":
+            rules["inclusive"] = bool(rng.random() < 0.7)
+            if rng.random() < 0.6:
+                rules["v_floor"] = np.where(rng.random(n_out) < 0.3, -a.state_max, rng.integers(-(2**18), 2**12, n_out)).astype(np.int32)
+            if reset == "subtract" and rules["inclusive"] and rng.random() < 0.7:
+                reset_sub = np.maximum(reset_sub // int(rng.choice([1, 2**6, 2**10])), 1).astype(np.int32)  # small subtractions: many spikes
+                rules["max_spikes"] = int(rng.choice([2, 7, 2**16, 2**23 - 1]))
+        neurons = QuantisedNeurons("LIF", du, dv, vth, bias_mant, bias_exp, v_init, reset, reset_sub, **rules)
+        in_bits = graded_bits if source == INPUT else (a.graded_spike_bits if counts_in else 0)
+        projection = integer_projection(source, weights.astype(np.int32), weight_exp, sign_mode, a.weight_mantissa_bits, in_bits)
         float_layer = _placeholder_float_layer(name, [projection.float_projection], n_out, reset)
         layers.append(QuantisedLayer(name, (n_out,), (projection,), neurons, 1.0, float_layer))
         source = name
+        counts_in = neurons.several_spikes
     float_layers = tuple(layer.float_layer for layer in layers)
     normalised = NormalisedNetwork((sizes[0],), float_layers, layers[-1].name, 1e-3, "test", float_graph(nir.NIRGraph(nodes={}, edges=[])))
     encoding = InputEncoding("graded", 1.0, 1.0, graded_bits) if graded_bits else InputEncoding("spikes")
