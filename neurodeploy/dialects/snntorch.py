@@ -30,9 +30,12 @@ stored membrane): it runs with the delay whatever the setting.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import nir
 
-from ..neurons.base import Reset
+from ..neurons.snntorch import reset_note
 from .base import Dialect, DialectOptions, Lowered
 
 DEFAULT_RESET, DEFAULT_DELAY = "subtract", True  # snnTorch's Leaky/Synaptic constructor defaults
@@ -68,42 +71,38 @@ class SnnTorchDialect(Dialect):
         return settings, assumptions
 
     def lower(self, model, low, settings) -> Lowered:
+        """The reset (--reset, node metadata, else snnTorch's default) goes into the node's
+        metadata, which the neuron model reads (``neurons/base.py``, ``neurons/snntorch.py``):
+        snnTorch's semantics stay in one place."""
         if model.name not in NEURONS:
             dynamics, gain = model.lower(low)
             return Lowered(dynamics, gain, (f"not an snnTorch neuron: NIR's equations in forward Euler at dt = {low.dt:g} s",))
         meta = _metadata(low.node)
-        reset = settings["reset"] if settings["reset_from"] == "--reset" else str(meta.get("reset", meta.get("reset_mechanism", settings["reset"])))
-        reset = reset.decode() if isinstance(reset, bytes) else reset
+        from_frontend = "snntorch_module" in meta  # neurodeploy's snnTorch frontend noted its resets already
+        reset = settings["reset"] if settings["reset_from"] == "--reset" else _text(meta.get("reset", meta.get("reset_mechanism", settings["reset"])))
         delay = settings["reset_delay"] if settings["reset_delay_from"] == "--reset-delay" else bool(meta.get("reset_delay", settings["reset_delay"]))
         module = ("RSynaptic" if low.recurrent else "Synaptic") if model.name == "CubaLIF" else ("RLeaky" if low.recurrent else "Leaky")
-        module = str(meta.get("snntorch_module", module))
-        sub = model.subthreshold(low)
+        module = _text(meta.get("snntorch_module", module))
         conventions = [f"{module}: forward Euler at dt = {low.dt:g} s is snnTorch's beta/alpha update exactly (export_nir.py:67-117); fires at v > thr"]
-        notes = []
         if module == "RSynaptic" and not delay:
             delay = True
             conventions.append("RSynaptic ignores reset_delay=False in snnTorch 1.0 (rsynaptic.py:366-375): its reset is delayed")
-        if reset not in ("subtract", "zero"):
-            return Lowered(*model.lower(low), tuple(conventions))  # 'none' and the like: NIR's reading, refused there
-        if reset == "subtract":
-            dynamics = model.dynamics(low, sub, Reset.SUBTRACT, delayed=delay)
-            if delay:
-                conventions.append("reset by subtraction one step late (leaky.py:238-243): an immediate subtraction of thr / beta")
-            else:
-                conventions.append("reset by subtraction without delay (leaky.py:222-229)")
-                notes.append(f"node {low.name!r} ({module}): snnTorch's subtraction with reset_delay=False needs v > 2 thr on the step after a "
-                             "spike that left v above thr; Loihi subtracts once per spike, so those spikes differ")
-        else:
-            dynamics = model.dynamics(low, sub, Reset.ZERO)
-            if delay and module != "Leaky":
-                conventions.append("reset to zero one step late, that step's input lost (synaptic.py:271-289, rleaky.py:405-408)")
-                notes.append(f"node {low.name!r} ({module}): snnTorch zeroes the whole step after a spike (reset 'zero' with reset_delay=True); "
-                             "Loihi resets at once, so spike times can differ")
-            else:
-                conventions.append("reset to zero" + (" (leaky.py:245-247: the delayed zeroing of Leaky equals an immediate one)" if delay else ""))
-        if "snntorch_module" in meta:
-            notes = []  # neurodeploy's snnTorch frontend noted these when it converted the module
-        return Lowered(dynamics, sub.gain, tuple(conventions), tuple(notes))
+        node = copy.copy(low.node)
+        node.metadata = {**meta, "reset": reset, "reset_delay": delay}
+        dynamics, gain = model.lower(dataclasses.replace(low, node=node))
+        conventions.append(RESET_RULES.get((reset, delay), f"reset {reset!r}"))
+        note = None if from_frontend else reset_note(f"node {low.name!r}", module, reset, delay)
+        return Lowered(dynamics, gain, tuple(conventions), (note,) if note else ())
+RESET_RULES = {
+    ("subtract", True): "reset by subtraction one step late (leaky.py:238-243): an immediate subtraction of thr / beta",
+    ("subtract", False): "reset by subtraction without delay (leaky.py:222-229)",
+    ("zero", True): "reset to zero one step late (leaky.py:245-247; Synaptic, RLeaky, RSynaptic zero that whole step: synaptic.py:271-289)",
+    ("zero", False): "reset to zero",
+}
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _metadata(node) -> dict:

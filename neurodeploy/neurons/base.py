@@ -18,7 +18,7 @@ to quantisation and to the float reference.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,10 +58,11 @@ class NeuronDynamics:
     v_offset: np.ndarray
     reset: Reset
     reset_amount: np.ndarray  # subtracted on a spike when reset is SUBTRACT
-    inclusive: bool = False  # fires at v >= threshold instead of v > threshold
-    max_spikes: int = 1  # spikes one neuron may emit in one step
-    floor: np.ndarray | None = None  # lowest v after the reset (None: no floor)
-    v_initial: np.ndarray | None = None  # v at the start of every sample (None: -v_offset, NIR's v = 0)
+    # keyword-only (a compartment's subclass may add positional fields):
+    inclusive: bool = field(default=False, kw_only=True)  # fires at v >= threshold instead of v > threshold
+    max_spikes: int = field(default=1, kw_only=True)  # spikes one neuron may emit in one step
+    floor: np.ndarray | None = field(default=None, kw_only=True)  # lowest v after the reset (None: no floor)
+    v_initial: np.ndarray | None = field(default=None, kw_only=True)  # v at the start of every sample (None: -v_offset, NIR's v = 0)
 
     def __post_init__(self):
         object.__setattr__(self, "reset", Reset.of(self.reset))

@@ -21,7 +21,7 @@ is a new compartment: its own module here with these parts, its name in the mode
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,9 +47,10 @@ class QuantisedNeurons:
     v_init: np.ndarray  # v at the start of every sample (state units)
     reset: Reset
     reset_sub: np.ndarray  # state units subtracted on a spike when reset is SUBTRACT
-    inclusive: bool = False  # fires at v >= vth << threshold_shift (in integers: v > (vth << shift) - 1)
-    max_spikes: int = 1  # > 1: a graded spike carries the count n = min(max_spikes, 1 + (v - T) // reset_sub)
-    v_floor: np.ndarray | None = None  # state units: v = max(v, v_floor) after the reset (None: no floor)
+    # keyword-only (a compartment's subclass may add positional fields):
+    inclusive: bool = field(default=False, kw_only=True)  # fires at v >= vth << shift (in integers: v > (vth << shift) - 1)
+    max_spikes: int = field(default=1, kw_only=True)  # > 1: a graded spike carries the count n = min(max_spikes, 1 + (v - T) // reset_sub)
+    v_floor: np.ndarray | None = field(default=None, kw_only=True)  # state units: v = max(v, v_floor) after the reset (None: no floor)
 
     def __post_init__(self):
         object.__setattr__(self, "reset", Reset.of(self.reset))

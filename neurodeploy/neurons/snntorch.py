@@ -52,16 +52,25 @@ def reset_metadata(name: str, module, notes: list[str]) -> dict[str, Any]:
     equals an immediate subtraction of ``thr / beta`` (``neurons/base.py``)."""
     mechanism = module.reset_mechanism
     delay = bool(getattr(module, "reset_delay", True))
+    note = reset_note(f"module {name!r}", type(module).__name__, mechanism, delay)
+    if note:
+        notes.append(note)
+    return {"reset": mechanism, "reset_delay": delay, "snntorch_module": type(module).__name__}
+
+
+def reset_note(what: str, module: str, mechanism: str, delay: bool) -> str | None:
+    """Why Loihi's immediate reset differs from snnTorch's for this module and reset, or None
+    where it maps exactly (``what`` names the module or node)."""
     if mechanism == "subtract" and not delay:
-        notes.append(
-            f"module {name!r}: snnTorch's subtractive reset with reset_delay=False subtracts the threshold a second "
+        return (
+            f"{what}: snnTorch's subtractive reset with reset_delay=False subtracts the threshold a second "
             "time while mem stays above it after a reset; Loihi subtracts once per spike, so spike times differ "
             "whenever mem exceeds twice the threshold (the default reset_delay=True maps exactly)"
         )
-    if type(module).__name__ in ("Synaptic", "RLeaky", "RSynaptic") and mechanism == "zero" and delay:
-        notes.append(
-            f"module {name!r}: snnTorch's {type(module).__name__} with reset_mechanism='zero' and reset_delay=True holds mem at 0 "
+    if module in ("Synaptic", "RLeaky", "RSynaptic") and mechanism == "zero" and delay:
+        return (
+            f"{what}: snnTorch's {module} with reset_mechanism='zero' and reset_delay=True holds mem at 0 "
             "for the step after a spike; Loihi resets immediately, so spike times can differ "
             "(train with reset_delay=False for an exact match)"
         )
-    return {"reset": mechanism, "reset_delay": delay, "snntorch_module": type(module).__name__}
+    return None
