@@ -91,6 +91,9 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
         for k in neurons
     }
     open_windows(activity, windows)
+    for k in neurons:
+        if k.layer.neurons.several_spikes:
+            activity[k.layer.name].event_counts = np.zeros((batch, k.layer.n_out), np.int64)
     rasters = {k.layer.name: np.zeros((steps, batch, k.layer.n_out), raster_dtype(k.layer)) for k in neurons} if record_spikes else None
     traces = (
         {k.layer.name: {"u": np.zeros((steps, batch, k.layer.n_out), np.int32), "v": np.zeros((steps, batch, k.layer.n_out), np.int32)} for k in neurons}
@@ -108,6 +111,8 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
             if kernel.layer.neurons.spiking:
                 spikes, v = kernel.fire_and_reset(v)
                 acts.spike_counts += spikes
+                if acts.event_counts is not None:
+                    acts.event_counts += spikes > 0
                 count_window(acts, t, spikes)
             else:
                 spikes = np.zeros(v.shape, bool)
@@ -140,6 +145,7 @@ def _run_torch(network, inputs, record_spikes, record_state, windows, device) ->
         layer.name: _layer_activity(
             layer, steps, batch, run.spike_counts[layer.name].cpu().numpy(), run.active[layer.name], run.u_wraps[layer.name],
             run.v_saturations[layer.name], windows, run.window_counts[layer.name].cpu().numpy(),
+            run.event_counts[layer.name].cpu().numpy() if layer.name in run.event_counts else None,
         )
         for layer in network.layers
     }
@@ -148,9 +154,12 @@ def _run_torch(network, inputs, record_spikes, record_state, windows, device) ->
     return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start)
 
 
-def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturate, windows, window_counts) -> LayerActivity:
-    """A layer's activity from an engine's per-sample counters."""
+def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturate, windows, window_counts, event_counts=None) -> LayerActivity:
+    """A layer's activity from an engine's per-sample counters (``event_counts``: for a layer
+    firing several spikes per step, the steps it fired in)."""
     acts = LayerActivity(layer.name, layer.n_out, spike_counts=np.asarray(spike_counts).astype(np.int64))
+    if layer.neurons.several_spikes and event_counts is not None:
+        acts.event_counts = np.asarray(event_counts).astype(np.int64)
     acts.spikes = int(acts.spike_counts.sum())
     acts.neuron_updates = layer.n_out * steps * batch
     acts.active_neuron_updates = int(active)
@@ -204,7 +213,7 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
         cut = slice(offsets[layer.name], offsets[layer.name] + layer.n_out)
         activity[layer.name] = _layer_activity(
             layer, steps, batch, result.spike_counts[:, cut], result.active[:, i].sum(), result.u_wraps[:, i].sum(),
-            result.v_saturations[:, i].sum(), windows, result.window_counts[:, cut],
+            result.v_saturations[:, i].sum(), windows, result.window_counts[:, cut], result.event_counts[:, cut] if layer.neurons.several_spikes else None,
         )
         if rasters is not None:
             rasters[layer.name] = result.rasters[:, :, cut].astype(raster_dtype(layer))
@@ -242,6 +251,7 @@ def _join(parts):
         *(cat(name, 0) for name in ("spike_counts", "window_counts", "active", "u_wraps", "v_saturations", "out_v_sum")),
         sum(p.input_events for p in parts),
         *(cat(name, 1) for name in ("rasters", "u_trace", "v_trace")),
+        cat("event_counts", 0),
     )
 
 

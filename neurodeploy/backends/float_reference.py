@@ -49,6 +49,9 @@ def run_float(
     history = max_lag + 1
     past = {name: np.zeros((history, batch, n)) for name, n in [(INPUT, network.n_inputs)] + [(layer.name, layer.n_out) for layer in network.layers]}
     activity = {layer.name: LayerActivity(layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64)) for layer in network.layers}
+    for layer in network.layers:
+        if layer.neurons.several_spikes:
+            activity[layer.name].event_counts = np.zeros((batch, layer.n_out), np.int64)
     open_windows(activity, windows)
     u = {layer.name: np.zeros((batch, layer.n_out)) for layer in network.layers}
     v = {layer.name: np.tile(layer.neurons.v_initial, (batch, 1)) for layer in network.layers}
@@ -76,6 +79,8 @@ def run_float(
             else:
                 s = np.zeros_like(v[name], dtype=bool)
             activity[name].spike_counts += s
+            if activity[name].event_counts is not None:
+                activity[name].event_counts += s > 0
             count_window(activity[name], t, s)
             past[name][t % history] = s
             if rasters is not None:

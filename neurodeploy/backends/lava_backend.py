@@ -428,6 +428,8 @@ def activity_from_rasters(
     for layer in network.layers:
         acts = LayerActivity(layer.name, layer.n_out)
         acts.spike_counts = rasters[layer.name].sum(axis=0, dtype=np.int64)
+        if layer.neurons.several_spikes:
+            acts.event_counts = (rasters[layer.name] > 0).sum(axis=0, dtype=np.int64)
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = layer.n_out * steps * batch
         acts.saturations = {"u_wrap": 0, "v_saturate": 0} if traces else None

@@ -259,6 +259,7 @@ class EngineOutput:
     rasters: np.ndarray | None  # (T, B, N): 0/1, or spike counts where the network has layers firing several per step
     u_trace: np.ndarray | None
     v_trace: np.ndarray | None
+    event_counts: np.ndarray  # (B, N): steps in which a neuron of a counting layer fired (zeros elsewhere)
 
 
 def run_engine(
@@ -279,6 +280,8 @@ def run_engine(
     record_counts = record_spikes and bool(np.any(packed.spike_cap > 1))
     rasters = np.zeros((steps, batch, n) if record_spikes and not record_counts else (1, 1, 1), np.uint8)
     count_rasters = np.zeros((steps, batch, n) if record_counts else (1, 1, 1), np.int32)
+    counting = bool(np.any(packed.spike_cap > 1))
+    event_counts = np.zeros((batch, n) if counting else (1, 1), np.int64)
     u_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
     v_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
     spike_counts = np.zeros((batch, n), np.int64)
@@ -294,7 +297,7 @@ def run_engine(
         p.dense_w, p.dense_w.view(np.int8), p.run_ptr, p.runs, p.sparse_w,
         p.depth, p.state_bits, p.decay_bits, p.activation_shift, p.state_max,
         window_start, window_stop, out_layer, record_spikes and not record_counts, record_state, record_counts,
-        rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
+        rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
         min(batch, numba.get_num_threads()), np.zeros(1, np.int64),
     )
     lo, hi = packed.layer_start[out_layer], packed.layer_start[out_layer + 1]
@@ -311,6 +314,7 @@ def run_engine(
         (restore(count_rasters) if record_counts else restore(rasters)) if record_spikes else None,
         restore(u_trace) if record_state else None,
         restore(v_trace) if record_state else None,
+        restore(event_counts) if counting else event_counts,
     )
 
 
@@ -467,12 +471,14 @@ def _update_neurons_ext(
 
 
 @numba.njit(cache=True, inline="always")
-def _count_payload(events, payload, counts, window, in_window, values):
+def _count_payload(events, payload, counts, window, in_window, values, sent):
     """``_count_events`` for a layer firing several spikes per step: each spiking neuron adds its
-    count n, and ``values`` (aligned with ``events``) receives n for the graded synapses."""
+    count n (and one graded spike to ``sent``), and ``values`` (aligned with ``events``)
+    receives n for the graded synapses."""
     for k in range(events.size):
         n = payload[events[k]]
         counts[events[k]] += n
+        sent[events[k]] += 1
         values[k] = n
     if in_window:
         for k in range(events.size):
@@ -639,7 +645,7 @@ def _simulate(
     dense_w, dense_w_signed, run_ptr, runs, sparse_w,
     depth, state_bits, decay_bits, activation_shift, state_max,
     window_start, window_stop, out_layer, record_spikes, record_state, record_counts,
-    rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events,
+    rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
     n_workers, next_sample,
 ):
     """Every sample independently for all steps. Each of ``n_workers`` (one per thread) claims
@@ -681,6 +687,7 @@ def _simulate(
         in_values = np.zeros(n_in, np.int64)
         payload = np.zeros(n, np.int32)  # spike counts of the layers firing several per step
         event_values = np.zeros(n, np.int64)  # their counts, aligned with ``events``
+        sent = np.zeros(n, np.int32)  # their graded spikes (steps with a spike)
         while True:
             b = _fetch_add(next_sample, 0, 1)
             if b >= batch:
@@ -689,6 +696,7 @@ def _simulate(
             v[:] = v_init
             slots[:] = 0
             counts[:] = 0
+            sent[:] = 0
             window[:] = 0
             local[:] = 0
             for t in range(steps):
@@ -709,7 +717,9 @@ def _simulate(
                         )
                     n_events[layer] = _list_events(spikes[lo:hi], events[lo:hi])
                     if spike_cap[layer] > 1:
-                        _count_payload(events[lo : lo + n_events[layer]], payload[lo:hi], counts[lo:hi], window[lo:hi], in_window, event_values[lo:hi])
+                        _count_payload(
+                            events[lo : lo + n_events[layer]], payload[lo:hi], counts[lo:hi], window[lo:hi], in_window, event_values[lo:hi], sent[lo:hi]
+                        )
                     else:
                         _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
                     local[layer, 0] += n_active
@@ -787,3 +797,5 @@ def _simulate(
             stats[b] = local
             spike_counts[b] = counts
             window_counts[b] = window
+            if counting:
+                event_counts[b] = sent

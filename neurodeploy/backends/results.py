@@ -1,7 +1,9 @@
 """What a backend returns: per-layer activity counts, optional rasters and state traces.
 
 Counting conventions (the same on every backend; see docs/report.md):
-    spikes                 output spikes of the layer, summed over batch and steps
+    spikes                 output spikes of the layer, summed over batch and steps (a neuron
+                           firing several in one step counts each; they leave as one graded
+                           spike, one event: ``event_counts``)
     synops                 synaptic operations: every input event (nonzero input value)
                            touches every synapse stored for its axon: all n_out for a
                            dense projection, the nonzero synapses of its column otherwise
@@ -29,6 +31,12 @@ class LayerActivity:
     saturations: dict[str, int] | None = None
     window: tuple[int, int] | None = None  # steps [start, stop) counted in window_counts
     window_counts: np.ndarray | None = None  # (batch, n) spikes per neuron within the window
+    event_counts: np.ndarray | None = None  # (batch, n) steps with a graded spike, for a layer firing several per step
+
+    def events_per_neuron(self) -> np.ndarray | None:
+        """(batch, n) spike messages each neuron sent: its spikes, or for a layer firing several
+        per step (one graded spike carries them) the steps in which it fired."""
+        return self.event_counts if self.event_counts is not None else self.spike_counts
 
 
 @dataclass
@@ -86,7 +94,8 @@ def fill_synops(network, inputs: np.ndarray, activity: dict[str, LayerActivity],
     counted = np.count_nonzero(inputs, axis=(0, 1)) if input_events is None else input_events
     events = {"input": np.asarray(counted).astype(np.int64)}
     for name, acts in activity.items():
-        events[name] = acts.spike_counts.sum(axis=0) if acts.spike_counts is not None else np.zeros(acts.n_neurons, np.int64)
+        sent = acts.events_per_neuron()
+        events[name] = sent.sum(axis=0) if sent is not None else np.zeros(acts.n_neurons, np.int64)
     for layer in network.layers:
         total = 0
         for projection in layer.projections:

@@ -221,6 +221,7 @@ class TorchRun:
     v_saturations: dict[str, int] = field(default_factory=dict)
     rasters: dict[str, torch.Tensor] | None = None  # (T, B, n)
     traces: dict[str, dict[str, torch.Tensor]] | None = None
+    event_counts: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, n) steps with a graded spike, layers firing several per step
 
 
 def simulate(
@@ -255,6 +256,7 @@ def simulate(
     pending: dict[str, dict[int, torch.Tensor]] = {layer.name: {} for layer in layers}
     counts = {layer.name: torch.zeros(batch, layer.n, dtype=torch.float64, device=dev) for layer in layers}
     window_counts = {name: torch.zeros_like(c) for name, c in counts.items()}
+    event_counts = {layer.name: torch.zeros_like(counts[layer.name]) for layer in layers if layer.max_spikes > 1}
     stats = {key: {layer.name: torch.zeros((), dtype=torch.int64, device=dev) for layer in layers} for key in ("active", "u", "v")}
     out_name = network.output_layer.name
     out_v_sum = torch.zeros_like(zeros[out_name])
@@ -271,6 +273,8 @@ def simulate(
             )
             u[name], v[name], spikes[name] = current, voltage, spike
             counts[name] = counts[name] + spike
+            if name in event_counts:
+                event_counts[name] = event_counts[name] + (spike.detach() > 0)
             if windows and name in windows and windows[name][0] <= t < windows[name][1]:
                 window_counts[name] = window_counts[name] + spike
             stats["active"][name] += n_active
@@ -295,6 +299,7 @@ def simulate(
         v_saturations={k: int(c) for k, c in stats["v"].items()},
         rasters={k: torch.stack(r) for k, r in rasters.items()} if rasters is not None else None,
         traces={k: {s: torch.stack(r) for s, r in tr.items()} for k, tr in traces.items()} if traces is not None else None,
+        event_counts=event_counts,
     )
 
 

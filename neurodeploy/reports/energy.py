@@ -82,7 +82,8 @@ def _route_cost(mapped: MappedNetwork, src: CoreUse, dst: CoreUse, costs: Operat
 def layer_energy(mapped: MappedNetwork, name: str, activity: LayerActivity) -> LayerEnergy:
     costs = mapped.profile.energy_j
     inactive = activity.neuron_updates - activity.active_neuron_updates
-    per_neuron = activity.spike_counts.sum(axis=0) if activity.spike_counts is not None else None
+    sent = activity.events_per_neuron()  # spike messages: one graded spike carries several spikes
+    per_neuron = sent.sum(axis=0) if sent is not None else None
     routing = 0.0
     for src, dst, mask in routes(mapped, name):
         spikes = float(per_neuron[mask].sum()) if per_neuron is not None else activity.spikes * mask.mean()
