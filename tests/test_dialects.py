@@ -75,11 +75,17 @@ def test_sinabs_sum_pooling_and_an_if_only_file_ambiguous_with_norse():
 
 
 def test_weak_evidence_keeps_nir_and_names_the_candidates():
-    """One LIF with r = 1 and tau in seconds: older Norse, or any hand-written file (r = 1 is
-    NIR's default): too weak to leave NIR's own semantics, but the hint is stated."""
-    found = detect(chain(lif(2.5e-3, 1.0)))
+    """LIFs with r = 1 and tau in seconds: older Norse, or any hand-written file (r = 1 is NIR's
+    default; the NIR paper's two_lif_neurons.nir): too weak to leave NIR's own semantics,
+    however many nodes show it, but the hint is stated. Named as nirtorch names an
+    nn.Sequential's children, the same file is Norse's (the NIR paper's lif_norse.nir)."""
+    graph = chain(lif(2.5e-3, 1.0), names=("linear1", "lif1"), io=("in", "out"))
+    graph.nodes["lif2"] = lif(1e-2, 1.0)
+    graph.edges += [("lif1", "lif2")]
+    found = detect(graph)
     assert found.dialect == "nir" and found.ambiguous_with == ("norse",)
     assert any("--dialect" in e for e in found.evidence)
+    assert detect(chain(lif(2.5e-3, 1.0))).dialect == "norse"
 
 
 def test_graph_metadata_names_the_writer_or_gives_nirs_dt():

@@ -13,8 +13,11 @@ dialect, where a writer adds one, decides (neurodeploy's snnTorch frontend write
                    (Sinabs writes steps); CubaLIF r = 1, w_in = tau_syn, integer node keys
                    (lava-dl); SumPool2d (Sinabs); graph metadata dt (NIR's own time step)
     medium (2)     AvgPool2d (snnTorch); IF with Flatten (Sinabs: Norse cannot write Flatten)
-    weak (0.5-1)   IF with r = 1 (Sinabs, or Norse); r = 1 with tau in seconds (older Norse,
-                   or a hand-written file); CubaLIF r = w_in = 1 (Norse)
+    weak (0.5-1)   once per file, however many nodes show it (r = 1 is NIR's default, so a
+                   hand-written file shows these too): IF with r = 1 (Sinabs, or Norse); r = 1
+                   with tau in seconds (older Norse); CubaLIF r = w_in = 1 (Norse); nodes named
+                   '0', '1', ... between 'input' and 'output' (nirtorch's names of an
+                   nn.Sequential: Sinabs, Norse)
 
 A dialect whose framework never writes one of the file's neuron node types is out. The
 highest score wins if it reaches ``MIN_SCORE`` (two weak signs or one strong one), else the
@@ -125,6 +128,12 @@ def _names(nodes: dict, votes: _Votes) -> None:
         votes.add("snntorch", 10, f"nodes {recurrent} with '.w_rec' siblings: snnTorch's RLeaky/RSynaptic subgraphs")
     if names and all(re.fullmatch(r"\d+", n) for n in names):
         votes.add("lava-dl", 3, "every node key is an integer, the Input's included (lava-dl's netx converter)")
+    inner = [n for n, v in nodes.items() if not isinstance(v, (nir.Input, nir.Output))]
+    ends = {n for n, v in nodes.items() if isinstance(v, (nir.Input, nir.Output))}
+    if inner and ends == {"input", "output"} and all(re.fullmatch(r"\d+", n) for n in inner):
+        why = "nodes named '0', '1', ... between 'input' and 'output' (nirtorch's names for an nn.Sequential)"
+        votes.add("sinabs", 1, why)
+        votes.add("norse", 1, why)
 
 
 def _node_types(nodes: dict, votes: _Votes) -> None:
@@ -138,17 +147,18 @@ def _node_types(nodes: dict, votes: _Votes) -> None:
 
 
 def _parameters(nodes: dict, votes: _Votes) -> None:
+    weak = _Votes()  # hints any hand-written file may show (r = 1 is NIR's default): counted once per file
     for name, node in nodes.items():
         if isinstance(node, nir.IF) and np.allclose(_flat(node.r), 1.0):
-            votes.add("sinabs", 1, f"{name}: IF with r = 1 (Sinabs or Norse: both add the input once per step)")
-            votes.add("norse", 0.5, f"{name}: IF with r = 1 (Norse's IAFCell)")
+            weak.add("sinabs", 1, f"{name}: IF with r = 1 (Sinabs or Norse: both add the input once per step)")
+            weak.add("norse", 0.5, f"{name}: IF with r = 1 (Norse's IAFCell)")
             continue
         if not isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)):
             continue
         tau = _flat(node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau)
         r = _flat(node.r)
         if np.allclose(r, 1.0):
-            _unit_r(name, node, tau, votes)
+            _unit_r(name, node, tau, votes, weak)
             continue
         dt = snntorch_dt(node)
         if dt is not None:
@@ -161,9 +171,13 @@ def _parameters(nodes: dict, votes: _Votes) -> None:
         dt = rockpool_dt(node)
         if dt is not None:
             votes.add("rockpool", 3, f"{name}: r = tau exp(-dt/tau)/dt with dt = {dt:.4g} s (Rockpool's exporter)")
+    for dialect in NAMES:
+        if weak.evidence[dialect]:
+            per_node = weak.score[dialect] / len(weak.evidence[dialect])
+            votes.add(dialect, per_node, "; ".join(weak.evidence[dialect]))
 
 
-def _unit_r(name: str, node, tau: np.ndarray, votes: _Votes) -> None:
+def _unit_r(name: str, node, tau: np.ndarray, votes: _Votes, weak: _Votes) -> None:
     w_in = _flat(getattr(node, "w_in", 1.0))
     if np.all(tau < 1e-4):
         votes.add("norse", 3, f"{name}: r = 1 and tau = {tau.min():.3g} s < 1e-4 s (Norse 1.1 writes dt / tau_inv)")
@@ -174,9 +188,9 @@ def _unit_r(name: str, node, tau: np.ndarray, votes: _Votes) -> None:
     elif isinstance(node, nir.CubaLIF) and np.allclose(w_in, _flat(node.tau_syn), rtol=1e-5) and np.all(tau <= 1):
         votes.add("lava-dl", 4, f"{name}: CubaLIF with r = 1 and w_in = tau_syn (lava-dl's netx converter)")
     elif isinstance(node, nir.CubaLIF) and np.allclose(w_in, 1.0):
-        votes.add("norse", 1, f"{name}: CubaLIF with r = 1 and w_in = 1 (Norse's LIFCell)")
+        weak.add("norse", 1, f"{name}: CubaLIF with r = 1 and w_in = 1 (Norse's LIFCell, or a hand-written file)")
     else:
-        votes.add("norse", 1, f"{name}: r = 1 with tau in seconds (older Norse, or a hand-written file)")
+        weak.add("norse", 1, f"{name}: r = 1 with tau in seconds (older Norse, or a hand-written file)")
 
 
 def _exclude_impossible(nodes: dict, votes: _Votes) -> None:
