@@ -42,7 +42,7 @@ class LayerReport:
     lava_process: str  # neuron process used on loihi-sim: "LIF" (Lava's) or "NeurodeployLIF"
     projections: list[dict[str, Any]]  # source, connection, synapses, weight_exp, max_delay
     reset: str  # what a spike does to v on the chip: zero, subtract or none (a readout)
-    spikes_per_step: int  # 1, or the most spikes one neuron sends in a step (graded spikes carrying the count)
+    spikes_per_step: int  # 1, or the most spikes one neuron may send in a step (graded spikes carrying the count)
     conventions: list[str]  # how the exporter's dialect read the layer's neuron node (dialects/)
 
 
