@@ -182,6 +182,12 @@ def test_snntorch_reset_is_asked_for_and_assumed_loudly():
     assert zero.layers[0].neurons.reset is Reset.ZERO and not zero.dialect.assumptions
 
 
+def test_an_option_the_dialect_does_not_read_is_reported_as_ignored():
+    net = normalise(float_graph(chain(lif(20.0, 1.0))), options=DialectOptions(reset="zero", norm_input=False))
+    assert net.dialect.name == "sinabs" and net.dialect.settings["ignored_options"] == ["reset"]
+    assert not net.dialect.assumptions
+
+
 def test_every_dialect_is_registered_with_its_summary():
     assert set(DIALECTS.names()) == {"nir", "snntorch", "sinabs", "rockpool", "norse", "lava-dl"}
     assert all(DIALECTS.get(name).summary and DIALECTS.get(name).framework for name in DIALECTS.names())

@@ -150,6 +150,9 @@ def _warnings(compiled: CompiledNetwork, result: RunResult | None, float_result:
     choice = compiled.normalised.dialect
     if choice is not None:
         warnings += [f"assumed: {text}" for text in choice.assumptions]
+        ignored = choice.settings.get("ignored_options")
+        if ignored:
+            warnings.append(f"{', '.join('--' + name.replace('_', '-') for name in ignored)}: not read by the {choice.name} dialect, ignored")
         if choice.ambiguous_with and choice.chosen_by == "detected":
             warnings.append(
                 f"dialect {choice.name} detected, but the file fits {', '.join(choice.ambiguous_with)} nearly as well: "
