@@ -426,7 +426,7 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
     return n_active, n_wrapped, n_saturated
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)  # a call, not inlined like the others: only counting and floored layers pay for it, not _simulate's compile time
 def _update_neurons_ext(
     a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes, cap, floored, v_floor, payload
 ):
@@ -470,7 +470,7 @@ def _update_neurons_ext(
     return n_active, n_wrapped, n_saturated
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _count_payload(events, payload, counts, window, in_window, values, sent):
     """``_count_events`` for a layer firing several spikes per step: each spiking neuron adds its
     count n (and one graded spike to ``sent``), and ``values`` (aligned with ``events``)
@@ -483,6 +483,17 @@ def _count_payload(events, payload, counts, window, in_window, values, sent):
     if in_window:
         for k in range(events.size):
             window[events[k]] += payload[events[k]]
+
+
+@numba.njit(cache=True)
+def _record_counts(row, layer_start, spike_cap, spikes, payload):
+    """One step's raster row as spike counts: a counting layer's payloads, the others' 0/1."""
+    for layer in range(spike_cap.size):
+        lo, hi = layer_start[layer], layer_start[layer + 1]
+        if spike_cap[layer] > 1:
+            row[lo:hi] = payload[lo:hi]
+        else:
+            row[lo:hi] = spikes[lo:hi]
 
 
 @numba.njit(cache=True, inline="always")
@@ -727,13 +738,8 @@ def _simulate(
                     local[layer, 2] += n_saturated
                 if record_spikes:
                     rasters[t, b] = spikes
-                if record_counts:  # every layer's spikes, as counts
-                    for layer in range(n_layers):
-                        lo, hi = layer_start[layer], layer_start[layer + 1]
-                        if spike_cap[layer] > 1:
-                            count_rasters[t, b, lo:hi] = payload[lo:hi]
-                        else:
-                            count_rasters[t, b, lo:hi] = spikes[lo:hi]
+                if record_counts:
+                    _record_counts(count_rasters[t, b], layer_start, spike_cap, spikes, payload)
                 if record_state:
                     u_trace[t, b] = u
                     v_trace[t, b] = v
