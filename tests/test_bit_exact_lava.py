@@ -6,23 +6,40 @@ import numpy as np
 import pytest
 
 from neurodeploy.backends.compare import compare_runs
+from neurodeploy.backends.core_counts import plan_core_counts
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.lava_backend import run_lava, uses_lava_lif
+from neurodeploy.hardware.profile import load_profile
 from neurodeploy.ir.passes import CompileOptions, compile_network
+from neurodeploy.ir.passes.map_cores import map_cores
 from neurodeploy.ir.stages import INPUT
 
 from netgen import float_graph, integer_projection, random_input, random_nir_graph, random_quantised_network
 
 
+def core_plan(network):
+    """Each core's work per step (and the updated neurons) counted as the network maps onto Loihi 2."""
+    return plan_core_counts(map_cores(network, load_profile("loihi2")))
+
+
+def assert_same_counts(a, b):
+    """Identical per-core counts, and per layer the same activity counts."""
+    np.testing.assert_array_equal(a.core_counts.totals, b.core_counts.totals)
+    np.testing.assert_array_equal(a.core_counts.steps, b.core_counts.steps)
+    fields = ("spikes", "synops", "active_neuron_updates", "updated_neuron_updates")
+    for name in a.layers:
+        assert [getattr(a.layers[name], f) for f in fields] == [getattr(b.layers[name], f) for f in fields], name
+
+
 def assert_identical(network, inputs):
-    cpu = run_cpu(network, inputs, record_spikes=True, record_state=True)
-    lava = run_lava(network, inputs, record_spikes=True, record_state=True)
+    plan = core_plan(network)
+    cpu = run_cpu(network, inputs, record_spikes=True, record_state=True, core_plan=plan)
+    lava = run_lava(network, inputs, record_spikes=True, record_state=True, core_plan=plan)
     verdict = compare_runs(lava, cpu, [layer.name for layer in network.layers])
     assert verdict["passed"], verdict["first_difference"]["message"]
+    assert_same_counts(cpu, lava)
     for name in cpu.layers:
-        a, b = cpu.layers[name], lava.layers[name]
-        assert (a.spikes, a.synops, a.active_neuron_updates) == (b.spikes, b.synops, b.active_neuron_updates)
-        assert a.saturations == b.saturations
+        assert cpu.layers[name].saturations == lava.layers[name].saturations
     return cpu
 
 
@@ -129,15 +146,15 @@ def test_engines_equal_the_numpy_statement(loihi2, case, engine):
     network = random_quantised_network(rng, loihi2, sizes, extreme=case % 2 == 1, graded_bits=graded)
     inputs = random_input(rng, steps=30, batch=3, n=sizes[0], graded_bits=graded)
     windows = {layer.name: tuple(sorted(int(t) for t in rng.integers(0, 31, 2))) for layer in network.layers}
-    a = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine="numpy")
-    b = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine=engine)
+    plan = core_plan(network)
+    a = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine="numpy", core_plan=plan)
+    b = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine=engine, core_plan=plan)
     verdict = compare_runs(a, b, [layer.name for layer in network.layers])
     assert verdict["passed"], verdict["first_difference"]
+    assert_same_counts(a, b)
     for name in a.layers:
         np.testing.assert_array_equal(a.layers[name].window_counts, b.layers[name].window_counts)
         assert a.layers[name].saturations == b.layers[name].saturations
-        assert a.layers[name].active_neuron_updates == b.layers[name].active_neuron_updates
-        assert a.layers[name].synops == b.layers[name].synops
     np.testing.assert_allclose(a.output_v_sum, b.output_v_sum)
 
 

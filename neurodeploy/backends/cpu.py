@@ -26,6 +26,7 @@ from ..errors import UserError
 from ..hardware import fixed_point as fx
 from ..hardware.profile import ArithmeticSpec
 from ..ir.stages import INPUT, QuantisedNetwork
+from .core_counts import ArrivalBuffers, CorePlan, StepCounter, updated_mask
 from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
 from .target import RunRequest, Target
@@ -42,6 +43,7 @@ def run_cpu(
     windows: dict[str, tuple[int, int]] | None = None,
     engine: str = "numba",
     device: str = "cpu",
+    core_plan: CorePlan | None = None,
 ) -> RunResult:
     """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would.
 
@@ -51,23 +53,24 @@ def run_cpu(
     where the profile's formats are wider than the kernel's int32 arithmetic); "numpy" runs
     the step loop below, the readable statement of the same arithmetic (both are tested
     against Lava and each other); "torch" runs ``torch_engine.py`` on ``device`` (e.g.
-    "cuda"), the whole batch as tensors."""
+    "cuda"), the whole batch as tensors. ``core_plan``: also count every core's work per step
+    (``RunResult.core_counts``, see ``core_counts.py``)."""
     if engine == "numba":
         from .numba_engine import unsupported_reason
 
         reason = unsupported_reason(network)
         if reason is None:
-            return _run_numba(network, inputs, record_spikes, record_state, windows, progress)
-        result = _run_numpy(network, inputs, record_spikes, record_state, windows, progress)
+            return _run_numba(network, inputs, record_spikes, record_state, windows, progress, core_plan)
+        result = _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan)
         return dataclasses.replace(result, notes=[*result.notes, f"{reason}: running the numpy engine (the same results, slower)"])
     if engine == "torch":
-        return _run_torch(network, inputs, record_spikes, record_state, windows, device)
+        return _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan)
     if engine != "numpy":
         raise ValueError(f"unknown CPU engine {engine!r}: {ENGINES}")
-    return _run_numpy(network, inputs, record_spikes, record_state, windows, progress)
+    return _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan)
 
 
-def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) -> RunResult:
+def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan=None) -> RunResult:
     """The numpy engine: the step loop of the module docstring."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
@@ -75,6 +78,8 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
     arith: ArithmeticSpec = network.arithmetic
     neurons = [NeuronKernel.build(layer, arith) for layer in network.layers]
     buffers = SynapticBuffers(network, batch)
+    arrivals = ArrivalBuffers(network, batch) if core_plan is not None else None
+    counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
     state = {
         k.layer.name: {
             "u": np.zeros((batch, k.layer.n_out), np.int32),
@@ -86,7 +91,7 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
     activity = {
         k.layer.name: LayerActivity(
             k.layer.name, k.layer.n_out, spike_counts=np.zeros((batch, k.layer.n_out), np.int64),
-            saturations={"u_wrap": 0, "v_saturate": 0},
+            saturations={"u_wrap": 0, "v_saturate": 0}, updated_neuron_updates=0 if core_plan is not None else None,
         )
         for k in neurons
     }
@@ -107,6 +112,7 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
             name = kernel.layer.name
             st, acts = state[name], activity[name]
             a_in = buffers.take(name, t)
+            v_before = st["v"]
             u, v, u_wrapped, v_saturated = fx.neuron_step(st["u"], st["v"], a_in, kernel.u_keep, kernel.v_keep, kernel.bias, arith)
             if kernel.layer.neurons.spiking:
                 spikes, v = kernel.fire_and_reset(v)
@@ -117,6 +123,10 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
             else:
                 spikes = np.zeros(v.shape, bool)
             st["u"], st["v"], st["s"] = u, v, spikes
+            if counter is not None:
+                updated = updated_mask(v_before, arrivals.take(name, t), kernel.bias, spikes)
+                acts.updated_neuron_updates += int(np.count_nonzero(updated))
+                counter.updates(t, name, updated)
             acts.active_neuron_updates += int(np.count_nonzero(a_in))
             acts.saturations["u_wrap"] += int(np.count_nonzero(u_wrapped))
             acts.saturations["v_saturate"] += int(np.count_nonzero(v_saturated))
@@ -126,35 +136,39 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress) 
                 traces[name]["u"][t], traces[name]["v"][t] = u, v
         signals = {INPUT: x_all[t], **{name: st["s"] for name, st in state.items()}}
         buffers.deliver(signals, t)
+        if counter is not None:
+            arrivals.deliver(signals, t)
+            for name, values in signals.items():
+                counter.events(t, name, values)
         out_v_sum += state[out.name]["v"]
     for kernel in neurons:
         acts = activity[kernel.layer.name]
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = kernel.layer.n_out * steps * batch
-    return _result(network, x_all, activity, out_v_sum, rasters, traces, start)
+    return _result(network, x_all, activity, out_v_sum, rasters, traces, start, core_counts=counter.result() if counter is not None else None)
 
 
-def _run_torch(network, inputs, record_spikes, record_state, windows, device) -> RunResult:
+def _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan=None) -> RunResult:
     from .torch_engine import run_engine
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x = inputs.reshape(steps, batch, -1)
-    run = run_engine(network, x, device, windows, record_spikes, record_state)
+    run = run_engine(network, x, device, windows, record_spikes, record_state, core_plan)
     activity = {
         layer.name: _layer_activity(
             layer, steps, batch, run.spike_counts[layer.name].cpu().numpy(), run.active[layer.name], run.u_wraps[layer.name],
-            run.v_saturations[layer.name], windows, run.window_counts[layer.name].cpu().numpy(),
+            run.v_saturations[layer.name], windows, run.window_counts[layer.name].cpu().numpy(), run.updated[layer.name],
             run.event_counts[layer.name].cpu().numpy() if layer.name in run.event_counts else None,
         )
         for layer in network.layers
     }
     rasters = {k: r.cpu().numpy() for k, r in run.rasters.items()} if run.rasters is not None else None
     traces = {k: {s: a.cpu().numpy() for s, a in tr.items()} for k, tr in run.traces.items()} if run.traces is not None else None
-    return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start)
+    return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start, core_counts=run.core_counts)
 
 
-def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturate, windows, window_counts, event_counts=None) -> LayerActivity:
+def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturate, windows, window_counts, updated, event_counts=None) -> LayerActivity:
     """A layer's activity from an engine's per-sample counters (``event_counts``: for a layer
     firing several spikes per step, the steps it fired in)."""
     acts = LayerActivity(layer.name, layer.n_out, spike_counts=np.asarray(spike_counts).astype(np.int64))
@@ -163,16 +177,17 @@ def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturat
     acts.spikes = int(acts.spike_counts.sum())
     acts.neuron_updates = layer.n_out * steps * batch
     acts.active_neuron_updates = int(active)
+    acts.updated_neuron_updates = int(updated) if updated is not None else None
     acts.saturations = {"u_wrap": int(u_wrap), "v_saturate": int(v_saturate)}
     if windows and layer.name in windows:
         acts.window, acts.window_counts = windows[layer.name], np.asarray(window_counts).astype(np.int64)
     return acts
 
 
-def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, rasters, traces, start: float, input_events=None) -> RunResult:
+def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, rasters, traces, start: float, input_events=None, core_counts=None) -> RunResult:
     """The RunResult of a CPU-backend run: synops from the events, the output's v in float units."""
     steps, batch = x.shape[:2]
-    fill_synops(network, x, activity, input_events)
+    input_events = fill_synops(network, x, activity, input_events)
     out = network.output_layer
     return RunResult(
         target="cpu",
@@ -183,6 +198,8 @@ def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, raste
         output_v_sum=out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
         rasters=rasters,
         traces=traces,
+        core_counts=core_counts,
+        input_events=input_events,
         wall_s=time.perf_counter() - start,
     )
 
@@ -190,8 +207,9 @@ def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, raste
 PROGRESS_CHUNKS = 50  # with a progress bar, samples run in about this many calls
 
 
-def _run_numba(network, inputs, record_spikes, record_state, windows, progress=False) -> RunResult:
-    from .numba_engine import pack, run_engine
+def _run_numba(network, inputs, record_spikes, record_state, windows, progress=False, core_plan=None) -> RunResult:
+    from .core_counts import CoreCounts
+    from .numba_engine import pack, pack_counting, run_engine
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
@@ -199,6 +217,9 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
     if x.dtype.kind not in "iub":
         x = x.astype(np.int32)
     packed = pack(network)
+    counting = pack_counting(packed, network, core_plan)
+    kept = core_plan.step_samples(batch, steps) if core_plan is not None else 0
+    step_counts = np.zeros((kept, steps, max(counting.n_counters, 1)), np.int32)
     names = [layer.name for layer in network.layers]
     offsets = dict(zip(names, packed.layer_start[:-1].tolist()))
     window_start = np.array([(windows or {}).get(n, (0, 0))[0] for n in names], np.int64)
@@ -206,20 +227,25 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
     out = network.output_layer
     parts = []
     for first, last in _sample_chunks(steps, batch, progress):
-        parts.append(run_engine(packed, np.ascontiguousarray(x[:, first:last]), names.index(out.name), window_start, window_stop, record_spikes, record_state))
+        parts.append(run_engine(
+            packed, np.ascontiguousarray(x[:, first:last]), names.index(out.name), window_start, window_stop, record_spikes, record_state,
+            counting, step_counts, first,
+        ))
     result = _join(parts)
     activity, rasters, traces = {}, ({} if record_spikes else None), ({} if record_state else None)
     for i, layer in enumerate(network.layers):
         cut = slice(offsets[layer.name], offsets[layer.name] + layer.n_out)
         activity[layer.name] = _layer_activity(
             layer, steps, batch, result.spike_counts[:, cut], result.active[:, i].sum(), result.u_wraps[:, i].sum(),
-            result.v_saturations[:, i].sum(), windows, result.window_counts[:, cut], result.event_counts[:, cut] if layer.neurons.several_spikes else None,
+            result.v_saturations[:, i].sum(), windows, result.window_counts[:, cut],
+            result.updated[:, i].sum() if core_plan is not None else None, result.event_counts[:, cut] if layer.neurons.several_spikes else None,
         )
         if rasters is not None:
             rasters[layer.name] = result.rasters[:, :, cut].astype(raster_dtype(layer))
         if traces is not None:
             traces[layer.name] = {"u": result.u_trace[:, :, cut].copy(), "v": result.v_trace[:, :, cut].copy()}
-    return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events)
+    counts = CoreCounts(core_plan, result.count_totals, step_counts) if core_plan is not None else None
+    return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events, counts)
 
 
 def _sample_chunks(steps: int, batch: int, progress: bool):
@@ -248,8 +274,9 @@ def _join(parts):
         return None if values[0] is None else np.concatenate(values, axis=axis)
 
     return EngineOutput(
-        *(cat(name, 0) for name in ("spike_counts", "window_counts", "active", "u_wraps", "v_saturations", "out_v_sum")),
+        *(cat(name, 0) for name in ("spike_counts", "window_counts", "active", "updated", "u_wraps", "v_saturations", "out_v_sum")),
         sum(p.input_events for p in parts),
+        sum(p.count_totals for p in parts),
         *(cat(name, 1) for name in ("rasters", "u_trace", "v_trace")),
         cat("event_counts", 0),
     )
@@ -287,7 +314,7 @@ class BitExactBackend(Target):
     def run(self, stage: QuantisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
         result = run_cpu(
             stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, progress=request.progress,
-            windows=request.windows, engine=self.engine, device=request.device,
+            windows=request.windows, engine=self.engine, device=request.device, core_plan=request.core_plan,
         )
         return dataclasses.replace(result, target=self.name)
 

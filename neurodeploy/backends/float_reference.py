@@ -6,6 +6,10 @@ a projection from a layer not yet computed this step (recurrence, including a la
 feeding itself) uses the previous step's spikes, as snnTorch's RLeaky/RSynaptic do.
 There is no per-synapse delay: on Loihi (and in Lava and the CPU backend) every
 feed-forward synapse adds one step.
+
+Updated neurons (``core_counts.py``) follow the same rule as on the fixed-point targets, with
+this reference's timing: v nonzero before the step, an event through any stored synapse
+(every synapse of a dense projection), a nonzero bias (of v or of the current), or a spike.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from scipy import sparse
 
 from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, NormalisedNetwork
+from .core_counts import CorePlan, StepCounter, updated_mask
 from .kernels import split_by_delay
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
 from .target import RunRequest, Target
@@ -27,9 +32,10 @@ def run_float(
     record_spikes: bool = False,
     record_state: bool = False,
     windows: dict[str, tuple[int, int]] | None = None,
+    core_plan: CorePlan | None = None,
 ) -> RunResult:
     """Simulate ``inputs`` of shape (steps, batch, n_inputs) (spikes or graded values);
-    ``windows`` as in ``run_cpu``."""
+    ``windows`` and ``core_plan`` as in ``run_cpu``."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
@@ -45,10 +51,17 @@ def run_float(
             for delay, w in split_by_delay(p.weight, p.delays).items():
                 lag = delay + (1 if back_edge else 0)
                 max_lag = max(max_lag, lag)
-                terms[layer.name].append((p.source, lag, w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)))
+                w_t = w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)
+                structure = (w_t != 0).astype(np.int32) if sparse.issparse(w) else None  # dense: every synapse is stored
+                terms[layer.name].append((p.source, lag, w_t, structure))
     history = max_lag + 1
     past = {name: np.zeros((history, batch, n)) for name, n in [(INPUT, network.n_inputs)] + [(layer.name, layer.n_out) for layer in network.layers]}
-    activity = {layer.name: LayerActivity(layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64)) for layer in network.layers}
+    activity = {
+        layer.name: LayerActivity(
+            layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64), updated_neuron_updates=0 if core_plan is not None else None,
+        )
+        for layer in network.layers
+    }
     for layer in network.layers:
         if layer.neurons.several_spikes:
             activity[layer.name].event_counts = np.zeros((batch, layer.n_out), np.int64)
@@ -63,21 +76,35 @@ def run_float(
     )
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out))
+    counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
     for t in range(steps):
         past[INPUT][t % history] = x_all[t]  # (float64 history: one step of the input at a time)
+        if counter is not None:
+            counter.events(t, INPUT, x_all[t])
         for layer in network.layers:
             dyn, name = layer.neurons, layer.name
             a = np.zeros((batch, layer.n_out))
-            for source, lag, w_t in terms[name]:
+            arrived = np.zeros((batch, layer.n_out), bool)
+            for source, lag, w_t, structure in terms[name]:
                 if t - lag >= 0:
-                    a += np.asarray(past[source][(t - lag) % history] @ w_t)
+                    src = past[source][(t - lag) % history]
+                    a += np.asarray(src @ w_t)
+                    if counter is not None:
+                        events = src != 0
+                        arrived |= events.any(axis=1, keepdims=True) if structure is None else np.asarray(events.astype(np.int32) @ structure) > 0
             activity[name].active_neuron_updates += int(np.count_nonzero(a))
+            v_before = v[name]
             u[name] = dyn.alpha * u[name] + a + dyn.current_bias
             v[name] = dyn.beta * v[name] + u[name] + dyn.bias
             if dyn.spiking:
                 s, v[name] = fire_and_reset(dyn, v[name])
             else:
                 s = np.zeros_like(v[name], dtype=bool)
+            if counter is not None:
+                updated = updated_mask(v_before, arrived, (dyn.bias != 0) | (dyn.current_bias != 0), s)
+                activity[name].updated_neuron_updates += int(np.count_nonzero(updated))
+                counter.updates(t, name, updated)
+                counter.events(t, name, s)
             activity[name].spike_counts += s
             if activity[name].event_counts is not None:
                 activity[name].event_counts += s > 0
@@ -92,7 +119,7 @@ def run_float(
         acts = activity[layer.name]
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = layer.n_out * steps * batch
-    fill_synops(network, x_all, activity)
+    input_events = fill_synops(network, x_all, activity)
     return RunResult(
         target="float",
         steps=steps,
@@ -102,6 +129,8 @@ def run_float(
         output_v_sum=out_v_sum,
         rasters=rasters,
         traces=traces,
+        core_counts=counter.result() if counter is not None else None,
+        input_events=input_events,
         wall_s=time.perf_counter() - start,
     )
 
@@ -133,7 +162,9 @@ class FloatReference(Target):
     summary = "the NIR semantics in floating point: the reference of the report's fidelity section"
 
     def run(self, stage: NormalisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
-        return run_float(stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, windows=request.windows)
+        return run_float(
+            stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, windows=request.windows, core_plan=request.core_plan,
+        )
 
 
 FLOAT = FloatReference()

@@ -19,8 +19,9 @@ is stopped in every case, errors and interrupts included, and none of its proces
 shared memory outlives the run (``lava_runtime.py``).
 
 Activity counts come from the recorded spikes through the same synapse arithmetic the
-CPU backend uses (``hardware/fixed_point.py``); saturation counts need u and v, recorded only
-when ``record_state`` is set.
+CPU backend uses (``hardware/fixed_point.py``); updated neurons (``core_counts.py``) from the
+recorded v of every layer; saturation counts need u and v, recorded only when
+``record_state`` is set.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from ..hardware import fixed_point as fx
 from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, QuantisedProjection
 from ..neurons.cuba import lava_process
 from . import lava_compat
+from .core_counts import ArrivalBuffers, CorePlan, StepCounter, updated_mask
 from .kernels import NeuronKernel, SynapticBuffers
 from .lava_runtime import contained
 from .results import LayerActivity, RunResult, fill_synops, raster_dtype
@@ -97,6 +99,7 @@ def run_lava(
     progress: bool = False,
     windows: dict[str, tuple[int, int]] | None = None,
     per_core: MappedNetwork | None = None,
+    core_plan: CorePlan | None = None,
 ) -> RunResult:
     """Run integer ``inputs`` (steps, batch, n_inputs) on Lava's fixed-point simulator;
     ``windows`` as in ``run_cpu``. ``per_core``: build the mapped network as it sits on
@@ -115,10 +118,10 @@ def run_lava(
         np.save(input_path, x_all.transpose(1, 0, 2).reshape(batch * steps, -1))  # sample after sample
         models = _model_map()
         if per_core is not None:
-            anchor, files, gathers = _build_per_core(per_core, str(input_path), steps, recording, record_state)
+            anchor, files, gathers = _build_per_core(per_core, str(input_path), steps, recording, record_state, core_plan is not None)
             models.update(gathers)
         else:
-            anchor, files = _build(network, str(input_path), steps, recording, record_state)
+            anchor, files = _build(network, str(input_path), steps, recording, record_state, core_plan is not None)
         run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
         with contained() as lava:  # Lava's processes and shared memory end with the run, whatever ends it
             lava.anchor = anchor
@@ -127,9 +130,11 @@ def run_lava(
         read = _reader(network, files, recording, steps, batch)
         rasters = {layer.name: read(layer.name, "spikes").astype(raster_dtype(layer)) for layer in network.layers}
         traces = {layer.name: {var: read(layer.name, var) for var in ("u", "v")} for layer in network.layers} if record_state else None
+        voltages = {layer.name: read(layer.name, "v") for layer in network.layers} if core_plan is not None else None
         out = network.output_layer
         out_v = read(out.name, "v")  # for graded (non-spiking) readouts
-    activity = activity_from_rasters(network, x_all, rasters, traces)
+    counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
+    activity = activity_from_rasters(network, x_all, rasters, traces, voltages, counter)
     for name, (first, last) in (windows or {}).items():
         activity[name].window = (first, last)
         activity[name].window_counts = rasters[name][first:last].sum(axis=0, dtype=np.int64)
@@ -143,6 +148,8 @@ def run_lava(
         output_v_sum=out_v_sum,
         rasters=rasters if record_spikes or record_state else None,
         traces=traces,
+        core_counts=counter.result() if counter is not None else None,
+        input_events=np.count_nonzero(x_all, axis=(0, 1)).astype(np.int64),
         wall_s=time.perf_counter() - start,
     )
 
@@ -186,8 +193,9 @@ def _model_map() -> dict:
     }
 
 
-def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool):
-    """Processes and connections; returns (a process to run/stop, per-layer recording files)."""
+def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool, count_updates: bool = False):
+    """Processes and connections; returns (a process to run/stop, per-layer recording files).
+    Every layer's v is recorded with ``count_updates`` (updated neurons need it), else the output's."""
     from lava.proc.lif.process import LIF
 
     from .lava_processes.memmap_io import MemmapSource
@@ -198,7 +206,7 @@ def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _R
     neurons, files = {}, {}
     for layer in network.layers:
         files[layer.name] = {"spikes": recording.create(f"{layer.name}.spikes", layer.n_out, _spike_file_dtype(layer))}
-        recorded = ("u", "v") if record_state else ("v",) if layer.name == network.output_layer.name else ()
+        recorded = ("u", "v") if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
         for var in recorded:
             files[layer.name][var] = recording.create(f"{layer.name}.{var}", layer.n_out, np.int32)
         neurons[layer.name] = _neuron_process(layer, LIF, NeurodeployLIF, sample_steps=steps, record=files[layer.name])
@@ -211,7 +219,7 @@ def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _R
     return source, files
 
 
-def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool):
+def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool, count_updates: bool = False):
     """Processes per layer slice, as mapped: each slice's neurons, and for each of its
     projections one connection process holding the slice's rows, fed by the source
     layer's slices joined by a ``GatherSpikes`` process (``lava_processes/gather.py``),
@@ -235,7 +243,7 @@ def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recordin
             part = slice_layer(layer, piece.index)
             tag = f"{layer.name}.core{piece.core}.{len(files[layer.name])}"
             paths = {"spikes": recording.create(f"{tag}.spikes", part.n_out, _spike_file_dtype(part))}
-            recorded = ("u", "v") if record_state else ("v",) if layer.name == network.output_layer.name else ()
+            recorded = ("u", "v") if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
             for var in recorded:
                 paths[var] = recording.create(f"{tag}.{var}", part.n_out, np.int32)
             process = _neuron_process(part, LIF, NeurodeployLIF, sample_steps=steps, record=paths)
@@ -415,18 +423,22 @@ def _chunks(batch: int, progress: bool) -> list[int]:
 
 
 def activity_from_rasters(
-    network: QuantisedNetwork, inputs: np.ndarray, rasters: dict[str, np.ndarray], traces: dict | None
+    network: QuantisedNetwork, inputs: np.ndarray, rasters: dict[str, np.ndarray], traces: dict | None,
+    voltages: dict[str, np.ndarray] | None = None, counter: StepCounter | None = None,
 ) -> dict[str, LayerActivity]:
     """Counts from recorded spikes; the synaptic input a_in of every step is re-derived with
     the connection arithmetic of hardware/fixed_point.py (the CPU backend's buffers, driven by the
-    recorded spikes), which also replays each neuron update to count saturations."""
+    recorded spikes), which also replays each neuron update to count saturations. Updated
+    neurons need every layer's recorded v (``voltages``, (steps, batch, n)); ``counter`` also
+    counts every core's work per step."""
     steps, batch = inputs.shape[:2]
     arith = network.arithmetic
     buffers = SynapticBuffers(network, batch)
+    arrivals = ArrivalBuffers(network, batch)
     kernels = {layer.name: NeuronKernel.build(layer, arith) for layer in network.layers}
     activity = {}
     for layer in network.layers:
-        acts = LayerActivity(layer.name, layer.n_out)
+        acts = LayerActivity(layer.name, layer.n_out, updated_neuron_updates=0 if voltages is not None else None)
         acts.spike_counts = rasters[layer.name].sum(axis=0, dtype=np.int64)
         if layer.neurons.several_spikes:
             acts.event_counts = (rasters[layer.name] > 0).sum(axis=0, dtype=np.int64)
@@ -443,6 +455,13 @@ def activity_from_rasters(
             a_in = buffers.take(layer.name, t)
             acts = activity[layer.name]
             acts.active_neuron_updates += int(np.count_nonzero(a_in))
+            arrived = arrivals.take(layer.name, t)
+            if voltages is not None:
+                v_before = voltages[layer.name][t - 1] if t > 0 else np.broadcast_to(layer.neurons.v_init, arrived.shape)
+                updated = updated_mask(v_before, arrived, kernels[layer.name].bias, rasters[layer.name][t])
+                acts.updated_neuron_updates += int(np.count_nonzero(updated))
+                if counter is not None:
+                    counter.updates(t, layer.name, updated)
             if traces:
                 k = kernels[layer.name]
                 u_prev, v_prev = previous[layer.name]
@@ -452,6 +471,10 @@ def activity_from_rasters(
                 previous[layer.name] = (traces[layer.name]["u"][t], traces[layer.name]["v"][t])
         signals = {INPUT: inputs[t], **{name: raster[t] for name, raster in rasters.items()}}
         buffers.deliver(signals, t)
+        arrivals.deliver(signals, t)
+        if counter is not None:
+            for name, values in signals.items():
+                counter.events(t, name, values)
     fill_synops(network, inputs, activity)
     return activity
 
@@ -471,7 +494,7 @@ class LavaSimulator(Target):
     def run(self, stage: MappedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
         return run_lava(
             stage.quantised, inputs, record_spikes=request.record_spikes, record_state=request.record_state, progress=request.progress,
-            windows=request.windows, per_core=stage if request.per_core else None,
+            windows=request.windows, per_core=stage if request.per_core else None, core_plan=request.core_plan,
         )
 
     def layer_details(self, layer: QuantisedLayer) -> dict:

@@ -248,14 +248,94 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
 
 
 @dataclass
+class PackedCounting:
+    """A ``CorePlan`` for the kernel. Sources whose events increment the same counters by the
+    same amounts (a dense layer's slice on one core, the input's neurons of one input core) form
+    a group, and consecutive sources of one group a run: each step counts a source's events per
+    run (a binary search in its sorted event list per run, or one pass over the events where
+    runs outnumber them) and applies every touched group's counters once, times its events
+    (CSR over groups: ``group_ptr``, ``group_counter``, ``group_inc``). Runs: ``run_stop`` (end,
+    exclusive, in the source's own indices) and ``run_group``; source s (each layer in order, then
+    the input) owns runs ``source_runs[s]`` to ``source_runs[s + 1]``. Each layer's update is
+    split into segments of consecutive engine neurons on one core, whose updated neurons add to
+    ``segment_counter``. Without a plan: no counters."""
+
+    n_counters: int
+    run_stop: np.ndarray
+    run_group: np.ndarray
+    source_runs: np.ndarray
+    group_ptr: np.ndarray
+    group_counter: np.ndarray
+    group_inc: np.ndarray
+    segment_start: np.ndarray  # (L+1,) each layer's first segment
+    segment_lo: np.ndarray  # engine neuron ranges [lo, hi)
+    segment_hi: np.ndarray
+    segment_counter: np.ndarray
+
+
+def pack_counting(packed: PackedNetwork, network: QuantisedNetwork | None = None, plan=None) -> PackedCounting:
+    starts = packed.layer_start
+    as64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    if plan is None:
+        n = int(starts[-1])
+        del n
+        return PackedCounting(
+            0, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(starts.size + 1, np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64),
+            np.zeros(1, np.int64), np.arange(starts.size, dtype=np.int64), starts[:-1].copy(), starts[1:].copy(), np.full(starts.size - 1, -1, np.int64),
+        )
+    events = sparse.vstack([plan.spike_map[layer.name] for layer in network.layers] + [plan.spike_map[INPUT]]).tocsr()
+    events = events[np.concatenate([packed.order, starts[-1] + np.arange(packed.n_inputs)])]
+    group, rows = _row_groups(events)
+    updated = np.concatenate([plan.updated_counter[layer.name] for layer in network.layers])[packed.order]
+    segment_start, lo, hi, counter = [0], [], [], []
+    for layer in range(starts.size - 1):
+        values = updated[starts[layer] : starts[layer + 1]]
+        cuts = np.flatnonzero(np.diff(values)) + 1
+        firsts = starts[layer] + np.concatenate([[0], cuts])
+        lasts = starts[layer] + np.concatenate([cuts, [values.size]])
+        lo += firsts.tolist()
+        hi += lasts.tolist()
+        counter += values[firsts - starts[layer]].tolist()
+        segment_start.append(len(lo))
+    bounds = np.append(starts, starts[-1] + packed.n_inputs)  # each source's range in ``group``
+    stops, groups, source_runs = [], [], [0]
+    for first, last in zip(bounds[:-1], bounds[1:]):
+        values = group[first:last]
+        ends = np.append(np.flatnonzero(np.diff(values)) + 1, values.size)
+        stops += ends.tolist()
+        groups += values[ends - 1].tolist()
+        source_runs.append(len(stops))
+    return PackedCounting(
+        plan.n_counters, as64(stops), as64(groups), as64(source_runs), as64(rows.indptr), as64(rows.indices), as64(rows.data),
+        as64(segment_start), as64(lo), as64(hi), as64(counter),
+    )
+
+
+def _row_groups(matrix: sparse.csr_matrix) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Each row's group (rows equal in every entry share one) and the groups' rows."""
+    matrix.sort_indices()
+    keys = [
+        (tuple(matrix.indices[a:b].tolist()), tuple(matrix.data[a:b].tolist()))
+        for a, b in zip(matrix.indptr[:-1], matrix.indptr[1:])
+    ]
+    index: dict = {}
+    group = np.array([index.setdefault(key, len(index)) for key in keys], np.int64)
+    firsts = np.zeros(len(index), np.int64)
+    firsts[group[::-1]] = np.arange(group.size)[::-1]
+    return group, matrix[firsts].tocsr()
+
+
+@dataclass
 class EngineOutput:
     spike_counts: np.ndarray  # (B, N)
     window_counts: np.ndarray  # (B, N)
     active: np.ndarray  # (B, L) neuron-steps with nonzero synaptic input
+    updated: np.ndarray  # (B, L) neuron-steps updated in SANA-FE's sense (core_counts.py)
     u_wraps: np.ndarray  # (B, L)
     v_saturations: np.ndarray  # (B, L)
     out_v_sum: np.ndarray  # (B, n_out)
     input_events: np.ndarray  # (n_in,) nonzero inputs per input index, over all samples and steps
+    count_totals: np.ndarray  # (n_counters,) a CorePlan's counters over all samples and steps (empty without one)
     rasters: np.ndarray | None  # (T, B, N): 0/1, or spike counts where the network has layers firing several per step
     u_trace: np.ndarray | None
     v_trace: np.ndarray | None
@@ -270,8 +350,16 @@ def run_engine(
     window_stop: np.ndarray,
     record_spikes: bool,
     record_state: bool,
+    core_counting: PackedCounting | None = None,
+    step_counts: np.ndarray | None = None,
+    first_sample: int = 0,
 ) -> EngineOutput:
+    """Simulate ``inputs`` (steps, batch, n_inputs). With a plan in ``core_counting``, each step's
+    counters of sample ``first_sample + b`` go to ``step_counts[first_sample + b]`` while that
+    index is below ``len(step_counts)``."""
     steps, batch = inputs.shape[:2]
+    core_counting = core_counting if core_counting is not None else pack_counting(packed)
+    step_counts = step_counts if step_counts is not None else np.zeros((0, 1, 1), np.int32)
     if steps >= 2**31:
         raise ValueError(f"{steps} steps: the engine counts spikes per sample in int32")
     x = inputs.reshape(steps, batch, -1)
@@ -286,10 +374,11 @@ def run_engine(
     v_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
     spike_counts = np.zeros((batch, n), np.int64)
     window_counts = np.zeros((batch, n), np.int64)
-    stats = np.zeros((batch, layers, 3), np.int64)  # active inputs, u wraps, v saturations
+    stats = np.zeros((batch, layers, 4), np.int64)  # active inputs, u wraps, v saturations, updated
     out_v_sum = np.zeros((batch, int(packed.layer_start[out_layer + 1] - packed.layer_start[out_layer])), np.int64)
     input_events = np.zeros((numba.get_num_threads(), x.shape[2]), np.int64)  # one row per thread
-    p = packed
+    count_totals = np.zeros((numba.get_num_threads(), max(core_counting.n_counters, 1)), np.int64)
+    p, c = packed, core_counting
     _simulate(
         x,
         p.layer_start, p.reset_mode, p.spike_cap, p.floored, p.u_keep, p.v_keep, p.bias, p.vth_eff, p.reset_sub, p.v_init, p.v_floor,
@@ -299,6 +388,8 @@ def run_engine(
         window_start, window_stop, out_layer, record_spikes and not record_counts, record_state, record_counts,
         rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
         min(batch, numba.get_num_threads()), np.zeros(1, np.int64),
+        c.n_counters, c.run_stop, c.run_group, c.source_runs, c.group_ptr, c.group_counter, c.group_inc,
+        c.segment_start, c.segment_lo, c.segment_hi, c.segment_counter, step_counts, first_sample, count_totals,
     )
     lo, hi = packed.layer_start[out_layer], packed.layer_start[out_layer + 1]
     restore = _restore(packed.order)  # per-neuron results back in the network's order (window counts: all zero without a window, left as they are)
@@ -307,10 +398,12 @@ def run_engine(
         restore(spike_counts),
         restore(window_counts) if np.any(window_start < window_stop) else window_counts,
         stats[:, :, 0],
+        stats[:, :, 3],
         stats[:, :, 1],
         stats[:, :, 2],
         out_restore(out_v_sum),
         input_events.sum(axis=0),
+        count_totals.sum(axis=0)[: core_counting.n_counters],
         (restore(count_rasters) if record_counts else restore(rasters)) if record_spikes else None,
         restore(u_trace) if record_state else None,
         restore(v_trace) if record_state else None,
@@ -393,21 +486,27 @@ def _decay(x, keep, decay_bits, low_mask):
 
 
 @numba.njit(cache=True, inline="always")
-def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes):
+def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes, arrived, any_arrived,
+                    keep_updated):
     """One step of one layer's neurons (every array is that layer's slice): Lava's CUBA
     update, element-wise and branch-free so that it vectorises, with every int32 wrap stated
-    and the variable-width shifts in int32 (``_ashr32``, ``_shl32``): only the three counters
+    and the variable-width shifts in int32 (``_ashr32``, ``_shl32``): only the counters
     stay int64 vectors.
-    Consumes the synaptic input ``a_in`` (its slot of the ring buffer), writes ``spikes``;
-    returns (inputs nonzero, u wraps, v clips), counted in int32 (a layer has < 2**31 neurons)."""
+    Consumes the synaptic input ``a_in`` (its slot of the ring buffer) and the arrival marks
+    ``arrived`` (a synaptic event reached the neuron through a sparse projection; through a
+    dense one, ``any_arrived`` says so for all), writes ``spikes``, and leaves in ``arrived``
+    whether each neuron was updated (v nonzero before, an event, a bias or a spike) if
+    ``keep_updated`` is 1, else 0; returns (inputs nonzero, u wraps, v clips, updated neurons),
+    counted in int32 (a layer has < 2**31 neurons)."""
     half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
     limit, neg_limit = I32(state_max), I32(-state_max)
     low_mask = I32((1 << decay_bits) - 1)
     subtract, fires = mode == 1, mode != 2  # mode: the layer's Reset value (0 zero, 1 subtract, 2 none)
-    n_active = n_wrapped = n_saturated = I32(0)
+    n_active = n_wrapped = n_saturated = n_updated = I32(0)
     for i in range(a_in.size):
         current_in = a_in[i]
         a_in[i] = 0
+        was_set = (v[i] != 0) | (arrived[i] != 0) | any_arrived | (bias[i] != 0)
         # u = wrap24_once(int32(decay(u) + int32(a_in << 6)))
         current = I32(_decay(u[i], u_keep[i], decay_bits, low_mask) + _shl32(current_in, activation_shift))
         above, below = current > half32, current <= neg_half
@@ -423,26 +522,32 @@ def _update_neurons(a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, 
         n_active += I32(current_in != 0)
         n_wrapped += I32(above | below)
         n_saturated += I32(summed != voltage)
-    return n_active, n_wrapped, n_saturated
+        updated = I32(was_set | spike)
+        arrived[i] = updated * keep_updated
+        n_updated += updated
+    return n_active, n_wrapped, n_saturated, n_updated
 
 
 @numba.njit(cache=True)  # a call, not inlined like the others: only counting and floored layers pay for it, not _simulate's compile time
 def _update_neurons_ext(
-    a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes, cap, floored, v_floor, payload
+    a_in, u, v, u_keep, v_keep, bias, vth_eff, reset_sub, mode, half, decay_bits, activation_shift, state_max, spikes, cap, floored, v_floor, payload,
+    arrived, any_arrived, keep_updated,
 ):
     """``_update_neurons`` for a layer with a membrane floor or several spikes per step, kept
     apart so that every other layer runs the plain loop. After the reset, v = max(v, v_floor)
     where the layer is ``floored``; with ``cap`` > 1 (subtractive reset) a neuron fires
     n = min(cap, 1 + (v - vth_eff - 1) // reset_sub) spikes and loses n * reset_sub, and
-    ``payload`` holds n, what its graded spike carries (``fixed_point.fire_and_reset``)."""
+    ``payload`` holds n, what its graded spike carries (``fixed_point.fire_and_reset``).
+    Updated neurons are counted and marked as by ``_update_neurons``."""
     half32, neg_half, two_half = I32(half), I32(-half), I32(2 * half)
     limit, neg_limit = I32(state_max), I32(-state_max)
     low_mask = I32((1 << decay_bits) - 1)
     subtract, fires = mode == 1, mode != 2
-    n_active = n_wrapped = n_saturated = I32(0)
+    n_active = n_wrapped = n_saturated = n_updated = I32(0)
     for i in range(a_in.size):
         current_in = a_in[i]
         a_in[i] = 0
+        was_set = (v[i] != 0) | (arrived[i] != 0) | any_arrived | (bias[i] != 0)
         current = I32(_decay(u[i], u_keep[i], decay_bits, low_mask) + _shl32(current_in, activation_shift))
         above, below = current > half32, current <= neg_half
         current = I32(current - two_half) if above else (I32(current + two_half) if below else current)
@@ -467,7 +572,10 @@ def _update_neurons_ext(
         n_active += I32(current_in != 0)
         n_wrapped += I32(above | below)
         n_saturated += I32(summed != voltage)
-    return n_active, n_wrapped, n_saturated
+        updated = I32(was_set | spike)
+        arrived[i] = updated * keep_updated
+        n_updated += updated
+    return n_active, n_wrapped, n_saturated, n_updated
 
 
 @numba.njit(cache=True)
@@ -564,14 +672,16 @@ def _add_rows_in_blocks(rows, active, base, block, acc, part):
 
 
 @numba.njit(cache=True, inline="always")
-def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, stride, run_ptr, ptr, runs, sparse_w, acc, partial, partial_unsigned):
+def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, stride, run_ptr, ptr, runs, sparse_w, acc, partial, partial_unsigned,
+                       arrived, mark):
     """acc[i] = sum over the active sources j of the stored weight(j, i), in int32: exact,
     as a sum of at most n_src 8-bit weights (``pack`` checks the bound). Dense rows are
     ``stride`` bytes: signed (mixed sign, factor 2) or unsigned (factor 1 or -1); the weight
     is the stored byte times the factor, which ``_deliver`` applies. They are summed in 16
     bits (twice the lanes of int32 per vector instruction) over blocks short enough that
     the sum cannot overflow, then into acc. Sparse synapse lists are added run by run
-    (consecutive targets: contiguous, so it vectorises); their weights are stored whole."""
+    (consecutive targets: contiguous, so it vectorises); their weights are stored whole. With
+    ``mark``, every target a sparse synapse list reaches is also marked in ``arrived``."""
     size = acc.size
     if dense and factor == 2:
         _add_rows_in_blocks(dense_w_signed, active, base, ROWS_PER_INT16_SUM, acc, partial[:stride])
@@ -585,8 +695,13 @@ def _accumulate_spikes(active, dense, factor, dense_w, dense_w_signed, base, str
             for r in range(run_ptr[ptr + j], run_ptr[ptr + j + 1]):
                 # unsigned indices: numba adds no negative-index handling, so the run vectorises
                 first, length, offset = U64(runs[r, 0]), U64(runs[r, 1]), U64(runs[r, 2])
-                for i in range(length):
-                    acc[first + i] += sparse_w[offset + i]
+                if mark:
+                    for i in range(length):
+                        acc[first + i] += sparse_w[offset + i]
+                        arrived[first + i] = 1
+                else:
+                    for i in range(length):
+                        acc[first + i] += sparse_w[offset + i]
 
 
 @numba.njit(cache=True, inline="always")
@@ -607,6 +722,17 @@ def _accumulate_graded(active, values, dense, factor, dense_w, dense_w_signed, b
                 first, length, offset = U64(runs[r, 0]), U64(runs[r, 1]), U64(runs[r, 2])
                 for i in range(length):
                     acc[first + i] += np.int64(sparse_w[offset + i]) * value
+
+
+@numba.njit(cache=True, inline="always")
+def _mark_arrivals(active, run_ptr, ptr, runs, arrived):
+    """arrived[i] = 1 for every target i of the active sources' synapse lists (a memset per run)."""
+    for k in range(active.size):
+        j = active[k]
+        for r in range(run_ptr[ptr + j], run_ptr[ptr + j + 1]):
+            first, length = U64(runs[r, 0]), U64(runs[r, 1])
+            for i in range(length):
+                arrived[first + i] = I32(1)
 
 
 @numba.njit(cache=True, inline="always")
@@ -648,6 +774,88 @@ def _list_inputs(x, events, values, graded):
     return count
 
 
+@numba.njit(cache=True, inline="always")
+def _take_marks(marks):
+    """How many of ``marks`` are set (the updated neurons the update left), clearing them."""
+    total = 0
+    for i in range(marks.size):
+        total += marks[i]
+        marks[i] = 0
+    return total
+
+
+@numba.njit(cache=True, inline="always")
+def _count_groups(events, run_stop, run_group, group_events, touched, n_touched):
+    """group_events[g] += the events (sorted source indices) of each run's group g, listing each
+    newly touched group in ``touched``; returns how many are listed. Few runs: a binary search
+    for each run's end; else one pass, the current run's end in a register."""
+    n_runs, n = run_stop.size, events.size
+    if n == 0:
+        return n_touched
+    if n_runs <= n:
+        done = 0
+        for r in range(n_runs):
+            low, high, stop = done, n, run_stop[r]
+            while low < high:
+                middle = (low + high) >> 1
+                if events[middle] < stop:
+                    low = middle + 1
+                else:
+                    high = middle
+            if low > done:
+                n_touched = _add_to_group(run_group[r], low - done, group_events, touched, n_touched)
+                done = low
+            if done == n:
+                break
+        return n_touched
+    r, run = 0, 0
+    for k in range(n):
+        while events[k] >= run_stop[r]:
+            if run:
+                n_touched = _add_to_group(run_group[r], run, group_events, touched, n_touched)
+                run = 0
+            r += 1
+        run += 1
+    return _add_to_group(run_group[r], run, group_events, touched, n_touched)
+
+
+@numba.njit(cache=True, inline="always")
+def _add_to_group(g, count, group_events, touched, n_touched):
+    if group_events[g] == 0:
+        touched[n_touched] = g
+        n_touched += 1
+    group_events[g] += count
+    return n_touched
+
+
+@numba.njit(cache=True, inline="always")
+def _count_on_cores(events, n_events, layer_start, inputs, run_stop, run_group, source_runs, group_ptr, group_counter, group_inc,
+                    group_events, touched, row, totals, step_counts, sample, t):
+    """Add the counters of this step's events (every layer's spikes, the nonzero inputs) to the
+    step's row (which holds its updated neurons already): each event counts for its group, then
+    each touched group's counters are added times its events. Then the row to the thread's
+    totals and, for a kept sample, to ``step_counts``."""
+    n_touched = 0
+    for source in range(n_events.size + 1):  # every layer, then the input
+        a, z = source_runs[source], source_runs[source + 1]
+        if source < n_events.size:
+            lo = layer_start[source]
+            n_touched = _count_groups(events[lo : lo + n_events[source]], run_stop[a:z], run_group[a:z], group_events, touched, n_touched)
+        else:
+            n_touched = _count_groups(inputs, run_stop[a:z], run_group[a:z], group_events, touched, n_touched)
+    for i in range(n_touched):
+        g = touched[i]
+        count = group_events[g]
+        group_events[g] = 0
+        for e in range(group_ptr[g], group_ptr[g + 1]):
+            row[group_counter[e]] += group_inc[e] * count
+    for i in range(row.size):
+        totals[i] += row[i]
+    if sample < step_counts.shape[0]:
+        for i in range(row.size):
+            step_counts[sample, t, i] = row[i]
+
+
 @numba.njit(parallel=True, cache=True)
 def _simulate(
     x,
@@ -658,11 +866,16 @@ def _simulate(
     window_start, window_stop, out_layer, record_spikes, record_state, record_counts,
     rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
     n_workers, next_sample,
+    n_counters, run_stop, run_group, source_runs, group_ptr, group_counter, group_inc,
+    segment_start, segment_lo, segment_hi, segment_counter, step_counts, first_sample, count_totals,
 ):
     """Every sample independently for all steps. Each of ``n_workers`` (one per thread) claims
     the next unsimulated sample from the counter ``next_sample`` until none is left: a core
     slowed by another process, or given costlier samples, does fewer of them, where an equal
-    split of the batch would leave the other core waiting."""
+    split of the batch would leave the other core waiting. With ``n_counters`` > 0, each step's
+    events and updated neurons are also counted per core (``PackedCounting``)."""
+    per_core = n_counters > 0  # sparse arrivals are marked only then: updated neurons are counted with a plan
+    keep_updated = I32(1 if per_core else 0)
     steps, batch, n_in = x.shape
     n = layer_start[-1]
     n_layers = reset_mode.size
@@ -684,6 +897,11 @@ def _simulate(
         u = np.zeros(n, np.int32)  # Lava's registers are int32; every update states its own wraps
         v = np.zeros(n, np.int32)
         slots = np.zeros((depth, n), np.int32)
+        arrived = np.zeros((depth, n), np.int32)  # a sparse projection's event reaches the neuron (int32: the update loop's width)
+        layer_arrived = np.zeros((depth, n_layers), np.uint8)  # a dense projection's event reaches the layer
+        step_row = np.zeros(max(n_counters, 1), np.int64)
+        group_events = np.zeros(group_ptr.size - 1, np.int64)
+        touched = np.zeros(group_ptr.size - 1, np.int64)
         spikes = np.zeros(n, np.uint8)
         events = np.zeros(n, np.int64)
         n_events = np.zeros(n_layers, np.int64)
@@ -693,7 +911,7 @@ def _simulate(
         partial_unsigned = np.zeros(widest_row, np.uint16)
         counts = np.zeros(n, np.int32)  # run_engine checks steps < 2**31
         window = np.zeros(n, np.int32)
-        local = np.zeros((n_layers, 3), np.int64)
+        local = np.zeros((n_layers, 4), np.int64)
         in_events = np.zeros(n_in, np.int64)
         in_values = np.zeros(n_in, np.int64)
         payload = np.zeros(n, np.int32)  # spike counts of the layers firing several per step
@@ -706,26 +924,45 @@ def _simulate(
             u[:] = 0
             v[:] = v_init
             slots[:] = 0
+            arrived[:] = 0
+            layer_arrived[:] = 0
             counts[:] = 0
             sent[:] = 0
             window[:] = 0
             local[:] = 0
             for t in range(steps):
                 slot = slots[t % depth]
+                arrived_now = arrived[t % depth]
+                if n_counters > 0:
+                    step_row[:] = 0
                 for layer in range(n_layers):
                     lo, hi = layer_start[layer], layer_start[layer + 1]
                     in_window = window_start[layer] <= t < window_stop[layer]
+                    any_arrived = layer_arrived[t % depth, layer] != 0
+                    layer_arrived[t % depth, layer] = 0
+                    split = segment_start[layer + 1] - segment_start[layer] > 1  # on several cores
                     if extended[layer]:
-                        n_active, n_wrapped, n_saturated = _update_neurons_ext(
+                        n_active, n_wrapped, n_saturated, n_updated = _update_neurons_ext(
                             slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
                             reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
                             spike_cap[layer], floored[layer], v_floor[lo:hi], payload[lo:hi],
+                            arrived_now[lo:hi], any_arrived, keep_updated if split else I32(0),
                         )
                     else:
-                        n_active, n_wrapped, n_saturated = _update_neurons(
+                        n_active, n_wrapped, n_saturated, n_updated = _update_neurons(
                             slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
                             reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
+                            arrived_now[lo:hi], any_arrived, keep_updated if split else I32(0),
                         )
+                    local[layer, 0] += n_active
+                    local[layer, 1] += n_wrapped
+                    local[layer, 2] += n_saturated
+                    local[layer, 3] += n_updated
+                    if keep_updated and split:  # each core's updated neurons, from the marks the update left
+                        for g in range(segment_start[layer], segment_start[layer + 1]):
+                            step_row[segment_counter[g]] += _take_marks(arrived_now[segment_lo[g] : segment_hi[g]])
+                    elif keep_updated:
+                        step_row[segment_counter[segment_start[layer]]] += n_updated
                     n_events[layer] = _list_events(spikes[lo:hi], events[lo:hi])
                     if spike_cap[layer] > 1:
                         _count_payload(
@@ -733,9 +970,6 @@ def _simulate(
                         )
                     else:
                         _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
-                    local[layer, 0] += n_active
-                    local[layer, 1] += n_wrapped
-                    local[layer, 2] += n_saturated
                 if record_spikes:
                     rasters[t, b] = spikes
                 if record_counts:
@@ -749,6 +983,11 @@ def _simulate(
                 thread_events = input_events[numba.get_thread_id()]
                 for k in range(n_inputs):  # for the synops: counted from the event list, not in a pass over the whole input
                     thread_events[in_events[k]] += 1
+                if n_counters > 0:
+                    _count_on_cores(
+                        events, n_events, layer_start, in_events[:n_inputs], run_stop, run_group, source_runs, group_ptr, group_counter, group_inc,
+                        group_events, touched, step_row, count_totals[numba.get_thread_id()], step_counts, first_sample + b, t,
+                    )
                 for p in range(p_source.size):
                     source = p_source[p]
                     if source == -1:
@@ -759,6 +998,10 @@ def _simulate(
                         continue
                     lo, hi = layer_start[p_target[p]], layer_start[p_target[p] + 1]
                     target = slots[(t + 1 + p_delay[p]) % depth, lo:hi]
+                    if p_dense[p]:
+                        layer_arrived[(t + 1 + p_delay[p]) % depth, p_target[p]] = 1
+                    elif p_graded[p] and per_core:
+                        _mark_arrivals(active, run_ptr, p_ptr_start[p], runs, arrived[(t + 1 + p_delay[p]) % depth, lo:hi])
                     if p_graded[p]:  # graded input values, or the spike counts of a layer firing several per step
                         totals = acc[: hi - lo]
                         if source == -1:
@@ -798,6 +1041,8 @@ def _simulate(
                             totals32,
                             partial,
                             partial_unsigned,
+                            arrived[(t + 1 + p_delay[p]) % depth, lo:hi],
+                            per_core,
                         )
                         _deliver(totals32, p_factor[p], target, p_code[p], p_exp[p])
             stats[b] = local

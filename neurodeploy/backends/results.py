@@ -9,14 +9,21 @@ Counting conventions (the same on every backend; see docs/report.md):
                            dense projection, the nonzero synapses of its column otherwise
     neuron_updates         n_out * steps * batch (every neuron is updated every step)
     active_neuron_updates  neuron-steps that received nonzero synaptic input
+    updated_neuron_updates neuron-steps SANA-FE counts as updated: v nonzero before the step,
+                           a synaptic event arrived (zero weights included), a nonzero bias,
+                           or a spike (``core_counts.py``)
     saturations            u wraps and v clips (fixed point only; None where not observed)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
+
+if TYPE_CHECKING:
+    from .core_counts import CoreCounts
 
 
 @dataclass
@@ -27,6 +34,7 @@ class LayerActivity:
     synops: int = 0
     neuron_updates: int = 0
     active_neuron_updates: int = 0
+    updated_neuron_updates: int | None = None  # None: the target did not count them
     spike_counts: np.ndarray | None = None  # (batch, n) spikes per neuron
     saturations: dict[str, int] | None = None
     window: tuple[int, int] | None = None  # steps [start, stop) counted in window_counts
@@ -49,6 +57,8 @@ class RunResult:
     output_v_sum: np.ndarray  # (batch, n) sum over steps of the output layer's v, in float units
     rasters: dict[str, np.ndarray] | None = None  # name -> (steps, batch, n) bool; int32 counts where several spikes per step
     traces: dict[str, dict[str, np.ndarray]] | None = None  # name -> {"u","v"} -> (steps, batch, n)
+    core_counts: CoreCounts | None = None  # per-core counters, when the request carried a CorePlan
+    input_events: np.ndarray | None = None  # (n_inputs,) nonzero input values per input, over all samples and steps
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -85,8 +95,9 @@ def fanout(weights) -> np.ndarray:
     return np.full(weights.shape[1], weights.shape[0], dtype=np.int64)
 
 
-def fill_synops(network, inputs: np.ndarray, activity: dict[str, LayerActivity], input_events: np.ndarray | None = None) -> None:
-    """Set every layer's synops from per-source event totals (same rule on every target).
+def fill_synops(network, inputs: np.ndarray, activity: dict[str, LayerActivity], input_events: np.ndarray | None = None) -> np.ndarray:
+    """Set every layer's synops from per-source event totals (same rule on every target); returns
+    the input's events (nonzero values per input index, for ``RunResult.input_events``).
 
     ``network`` is a NormalisedNetwork or a QuantisedNetwork; ``inputs`` (steps, batch, n);
     ``input_events`` the nonzero inputs per input index where the engine has counted them.
@@ -103,3 +114,4 @@ def fill_synops(network, inputs: np.ndarray, activity: dict[str, LayerActivity],
             weights = projection.weight if weights is None else weights
             total += int(events[projection.source] @ fanout(weights))
         activity[layer.name].synops = total
+    return events["input"]

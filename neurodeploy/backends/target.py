@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import BackendUnavailableError
 from ..neurons import NEURONS
 from .results import RunResult
+
+if TYPE_CHECKING:
+    from .core_counts import CorePlan
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class RunRequest:
     progress: bool = False  # a progress bar on a terminal
     device: str = "cpu"  # torch device, for targets that run on torch
     per_core: bool = False  # loihi-sim: one Lava process per mapped core slice instead of one per layer
+    core_plan: CorePlan | None = None  # count each core's work per step (RunResult.core_counts), for the energy and time model
 
 
 class Target:

@@ -37,6 +37,7 @@ from scipy import sparse
 from ..hardware import fixed_point as fx
 from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
+from .core_counts import CoreCounts, StepCounter
 from .kernels import input_max, split_by_delay
 
 SURROGATE_SLOPE = 25.0  # snnTorch's fast_sigmoid default
@@ -217,6 +218,8 @@ class TorchRun:
     window_counts: dict[str, torch.Tensor]
     output_v_sum: torch.Tensor  # (B, n) of the output layer, state units; carries gradients
     active: dict[str, int] = field(default_factory=dict)  # neuron-steps with nonzero synaptic input
+    updated: dict[str, int | None] = field(default_factory=dict)  # neuron-steps updated in SANA-FE's sense (None: not counted)
+    core_counts: CoreCounts | None = None  # with a core_plan
     u_wraps: dict[str, int] = field(default_factory=dict)
     v_saturations: dict[str, int] = field(default_factory=dict)
     rasters: dict[str, torch.Tensor] | None = None  # (T, B, n)
@@ -233,6 +236,8 @@ def simulate(
     record_spikes: bool = False,
     record_state: bool = False,
     gradient_path: GradientPath | None = None,
+    count_updates: bool = False,
+    core_plan=None,
 ) -> TorchRun:
     """Run integer ``inputs`` (steps, batch, n_inputs) through the network, all samples at once.
 
@@ -243,7 +248,10 @@ def simulate(
 
     Every step runs a few dozen small kernels per layer; fusing them with ``torch.compile``
     was tried and rejected: on an H100 its kernels were not bit-exact (u differed from
-    the first step), so the engine stays eager."""
+    the first step), so the engine stays eager.
+
+    ``count_updates`` also counts SANA-FE's updated neurons (on the device), and a ``core_plan``
+    every core's work per step (``core_counts.py``; on the host, from each step's masks)."""
     arith = network.arithmetic
     layers = layers if layers is not None else build(network, inputs.device)
     steps, batch = inputs.shape[:2]
@@ -262,9 +270,14 @@ def simulate(
     out_v_sum = torch.zeros_like(zeros[out_name])
     rasters = {layer.name: [] for layer in layers} if record_spikes else None
     traces = {layer.name: {"u": [], "v": []} for layer in layers} if record_state else None
+    count_updates = count_updates or core_plan is not None
+    arrivals = _Arrivals(layers, batch, dev) if count_updates else None
+    counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
+    updated = {layer.name: torch.zeros((), dtype=torch.int64, device=dev) for layer in layers}
     for t in range(steps):
         for layer in layers:
             name = layer.name
+            v_before = v[name]
             a_in = pending[name].pop(t, zeros[name])
             current, voltage, spike, n_active, n_wrapped, n_saturated = update_neurons(
                 a_in, u[name], v[name], layer.u_keep, layer.v_keep, layer.bias, layer.vth_eff, layer.reset_sub, layer.unit,
@@ -285,8 +298,18 @@ def simulate(
             if traces is not None:
                 traces[name]["u"].append(current.detach().to(torch.int32))
                 traces[name]["v"].append(voltage.detach().to(torch.int32))
+            if arrivals is not None:
+                mask = (v_before != 0) | arrivals.take(name, t) | (layer.bias != 0) | (spike.detach() != 0)
+                updated[name] += torch.count_nonzero(mask)
+                if counter is not None:
+                    counter.updates(t, name, _host(mask))
         out_v_sum = out_v_sum + v[out_name]
         sources = {INPUT: x[t], **spikes}
+        if arrivals is not None:
+            arrivals.deliver(sources, t)
+        if counter is not None:
+            for source, values in sources.items():
+                counter.events(t, source, _host(values))
         for layer in layers:
             for projection in layer.projections:
                 _deliver(layer, projection, sources[projection.source], t, pending[layer.name], gradient_path)
@@ -295,12 +318,55 @@ def simulate(
         window_counts=window_counts,
         output_v_sum=out_v_sum,
         active={k: int(c) for k, c in stats["active"].items()},
+        updated={k: int(c) if arrivals is not None else None for k, c in updated.items()},
+        core_counts=counter.result() if counter is not None else None,
         u_wraps={k: int(c) for k, c in stats["u"].items()},
         v_saturations={k: int(c) for k, c in stats["v"].items()},
         rasters={k: torch.stack(r) for k, r in rasters.items()} if rasters is not None else None,
         traces={k: {s: torch.stack(r) for s, r in tr.items()} for k, tr in traces.items()} if traces is not None else None,
         event_counts=event_counts,
     )
+
+
+def _host(values: torch.Tensor) -> np.ndarray:
+    return values.detach().cpu().numpy()
+
+
+class _Arrivals:
+    """Which neurons a synaptic event reaches at each step (``core_counts.ArrivalBuffers`` on the
+    device): any stored synapse from a source that spiked 1 + delay steps before; a dense
+    projection's event reaches every target."""
+
+    def __init__(self, layers: list[TorchLayer], batch: int, device):
+        self.paths = {
+            layer.name: [
+                (projection.source, delay, None if not weights_t.is_sparse else _structure(weights_t))
+                for projection in layer.projections
+                for delay, weights_t in projection.by_delay
+            ]
+            for layer in layers
+        }
+        self.pending: dict[str, dict[int, torch.Tensor]] = {layer.name: {} for layer in layers}
+        self.empty = {layer.name: torch.zeros(batch, layer.n, dtype=torch.bool, device=device) for layer in layers}
+
+    def take(self, name: str, t: int) -> torch.Tensor:
+        return self.pending[name].pop(t, self.empty[name])
+
+    def deliver(self, sources: dict[str, torch.Tensor], t: int) -> None:
+        for name, paths in self.paths.items():
+            for source, delay, structure in paths:
+                events = sources[source].detach() != 0
+                reached = events.any(dim=1, keepdim=True) if structure is None else torch.sparse.mm(structure, events.t().to(torch.float64)).t() > 0
+                due = t + 1 + delay
+                self.pending[name][due] = self.pending[name].get(due, self.empty[name]) | reached
+
+
+def _structure(weights_t: torch.Tensor) -> torch.Tensor:
+    """(n_out, n_in) ones where a synapse is stored, from transposed sparse weights (n_in, n_out)."""
+    coalesced = weights_t.coalesce()
+    index = coalesced.indices()[[1, 0]]
+    ones = torch.ones(index.shape[1], dtype=torch.float64, device=weights_t.device)
+    return torch.sparse_coo_tensor(index, ones, (weights_t.shape[1], weights_t.shape[0]), check_invariants=True).coalesce()
 
 
 def update_neurons(
@@ -353,8 +419,8 @@ def _deliver(layer: TorchLayer, projection: TorchProjection, source: torch.Tenso
 
 
 # --------------------------------------------------------------------------- as a CPU-backend engine
-def run_engine(network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool) -> TorchRun:
+def run_engine(network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None) -> TorchRun:
     """Simulation without gradients, for ``run_cpu(engine="torch")``."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(inputs), device=device)
-        return simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state)
+        return simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan)
