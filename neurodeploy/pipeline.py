@@ -17,6 +17,7 @@ the output files in one go, so a failed run leaves no half-written report behind
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import io
 import math
@@ -32,6 +33,9 @@ import numpy as np
 
 from .backends import TARGETS, RunRequest, bit_exact_targets
 from .backends.calibration import float_calibration
+from .backends.core_counts import FIELDS as COUNT_FIELDS
+from .backends.core_counts import GLOBALS as COUNT_GLOBALS
+from .backends.core_counts import STEP_COUNT_BYTES, CorePlan, plan_core_counts
 from .backends.results import RunResult
 from .dialects import DIALECTS, DialectOptions
 from .encoders import ENCODERS, EncodeRequest, InputBatch, encoder_spec, to_integer_input
@@ -51,6 +55,7 @@ from .training.step import FinetuneRequest, Tuned, finetune_model
 
 CALIBRATIONS = ("worst-case", "data")
 OVERFLOW_TARGET = "cpu"  # runs the calibration data with u and v recorded, for the overflow analysis
+LAVA_TARGET = "loihi-sim"
 OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt")
 
 
@@ -200,11 +205,14 @@ class Plan:
         o = self.options
         return DialectOptions(reset=o.reset, reset_delay=o.reset_delay, min_v_mem=o.min_v_mem, norm_input=o.norm_input)
 
-    def request(self, name: str, windows: dict) -> RunRequest:
+    def request(self, name: str, windows: dict, core_plan: CorePlan | None = None) -> RunRequest:
+        """What run ``name`` records; the --target's run also counts every core's work per step
+        (``core_plan``), from which the report estimates energy and time."""
         verified = self.verify is not None and name in self.verify
         return RunRequest(
             record_spikes=self.options.record or self.verify is not None, record_state=verified, windows=windows,
             progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
+            core_plan=core_plan if name == self.options.target else None,
         )
 
     def finetune_request(self) -> FinetuneRequest:
@@ -312,13 +320,14 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
     check_run_memory(compiled, batch, plan)
     integers = to_integer_input(batch, compiled.quantised)
     fixed_windows, float_windows = comparison_windows(compiled.quantised, batch.steps)
+    core_plan = plan_core_counts(compiled.mapped)
     results: dict[str, RunResult] = {}
     for name in plan.order:
         target = TARGETS.get(name)
         inputs = batch.values if target.stage == "normalised" else integers
         with _timed(timing, f"run.{name}"):
-            request = plan.request(name, float_windows if name == "float" else fixed_windows)
-            results[name] = target.run(compiled.stage(target.stage), inputs, request)
+            request = plan.request(name, float_windows if name == "float" else fixed_windows, core_plan)
+            results[name] = _with_input_events(target.run(compiled.stage(target.stage), inputs, request), inputs)
     sample = integers if calibration is batch else to_integer_input(calibration, compiled.quantised)
     with _timed(timing, "run.overflow"):
         overflow = TARGETS.get(OVERFLOW_TARGET).run(compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], RunRequest(record_state=True))
@@ -340,12 +349,23 @@ def estimate_run_memory(compiled: CompiledNetwork, batch: InputBatch, plan: Plan
     parts = {"input": float(steps) * samples * network.n_inputs * 8, "parameters": 0.0, "engine state": 0.0, "recordings": 0.0}
     runs = [(name, plan.request(name, {}), samples) for name in plan.order]
     runs.append((OVERFLOW_TARGET, RunRequest(record_state=True), min(samples, MAX_CALIBRATION_SAMPLES)))
-    for _name, request, n_samples in runs:
+    for name, request, n_samples in runs:
         parts["parameters"] += float(synapses) * ENGINE_BYTES_PER_SYNAPSE
         parts["engine state"] += float(n_samples) * (neurons * STATE_BYTES_PER_NEURON + delays * 8)
         per_value = (1 if request.record_spikes else 0) + (8 if request.record_state else 0)
+        if name == plan.options.target and name == LAVA_TARGET and not request.record_state:
+            per_value += 4  # counting updated neurons reads back every layer's v from Lava
         parts["recordings"] += float(steps) * n_samples * neurons * per_value
+    parts["recordings"] += core_count_bytes(compiled, steps, samples) if not plan.dry_run else 0.0
     return parts
+
+
+def core_count_bytes(compiled: CompiledNetwork, steps: int, samples: int) -> float:
+    """The --target run's per-step counts of every core (``core_counts.py``; bounded per run)."""
+    profile = compiled.mapped.profile
+    sites = compiled.mapped.cores_used + -(-compiled.quantised.n_inputs // profile.core.max_neurons)
+    per_sample = float(steps) * (sites * len(COUNT_FIELDS) + len(COUNT_GLOBALS)) * 4
+    return per_sample * min(samples, max(1, STEP_COUNT_BYTES // max(per_sample, 1.0)))
 
 
 def check_run_memory(compiled: CompiledNetwork, batch: InputBatch, plan: Plan) -> None:
@@ -356,6 +376,13 @@ def check_run_memory(compiled: CompiledNetwork, batch: InputBatch, plan: Plan) -
         sum(parts.values()), f"running {batch.steps} step(s) x {batch.batch} sample(s) ({detail})",
         "lower --steps or --batch" + (" or leave out --record / --verify" if plan.verify or plan.options.record else ""),
     )
+
+
+def _with_input_events(result: RunResult, inputs: np.ndarray) -> RunResult:
+    """The input's events per input index, for a target that does not return them."""
+    if result.input_events is not None:
+        return result
+    return dataclasses.replace(result, input_events=np.count_nonzero(inputs, axis=(0, 1)).astype(np.int64))
 
 
 @contextmanager

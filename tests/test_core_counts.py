@@ -12,6 +12,7 @@ from neurodeploy.backends.core_counts import plan_core_counts
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import run_float
 from neurodeploy.ir.passes import CompileOptions, compile_network
+from neurodeploy.reports.report import ReportSources, build_report
 
 from netgen import float_graph
 
@@ -87,6 +88,20 @@ def test_counts_add_up_to_the_runs_own_totals(compiled, numpy_run):
     assert numpy_run.layers["lif_conv"].updated_neuron_updates < numpy_run.layers["lif_conv"].neuron_updates
 
 
+def test_report_energy_is_the_counters_times_the_costs(compiled, numpy_run):
+    """Per-layer operations (from spike totals and the mapping) and the per-core counters agree."""
+    report = build_report(ReportSources(compiled, target="cpu", results={"cpu": numpy_run}, input={"description": "test"}))
+    plan, totals, e = numpy_run.core_counts.plan, numpy_run.core_counts.totals, compiled.mapped.profile.energy_j
+    terms = report.totals["energy_j"]["terms"]
+    for term, counter in (("synapse_conv", "synapse_conv"), ("synapse_sparse", "synapse_sparse"), ("synapse_dense", "synapse_dense"),
+                          ("neuron_update", "updated"), ("spike_out", "spikes"), ("message_out", "messages_out"),
+                          ("hop_east_west", "hops_east_west"), ("hop_north_south", "hops_north_south")):
+        assert terms[term] == pytest.approx(plan.total(totals, counter) * getattr(e, term)), term
+    neurons = sum(site.neurons for site in plan.sites)
+    assert terms["neuron_access"] == pytest.approx(neurons * numpy_run.steps * numpy_run.batch * e.neuron_access)
+    assert report.latency["samples_timed"] == 3 and report.latency["time_per_step_s"] > report.latency["barrier_s"]
+
+
 @pytest.mark.parametrize("engine", ["numba", "torch"])
 def test_engines_count_identically(compiled, inputs, numpy_run, engine):
     result = run_cpu(compiled.quantised, inputs, engine=engine, core_plan=plan_core_counts(compiled.mapped))
@@ -114,6 +129,8 @@ def test_per_step_counts_beyond_the_memory_bound_keep_the_first_samples(compiled
     result = run_cpu(compiled.quantised, inputs, engine=engine, core_plan=plan)
     np.testing.assert_array_equal(result.core_counts.totals, numpy_run.core_counts.totals)
     np.testing.assert_array_equal(result.core_counts.steps, numpy_run.core_counts.steps[:1])
+    report = build_report(ReportSources(compiled, target="cpu", results={"cpu": result}, input={"description": "test"}))
+    assert report.latency["samples_timed"] == 1 and any("first 1 of 3 samples" in note for note in report.notes)
 
 
 def test_plan_counts_one_message_per_destination_core(compiled):

@@ -301,7 +301,7 @@ def _loihi2() -> dict:
 
 
 PROFILE_KEYS = [(section, key) for section, values in _loihi2().items() if isinstance(values, dict) for key in values]
-DEFAULTED = {"chip_grid", "max_neuron_configs", "chip_hop", "barrier_sync_min", "barrier_sync_max"}
+DEFAULTED = {"chip_grid", "max_neuron_configs", "chip_hop"}
 BAD_FOR_INT = [-(2**31), -1, 2**31, 2**63, 10**100, 1.5, NAN, "abc", "", [1, 2], None, True, {"a": 1}]
 BAD_FOR_FLOAT = [NAN, INF, -0.5, 1e300, "abc", [1], None, True, {"a": 1}]
 PLAUSIBLE_INT = [0, 1, 2, 7, 64, 1000]

@@ -6,6 +6,7 @@ import nir
 import numpy as np
 import pytest
 
+from neurodeploy.backends.core_counts import plan_core_counts
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.pipeline import DeployOptions, deploy
@@ -71,7 +72,8 @@ def test_report_is_plain_json_and_renders(verified_report):
 
 
 def test_energy_is_counts_times_profile_costs(loihi1):
-    """Two layers packed onto one core: every figure recomputed by hand."""
+    """Two layers packed onto one core, the input on a core of the same tile: every figure
+    recomputed by hand from the counts and the profile."""
     graph = nir.NIRGraph(
         nodes={
             "input": nir.Input(np.array([4])),
@@ -86,24 +88,41 @@ def test_energy_is_counts_times_profile_costs(loihi1):
     )
     compiled = compile_network(float_graph(graph), CompileOptions(profile=loihi1))
     x = random_input(np.random.default_rng(0), 40, 2, 4, rate=0.5)
-    result = run_cpu(compiled.quantised, x)
+    plan = plan_core_counts(compiled.mapped)
+    result = run_cpu(compiled.quantised, x, core_plan=plan)
     from neurodeploy.reports.report import ReportSources, build_report
 
     report = build_report(ReportSources(compiled, target="cpu", results={"cpu": result}, input={"description": "test"}))
-    e = loihi1.energy_j
+    e, t = loihi1.energy_j, loihi1.time_s
     first, second = report.layers
+    assert first.spikes > 0 and second.spikes > 0
     assert first.synops == int(np.count_nonzero(x)) * 3
     assert second.synops == first.spikes * 2
-    inactive = first.neuron_updates - first.active_neuron_updates
-    assert first.energy_j["synaptic"] == pytest.approx(first.synops * e.synaptic_op)
-    assert first.energy_j["neuron"] == pytest.approx(first.active_neuron_updates * e.neuron_update_active + inactive * e.neuron_update_inactive)
-    # both layers sit on core 0 of tile (0, 0): each spike of lif1 is routed within the tile
-    assert first.energy_j["routing"] == pytest.approx(first.spikes * e.spike_within_tile)
-    assert second.energy_j["routing"] == 0.0  # the output layer sends nowhere on chip
-    assert report.totals["energy_j"]["total"] == pytest.approx(first.energy_j["total"] + second.energy_j["total"])
+    assert first.active_neuron_updates <= first.updated_neuron_updates <= first.neuron_updates
+    assert first.energy_j["synaptic"] == pytest.approx(first.synops * (e.synapse_dense + e.dendrite))
+    for layer in (first, second):
+        neuron = layer.neuron_updates * e.neuron_access + layer.updated_neuron_updates * e.neuron_update + layer.spikes * e.spike_out
+        assert layer.energy_j["neuron"] == pytest.approx(neuron)
+    # both layers on core 0, the input on core 1 of the same tile: one message per spike, no hops
+    assert first.energy_j["network"] == pytest.approx(first.spikes * (e.message_out + e.message_in))
+    assert second.energy_j["network"] == 0.0  # the output layer sends nowhere on chip
+    energy = report.totals["energy_j"]
+    assert energy["input"] == pytest.approx(np.count_nonzero(x) * (e.message_out + e.message_in))
+    assert energy["total"] == pytest.approx(first.energy_j["total"] + second.energy_j["total"] + energy["input"])
+    assert energy["total"] == pytest.approx(sum(energy["terms"].values()))
+    # time: per step the busier side of each core (sending, receiving), the busiest core, the 1-tile barrier
+    counts = result.core_counts.steps.astype(float)
+    field = lambda name: plan.per_core(counts, name)  # noqa: E731
+    send = (t.neuron_access * np.array([5, 0]) + t.neuron_update * field("updated") + t.spike_out * field("spikes")
+            + t.message_out * field("messages_out"))
+    receive = t.message_in * field("messages_in") + (t.synapse_dense + t.dendrite) * field("synapse_dense")
+    per_step = np.maximum(send, receive).max(axis=2) + t.barrier(1)
+    assert report.latency["time_per_step_s"] == pytest.approx(per_step.mean())
+    assert report.latency["time_per_sample_s"] == pytest.approx(per_step.sum(axis=1).mean())
+    assert report.latency["barrier_s"] == t.barrier_sync[1] and report.latency["tiles_in_use"] == 1
     chip = dict(report.chip)
     resources = chip.pop("resources")
-    assert chip == {"cores_used": 1, "cores_available": 128, "chips_used": 1, "chips_available": 1, "tiles_used": 1, "fits": True}
+    assert chip == {"cores_used": 1, "cores_available": 128, "chips_used": 1, "chips_available": 1, "tiles_used": 1, "input_cores": 1, "fits": True}
     assert resources["used"]["neurons"] == 5 and resources["used"]["input_axons"] == 4 + 3
     assert resources["utilisation"]["neurons"] == pytest.approx(5 / loihi1.core.max_neurons)
     assert [entry["layer"] for entry in report.cores[0]["layers"]] == ["lif1", "lif2"]

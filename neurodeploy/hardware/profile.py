@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -109,23 +110,34 @@ class ArithmeticSpec:
 
 @dataclass(frozen=True)
 class OperationCosts:
-    """Energy (J) or time (s) per hardware operation."""
+    """Energy (J) or time (s) per hardware operation: the terms of SANA-FE's Loihi description
+    (docs/energy.md states the model that charges them and what counts as each operation)."""
 
-    synaptic_op: float
-    neuron_update_active: float
-    neuron_update_inactive: float
-    spike_within_tile: float
-    hop_east_west: float
-    hop_north_south: float
-    chip_hop: float = 0.0  # a spike crossing one chip-to-chip link
+    synapse_dense: float  # one synaptic event: a spike reads one stored synapse of a dense projection
+    synapse_sparse: float  # ... of a sparse projection (synapse lists with target indices)
+    synapse_conv: float  # ... of a convolution (a shared kernel)
+    dendrite: float  # per synaptic event: the dendrite accumulating it
+    neuron_access: float  # every neuron, every step
+    neuron_update: float  # an updated neuron: v nonzero before the step, synaptic input arrived, a bias, or a spike
+    spike_out: float  # a neuron's output spike
+    message_out: float  # a spike message sent: one per spiking neuron and destination core
+    message_in: float  # a spike message received
+    hop_east_west: float  # a message crossing one router tile in x
+    hop_north_south: float  # ... in y
+    chip_hop: float = 0.0  # a message crossing one chip-to-chip link
 
 
 @dataclass(frozen=True)
 class TimingSpec(OperationCosts):
-    """Time per operation plus the barrier synchronisation that ends every step."""
+    """Time per operation plus the barrier synchronisation that ends every step: ``barrier_sync``
+    maps a number of router tiles in use to seconds; the entry with the largest key not above
+    the tiles in use applies (SANA-FE's ``latency_sync`` table)."""
 
-    barrier_sync_min: float = 0.0
-    barrier_sync_max: float = 0.0
+    barrier_sync: Mapping[int, float] = dataclasses.field(kw_only=True)  # required (the fields before it have defaults)
+
+    def barrier(self, tiles: int) -> float:
+        keys = [k for k in sorted(self.barrier_sync) if k <= tiles] or [min(self.barrier_sync)]
+        return self.barrier_sync[keys[-1]]
 
 
 @dataclass(frozen=True)
@@ -142,7 +154,7 @@ class HardwareProfile:
     estimates: tuple[str, ...]
 
     def is_estimate(self, dotted_key: str) -> bool:
-        """True if ``dotted_key`` (e.g. ``energy_j.synaptic_op``) or its section is an estimate."""
+        """True if ``dotted_key`` (e.g. ``energy_j.synapse_dense``) or its section is an estimate."""
         return any(dotted_key == e or dotted_key.startswith(e + ".") for e in self.estimates)
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,6 +202,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _PAIR_RANGES: dict[str, tuple[int, int]] = {"system.mesh_tiles": (1, 4096), "system.chip_grid": (1, 4096)}
 _MAX_COST = 1.0  # joules or seconds per operation: no chip comes near
+_MAX_TILES = 4096 * 4096 * 4096  # a barrier table's keys: router tiles in use, at most mesh x mesh x chips
 
 # Profiles are small, flat files: anything larger or deeper is not one (and is refused before
 # it is parsed into Python objects). YAML aliases are refused: they can expand a few bytes
@@ -354,6 +367,15 @@ def _check_value(value: Any, type_name: Any, key: str, path: Path):
         ):
             raise ProfileError(f"{path}: {key} must be a list of two integers [x, y], each {lowest}..{highest}, got {_show(value)}")
         return (int(value[0]), int(value[1]))
+    if type_name == "Mapping[int, float]":
+        if not isinstance(value, dict) or not value or 1 not in value:
+            raise ProfileError(f"{path}: {key} must map numbers of tiles to seconds, with an entry for 1 tile, got {_show(value)}")
+        table = {}
+        for tiles, seconds in value.items():
+            if isinstance(tiles, bool) or not isinstance(tiles, int) or not 1 <= tiles <= _MAX_TILES:
+                raise ProfileError(f"{path}: {key} has the key {_show(tiles)}: keys are numbers of tiles (integers 1..{_MAX_TILES})")
+            table[tiles] = _check_value(seconds, "float", f"{key}.{tiles}", path)
+        return table
     raise AssertionError(f"profile schema has an unhandled type {type_name!r} for {key}")
 
 
@@ -386,8 +408,6 @@ def _check_consistency(p: HardwareProfile, path: Path) -> None:
     e = p.synapse_encoding
     if e.weight_bits * 1 + e.block_header_bits > e.word_bits * e.synapses_per_block:
         problems.append("synapse_encoding: one synapse does not fit in a block")
-    if p.time_s.barrier_sync_min > p.time_s.barrier_sync_max:
-        problems.append("time_s.barrier_sync_min > time_s.barrier_sync_max")
     if problems:
         raise ProfileError(f"{path}: impossible values: " + "; ".join(problems))
 

@@ -49,14 +49,15 @@ def _chip_resources(mapped) -> dict[str, Any]:
     }
 
 
-def chip_section(mapped) -> dict[str, Any]:
+def chip_section(mapped, costs: energy.RunCosts | None = None) -> dict[str, Any]:
     profile = mapped.profile
     return {
         "cores_used": mapped.cores_used,
         "cores_available": profile.system.total_cores,
         "chips_used": mapped.chips_used,
         "chips_available": profile.system.chips,
-        "tiles_used": energy.tiles_used(mapped),
+        "tiles_used": len({(c.chip, c.tile) for c in mapped.cores}),
+        "input_cores": energy.input_cores(costs.plan) if costs is not None else None,
         "fits": mapped.cores_used <= profile.system.total_cores,
         "resources": _chip_resources(mapped),
     }
@@ -66,12 +67,17 @@ def cores_section(mapped) -> list[dict[str, Any]]:
     return [_core_report(core, mapped.profile) for core in mapped.cores]
 
 
-def latency_section(compiled: CompiledNetwork, step_time: float | None, steps: int | None) -> dict[str, Any]:
+def latency_section(compiled: CompiledNetwork, costs: energy.RunCosts | None, result=None) -> dict[str, Any]:
+    step_time = costs.time_per_step if costs is not None else None
+    timed = costs.times is not None if costs is not None else False
     return {
         "synaptic_delay_steps": _synaptic_latency(compiled.quantised),
         "time_per_step_s": step_time,
-        "time_per_sample_s": step_time * steps if step_time is not None else None,
+        "time_per_sample_s": costs.time_per_sample if costs is not None else None,
         "real_time_factor_at_dt": step_time / compiled.normalised.dt if step_time is not None and compiled.normalised.dt else None,
+        "barrier_s": costs.times.barrier if timed else None,
+        "tiles_in_use": costs.plan.tiles_in_use if costs is not None else None,
+        "samples_timed": int(costs.times.send.shape[0]) if timed else None,
     }
 
 

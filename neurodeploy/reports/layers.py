@@ -18,7 +18,7 @@ from ..ir.passes import CompiledNetwork
 from . import energy
 from .chip import RESOURCES
 
-COUNT_FIELDS = ("neurons", "synapses", "cores", "spikes", "synops", "neuron_updates", "active_neuron_updates")
+COUNT_FIELDS = ("neurons", "synapses", "cores", "spikes", "synops", "neuron_updates", "active_neuron_updates", "updated_neuron_updates")
 
 
 @dataclass
@@ -32,7 +32,8 @@ class LayerReport:
     synops: int | None
     neuron_updates: int | None
     active_neuron_updates: int | None
-    energy_j: dict[str, float] | None  # total, synaptic, neuron, routing
+    updated_neuron_updates: int | None
+    energy_j: dict[str, float] | None  # total, synaptic, neuron, network
     saturations: dict[str, int] | None  # u_wrap, v_saturate; None where not observed
     time_per_step_s: float | None  # busiest core of the layer
     limiting_resource: str  # which per-core limit decided the number of cores
@@ -46,11 +47,11 @@ class LayerReport:
     conventions: list[str]  # how the exporter's dialect read the layer's neuron node (dialects/)
 
 
-def layer_reports(compiled: CompiledNetwork, result: RunResult | None, work: dict[int, float] | None) -> list[LayerReport]:
-    return [_layer_report(compiled, qlayer, result, work) for qlayer in compiled.quantised.layers]
+def layer_reports(compiled: CompiledNetwork, result: RunResult | None, costs: energy.RunCosts | None) -> list[LayerReport]:
+    return [_layer_report(compiled, qlayer, result, costs) for qlayer in compiled.quantised.layers]
 
 
-def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, work: dict[int, float] | None) -> LayerReport:
+def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, costs: energy.RunCosts | None) -> LayerReport:
     mapped = compiled.mapped
     mapping = mapped.mapping(qlayer.name)
     activity = result.layers[qlayer.name] if result is not None else None
@@ -64,9 +65,10 @@ def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, w
         synops=activity.synops if activity is not None else None,
         neuron_updates=activity.neuron_updates if activity is not None else None,
         active_neuron_updates=activity.active_neuron_updates if activity is not None else None,
-        energy_j=energy.layer_energy(mapped, qlayer.name, activity).to_dict() if activity is not None else None,
+        updated_neuron_updates=activity.updated_neuron_updates if activity is not None else None,
+        energy_j=energy.parts(costs.layers[qlayer.name].energy(mapped.profile.energy_j)) if costs is not None else None,
         saturations=activity.saturations if activity is not None else None,
-        time_per_step_s=energy.layer_step_time(mapped, qlayer.name, work) if work is not None else None,
+        time_per_step_s=costs.layer_time(qlayer.name) if costs is not None else None,
         limiting_resource=mapping.limiting_resource,
         resources={name: int(sum(getattr(piece, attribute) for piece in mapping.slices)) for name, attribute, _ in RESOURCES},
         shape=list(qlayer.shape),
@@ -95,19 +97,19 @@ def _node_types(compiled: CompiledNetwork, nodes: tuple[str, ...]) -> list[str]:
     return [type(graph_nodes[n]).__name__ for n in nodes if n in graph_nodes and type(graph_nodes[n]).__name__ != "Flatten"]
 
 
-def totals(layers: list[LayerReport], result: RunResult | None, cores_used: int) -> dict[str, Any]:
-    """Sums over the layers; ``cores`` counts shared cores once."""
+def totals(layers: list[LayerReport], result: RunResult | None, cores_used: int, costs: energy.RunCosts | None = None, profile=None) -> dict[str, Any]:
+    """Sums over the layers (and the input's messages); ``cores`` counts shared cores once."""
     totals: dict[str, Any] = {
         name: None if any(getattr(layer, name) is None for layer in layers) else int(sum(getattr(layer, name) for layer in layers))
         for name in COUNT_FIELDS
     }
     totals["cores"] = cores_used
-    parts = ("total", "synaptic", "neuron", "routing")
-    if result is None:
-        totals["energy_j"] = totals["energy_per_sample_j"] = totals["saturations"] = totals["spikes_per_sample"] = None
-        totals["steps"] = totals["samples"] = None
+    if result is None or costs is None:
+        for name in ("energy_j", "energy_per_sample_j", "saturations", "spikes_per_sample", "steps", "samples"):
+            totals[name] = None
         return totals
-    totals["energy_j"] = {part: float(sum(layer.energy_j[part] for layer in layers)) for part in parts}
+    terms = costs.total().energy(profile.energy_j)
+    totals["energy_j"] = {**energy.parts(terms), "input": float(sum(costs.input.energy(profile.energy_j).values())), "terms": terms}
     samples = max(result.batch, 1)
     totals["energy_per_sample_j"] = totals["energy_j"]["total"] / samples
     observed = [layer.saturations for layer in layers if layer.saturations is not None]
@@ -128,3 +130,4 @@ def saturation_notes(layers: list[LayerReport]) -> list[str]:
         if s.get("v_saturate"):
             notes.append(f"layer {layer.name!r}: v saturated {s['v_saturate']} times at the 24-bit limit")
     return notes
+

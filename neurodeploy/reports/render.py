@@ -100,7 +100,7 @@ def render_table(report: Report) -> str:
         lines += [
             f"energy{estimate}: {si(t['energy_j']['total'], 'J')} in all, {si(t['energy_per_sample_j'], 'J')} per sample "
             f"(synaptic {si(t['energy_j']['synaptic'], 'J')}, neuron {si(t['energy_j']['neuron'], 'J')}, "
-            f"routing {si(t['energy_j']['routing'], 'J')})",
+            f"network {si(t['energy_j']['network'], 'J')}, of which the input's messages {si(t['energy_j']['input'], 'J')})",
             f"time{estimate}: {si(lat['time_per_step_s'], 's')} per step, {si(lat['time_per_sample_s'], 's')} per sample; "
             f"output lags input by {lat['synaptic_delay_steps']} step(s) (one synaptic delay per layer)",
         ]
@@ -181,7 +181,7 @@ def render_png(report: Report) -> bytes:
     axes[1].bar(names, [layer.synops for layer in report.layers], color="tab:orange")
     axes[1].set_title("synaptic operations")
     bottom = [0.0] * len(names)
-    for part, colour in (("synaptic", "tab:orange"), ("neuron", "tab:green"), ("routing", "tab:purple")):
+    for part, colour in (("synaptic", "tab:orange"), ("neuron", "tab:green"), ("network", "tab:purple")):
         values = [layer.energy_j[part] for layer in report.layers]
         axes[2].bar(names, values, bottom=bottom, label=part, color=colour)
         bottom = [b + v for b, v in zip(bottom, values)]

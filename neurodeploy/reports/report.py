@@ -93,11 +93,8 @@ def build_report(sources: ReportSources) -> Report:
     mapped = compiled.mapped
     result = sources.results.get(sources.target) if sources.target != DRY_RUN else None
     float_result = sources.results.get("float")
-    work = energy.core_work(mapped, result.layers, max(result.steps * result.batch, 1)) if result is not None else None
-    layers = layer_reports(compiled, result, work)
-    step_time = None
-    if work is not None:
-        step_time = max(work.values(), default=0.0) + energy.longest_route_time(mapped) + energy.barrier_time(mapped.profile, energy.tiles_used(mapped))
+    costs = energy.run_costs(mapped, result) if result is not None else None
+    layers = layer_reports(compiled, result, costs)
     quantisation = quantisation_section(compiled.quantised, sources.settings, sources.overflow, sources.overflow_source, sources.finetuning)
     fidelity_section = (
         fidelity(compiled.quantised, result, float_result) if float_result is not None and result is not None and result.target != "float" else None
@@ -110,15 +107,15 @@ def build_report(sources: ReportSources) -> Report:
         profile=_profile_section(mapped.profile),
         input=dict(sources.input),
         layers=layers,
-        totals=totals(layers, result, mapped.cores_used),
-        chip=chip_section(mapped),
+        totals=totals(layers, result, mapped.cores_used, costs, mapped.profile),
+        chip=chip_section(mapped, costs),
         cores=cores_section(mapped),
-        latency=latency_section(compiled, step_time, result.steps if result is not None else None),
+        latency=latency_section(compiled, costs, result),
         accuracy=accuracy_section(sources.results, sources.labels, sources.target),
         fidelity=fidelity_section,
         verify=verify_section(sources.results, sources.verify, compiled.quantised),
         quantisation=quantisation.section,
-        notes=_notes(compiled, result, sources.input_notes, quantisation.warnings, layers),
+        notes=_notes(compiled, result, sources.input_notes, quantisation.warnings, layers, costs),
         load=_load_section(compiled),
         warnings=_warnings(compiled, result, float_result, fidelity_section),
     )
@@ -183,7 +180,7 @@ def _profile_section(profile) -> dict[str, Any]:
         "path": profile.source_path,
         "description": profile.description,
         "estimates": list(profile.estimates),
-        "energy_is_estimate": profile.is_estimate("energy_j.synaptic_op"),
+        "energy_is_estimate": profile.is_estimate("energy_j.synapse_dense"),
         "chips": profile.system.chips,
         "chip_grid": list(profile.system.chip_grid),
         "mesh_tiles": list(profile.system.mesh_tiles),
@@ -193,10 +190,10 @@ def _profile_section(profile) -> dict[str, Any]:
     }
 
 
-def _notes(compiled: CompiledNetwork, result: RunResult | None, input_notes, overflow_warnings, layers: list[LayerReport]) -> list[str]:
+def _notes(compiled: CompiledNetwork, result: RunResult | None, input_notes, overflow_warnings, layers: list[LayerReport], costs=None) -> list[str]:
     """What the user should read, in the order the stages produced it."""
     notes = list(compiled.float_graph.notes) + list(compiled.quantised.notes) + (list(result.notes) if result else [])
-    notes += list(input_notes) + list(overflow_warnings) + saturation_notes(layers)
+    notes += list(input_notes) + list(overflow_warnings) + saturation_notes(layers) + energy.notes(costs, result)
     if result is None:
         notes.append("dry run (--target none): compiled, mapped and checked against the profile; nothing was run, so activity, energy and time are null")
     elif any(layer.saturations is None for layer in layers):
