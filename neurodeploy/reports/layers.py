@@ -3,7 +3,8 @@
 Each layer: what it is (kind, shape, neurons, synapses, projections, state scale, the Lava
 process it runs as), where it sits (cores, resources, the resource that limited its split),
 and, when something ran, what it did (spikes, synaptic operations, neuron updates,
-saturations) and what that costs on the chip (energy, time per step; ``energy.py``).
+saturations, NeuroBench's metrics: ``neurobench.py``) and what that costs on the chip
+(energy, time per step; ``energy.py``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from ..backends.results import RunResult
 from ..ir.passes import CompiledNetwork
 from . import energy
 from .chip import RESOURCES
+from .neurobench import layer_metrics, total_sparsity
 
+NEUROBENCH_FIELDS = ("effective_acs", "effective_macs", "activation_sparsity")
 COUNT_FIELDS = ("neurons", "synapses", "cores", "spikes", "synops", "neuron_updates", "active_neuron_updates", "updated_neuron_updates")
 
 
@@ -33,6 +36,9 @@ class LayerReport:
     neuron_updates: int | None
     active_neuron_updates: int | None
     updated_neuron_updates: int | None
+    effective_acs: float | None  # NeuroBench's, per sample
+    effective_macs: float | None
+    activation_sparsity: float | None  # NeuroBench's; None for a non-spiking layer
     energy_j: dict[str, float] | None  # total, synaptic, neuron, network
     saturations: dict[str, int] | None  # u_wrap, v_saturate; None where not observed
     time_per_step_s: float | None  # busiest core of the layer
@@ -55,6 +61,8 @@ def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, c
     mapped = compiled.mapped
     mapping = mapped.mapping(qlayer.name)
     activity = result.layers[qlayer.name] if result is not None else None
+    ran = compiled.normalised.layer(qlayer.name) if result is not None and result.target == "float" else qlayer
+    metrics = layer_metrics(ran, result, _graded_input(compiled)) if result is not None else dict.fromkeys(NEUROBENCH_FIELDS)
     return LayerReport(
         name=qlayer.name,
         kind="+".join(dict.fromkeys(_node_types(compiled, qlayer.float_layer.nir_nodes))),
@@ -66,6 +74,7 @@ def _layer_report(compiled: CompiledNetwork, qlayer, result: RunResult | None, c
         neuron_updates=activity.neuron_updates if activity is not None else None,
         active_neuron_updates=activity.active_neuron_updates if activity is not None else None,
         updated_neuron_updates=activity.updated_neuron_updates if activity is not None else None,
+        **metrics,
         energy_j=energy.parts(costs.layers[qlayer.name].energy(mapped.profile.energy_j)) if costs is not None else None,
         saturations=activity.saturations if activity is not None else None,
         time_per_step_s=costs.layer_time(qlayer.name) if costs is not None else None,
@@ -97,6 +106,10 @@ def _node_types(compiled: CompiledNetwork, nodes: tuple[str, ...]) -> list[str]:
     return [type(graph_nodes[n]).__name__ for n in nodes if n in graph_nodes and type(graph_nodes[n]).__name__ != "Flatten"]
 
 
+def _graded_input(compiled: CompiledNetwork) -> bool:
+    return any(p.source == "input" and p.graded_bits > 0 for layer in compiled.quantised.layers for p in layer.projections)
+
+
 def totals(layers: list[LayerReport], result: RunResult | None, cores_used: int, costs: energy.RunCosts | None = None, profile=None) -> dict[str, Any]:
     """Sums over the layers (and the input's messages); ``cores`` counts shared cores once."""
     totals: dict[str, Any] = {
@@ -105,11 +118,15 @@ def totals(layers: list[LayerReport], result: RunResult | None, cores_used: int,
     }
     totals["cores"] = cores_used
     if result is None or costs is None:
-        for name in ("energy_j", "energy_per_sample_j", "saturations", "spikes_per_sample", "steps", "samples"):
+        for name in ("energy_j", "energy_per_sample_j", "saturations", "spikes_per_sample", "steps", "samples", "effective_acs", "effective_macs",
+                     "activation_sparsity"):
             totals[name] = None
         return totals
     terms = costs.total().energy(profile.energy_j)
     totals["energy_j"] = {**energy.parts(terms), "input": float(sum(costs.input.energy(profile.energy_j).values())), "terms": terms}
+    totals["effective_acs"] = float(sum(layer.effective_acs for layer in layers))
+    totals["effective_macs"] = float(sum(layer.effective_macs for layer in layers))
+    totals["activation_sparsity"] = total_sparsity([(layer.spikes, layer.neuron_updates) for layer in layers if layer.activation_sparsity is not None])
     samples = max(result.batch, 1)
     totals["energy_per_sample_j"] = totals["energy_j"]["total"] / samples
     observed = [layer.saturations for layer in layers if layer.saturations is not None]
@@ -130,4 +147,3 @@ def saturation_notes(layers: list[LayerReport]) -> list[str]:
         if s.get("v_saturate"):
             notes.append(f"layer {layer.name!r}: v saturated {s['v_saturate']} times at the 24-bit limit")
     return notes
-

@@ -103,6 +103,9 @@ def render_table(report: Report) -> str:
             f"network {si(t['energy_j']['network'], 'J')}, of which the input's messages {si(t['energy_j']['input'], 'J')})",
             f"time{estimate}: {si(lat['time_per_step_s'], 's')} per step, {si(lat['time_per_sample_s'], 's')} per sample; "
             f"output lags input by {lat['synaptic_delay_steps']} step(s) (one synaptic delay per layer)",
+            f"NeuroBench: Effective_ACs {count(round(t['effective_acs']))} per sample"
+            + (f", Effective_MACs {count(round(t['effective_macs']))}" if t["effective_macs"] else "")
+            + (f", activation sparsity {t['activation_sparsity']:.3f}" if t["activation_sparsity"] is not None else ""),
         ]
     if report.accuracy:
         lines.append("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
