@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from neurodeploy.backends.compare import compare_runs
+from neurodeploy.backends.core_counts import plan_core_counts
 from neurodeploy.backends.cpu import run_cpu
 from neurodeploy.backends.float_reference import fire_and_reset as float_fire_and_reset
 from neurodeploy.backends.lava_backend import run_lava, uses_lava_lif
 from neurodeploy.hardware import fixed_point as fx
+from neurodeploy.ir.passes.map_cores import map_cores
 from neurodeploy.neurons import NeuronDynamics, QuantisedNeurons, Reset
 
 from netgen import random_input, random_quantised_network
@@ -59,6 +61,15 @@ def test_several_spikes_need_an_inclusive_subtractive_reset():
         QuantisedNeurons("IF", ints, ints, ints, ints, ints, ints, "subtract", ints, inclusive=True, max_spikes=5)  # reset 0
 
 
+def assert_same_core_counts(plan, a, b):
+    """Every core's counts (a graded spike: one event, one message, one spike out) and the
+    updated neurons, identical on two runs of ``plan``'s network."""
+    np.testing.assert_array_equal(a.core_counts.totals, b.core_counts.totals)
+    np.testing.assert_array_equal(a.core_counts.steps, b.core_counts.steps)
+    assert [a.layers[n].updated_neuron_updates for n in a.layers] == [b.layers[n].updated_neuron_updates for n in a.layers]
+    assert plan.total(a.core_counts.totals, "spikes") == sum(int(a.layers[n].events_per_neuron().sum()) for n in a.layers)
+
+
 def _rules_network(rng, loihi2, sizes):
     """A random network whose every spiking layer takes at least one of the new rules."""
     while True:
@@ -87,8 +98,9 @@ def test_engines_equal_the_numpy_statement(loihi2, engine, case):
             for layer in network.layers))
     inputs = random_input(rng, steps=25, batch=3, n=sizes[0], rate=0.6)
     windows = {layer.name: (3, 20) for layer in network.layers}
-    a = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine="numpy")
-    b = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine=engine)
+    plan = plan_core_counts(map_cores(network, loihi2))
+    a = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine="numpy", core_plan=plan)
+    b = run_cpu(network, inputs, record_spikes=True, record_state=True, windows=windows, engine=engine, core_plan=plan)
     counting = [layer.name for layer in network.layers if layer.neurons.several_spikes]
     assert max(int(a.rasters[name].max()) for name in counting) > 1, "no step with several spikes: the test would prove nothing"
     for name in counting:  # one graded spike (one event for the synapses and the routing) carries a step's spikes
@@ -100,6 +112,7 @@ def test_engines_equal_the_numpy_statement(loihi2, engine, case):
         np.testing.assert_array_equal(a.layers[name].window_counts, b.layers[name].window_counts)
         np.testing.assert_array_equal(a.layers[name].events_per_neuron(), b.layers[name].events_per_neuron())
         assert (a.layers[name].synops, a.layers[name].saturations) == (b.layers[name].synops, b.layers[name].saturations)
+    assert_same_core_counts(plan, a, b)
 
 
 @pytest.mark.lava
@@ -111,10 +124,12 @@ def test_lava_process_equals_the_engines(loihi2, case):
     network = _rules_network(rng, loihi2, [int(rng.integers(10, 40)), 20, 12, 6])
     assert not any(uses_lava_lif(layer) for layer in network.layers if layer.neurons.several_spikes or layer.neurons.v_floor is not None)
     inputs = random_input(rng, steps=20, batch=2, n=network.n_inputs, rate=0.6)
-    lava = run_lava(network, inputs, record_spikes=True, record_state=True)
+    plan = plan_core_counts(map_cores(network, loihi2))
+    lava = run_lava(network, inputs, record_spikes=True, record_state=True, core_plan=plan)
     assert sum(r.sum() for r in lava.rasters.values()) > 0
     for engine in ("numba", "numpy", "torch"):
-        result = run_cpu(network, inputs, record_spikes=True, record_state=True, engine=engine)
+        result = run_cpu(network, inputs, record_spikes=True, record_state=True, engine=engine, core_plan=plan)
+        assert_same_core_counts(plan, lava, result)
         verdict = compare_runs(lava, result, [layer.name for layer in network.layers])
         assert verdict["passed"], f"{engine}: {verdict['first_difference']['message']}"
         assert all(result.layers[n].synops == lava.layers[n].synops for n in result.layers)

@@ -126,7 +126,8 @@ def totals(layers: list[LayerReport], result: RunResult | None, cores_used: int,
     totals["energy_j"] = {**energy.parts(terms), "input": float(sum(costs.input.energy(profile.energy_j).values())), "terms": terms}
     totals["effective_acs"] = float(sum(layer.effective_acs for layer in layers))
     totals["effective_macs"] = float(sum(layer.effective_macs for layer in layers))
-    totals["activation_sparsity"] = total_sparsity([(layer.spikes, layer.neuron_updates) for layer in layers if layer.activation_sparsity is not None])
+    spiking = [(layer.activation_sparsity, layer.neuron_updates) for layer in layers if layer.activation_sparsity is not None]
+    totals["activation_sparsity"] = total_sparsity(spiking)
     samples = max(result.batch, 1)
     totals["energy_per_sample_j"] = totals["energy_j"]["total"] / samples
     observed = [layer.saturations for layer in layers if layer.saturations is not None]

@@ -5,7 +5,8 @@
                          events) x (nonzero weights of their synapses), for binary input
     effective_macs       the same for graded input (NeuroBench counts a layer call as MACs
                          when any input value lies outside {-1, 0, 1})
-    activation_sparsity  1 - spikes / (neurons x steps x samples), over spiking layers
+    activation_sparsity  1 - nonzero outputs / (neurons x steps x samples), over spiking layers
+                         (a graded spike carrying several spikes is one nonzero output)
 
 They differ from the report's ``synops`` (docs/energy.md): synops counts every synapse the
 chip reads, zero weights of dense projections included, over all samples.
@@ -40,11 +41,12 @@ def layer_metrics(layer, result: RunResult, graded_input: bool) -> dict[str, flo
         events = int(source_events(result, projection.source) @ nonzero_fanout(weights))
         counts["macs" if graded_input and projection.source == INPUT else "acs"] += events
     activity = result.layers[layer.name]
-    sparsity = 1.0 - activity.spikes / activity.neuron_updates if layer.neurons.spiking and activity.neuron_updates else None
+    nonzero = int(activity.events_per_neuron().sum())
+    sparsity = 1.0 - nonzero / activity.neuron_updates if layer.neurons.spiking and activity.neuron_updates else None
     return {"effective_acs": counts["acs"] / samples, "effective_macs": counts["macs"] / samples, "activation_sparsity": sparsity}
 
 
-def total_sparsity(spiking: list[tuple[int, int]]) -> float | None:
-    """Activation sparsity over the spiking layers, given their (spikes, neuron-steps)."""
-    steps = sum(n for _, n in spiking)
-    return 1.0 - sum(s for s, _ in spiking) / steps if steps else None
+def total_sparsity(layers: list[tuple[float, int]]) -> float | None:
+    """Activation sparsity over the spiking layers, given their (sparsity, neuron-steps)."""
+    steps = sum(n for _, n in layers)
+    return sum(sparsity * n for sparsity, n in layers) / steps if steps else None
