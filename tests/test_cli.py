@@ -146,7 +146,7 @@ def test_network_too_big_for_the_profile(net_file, tmp_path, capsys):
 def test_encode_and_input_are_one_choice(net_file, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((10, 2, 20)))
     assert_user_error([net_file, "--input", tmp_path / "x.npy", "--encode", "random:rate=0.2"], capsys, tmp_path, "give one of them")
-    assert_user_error([net_file, "--encode", "random:rate=2"], capsys, tmp_path, "--rate must be a probability in [0, 1], got 2.0")
+    assert_user_error([net_file, "--encode", "random:rate=2"], capsys, tmp_path, "--encode random: rate=2 is out of range: rate must be a number in [0, 1]")
 
 
 def test_wrong_input_shape(net_file, tmp_path, capsys):
@@ -155,7 +155,7 @@ def test_wrong_input_shape(net_file, tmp_path, capsys):
 
 
 def test_graded_input_on_a_binary_chip(net_file, tmp_path, capsys):
-    np.save(tmp_path / "x.npy", np.full((10, 20), 0.5))
+    np.save(tmp_path / "x.npy", np.full((10, 1, 20), 0.5))
     assert_user_error([net_file, "--input", tmp_path / "x.npy", "--profile", "loihi1"], capsys, tmp_path, "carries binary spikes only")
 
 

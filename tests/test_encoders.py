@@ -1,5 +1,7 @@
 """Encoders: every registered one loads; parameters parse or fail on one line; the Bernoulli
 draw that the random input and the demo share reproduces both of their streams."""
+import re
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,8 @@ from neurodeploy.errors import UserError
 
 
 def test_every_registered_encoder_loads_under_its_name():
-    assert ENCODERS.names() == ("random", "file", "demo")
+    assert ENCODERS.names() == ("random", "file", "demo", "rate", "poisson", "latency", "delta", "rank_order", "intensity_latency", "dog",
+                                "current", "events")
     for name in ENCODERS.names():
         encoder = ENCODERS.get(name)
         assert encoder.name == name and encoder.summary
@@ -21,12 +24,13 @@ def test_specs_parse_with_the_encoders_own_types():
     assert encoder.name == "random" and params == {"rate": 0.25}
     assert encoder_spec("random")[1] == {}
     for text, message in [
-        ("nosuch:rate=1", "unknown encoder 'nosuch': choose one of random, file, demo"),
-        ("random:rate", "'rate' is not key=value with a parameter of random (rate)"),
-        ("random:speed=2", "'speed=2' is not key=value with a parameter of random (rate)"),
-        ("random:rate=fast", "rate='fast' is not a valid float"),
+        ("nosuch:rate=1", "unknown encoder 'nosuch': choose one of random, file, demo, rate"),
+        ("random:rate", "'rate' is not key=value (random takes rate)"),
+        ("random:speed=2", "random has no parameter 'speed' (random takes rate)"),
+        ("random:rate=fast", "random: rate=fast is not allowed: rate must be a number in [0, 1]"),
+        ("random:rate=1.5", "random: rate=1.5 is out of range: rate must be a number in [0, 1]"),
     ]:
-        with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(UserError, match=re.escape(message)):
             encoder_spec(text)
 
 

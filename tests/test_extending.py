@@ -256,4 +256,4 @@ def test_an_encoder_is_one_file_and_one_line(checkout):
     assert report["layers"][0]["synops"] == events * 15  # 20 inputs, each event reaching the 15 neurons of a dense layer
     assert report["layers"][0]["spikes"] > 0
     bad = deploy_py(checkout, net, "--encode", "periodic:phase=1", "--report-dir", checkout / "nothing")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'phase=1' is not key=value with a parameter of periodic (period)" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "periodic has no parameter 'phase' (periodic takes period)" in bad.stderr

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputDataError, UserError
+from ..errors import InputDataError
 from ..ir.stages import InputEncoding, QuantisedNetwork
 from ..limits import check_memory
+from .params import EncoderError, Param, parse_params, spec_text
 
 
 @dataclass
@@ -28,6 +29,7 @@ class InputBatch:
     description: dict[str, Any]  # the report's ``input`` section: source, steps, batch, shape, encoding, a one-line description, ...
     labels: np.ndarray | None = None  # one class per sample, where the data has them (then the report gives accuracy)
     notes: list[str] = field(default_factory=list)
+    classes: tuple[str, ...] | None = None  # class names, where the data names them
 
     @property
     def steps(self) -> int:
@@ -48,6 +50,8 @@ class EncodeRequest:
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)  # the encoder's own parameters (--encode NAME:key=value,...), parsed
     data: Any = None  # data that came with the model (the demo's digits), else None
+    samples: Any = None  # the user's raw data to encode (--data): (samples, *shape) values, or a list of event streams
+    samples_source: str = ""  # where the samples came from, for the report (a file, a built-in set)
 
 
 class Encoder:
@@ -56,7 +60,8 @@ class Encoder:
 
     name: str
     summary: str = ""  # one line for --help and the docs
-    parameters: Mapping[str, Callable[[str], Any]] = {}  # parameter -> parser of its --encode text (float, int, str)
+    parameters: Mapping[str, Param | Callable[[str], Any]] = {}  # parameter -> its schema (Param), or a parser of its --encode text (int, float, str)
+    needs_samples: bool = False  # encodes the user's data (EncodeRequest.samples), which must be given
 
     def encode(self, request: EncodeRequest) -> InputBatch:
         raise NotImplementedError
@@ -68,19 +73,117 @@ class Encoder:
 
 def parse_spec(text: str, encoder: Encoder) -> dict[str, Any]:
     """The parameters of ``NAME:key=value,key=value`` (the part after the colon), each parsed by
-    the encoder's own parser; a one-line error naming any unknown key or bad value."""
-    _, _, rest = text.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or key not in encoder.parameters:
-            known = ", ".join(encoder.parameters) or "none"
-            raise UserError(f"--encode {text}: {item!r} is not key=value with a parameter of {encoder.name} ({known})")
-        try:
-            params[key] = encoder.parameters[key](value)
-        except ValueError:
-            raise UserError(f"--encode {text}: {key}={value!r} is not a valid {encoder.parameters[key].__name__}") from None
-    return params
+    the encoder's own schema; a one-line error naming any unknown key or bad value."""
+    return parse_params(text, encoder.name, encoder.parameters)
+
+
+class DataEncoder(Encoder):
+    """An encoder of the user's raw data: ``function(samples, **params) -> (values, description)``
+    with ``values`` (steps, batch, *shape) uint8 spikes or float32 graded input and a JSON-ready
+    ``description`` (name, parameters in force, steps, batch, shape, encoding, what the values
+    mean, the reference followed). ``encode`` fills ``steps`` and ``seed`` from --steps and
+    --seed where the spec leaves them out, keeps the first --batch samples, and states it all
+    in the report's input section."""
+
+    needs_samples = True
+    function: Callable[..., tuple[np.ndarray, dict[str, Any]]]  # (samples, **params) -> (values, description)
+
+    def samples_axis(self, params: Mapping[str, Any]) -> int:
+        """The axis of the data that holds the samples."""
+        return 0
+
+    def estimate_bytes(self, samples: Any, params: Mapping[str, Any]) -> float:
+        """About the bytes the encoding holds at once, asked before it is made: ``steps`` times the
+        samples' values, at most two channels of float32 each (on/off channels, graded output).
+        Encoders whose output size the data alone tells (events) check inside their function."""
+        steps = params.get("steps")
+        if steps is None or isinstance(samples, (list, tuple)):
+            return 0.0
+        return float(steps) * float(np.prod(np.shape(samples), dtype=np.float64)) * 8
+
+    def defaults(self, request: EncodeRequest) -> dict[str, Any]:
+        """The parameters in force: the spec's, then --steps and --seed for the ones it leaves out."""
+        params = dict(request.params)
+        if "steps" in self.parameters and params.get("steps") is None and request.steps is not None:
+            params["steps"] = request.steps
+        if "seed" in self.parameters and "seed" not in params:
+            params["seed"] = request.seed
+        return params
+
+    def encode(self, request: EncodeRequest) -> InputBatch:
+        if request.samples is None:
+            raise EncoderError(f"--encode {self.name} encodes data: give --data (a .npz with x and optional y, a folder of event "
+                               "files, or a built-in set: digits, digits28, mnist1d)")
+        params = self.defaults(request)
+        samples = first_samples(request.samples, request.batch, self.samples_axis(params))
+        check_memory(self.estimate_bytes(samples, params), f"--encode {self.name}: {params.get('steps')} steps of the data",
+                     "lower steps or give fewer samples (--batch)")
+        values, description = self.function(samples, **params)
+        return fit(data_batch(values, description, request.samples_source, self.parameters), request.steps, None)
+
+
+def first_samples(samples: Any, count: int | None, axis: int = 0) -> Any:
+    """The first ``count`` samples (all for None) of an array (along ``axis``) or a list of event streams."""
+    if count is None:
+        return samples
+    if count < 1:
+        raise InputDataError(f"--batch must be >= 1, got {count}")
+    total = len(samples) if isinstance(samples, (list, tuple)) else np.shape(samples)[axis] if np.ndim(samples) > axis else 0
+    if count > total:
+        raise InputDataError(f"--batch {count} but the data holds {total} sample(s)")
+    if isinstance(samples, (list, tuple)):
+        return list(samples[:count])
+    return np.take(np.asarray(samples), np.arange(count), axis=axis)
+
+
+def _is_default(schema: Mapping[str, Any] | None, key: str, value: Any) -> bool:
+    param = (schema or {}).get(key)
+    if not isinstance(param, Param):
+        return False
+    default = param.default
+    return value == (list(default) if isinstance(default, tuple) and isinstance(value, list) else default)
+
+
+SUMMARISED = 8  # per-sample lists in an encoder's description longer than this become KEY_range: [min, max]
+
+
+def data_batch(values: np.ndarray, description: Mapping[str, Any], source: str = "", schema: Mapping[str, Any] | None = None) -> InputBatch:
+    """An InputBatch from a data encoder's (values, description): values flattened to
+    (steps, batch, n); the report's input section says what was encoded, how (every parameter in
+    force; the spec names those that differ from their defaults in ``schema``) and from where."""
+    steps, batch = int(values.shape[0]), int(values.shape[1])
+    flat = values.reshape(steps, batch, -1)
+    if values.dtype == np.uint8:
+        encoding = InputEncoding(kind="spikes")
+    else:
+        peak = float(np.abs(flat).max()) if flat.size else 0.0
+        encoding = InputEncoding(kind="graded", max_abs=peak if peak > 0 else 1.0)
+    name = description["name"]
+    parameters = description.get("parameters", {})
+    spec = spec_text(name, {key: value for key, value in parameters.items() if not _is_default(schema, key, value)})
+    shape = [int(n) for n in values.shape[2:]]
+    section: dict[str, Any] = {
+        "source": "data",
+        "encoder": name,
+        "spec": spec,
+        "parameters": dict(description.get("parameters", {})),
+        "steps": steps,
+        "batch": batch,
+        "shape": shape,
+        "encoding": encoding.kind,
+        "values": description.get("values", ""),
+        "reference": description.get("reference", ""),
+        "description": f"{source or 'data'}: {batch} sample(s) encoded by --encode {spec} into {steps} steps of "
+        f"{'x'.join(map(str, shape))} {encoding.kind}",
+    }
+    for key, value in description.items():
+        if key in section or key in ("name", "dtype"):
+            continue
+        if isinstance(value, list) and len(value) > SUMMARISED:
+            section[f"{key}_range"] = [min(value), max(value)]
+        else:
+            section[key] = value
+    return InputBatch(values=flat, encoding=encoding, description=section)
 
 
 def encoding_of(values: np.ndarray) -> InputEncoding:
@@ -109,7 +212,7 @@ def fit(batch: InputBatch, steps: int | None, samples: int | None) -> InputBatch
             notes.append(f"input padded with {steps - values.shape[0]} step(s) of zeros to --steps {steps}")
             values = np.concatenate([values, np.zeros((steps - values.shape[0], *values.shape[1:]), values.dtype)])
     description = dict(batch.description, steps=int(values.shape[0]), batch=int(values.shape[1]))
-    return InputBatch(values=values, encoding=batch.encoding, description=description, labels=labels, notes=notes)
+    return InputBatch(values=values, encoding=batch.encoding, description=description, labels=labels, notes=notes, classes=batch.classes)
 
 
 def to_integer_input(batch: InputBatch, network: QuantisedNetwork) -> np.ndarray:

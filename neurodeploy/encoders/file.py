@@ -1,8 +1,10 @@
 """``file``: an array the user encoded already, from a .npy file (``--input FILE`` is
 ``--encode file:path=FILE``).
 
-The file holds (steps, batch, *input_shape) or (steps, *input_shape); all-0/1 values are
-spikes, anything else graded input.
+The file holds (steps, batch, *input_shape) (``layout=steps-first``, the default) or
+(batch, steps, *input_shape) (``layout=samples-first``); all-0/1 values are spikes, anything else
+graded input. An array with one axis fewer than that, (N, *input_shape), is ambiguous (one
+sample of N steps, or N raw samples to encode) and refused with a line saying what to give.
 """
 from __future__ import annotations
 
@@ -16,17 +18,22 @@ import numpy as np
 from ..errors import InputDataError
 from ..limits import check_memory
 from .base import Encoder, EncodeRequest, InputBatch, encoding_of, fit
+from .params import Param
 
 
 class InputFile(Encoder):
     name = "file"
-    summary = "an encoded array from a .npy file, (steps, batch, *shape) or (steps, *shape); 0/1 values are spikes, others graded (path=FILE)"
-    parameters = {"path": str}
+    summary = "an encoded array from a .npy file, (steps, batch, *shape); 0/1 values are spikes, others graded (path=FILE, layout=steps-first)"
+    parameters = {
+        "path": Param("str", None, "the .npy file"),
+        "layout": Param("choice", "steps-first", "steps-first: (steps, batch, *shape); samples-first: (batch, steps, *shape)",
+                        choices=("steps-first", "samples-first")),
+    }
 
     def encode(self, request: EncodeRequest) -> InputBatch:
         if "path" not in request.params:
             raise InputDataError("--encode file needs its path: --encode file:path=FILE.npy (or --input FILE.npy)")
-        return load_input_file(request.params["path"], request.shape, request.steps, request.batch)
+        return load_input_file(request.params["path"], request.shape, request.steps, request.batch, request.params.get("layout", "steps-first"))
 
     def shape_hint(self, params: Mapping[str, Any]) -> tuple[int, ...] | None:
         """The per-sample shape of the file's array read as (steps, batch, *shape)."""
@@ -54,7 +61,7 @@ def _open_array(path: Path) -> np.ndarray:
 
 
 def load_input_file(
-    path: str | Path, input_shape: tuple[int, ...], steps: int | None, samples: int | None
+    path: str | Path, input_shape: tuple[int, ...], steps: int | None, samples: int | None, layout: str = "steps-first"
 ) -> InputBatch:
     """The array in ``path`` as the model's input, cut or padded to ``steps`` and ``samples``.
     Only the header is read before the size is checked, and only the part used is read."""
@@ -63,15 +70,24 @@ def load_input_file(
         raise InputDataError(f"--input {path}: no such file")
     array = _open_array(path)
     ndim = len(input_shape)
+    sizes = ", ".join(map(str, input_shape))
     if array.ndim == ndim + 1 and tuple(array.shape[1:]) == tuple(input_shape):
-        array = array[:, None]
-    elif not (array.ndim == ndim + 2 and tuple(array.shape[2:]) == tuple(input_shape)):
+        n = array.shape[0]
+        raise InputDataError(
+            f"--input {path}: shape {list(array.shape)} is ambiguous for the model input {list(input_shape)}: one sample of {n} steps, "
+            f"or {n} samples of raw values? For one sample save it as ({n}, 1, {sizes}); to encode {n} samples give "
+            f"--data {path} --encode NAME:... (e.g. rate:steps=25)"
+        )
+    if not (array.ndim == ndim + 2 and tuple(array.shape[2:]) == tuple(input_shape)):
+        order = "(steps, batch, " if layout == "steps-first" else "(batch, steps, "
         raise InputDataError(
             f"--input {path}: shape {list(array.shape)} does not match the model input {list(input_shape)}: "
-            f"expected (steps, batch, {', '.join(map(str, input_shape))}) or (steps, {', '.join(map(str, input_shape))})"
+            f"expected {order}{sizes}) (layout {layout})"
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InputDataError(f"--input {path}: shape {list(array.shape)} holds no input (0 steps or 0 samples)")
+    if layout == "samples-first":
+        array = np.swapaxes(array, 0, 1)
     used = array[: steps or None, : samples or None]
     check_memory((steps or used.shape[0]) * used.shape[1] * math.prod(int(x) for x in input_shape) * 8, f"--input {path}",
                  "lower --steps or --batch")
@@ -89,6 +105,7 @@ def load_input_file(
         "batch": values.shape[1],
         "shape": list(input_shape),
         "encoding": encoding.kind,
+        "layout": layout,
         "description": f"{path}: {values.shape[1]} sample(s) x {values.shape[0]} steps, {encoding.kind}",
     }
     batch = fit(InputBatch(values=values, encoding=encoding, description=description), steps, samples)

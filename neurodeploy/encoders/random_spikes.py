@@ -12,6 +12,7 @@ from ..errors import InputDataError
 from ..ir.stages import InputEncoding
 from ..limits import check_memory
 from .base import Encoder, EncodeRequest, InputBatch
+from .params import Param
 from .rate import bernoulli_spikes
 
 DEFAULT_RATE = 0.1  # spike probability per input per step
@@ -22,7 +23,7 @@ DEFAULT_BATCH = 1
 class RandomSpikes(Encoder):
     name = "random"
     summary = "seeded random spikes: each input fires with probability rate at each step (rate=0.1)"
-    parameters = {"rate": float}
+    parameters = {"rate": Param("float", DEFAULT_RATE, "spike probability per input per step", low=0, high=1)}
 
     def encode(self, request: EncodeRequest) -> InputBatch:
         steps = DEFAULT_STEPS if request.steps is None else request.steps
