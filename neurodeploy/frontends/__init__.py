@@ -4,6 +4,7 @@ that come with it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelLoadError
 from ..ir.stages import FloatGraph
@@ -13,26 +14,42 @@ NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt", ".pth")
 
 
-def load(
-    path: str | Path | None, input_shape: tuple[int, ...] | None = None, *, keep_module: bool = False, seed: int = 0, trust_pickle: bool = False
-) -> LoadedModel:
-    """The model at ``path`` (None: the built-in demo, trained with ``seed``); ``keep_module``:
-    keep a saved snnTorch model's module too (for fine-tuning); ``trust_pickle``: allow a
-    ``.pt`` file that holds a pickled module (unpickling can run code: ``torch_file.py``)."""
+def load(path: Any, input_shape: tuple[int, ...] | None = None, *, keep_module: bool = False, seed: int = 0, trust_pickle: bool = False,
+         model_class: str | type | None = None, model_args: Any = None, shape_hints: tuple[tuple[int, ...], ...] = ()) -> LoadedModel:
+    """The model at ``path`` (None: the built-in demo, trained with ``seed``; an ``nn.Module``: that
+    module, in memory); ``keep_module``: keep a saved snnTorch model's module too (for
+    fine-tuning); ``trust_pickle``: allow a ``.pt`` file that holds a pickled module (unpickling
+    can run code: ``torch_file.py``); ``model_class`` / ``model_args``: ``path`` holds a
+    state_dict of that class (``model_class.py``, read with weights_only=True); ``shape_hints``:
+    sample shapes the data has, tried where the model cannot tell its input shape."""
     if path is None:
         from .demo import load_demo
 
         return load_demo(seed)
+    in_memory = not isinstance(path, (str, Path)) and hasattr(path, "named_modules")  # an nn.Module (torch stays unimported for NIR files)
+    if in_memory or model_class is not None:
+        from .snntorch_model import snntorch_to_float_graph
+
+        if in_memory:
+            module, source = path, f"{type(path).__name__} (in memory)"
+        else:
+            from .model_class import load_state_dict_model
+
+            module, source = load_state_dict_model(path, model_class, model_args), str(path)
+        return LoadedModel(snntorch_to_float_graph(module, input_shape=input_shape, source=source, shape_hints=shape_hints), module=module)
+    if model_args is not None:
+        raise ModelLoadError("--model-args are the constructor arguments of --model-class: give the class too")
     if keep_module and Path(path).suffix.lower() in TORCH_SUFFIXES:
         from .snntorch_model import snntorch_to_float_graph
         from .torch_file import load_torch_module
 
         module = load_torch_module(path, trust_pickle)
-        return LoadedModel(snntorch_to_float_graph(module, input_shape=input_shape, source=str(path)), module=module)
-    return LoadedModel(load_model(path, input_shape, trust_pickle))
+        return LoadedModel(snntorch_to_float_graph(module, input_shape=input_shape, source=str(path), shape_hints=shape_hints), module=module)
+    return LoadedModel(load_model(path, input_shape, trust_pickle, shape_hints))
 
 
-def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None, trust_pickle: bool = False) -> FloatGraph:
+def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None, trust_pickle: bool = False,
+               shape_hints: tuple[tuple[int, ...], ...] = ()) -> FloatGraph:
     """Load ``path`` by its suffix (or, without a known suffix, by its content)."""
     from .nir_file import load_nir_file
     from .torch_file import load_torch_model
@@ -48,12 +65,12 @@ def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None, tru
     if suffix in NIR_SUFFIXES:
         return load_nir_file(path)
     if suffix in TORCH_SUFFIXES:
-        return load_torch_model(path, input_shape, trust_pickle)
+        return load_torch_model(path, input_shape, trust_pickle, shape_hints)
     head = _head(path)
     if head.startswith(b"\x89HDF"):
         return load_nir_file(path)
     if head.startswith(b"PK") or head[:1] == b"\x80":
-        return load_torch_model(path, input_shape, trust_pickle)
+        return load_torch_model(path, input_shape, trust_pickle, shape_hints)
     raise ModelLoadError(
         f"{path}: not a NIR file (.nir, HDF5) or a saved snnTorch model (.pt); cannot tell what it is"
     )

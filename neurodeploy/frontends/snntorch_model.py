@@ -61,12 +61,14 @@ def _snn():
 
 
 def snntorch_to_float_graph(
-    model: nn.Module, input_shape: tuple[int, ...] | None = None, source: str = "snnTorch module"
+    model: nn.Module, input_shape: tuple[int, ...] | None = None, source: str = "snnTorch module",
+    shape_hints: tuple[tuple[int, ...], ...] = (),
 ) -> FloatGraph:
-    """Convert an snnTorch network to a FloatGraph (NIR) by tracing one forward pass."""
+    """Convert an snnTorch network to a FloatGraph (NIR) by tracing one forward pass.
+    ``shape_hints``: sample shapes the data has, tried where the model cannot tell its input shape."""
     model.eval()
     _reject_unsupported_modules(model)
-    trace = _trace(model, input_shape)
+    trace = _trace(model, input_shape, shape_hints)
     graph, notes = _build_graph(trace)
     return FloatGraph(graph=graph, source=source, format="snntorch", notes=tuple(notes))
 
@@ -151,10 +153,10 @@ def _check_neuron_options(name: str, module: nn.Module) -> None:
         )
 
 
-def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
+def _trace(model: nn.Module, input_shape: tuple[int, ...] | None, shape_hints: tuple[tuple[int, ...], ...] = ()) -> _Trace:
     leaves = {n: m for n, m in _leaf_modules(model).items() if not isinstance(m, _SKIPPED_MODULES)}
     skipped = {n: m for n, m in _leaf_modules(model).items() if isinstance(m, _SKIPPED_MODULES)}
-    candidates = [tuple(input_shape)] if input_shape else _guess_input_shapes(leaves)
+    candidates = [tuple(input_shape)] if input_shape else _guess_input_shapes(leaves, shape_hints)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     errors: list[str] = []
@@ -176,14 +178,25 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...] | None) -> _Trace:
     )
 
 
-def _guess_input_shapes(leaves: dict[str, nn.Module]) -> list[tuple[int, ...]]:
+def _guess_input_shapes(leaves: dict[str, nn.Module], shape_hints: tuple[tuple[int, ...], ...] = ()) -> list[tuple[int, ...]]:
+    """The input shape of a model starting with nn.Linear; else the data's sample shapes, an image
+    (H, W) also as (in_channels, H, W) for a model starting with a convolution."""
     first = next((m for m in leaves.values() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))), None)
-    if not isinstance(first, nn.Linear):
+    if isinstance(first, nn.Linear):
+        return [(first.in_features,)]
+    candidates: list[tuple[int, ...]] = []
+    for hint in map(tuple, shape_hints):
+        if isinstance(first, nn.Conv2d) and len(hint) == 2:
+            candidates.append((first.in_channels, *hint))
+        elif isinstance(first, nn.Conv1d) and len(hint) == 1:
+            candidates.append((first.in_channels, *hint))
+        candidates.append(hint)
+    if not candidates:
         raise UnsupportedModelError(
             "cannot infer the input shape of a model that does not start with nn.Linear: pass it "
-            "(deploy.py --input-shape C,H,W, or --input FILE.npy)"
+            "(deploy.py --input-shape C,H,W, --input FILE.npy, or --data with an encoder)"
         )
-    return [(first.in_features,)]
+    return list(dict.fromkeys(candidates))
 
 
 def _reset_states(model: nn.Module) -> None:

@@ -18,10 +18,11 @@ from ..ir.stages import FloatGraph
 from ..limits import check_memory
 
 
-def load_torch_model(path: str | Path, input_shape: tuple[int, ...] | None = None, trust_pickle: bool = False) -> FloatGraph:
+def load_torch_model(path: str | Path, input_shape: tuple[int, ...] | None = None, trust_pickle: bool = False,
+                     shape_hints: tuple[tuple[int, ...], ...] = ()) -> FloatGraph:
     from .snntorch_model import snntorch_to_float_graph
 
-    return snntorch_to_float_graph(load_torch_module(path, trust_pickle), input_shape=input_shape, source=str(path))
+    return snntorch_to_float_graph(load_torch_module(path, trust_pickle), input_shape=input_shape, source=str(path), shape_hints=shape_hints)
 
 
 def load_torch_module(path: str | Path, trust_pickle: bool = False):
@@ -38,8 +39,8 @@ def load_torch_module(path: str | Path, trust_pickle: bool = False):
         obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except (AttributeError, ModuleNotFoundError) as exc:
         raise ModelLoadError(
-            f"{path}: the model's class cannot be imported here ({exc}); make the module that defines it "
-            "importable (e.g. run from its directory) or save an nn.Sequential"
+            f"{path}: the model's class cannot be imported here ({exc}); save its state_dict instead "
+            "(torch.save(model.state_dict(), path)) and give the class with --model-class pkg.module:Net or file.py:Net"
         ) from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
         if not trust_pickle and "Weights only load failed" in str(exc):
@@ -47,7 +48,8 @@ def load_torch_module(path: str | Path, trust_pickle: bool = False):
         raise ModelLoadError(f"{path}: not a model saved with torch.save ({type(exc).__name__}: {_first_line(exc)})") from None
     if isinstance(obj, dict):
         raise ModelLoadError(
-            f"{path}: holds a state_dict (parameters only), not a model: save the module itself with torch.save(model, path)"
+            f"{path}: holds a state_dict (parameters only): give the model's class with --model-class pkg.module:Net "
+            "(or file.py:Net) and its constructor arguments with --model-args JSON"
         )
     if not isinstance(obj, nn.Module):
         raise ModelLoadError(f"{path}: holds a {type(obj).__name__}, not a torch.nn.Module")
@@ -61,7 +63,7 @@ def _pickled_objects(path: Path, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"{path}: holds pickled Python objects{named}, such as a whole nn.Module from torch.save(model); unpickling can run any "
         "code a file carries, so neurodeploy loads .pt files with torch.load(weights_only=True): pass --trust-pickle only if "
-        "you trust this file"
+        "you trust this file, or save the weights (torch.save(model.state_dict(), path)) and give the class with --model-class"
     )
 
 
