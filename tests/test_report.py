@@ -15,7 +15,9 @@ from neurodeploy.reports.render import render_table
 from netgen import float_graph, random_input
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text()
-DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>", "load.dialect.settings": "load.dialect.settings.<option>"}
+DYNAMIC = {"timing_s": "timing_s.<stage>", "accuracy": "accuracy.<target>", "load.dialect.settings": "load.dialect.settings.<option>",
+           "input.parameters": "input.parameters.<key>"}
+PER_TARGET = {"classification.targets"}  # keyed by run: documented as classification.targets.<target>.<field>
 PER_LAYER = {"fidelity", "quantisation.overflow.layers"}  # keyed by layer name: documented as fidelity.<layer>.<field>
 
 
@@ -25,6 +27,8 @@ def key_paths(value, prefix=""):
             path = f"{prefix}.{key}" if prefix else key
             if prefix in PER_LAYER:
                 path = f"{prefix}.<layer>"
+            if prefix in PER_TARGET:
+                path = f"{prefix}.<target>"
             if prefix in DYNAMIC:
                 yield DYNAMIC[prefix]
                 continue
@@ -57,6 +61,23 @@ def test_every_report_field_is_documented(verified_report):
     data = verified_report.to_dict()
     data["accuracy"] = {"float": 1.0, "cpu": 1.0}
     data["verify"]["first_difference"] = {"layer": "x", "step": 0, "sample": 0, "neuron": 0, "quantity": "v", "loihi-sim": 1, "cpu": 2, "message": ""}
+    missing = sorted({p for p in key_paths(data) if not documented(p)})
+    assert not missing, f"fields missing from docs/report.md: {missing}"
+
+
+def test_every_field_of_a_report_on_labelled_data_is_documented(tmp_path):
+    from neurodeploy.data import load_data
+
+    path = tmp_path / "net.nir"
+    from netgen import random_nir_graph
+
+    nir.write(path, random_nir_graph(np.random.default_rng(2), [64, 10], kinds=["LIF"]))
+    data = load_data("digits").first(8)
+    report = deploy(DeployOptions(model=str(path), target="cpu", data=data, encode="rate:steps=6")).report
+    data = report.to_dict()
+    assert data["classification"] is not None and data["input"]["data"]["samples"] == 8
+    data["input"].update(frames_per_sample=[1], frames_per_sample_range=[1, 2], padded_samples=0, cut_samples=0, layout="steps-first")
+    data["input"]["data"].update(kind="events", files=1, labels_from="class subfolders")
     missing = sorted({p for p in key_paths(data) if not documented(p)})
     assert not missing, f"fields missing from docs/report.md: {missing}"
 
@@ -148,3 +169,30 @@ def test_a_difference_between_two_runs_of_one_target_names_both_values(loihi2):
     assert not verdict["passed"]
     assert first["cpu"] + 1 == first["cpu (second run)"]
     assert f"{first['cpu']} on cpu but {first['cpu'] + 1} on cpu (second run)" in first["message"]
+
+
+def test_counts_and_energies_round_before_the_prefix_is_chosen():
+    from neurodeploy.reports.render import count, si
+
+    assert [count(999_499), count(999_500), count(999_999), count(1_000_000), count(12_345)] == ["999k", "1M", "1M", "1M", "12.3k"]
+    assert [si(999.4e-6, "J"), si(999.5e-6, "J"), si(999.96e-9, "s"), si(0.0123, "J")] == ["999 µJ", "1 mJ", "1 µs", "12.3 mJ"]
+
+
+def test_float_target_notes_and_figure_titles(tmp_path):
+    """--target float states what it ran, without the fixed-point notes that do not apply to it; a
+    long model path wraps in the figures' titles instead of running off the edge."""
+    from neurodeploy.data import load_data
+    from neurodeploy.reports.render import confusion_figure, mesh_figure, report_figure
+
+    from netgen import random_nir_graph
+
+    path = tmp_path / ("a_model_file_with_a_long_name_" * 4 + ".nir")
+    nir.write(path, random_nir_graph(np.random.default_rng(2), [64, 10], kinds=["LIF"]))
+    report = deploy(DeployOptions(model=str(path), target="float", data=load_data("digits").first(8), encode="rate:steps=6")).report
+    assert report.layers[-1].spikes > 0  # active
+    assert not [note for note in report.notes if "Lava is only asked" in note or "differs from the float model" in note], report.notes
+    assert any(note.startswith("--target float runs the float model itself") for note in report.notes)
+    for figure in (report_figure(report), mesh_figure(report), confusion_figure(report)):
+        title = figure._suptitle.get_text()
+        assert path.name[:40] in title.replace("\n", "") and "\n" in title
+        assert max(map(len, title.splitlines())) * 10 * 0.6 <= figure.get_figwidth() * 72  # each line fits the width at 10 pt

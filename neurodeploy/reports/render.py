@@ -4,10 +4,18 @@ from __future__ import annotations
 import functools
 import io
 import json
+import textwrap
 
 from .report import Report
 
 _SI = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""))
+TITLE_POINTS = 10  # font size of figure titles
+
+
+def _three_digits(value: float) -> float:
+    """``value`` rounded to the three significant digits it is printed with, so that the prefix is
+    chosen for the printed number (999.7k prints as 1M, not 1e+03k)."""
+    return float(f"{value:.3g}")
 
 
 def si(value: float | None, unit: str) -> str:
@@ -15,16 +23,18 @@ def si(value: float | None, unit: str) -> str:
         return "-"
     if value == 0:
         return f"0 {unit}"
-    scale, prefix = next(((s, p) for s, p in reversed(_SI) if abs(value) >= s), _SI[0])
-    return f"{value / scale:.3g} {prefix}{unit}"
+    shown = _three_digits(value)
+    scale, prefix = next(((s, p) for s, p in reversed(_SI) if abs(shown) >= s), _SI[0])
+    return f"{_three_digits(value / scale):.3g} {prefix}{unit}"
 
 
 def count(value: int | None) -> str:
     if value is None:
         return "-"
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.3g}{suffix}"
+    shown = _three_digits(value)
+    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(shown) >= limit:
+            return f"{_three_digits(value / limit):.3g}{suffix}"
     return str(value)
 
 
@@ -108,7 +118,11 @@ def render_table(report: Report) -> str:
             + (f", activation sparsity {t['activation_sparsity']:.3f}" if t["activation_sparsity"] is not None else ""),
         ]
     if report.accuracy:
-        lines.append("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
+        decided = ""
+        if report.classification:
+            c = report.classification
+            decided = f" on {c['samples']} labelled samples, class by {c['decision']} ({c['rule']}; confusion.png)"
+        lines.append("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()) + decided)
     if report.verify is not None:
         v = report.verify
         lines.append(
@@ -155,64 +169,122 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
-def _plain_text(render):
+def _plain_text(build):
     """Names from the user's file are drawn as written: a '$' in them starts no formula (a
-    malformed one would stop the report)."""
+    malformed one would stop the report). Text takes the setting when it is created, so the
+    figure builders are wrapped (their figures stay plain wherever they are drawn later)."""
 
-    @functools.wraps(render)
-    def drawn(report: Report) -> bytes:
+    @functools.wraps(build)
+    def built(report: Report):
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):
-            return render(report)
+            return build(report)
 
-    return drawn
+    return built
+
+
+def _png(fig, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _title(fig, text: str) -> None:
+    """A figure title wrapped to the figure's width (a long model path would be cut off)."""
+    width_chars = max(30, int(fig.get_figwidth() * 72 / (TITLE_POINTS * 0.6)))
+    fig.suptitle(textwrap.fill(text, width_chars), fontsize=TITLE_POINTS)
+
+
+def _figure(width: float, height: float, layout: str | None = None):
+    """A matplotlib Figure of its own, outside pyplot's state (no GUI backend needed; a notebook shows it)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout=layout)
+
+
+def render_png(report: Report) -> bytes:
+    """Per-layer spikes, synaptic operations and energy by part, as one PNG."""
+    return _png(report_figure(report), dpi=100)
 
 
 @_plain_text
-def render_png(report: Report) -> bytes:
-    """Per-layer spikes, synaptic operations and energy by part, as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def report_figure(report: Report):
+    """Per-layer spikes, synaptic operations and energy by part (a matplotlib Figure)."""
     names = [layer.name for layer in report.layers]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = _figure(13, 3.8)
+    axes = fig.subplots(1, 3)
     axes[0].bar(names, [layer.spikes for layer in report.layers], color="tab:blue")
     axes[0].set_title("spikes")
     axes[1].bar(names, [layer.synops for layer in report.layers], color="tab:orange")
     axes[1].set_title("synaptic operations")
     bottom = [0.0] * len(names)
     for part, colour in (("synaptic", "tab:orange"), ("neuron", "tab:green"), ("network", "tab:purple")):
-        values = [layer.energy_j[part] for layer in report.layers]
+        values = [layer.energy_j[part] if layer.energy_j else 0.0 for layer in report.layers]
         axes[2].bar(names, values, bottom=bottom, label=part, color=colour)
         bottom = [b + v for b, v in zip(bottom, values)]
     axes[2].set_title("energy (J)" + (" - estimates" if report.profile["energy_is_estimate"] else ""))
     axes[2].legend(fontsize=8)
     for ax in axes:
         ax.tick_params(axis="x", rotation=30)
-    fig.suptitle(f"{report.model['source']} on {report.target} ({report.profile['name']})", fontsize=10)
+    _title(fig, f"{report.model['source']} on {report.target} ({report.profile['name']})")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig
 
+
+def render_confusion_png(report: Report) -> bytes:
+    """The confusion matrix of each run on the labelled samples, as one PNG."""
+    return _png(confusion_figure(report), dpi=90)
+
+
+@_plain_text
+def confusion_figure(report: Report):
+    """One confusion matrix per run (rows: label, columns: the decision), as a matplotlib Figure."""
+    import numpy as np
+
+    c = report.classification
+    if not c:
+        raise ValueError("the report has no classification: the input had no labels")
+    runs = list(c["targets"].items())
+    fig = _figure(4.2 * len(runs), 4.4)
+    axes = fig.subplots(1, len(runs), squeeze=False)
+    names = [str(name) for name in c["classes"]]
+    for ax, (name, entry) in zip(axes[0], runs):
+        matrix = np.asarray(entry["confusion"])
+        ax.imshow(matrix, cmap="Blues")
+        size = matrix.shape[0]
+        if size <= 20:
+            for i in range(size):
+                for j in range(size):
+                    if matrix[i, j]:
+                        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
+                                color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+            labels = names[:size] + [str(i) for i in range(len(names), size)]
+            ax.set_xticks(range(size), labels, fontsize=7, rotation=90 if max(map(len, labels)) > 2 else 0)
+            ax.set_yticks(range(size), labels, fontsize=7)
+        ax.set_xlabel("decision")
+        ax.set_ylabel("label")
+        ax.set_title(f"{name}: {entry['accuracy']:.1%}", fontsize=9)
+    _title(fig, f"{report.model['source']}: {c['samples']} samples, class by {c['decision']}")
+    fig.tight_layout()
+    return fig
 
 
 MAX_CHIPS_DRAWN = 16
 
 
-@_plain_text
 def render_mesh_png(report: Report) -> bytes:
     """Every used chip's mesh of router tiles, each core a cell coloured by its busiest
     resource (utilisation = used / the core's limit), as one PNG."""
-    import matplotlib
+    return _png(mesh_figure(report), dpi=90)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+@_plain_text
+def mesh_figure(report: Report):
+    """The mesh of cores (``render_mesh_png``) as a matplotlib Figure."""
     from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
 
     profile = report.profile
@@ -223,7 +295,8 @@ def render_mesh_png(report: Report) -> bytes:
     chips = used[:MAX_CHIPS_DRAWN]  # a figure of thousands of chips would be gigapixels
     columns = min(len(chips), 4)
     rows = -(-len(chips) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns + 1, 4 * rows), squeeze=False)
+    fig = _figure(4.2 * columns + 1, 4 * rows + 0.4, layout="constrained")  # constrained: the title, panels and colour bar never overlap
+    axes = fig.subplots(rows, columns, squeeze=False)
     cmap = colormaps["viridis"]
     by_chip: dict[int, list] = {}
     for core in report.cores:
@@ -244,15 +317,12 @@ def render_mesh_png(report: Report) -> bytes:
         ax.set_title(f"chip {chip}: {len(by_chip.get(chip, []))} cores", fontsize=9)
     for ax in list(axes.flat)[len(chips):]:
         ax.axis("off")
-    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
+    mappable = ScalarMappable(cmap=cmap, norm=Normalize(0, 1))
     fig.colorbar(mappable, ax=axes, fraction=0.03, label="use of the busiest resource (used / limit)")
     shown = f" (the first {len(chips)} drawn)" if len(used) > len(chips) else ""
-    fig.suptitle(
+    _title(
+        fig,
         f"{report.model['source']}: {report.chip['cores_used']} cores on {report.chip['chips_used']} chip(s){shown}, "
         f"profile {profile['name']} ({tiles_x}x{tiles_y} tiles, {per_tile} cores per tile)",
-        fontsize=10,
     )
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig

@@ -9,7 +9,7 @@ returned, nothing else. Each section comes from its own module, from those sourc
                                     silent layers and networks) and should read
     layers, totals                  layers.py (energy and time per layer: energy.py)
     chip, cores, latency            chip.py
-    accuracy                        accuracy.py
+    accuracy, classification        accuracy.py (the decision rule, confusion matrices)
     fidelity                        fidelity.py (against the float reference)
     verify                          verify.py (two bit-exact runs, bit for bit)
     quantisation                    quantisation.py (settings, overflow analysis, fine-tuning)
@@ -32,7 +32,7 @@ from .. import __version__
 from ..backends.results import RunResult
 from ..ir.passes import CompiledNetwork
 from . import energy
-from .accuracy import accuracy_section
+from .accuracy import accuracy_section, classification_section
 from .chip import chip_section, core_limits, cores_section, latency_section
 from .fidelity import fidelity
 from .layers import LayerReport, layer_reports, saturation_notes, totals
@@ -52,6 +52,8 @@ class ReportSources:
     results: Mapping[str, RunResult] = field(default_factory=dict)  # by target, the float reference included
     input: Mapping[str, Any] = field(default_factory=dict)  # the encoder's description of the input
     labels: np.ndarray | None = None  # one class per sample, where the input has them
+    decision: str = "spike-count"  # how a run's output gives a class (reports/accuracy.py: DECISIONS)
+    classes: Sequence[str] | None = None  # class names, where the data names them
     input_notes: Sequence[str] = ()
     verify: tuple[str, str] | None = None  # (reference, candidate) compared bit for bit
     overflow: RunResult | None = None  # the calibration data's run, with u and v (the overflow analysis)
@@ -76,6 +78,7 @@ class Report:
     latency: dict[str, Any]
     timing_s: dict[str, float]
     accuracy: dict[str, float] | None = None
+    classification: dict[str, Any] | None = None  # the decision rule; per run accuracy, silent samples, confusion matrix
     fidelity: dict[str, dict[str, Any]] | None = None
     verify: dict[str, Any] | None = None
     quantisation: dict[str, Any] | None = None  # weight scaling, calibration, the overflow analysis, fine-tuning
@@ -99,6 +102,7 @@ def build_report(sources: ReportSources) -> Report:
     fidelity_section = (
         fidelity(compiled.quantised, result, float_result) if float_result is not None and result is not None and result.target != "float" else None
     )
+    networks = {name: _run_network(compiled, name) for name in sources.results}
     sections = dict(
         schema_version=SCHEMA_VERSION,
         neurodeploy_version=__version__,
@@ -111,7 +115,8 @@ def build_report(sources: ReportSources) -> Report:
         chip=chip_section(mapped, costs),
         cores=cores_section(mapped),
         latency=latency_section(compiled, costs, result),
-        accuracy=accuracy_section(sources.results, sources.labels, sources.target),
+        accuracy=accuracy_section(sources.results, sources.labels, sources.target, sources.decision, networks),
+        classification=classification_section(sources.results, sources.labels, sources.target, sources.decision, sources.classes, networks),
         fidelity=fidelity_section,
         verify=verify_section(sources.results, sources.verify, compiled.quantised),
         quantisation=quantisation.section,
@@ -121,6 +126,11 @@ def build_report(sources: ReportSources) -> Report:
     )
     timing = {**sources.timing_s, "report": time.perf_counter() - start}
     return Report(**sections, timing_s=timing)
+
+
+def _run_network(compiled: CompiledNetwork, name: str):
+    """The stage a run's values belong to: the normalised network for the float reference, else the quantised one."""
+    return compiled.normalised if name == "float" else compiled.quantised
 
 
 def _model_section(compiled: CompiledNetwork, n_layers: int) -> dict[str, Any]:
@@ -192,10 +202,15 @@ def _profile_section(profile) -> dict[str, Any]:
 
 def _notes(compiled: CompiledNetwork, result: RunResult | None, input_notes, overflow_warnings, layers: list[LayerReport], costs=None) -> list[str]:
     """What the user should read, in the order the stages produced it."""
-    notes = list(compiled.float_graph.notes) + list(compiled.quantised.notes) + (list(result.notes) if result else [])
-    notes += list(input_notes) + list(overflow_warnings) + saturation_notes(layers) + energy.notes(costs, result)
+    on_float = result is not None and result.target == "float"
+    fixed_point = [note for note in compiled.quantised.notes if note not in compiled.normalised.notes]
+    notes = list(compiled.float_graph.notes) + list(compiled.normalised.notes) + ([] if on_float else fixed_point)
+    notes += (list(result.notes) if result else []) + list(input_notes) + list(overflow_warnings) + saturation_notes(layers) + energy.notes(costs, result)
     if result is None:
         notes.append("dry run (--target none): compiled, mapped and checked against the profile; nothing was run, so activity, energy and time are null")
+    elif on_float:
+        notes.append("--target float runs the float model itself: cores, energy and time are those of the compiled fixed-point network "
+                     "with the float model's activity; fixed-point approximations do not apply to its spikes")
     elif any(layer.saturations is None for layer in layers):
         notes.append("saturation counts need u and v, which Lava is only asked for with --verify (or use --target cpu)")
     return notes
