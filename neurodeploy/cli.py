@@ -20,11 +20,24 @@ examples:
   python deploy.py model.nir --target loihi-sim      any NIR file, seeded random spike input
   python deploy.py model.pt --target cpu             a saved snnTorch model (torch.save): weights only; a pickled
                                                      nn.Module needs --trust-pickle (it can run code: trusted files only)
+  python deploy.py weights.pt --model-class mynet:Net --model-args '{"hidden": 1000}' --data digits28 --encode rate:steps=25
+                                                     a state_dict and its class, on scikit-learn's digits (28x28), rate-coded
+  python deploy.py model.pt --data test.npz --encode latency:steps=25,tau=5,normalize=true
+                                                     your labelled data (x: samples, y: classes): float vs chip accuracy
+  python deploy.py model.pt --data digits28:max=255 --encode dog:preset=kheradpisheh2018 --decision first-spike
+                                                     DoG filters + intensity-to-latency coding, class by first spike
+  python deploy.py model.pt --data recordings/ --encode events:sensor_size=34/34/2,n_time_bins=10
+                                                     a folder of event files (recordings/<class>/*.bin) binned into frames
+  python deploy.py model.pt --data x.npz --layout steps-first
+                                                     data encoded already: x is (steps, samples, *shape)
+  python deploy.py model.pt --data digits --encode rate:steps=20 --target none --save-compiled net.ndz
+                                                     compile once into one file ...
+  python deploy.py net.ndz --data digits --target cpu  ... and run it on any target without compiling again
   python deploy.py model.nir --verify                run Lava AND the bit-exact CPU backend, compare bit for bit
   python deploy.py model.nir --verify --per-core     the same, with Lava running the mapped network core by core
   python deploy.py model.nir --target torch --verify-against cpu
                                                      the torch engine against the numba engine, bit for bit
-  python deploy.py model.nir --input x.npy --record  your input (steps, batch, *shape); save every layer's spikes
+  python deploy.py model.nir --input x.npy --record  your encoded input (steps, batch, *shape); save every layer's spikes
   python deploy.py model.nir --encode random:rate=0.2 --steps 50
                                                      an encoder and its parameters
   python deploy.py model.nir --profile loihi1        another built-in profile, or --profile my_chip.yaml
@@ -37,9 +50,14 @@ examples:
   python deploy.py model.pt --finetune 3 --finetune-data train.npz --input test.npy
                                                      the same for your snnTorch model and labelled data
 
+data (--data): a .npz with x (samples) and optional y (classes), a .npy, an event file (.bin N-MNIST, .aedat, .npy, .dat),
+a folder of event files with one subfolder per class, or a built-in set that ships offline: digits (8x8), digits28 (28x28),
+mnist1d (40 values); built-ins take split=train|test|all (default test) and max=M (values in [0, M]).
+
 outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
-report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), spikes.npz (with --record: one (steps, batch, n) array per layer),
-finetuned.nir and finetuned_state_dict.pt (with --finetune).
+report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), confusion.png (with labels: one
+confusion matrix per run), spikes.npz (with --record: one (steps, batch, n) array per layer),
+finetuned.nir and finetuned_state_dict.pt (with --finetune); --save-compiled writes the compiled network.
 exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference,
 130 / 143 interrupted by Ctrl-C / SIGTERM (every process stopped, temporary files removed, nothing written).
 """
@@ -47,25 +65,44 @@ exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify fou
 
 def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     from .backends import TARGETS, bit_exact_targets
+    from .data import LAYOUTS
     from .dialects import DIALECTS
     from .encoders import ENCODERS
+    from .reports.accuracy import DECISIONS
 
     parser = _OneLineErrorParser(
         prog=prog,
         description="Compile a spiking neural network (NIR file or saved snnTorch model) to Loihi fixed point, "
-        "map it onto cores, run it, and report neurons, synapses, cores, spikes, synaptic operations, "
-        "energy and latency per layer.",
+        "map it onto cores, run it on your data, and report accuracy against the float model, and neurons, synapses, "
+        "cores, spikes, synaptic operations, energy and latency per layer.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", nargs="?", help="a .nir file or a saved snnTorch model (.pt); omit for the built-in demo")
+    parser.add_argument("model", nargs="?", help="a .nir file, a saved snnTorch model (.pt: a whole module, or a state_dict with --model-class), "
+                        "or a compiled network (.ndz, from --save-compiled or neurodeploy.compile); omit for the built-in demo")
+    parser.add_argument("--model-class", metavar="MODULE:CLASS", help="the model is a state_dict (torch.save(model.state_dict(), path)) "
+                        "of this nn.Module class: pkg.module:Net (importable from here or the working directory) or path/to/file.py:Net")
+    parser.add_argument("--model-args", metavar="JSON", help="the class's constructor arguments: a JSON object of keyword arguments, "
+                        "e.g. '{\"hidden\": 1000}', or a list of positional ones")
     parser.add_argument("--target", choices=(*TARGETS.names(), "none"), default="loihi-sim",
                         help="; ".join(f"{name}: {TARGETS.get(name).summary}" for name in TARGETS.names())
                         + "; none: compile, map and report only (default: loihi-sim)")
     parser.add_argument(
-        "--profile", default="loihi2", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path (default: loihi2)"
+        "--profile", help="hardware profile: a name in hw_profiles/ (loihi1, loihi2, kapoho_point) or a .yaml path "
+        "(default: loihi2; a compiled network keeps its own)"
     )
-    parser.add_argument("--input", metavar="FILE.npy", help="input array, shape (steps, batch, *input_shape) or (steps, *input_shape); "
+    parser.add_argument("--data", metavar="FILE|DIR|NAME", help="labelled data: a .npz (x, optional y), .npy, event file, folder of "
+                        "event files (DIR/<class>/*), or a built-in set: digits, digits28, mnist1d (NAME:split=test,max=1); raw samples "
+                        "need --encode; the report gives float and target accuracy and confusion.png")
+    parser.add_argument("--labels", metavar="FILE.npy", help="one class per sample of --data, where the data holds none (or to replace them)")
+    parser.add_argument("--layout", choices=LAYOUTS, help="how --data is laid out: samples (samples, *shape) of raw values for --encode "
+                        "(default), steps-first (steps, samples, *shape) or samples-first (samples, steps, *shape) encoded already; "
+                        "with --input: steps-first (default) or samples-first")
+    parser.add_argument("--decision", choices=tuple(DECISIONS), default="spike-count",
+                        help="how the output layer gives a class: " + "; ".join(f"{k}: {v}" for k, v in DECISIONS.items())
+                        + " (default: spike-count; ties by spike count, then summed membrane potential)")
+    parser.add_argument("--input", metavar="FILE.npy", help="encoded input array, shape (steps, batch, *input_shape) (with --layout "
+                        "samples-first: (batch, steps, *input_shape)); raw samples go in --data; "
                         "0/1 values are spikes, others graded (the same as --encode file:path=FILE.npy)")
     parser.add_argument("--encode", metavar="NAME[:KEY=VALUE,...]", help="the encoder that makes the input, with its parameters: "
                         + "; ".join(f"{name}: {ENCODERS.get(name).summary}" for name in ENCODERS.names())
@@ -115,11 +152,13 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--finetune-data", metavar="FILE.npz", help="labelled training data for --finetune: arrays 'inputs' "
                         "(steps, samples, *input_shape) and 'labels' (samples,); default for the demo: its training split")
     parser.add_argument("--finetune-lr", type=float, metavar="LR", help="learning rate of --finetune (default: 1e-3, Adam)")
+    parser.add_argument("--save-compiled", metavar="FILE.ndz", help="also write the compiled network (every stage, the profile and the "
+                        "encoder) to one versioned file: run it later on any target without compiling (give it as the model)")
     parser.add_argument("--memory-limit", metavar="SIZE", help="refuse a run whose estimated memory (input, parameters, engine state, "
                         "recordings) exceeds SIZE, e.g. 8GiB or 2e9 bytes (default: 80%% of this machine's memory)")
     parser.add_argument("--trust-pickle", action="store_true", help="allow a .pt file that holds a pickled nn.Module (torch.save(model)): "
                         "unpickling can run any code the file carries, so use it only for files you trust; without it .pt files "
-                        "load with torch.load(weights_only=True), which runs none")
+                        "load with torch.load(weights_only=True), which runs none (a state_dict with --model-class needs no trust)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
 
@@ -172,7 +211,7 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
     try:
         from .errors import UserError
         from .limits import parse_size
-        from .pipeline import DeployOptions, check_report_dir, deploy, write_outputs
+        from .pipeline import DeployOptions, check_report_dir, deploy, save_compiled, write_outputs
         from .reports.render import render_json, render_table
     except ImportError as exc:
         print(f"error: neurodeploy's dependencies are not installed ({exc}); run `make setup` (see README.md)", file=sys.stderr)
@@ -191,10 +230,14 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
             progress=True, finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
             verify_against=args.verify_against, device=args.device, trust_pickle=args.trust_pickle,
             memory_limit=None if args.memory_limit is None else parse_size(args.memory_limit),
+            data=args.data, labels=args.labels, layout=args.layout, decision=args.decision, model_class=args.model_class,
+            model_args=args.model_args,
         )
         with _warnings_shown_only_for_pickles():
             outcome = deploy(options)
         with deferred():  # a signal during the commit acts after it, knowing the report is written
+            if args.save_compiled:
+                saved = save_compiled(outcome, options, args.save_compiled)
             write_outputs(outcome.files, args.report_dir)
             written.append(args.report_dir)
     except (UserError, _UsageError) as error:
@@ -203,6 +246,8 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
     print(render_json(outcome.report) if args.json else render_table(outcome.report))
     if not args.json:
         print(f"\nwrote {', '.join(sorted(outcome.files))} to {args.report_dir}/")
+        if args.save_compiled:
+            print(f"wrote the compiled network to {saved}")
     if outcome.verify_failed:
         print(f"error: --verify: {outcome.report.verify['first_difference']['message']}", file=sys.stderr)
         return 3

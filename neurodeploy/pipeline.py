@@ -1,10 +1,12 @@
 """One deployment, end to end (the API behind deploy.py), in the order it happens:
 
     plan      every option checked and the profile loaded: a bad option stops before any work
-    load      frontends/ read the model (and the data that comes with it); encoders/ make the input
+    load      data/ read the labelled data (--data); encoders/ encode it (or make the input);
+              frontends/ read the model (and the data that comes with it)
     finetune  (--finetune) training/ fine-tunes the model through the fixed-point forward pass
     compile   ir/passes/: normalise -> quantise -> map_cores (with --calibration data the float
-              reference observes the calibration data for the quantise pass)
+              reference observes the calibration data for the quantise pass); a compiled
+              network saved before (frontends/compiled_file.py) is used as it is
     run       backends/: each planned target on the stage it consumes; the overflow analysis's run
     report    reports/ builds the report from the compiled network and the results
 
@@ -28,6 +30,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,35 +40,46 @@ from .backends.core_counts import FIELDS as COUNT_FIELDS
 from .backends.core_counts import GLOBALS as COUNT_GLOBALS
 from .backends.core_counts import STEP_COUNT_BYTES, CorePlan, plan_core_counts
 from .backends.results import RunResult
+from .data import ENCODED_LAYOUTS, LabelledData, load_data, with_labels, with_layout
 from .dialects import DIALECTS, DialectOptions
-from .encoders import ENCODERS, EncodeRequest, InputBatch, encoder_spec, to_integer_input
+from .encoders import ENCODERS, EncodeRequest, InputBatch, encoder_spec, encoding_of, fit, to_integer_input
 from .encoders.random_spikes import DEFAULT_RATE
-from .errors import UserError
+from .errors import InputDataError, UserError
 from .frontends import LoadedModel, load
+from .frontends.compiled_file import SavedNetwork, is_saved_network, read_saved_network
 from .hardware.profile import HardwareProfile, load_profile
 from .interrupts import deferred
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
-from .ir.stages import FloatGraph
+from .ir.stages import FloatGraph, InputEncoding
 from .limits import check_memory, format_bytes, memory_limit
+from .reports.accuracy import DECISIONS
+from .reports.accuracy import needs as decision_needs
 from .reports.fidelity import comparison_windows
 from .reports.overflow import MAX_CALIBRATION_SAMPLES
-from .reports.render import render_json, render_mesh_png, render_png
+from .reports.render import render_confusion_png, render_json, render_mesh_png, render_png
 from .reports.report import DRY_RUN, Report, ReportSources, build_report
 from .training.step import FinetuneRequest, Tuned, finetune_model
 
 CALIBRATIONS = ("worst-case", "data")
+DEFAULT_PROFILE = "loihi2"
 OVERFLOW_TARGET = "cpu"  # runs the calibration data with u and v recorded, for the overflow analysis
 LAVA_TARGET = "loihi-sim"
-OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt")
+OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "confusion.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt")
 
 
 @dataclass
 class DeployOptions:
-    model: str | LoadedModel | None = None  # a model file, a loaded model, or None: the built-in demo
+    model: Any = None  # a model file (NIR, .pt, a compiled .ndz), an nn.Module, a LoadedModel, a SavedNetwork; None: the built-in demo
     target: str = "loihi-sim"  # a name in TARGETS, or "none": compile, map and report only
-    profile: str = "loihi2"
+    profile: str | None = None  # a profile name or YAML path; None: loihi2 (a compiled network keeps its own)
     input: str | None = None  # a .npy file of encoded input: --encode file:path=FILE
     encode: str | None = None  # an encoder and its parameters, NAME:key=value,... (encoders/)
+    data: Any = None  # labelled data: a .npz / .npy / event file or folder, a built-in set (data/), or a LabelledData
+    labels: Any = None  # the classes of data's samples (a .npy file or an array), where the data has none
+    layout: str | None = None  # how data / --input are laid out (data.LAYOUTS); None: samples for data, steps-first for --input
+    decision: str = "spike-count"  # how the output gives a class (reports/accuracy.py: DECISIONS)
+    model_class: Any = None  # the class of a state_dict model file, "pkg.module:Net" (or the class itself)
+    model_args: Any = None  # its constructor arguments: JSON text, a dict or a list
     steps: int | None = None
     batch: int | None = None
     seed: int = 0
@@ -99,6 +113,7 @@ class DeployOutcome:
     files: dict[str, bytes]
     compiled: CompiledNetwork
     results: dict[str, RunResult] = field(default_factory=dict)
+    input: InputBatch | None = None  # what the runs were given
 
     @property
     def verify_failed(self) -> bool:
@@ -112,26 +127,60 @@ def deploy(options: DeployOptions) -> DeployOutcome:
 
 
 def _deploy(options: DeployOptions) -> DeployOutcome:
-    plan = plan_deployment(options)
+    prepared = _prepare(options)
+    plan, compiled, batch, timing = prepared.plan, prepared.compiled, prepared.batch, prepared.timing
+    results, overflow = _run(compiled, batch, prepared.calibration, plan, timing)
+    saved = prepared.saved
+    settings = saved.settings if saved is not None else {"weight_scaling": options.weight_scaling, "calibration": options.calibration}
+    report = build_report(ReportSources(
+        compiled=compiled, target=options.target, results=results, input=batch.description, labels=batch.labels, input_notes=batch.notes,
+        decision=options.decision, classes=batch.classes, verify=plan.verify, overflow=overflow,
+        overflow_source=options.calibration_data or "the run's input", settings=None if plan.dry_run else dict(settings),
+        finetuning=prepared.tuned.summary if prepared.tuned is not None else None, timing_s=timing,
+    ))
+    files = _files(report, results.get(options.target), prepared.tuned, options.record)
+    return DeployOutcome(report=report, files=files, compiled=compiled, results=results, input=batch)
+
+
+@dataclass
+class Prepared:
+    """A deployment up to its runs: planned, loaded, encoded, fine-tuned and compiled."""
+
+    plan: Plan
+    compiled: CompiledNetwork
+    batch: InputBatch
+    calibration: InputBatch
+    saved: SavedNetwork | None
+    tuned: Tuned | None
+    timing: dict[str, float]
+
+
+def prepare(options: DeployOptions) -> Prepared:
+    """Plan, load (model, data and encoding), fine-tune and compile, every option checked and
+    within the memory limit; a compiled network saved before is used as it is."""
+    _check_options(options)
+    with memory_limit(options.memory_limit):
+        return _prepare(options)
+
+
+def _prepare(options: DeployOptions) -> Prepared:
+    saved = saved_network(options.model)
+    plan = plan_deployment(options, saved)
     timing: dict[str, float] = {}
     with _timed(timing, "load"):
-        model, batch = _load(options)
+        model, batch = _load(options, saved)
     tuned = None
     if options.finetune_epochs:
         with _timed(timing, "finetune"):
             tuned = finetune_model(model, batch, plan.finetune_request())
         model = tuned.model
     calibration = _calibration_input(options, model.graph, batch)
-    compiled = _compile(model.graph, batch, calibration, plan)
+    if saved is not None:
+        compiled = _precompiled(saved, batch, plan)
+    else:
+        compiled = _compile(model.graph, batch, calibration, plan)
     timing.update(compiled.timing_s)
-    results, overflow = _run(compiled, batch, calibration, plan, timing)
-    report = build_report(ReportSources(
-        compiled=compiled, target=options.target, results=results, input=batch.description, labels=batch.labels, input_notes=batch.notes,
-        verify=plan.verify, overflow=overflow, overflow_source=options.calibration_data or "the run's input",
-        settings=None if plan.dry_run else {"weight_scaling": options.weight_scaling, "calibration": options.calibration},
-        finetuning=tuned.summary if tuned is not None else None, timing_s=timing,
-    ))
-    return DeployOutcome(report=report, files=_files(report, results.get(options.target), tuned, options.record), compiled=compiled, results=results)
+    return Prepared(plan=plan, compiled=compiled, batch=batch, calibration=calibration, saved=saved, tuned=tuned, timing=timing)
 
 
 # --------------------------------------------------------------------------- options
@@ -157,14 +206,32 @@ def _check_options(o: DeployOptions) -> None:
     for flag, value in (("--record", o.record), ("--verify", o.verify), ("--per-core", o.per_core), ("--trust-pickle", o.trust_pickle)):
         if not isinstance(value, bool):
             raise UserError(f"{flag}: must be True or False, got {value!r}")
-    texts = {"--target": o.target, "--profile": o.profile, "--device": o.device, "--weight-scaling": o.weight_scaling, "--calibration": o.calibration}
+    _check_objects(o)
+    texts = {"--target": o.target, "--device": o.device, "--weight-scaling": o.weight_scaling, "--calibration": o.calibration, "--decision": o.decision}
     optional_texts = {"--input": o.input, "--encode": o.encode, "--calibration-data": o.calibration_data, "--finetune-data": o.finetune_data,
-                      "--verify-against": o.verify_against, "model": o.model if not isinstance(o.model, (LoadedModel, Path)) else None}
+                      "--verify-against": o.verify_against, "--profile": o.profile, "--layout": o.layout,
+                      "model": o.model if isinstance(o.model, str) else None, "--data": o.data if isinstance(o.data, str) else None,
+                      "--labels": o.labels if isinstance(o.labels, str) else None,
+                      "--model-class": o.model_class if isinstance(o.model_class, str) else None}
     for flag, value in [*texts.items(), *optional_texts.items()]:
         if value is None and flag in optional_texts:
             continue
         if not isinstance(value, str) or not value or "\x00" in value:
             raise UserError(f"{flag} {value!r}: must be a non-empty text without NUL characters")
+
+
+def _check_objects(o: DeployOptions) -> None:
+    """The options the API may give as objects rather than text: each of a kind it can use."""
+    if o.model is not None and not isinstance(o.model, (str, Path, LoadedModel, SavedNetwork)) and not hasattr(o.model, "named_modules"):
+        raise UserError(f"model: a {type(o.model).__name__}; give a model file, an nn.Module or a compiled network")
+    if o.data is not None and not isinstance(o.data, (str, Path, LabelledData)):
+        raise UserError(f"--data: a {type(o.data).__name__}; give a file, folder or built-in set name (the API also takes arrays)")
+    if o.labels is not None and not isinstance(o.labels, (str, Path, np.ndarray, list, tuple)):
+        raise UserError(f"--labels: a {type(o.labels).__name__}; give a .npy file or an array of classes")
+    if o.model_class is not None and not isinstance(o.model_class, (str, type)):
+        raise UserError(f"--model-class: a {type(o.model_class).__name__}; give pkg.module:Net, file.py:Net or the class")
+    if o.model_args is not None and not isinstance(o.model_args, (str, dict, list, tuple)):
+        raise UserError(f"--model-args: a {type(o.model_args).__name__}; give JSON text, a dict of keyword arguments or a list")
 
 
 def _whole(flag: str, value, minimum: int, maximum: int | None = None, optional: bool = False) -> None:
@@ -209,8 +276,9 @@ class Plan:
         """What run ``name`` records; the --target's run also counts every core's work per step
         (``core_plan``), from which the report estimates energy and time."""
         verified = self.verify is not None and name in self.verify
+        rasters, state = decision_needs(self.options.decision)
         return RunRequest(
-            record_spikes=self.options.record or self.verify is not None, record_state=verified, windows=windows,
+            record_spikes=self.options.record or self.verify is not None or rasters, record_state=verified or state, windows=windows,
             progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
             core_plan=core_plan if name == self.options.target else None,
         )
@@ -221,8 +289,9 @@ class Plan:
                                weight_scaling=o.weight_scaling, dt=o.dt, seed=o.seed)
 
 
-def plan_deployment(options: DeployOptions) -> Plan:
-    """The targets to run, with every option that concerns them checked before any work."""
+def plan_deployment(options: DeployOptions, saved: SavedNetwork | None = None) -> Plan:
+    """The targets to run, with every option that concerns them checked before any work.
+    ``saved``: the compiled network the model option names, if it names one."""
     if options.target != DRY_RUN and options.target not in TARGETS:
         raise UserError(f"unknown target {options.target!r}: choose one of {', '.join(TARGETS.names())}, {DRY_RUN}")
     pair, verify = [options.target], None
@@ -239,15 +308,49 @@ def plan_deployment(options: DeployOptions) -> Plan:
     if options.dialect is not None and options.dialect not in DIALECTS:
         raise UserError(f"unknown dialect {options.dialect!r}: choose one of {', '.join(DIALECTS.names())}")
     DialectOptions(reset=options.reset, reset_delay=options.reset_delay, min_v_mem=options.min_v_mem, norm_input=options.norm_input)
+    if options.decision not in DECISIONS:
+        raise UserError(f"--decision {options.decision}: choose one of {', '.join(DECISIONS)}")
     on_device = [name for name in TARGETS.names() if TARGETS.get(name).uses_device]
     if options.device != "cpu" and not set(pair) & set(on_device):
         raise UserError(f"--device {options.device} is the device of the targets that run on torch: use --target {' or '.join(on_device)}")
+    profile = _check_saved(options, saved) if saved is not None else load_profile(options.profile or DEFAULT_PROFILE)
     if options.target == DRY_RUN:
-        return Plan(options, load_profile(options.profile), (), None)
-    plan = Plan(options, load_profile(options.profile), tuple(dict.fromkeys([*pair, "float"])), verify)  # float: the fidelity section's reference
+        return Plan(options, profile, (), None)
+    plan = Plan(options, profile, tuple(dict.fromkeys([*pair, "float"])), verify)  # float: the fidelity section's reference
     for name in pair:
         TARGETS.get(name).check(plan.request(name, {}))
     return plan
+
+
+def _check_saved(options: DeployOptions, saved: SavedNetwork) -> HardwareProfile:
+    """A compiled network runs as it was compiled: options that would compile it differently are errors."""
+    where = saved.path or "the compiled network"
+    defaults = DeployOptions()
+    differing = [
+        flag for flag, value, default in (
+            ("--finetune", options.finetune_epochs, defaults.finetune_epochs), ("--weight-scaling", options.weight_scaling, defaults.weight_scaling),
+            ("--calibration", options.calibration, defaults.calibration), ("--dt", options.dt, defaults.dt),
+            ("--input-shape", options.input_shape, defaults.input_shape), ("--model-class", options.model_class, defaults.model_class),
+            ("--dialect", options.dialect, defaults.dialect), ("--reset", options.reset, defaults.reset),
+            ("--reset-delay", options.reset_delay, defaults.reset_delay), ("--min-v-mem", options.min_v_mem, defaults.min_v_mem),
+            ("--norm-input", options.norm_input, defaults.norm_input),
+        ) if value != default
+    ]
+    if differing:
+        raise UserError(f"{where} is compiled already: {', '.join(differing)} would compile it again; compile from the model instead")
+    profile = saved.profile
+    if options.profile is not None and options.profile not in (profile.name, profile.source_path):
+        raise UserError(f"{where} is compiled for profile {profile.name}: --profile {options.profile} needs a compilation from the model")
+    return profile
+
+
+def saved_network(model: Any) -> SavedNetwork | None:
+    """The compiled network ``model`` names (a SavedNetwork, or a file written by its ``save``), else None."""
+    if isinstance(model, SavedNetwork):
+        return model
+    if isinstance(model, (str, Path)) and is_saved_network(model):
+        return read_saved_network(model)
+    return None
 
 
 def _verify_pair(options: DeployOptions) -> tuple[list[str], tuple[str, str]]:
@@ -265,29 +368,137 @@ def _verify_pair(options: DeployOptions) -> tuple[list[str], tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- load
-def _load(options: DeployOptions) -> tuple[LoadedModel, InputBatch]:
-    """The model (with the data and module that come with it) and its encoded input."""
-    chosen = _chosen_encoder(options)
-    hint = chosen[0].shape_hint(chosen[1]) if chosen is not None and options.model is not None else None
-    model = options.model if isinstance(options.model, LoadedModel) else load(
-        options.model, options.input_shape or hint, keep_module=options.finetune_epochs > 0, seed=options.seed, trust_pickle=options.trust_pickle
-    )
+def _load(options: DeployOptions, saved: SavedNetwork | None = None) -> tuple[LoadedModel, InputBatch]:
+    """The model (with the data and module that come with it) and its encoded input. Data is
+    encoded before the model is read, so that its sample shape can tell a model without a
+    first nn.Linear its input shape."""
+    data = labelled_data(options)
+    chosen = _chosen_encoder(options, data, saved)
+    batch = _encode_data(data, chosen, options) if data is not None else None
+    hints: tuple[tuple[int, ...], ...] = ()
+    if batch is not None:
+        hints = (tuple(batch.description["shape"]),)
+    elif chosen is not None and options.model is not None:
+        hint = chosen[0].shape_hint(chosen[1])
+        hints = (hint,) if hint else ()
+    if saved is not None:
+        model = LoadedModel(saved.compiled.float_graph)
+    elif isinstance(options.model, LoadedModel):
+        model = options.model
+    else:
+        model = load(options.model, options.input_shape, keep_module=options.finetune_epochs > 0, seed=options.seed,
+                     trust_pickle=options.trust_pickle, model_class=options.model_class, model_args=options.model_args, shape_hints=hints)
+    if batch is not None:
+        check_sample_shape(batch, model.graph.input_shape, data.source)
+        return model, batch
     encoder, params = chosen if chosen is not None else (ENCODERS.get(model.encoder or "random"), {})
+    if encoder.needs_samples:
+        raise UserError(f"--encode {encoder.name} encodes data: give --data (a .npz with x and optional y, a folder of event files, "
+                        "or a built-in set: digits, digits28, mnist1d)")
     if encoder.name == "random":
         params = {"rate": options.rate, **params}
     request = EncodeRequest(shape=model.graph.input_shape, steps=options.steps, batch=options.batch, seed=options.seed, params=params, data=model.data)
     return model, encoder.encode(request)
 
 
-def _chosen_encoder(options: DeployOptions):
-    """(encoder, parameters) that --encode or --input choose, else None (the model's own, or random)."""
+def labelled_data(options: DeployOptions) -> LabelledData | None:
+    """--data (with --labels and --layout), or None."""
+    if options.data is None:
+        if options.labels is not None:
+            raise UserError("--labels are the classes of --data's samples: give --data too")
+        return None
+    if options.input is not None:
+        raise UserError("--input FILE and --data: give one of them (--input takes encoded input, --data raw or encoded samples with labels)")
+    if isinstance(options.data, LabelledData):
+        data = with_layout(options.data, options.layout) if options.layout is not None else options.data
+        return with_labels(data, options.labels) if options.labels is not None else data
+    return load_data(options.data, options.layout, options.labels)
+
+
+def _chosen_encoder(options: DeployOptions, data: LabelledData | None, saved: SavedNetwork | None):
+    """(encoder, parameters) that --encode or --input choose (or the encoder a compiled network was
+    compiled for, given raw data), else None (the model's own, or random)."""
     if options.encode is not None:
         if options.input is not None:
             raise UserError("--input FILE is --encode file:path=FILE: give one of them")
         return encoder_spec(options.encode)
     if options.input is not None:
-        return ENCODERS.get("file"), {"path": options.input}
+        params = {"path": options.input}
+        if options.layout is not None:
+            params["layout"] = options.layout
+        return ENCODERS.get("file"), params
+    if saved is not None and saved.encode and data is not None and data.layout not in ENCODED_LAYOUTS:
+        return encoder_spec(saved.encode)
     return None
+
+
+def _encode_data(data: LabelledData, chosen, options: DeployOptions) -> InputBatch:
+    """The network input from labelled data: encoded by --encode (raw samples), or taken as it is
+    (an encoded layout); its labels and a description of the data go with it."""
+    data = data.first(options.batch)
+    if data.layout in ENCODED_LAYOUTS:
+        if chosen is not None:
+            raise UserError(f"--layout {data.layout}: {data.source} is encoded already; drop --encode (or give --layout samples to encode raw samples)")
+        batch = _encoded_batch(data, options.steps)
+    else:
+        if chosen is None:
+            shape = "event streams" if data.is_events else f"raw samples of shape {list(np.shape(data.x))}"
+            example = "--encode events:n_time_bins=10" if data.is_events else "--encode rate:steps=25 or latency:steps=25,normalize=true"
+            raise UserError(f"--data {data.source} holds {shape}: choose an encoder, e.g. {example} (see --help), "
+                            "or give --layout steps-first / samples-first if it is encoded already")
+        encoder, params = chosen
+        if not encoder.needs_samples:
+            data_encoders = [name for name in ENCODERS.names() if ENCODERS.get(name).needs_samples]
+            raise UserError(f"--encode {encoder.name} does not encode data: with --data choose one of {', '.join(data_encoders)}")
+        if data.is_events != (encoder.name == "events"):
+            raise UserError(f"--data {data.source} holds event streams: encode them with --encode events:n_time_bins=N (or time_window=US)"
+                            if data.is_events else f"--encode events bins event streams, but --data {data.source} holds arrays of values")
+        request = EncodeRequest(shape=(), steps=options.steps, seed=options.seed, params=params, samples=data.x, samples_source=data.source)
+        batch = encoder.encode(request)
+    batch.labels, batch.classes = data.y, data.classes
+    batch.description["data"] = data.section()
+    return batch
+
+
+def _encoded_batch(data: LabelledData, steps: int | None) -> InputBatch:
+    values = np.asarray(data.x)
+    if data.layout == "samples-first":
+        values = np.swapaxes(values, 0, 1)
+    shape = [int(n) for n in values.shape[2:]]
+    flat = values.reshape(values.shape[0], values.shape[1], -1)
+    encoding = encoding_of(flat)
+    flat = flat.astype(np.uint8) if encoding.kind == "spikes" else flat.astype(np.float64)
+    description = {
+        "source": "data",
+        "steps": int(flat.shape[0]),
+        "batch": int(flat.shape[1]),
+        "shape": shape,
+        "encoding": encoding.kind,
+        "description": f"{data.source}: {flat.shape[1]} encoded sample(s) ({data.layout}), {flat.shape[0]} steps, {encoding.kind}",
+    }
+    return fit(InputBatch(values=flat, encoding=encoding, description=description), steps, None)
+
+
+def check_sample_shape(batch: InputBatch, model_shape: tuple[int, ...], source: str) -> None:
+    """The encoded samples must fit the model's input: the same shape, or the same size where one
+    of them is flat (or they differ only by leading axes of 1)."""
+    shape = tuple(batch.description["shape"])
+    model_shape = tuple(model_shape)
+    if shape == model_shape:
+        return
+    same_size = int(np.prod(shape)) == int(np.prod(model_shape))
+    squeezed = _drop_leading_ones(shape) == _drop_leading_ones(model_shape)
+    if same_size and (len(shape) <= 1 or len(model_shape) <= 1 or squeezed):
+        return
+    how = f" by --encode {batch.description['spec']}" if batch.description.get("spec") else ""
+    raise InputDataError(f"--data {source}: samples encoded{how} have shape {list(shape)}, which does not fit the model input "
+                         f"{list(model_shape)} ({int(np.prod(shape))} vs {int(np.prod(model_shape))} values)")
+
+
+def _drop_leading_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
+    while len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
 
 
 def _calibration_input(options: DeployOptions, graph: FloatGraph, batch: InputBatch) -> InputBatch:
@@ -298,6 +509,23 @@ def _calibration_input(options: DeployOptions, graph: FloatGraph, batch: InputBa
 
 
 # --------------------------------------------------------------------------- compile and run
+def _precompiled(saved: SavedNetwork, batch: InputBatch, plan: Plan) -> CompiledNetwork:
+    """A compiled network as saved: its input must reach the chip as it was compiled for."""
+    compiled = saved.compiled
+    expected: InputEncoding = compiled.quantised.input_encoding
+    where = saved.path or "the compiled network"
+    if batch.encoding.kind != expected.kind:
+        raise UserError(f"{where} was compiled for {expected.kind} input, but this input is {batch.encoding.kind}: "
+                        "encode it as it was compiled for" + (f" (--encode {saved.encode})" if saved.encode else "") + ", or compile again")
+    if expected.kind == "graded" and batch.encoding.max_abs > expected.max_abs:
+        batch.notes.append(f"graded input reaches {batch.encoding.max_abs:g}, beyond the {expected.max_abs:g} {where} was compiled for: "
+                           "larger values are clipped to the graded spikes' range")
+    for name in plan.order:
+        target = TARGETS.get(name)
+        target.check_network(compiled.stage(target.stage))
+    return dataclasses.replace(compiled, timing_s={})
+
+
 def _compile(graph: FloatGraph, batch: InputBatch, calibration: InputBatch, plan: Plan) -> CompiledNetwork:
     options = plan.options
     compile_options = CompileOptions(
@@ -398,11 +626,36 @@ def _files(report: Report, result: RunResult | None, tuned: Tuned | None, record
     if result is not None:
         files["report.png"] = render_png(report)
     files["mesh.png"] = render_mesh_png(report)
+    if report.classification is not None:
+        files["confusion.png"] = render_confusion_png(report)
     if tuned is not None:
         files.update(tuned.files)
     if record and result is not None:
         files["spikes.npz"] = _spikes_npz(result)
     return files
+
+
+def saved_from(compiled: CompiledNetwork, batch: InputBatch | None, options: DeployOptions) -> SavedNetwork:
+    """What ``save_compiled`` writes: the compiled network, the encoder its data was encoded by
+    (given the same raw data, a later run encodes it alike), and how it was compiled."""
+    previous = saved_network(options.model)
+    if previous is not None:
+        return previous
+    description = batch.description if batch is not None else {}
+    settings = {"weight_scaling": options.weight_scaling, "calibration": options.calibration, "dt": options.dt}
+    encode = description.get("spec") if description.get("source") == "data" else None
+    input_section = {key: value for key, value in description.items() if key in ("encoder", "spec", "parameters", "encoding", "shape", "steps")}
+    return SavedNetwork(compiled=compiled, encode=encode, settings=settings, input=input_section)
+
+
+def save_compiled(outcome: DeployOutcome, options: DeployOptions, path: str | Path) -> Path:
+    """Write the deployment's compiled network to one versioned file (``frontends/compiled_file.py``)."""
+    from .frontends.compiled_file import write_saved_network
+
+    try:
+        return write_saved_network(saved_from(outcome.compiled, outcome.input, options), path)
+    except OSError as exc:
+        raise UserError(f"--save-compiled {path}: cannot write it ({exc.strerror or exc})") from None
 
 
 def _spikes_npz(result: RunResult) -> bytes:

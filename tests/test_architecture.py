@@ -21,11 +21,13 @@ RANKS = {
     "ir": 3,
     "backends": 4,
     "encoders": 4,
+    "data": 4,
     "frontends": 5,
     "reports": 6,
     "training": 7,
     "pipeline": 8,
     "cli": 9,
+    "api": 9,
     "__main__": 10,
 }
 
