@@ -10,6 +10,26 @@ A deployment (pipeline.py; the command line in cli.py) reads straight through:
     reports/    one Report per run, built from the results, rendered as table, JSON and plots
 
 below which lie neurons/ (NEURONS: one model per NIR neuron primitive) and hardware/ (profiles,
-fixed-point formats, topology). docs/architecture.md describes the whole.
+fixed-point formats, topology); data/ reads labelled data (--data). docs/architecture.md
+describes the whole.
+
+The Python API (api.py) is reachable from here, imported on first use so that ``import
+neurodeploy`` stays light: ``neurodeploy.deploy(model, data=..., labels=..., encode=...,
+target=..., profile=...)`` -> Deployment, ``neurodeploy.compile(...)`` -> Compiled (``.save``),
+``neurodeploy.load(path)``, ``neurodeploy.save_model(module, path)``.
 """
 __version__ = "0.1.0"
+
+_API = ("Compiled", "Deployment", "compile", "deploy", "load", "save_model")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(".api", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
