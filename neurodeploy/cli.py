@@ -22,15 +22,15 @@ examples:
                                                      nn.Module needs --trust-pickle (it can run code: trusted files only)
   python deploy.py weights.pt --model-class mynet:Net --model-args '{"hidden": 1000}' --data digits28 --encode rate:steps=25
                                                      a state_dict and its class, on scikit-learn's digits (28x28), rate-coded
-  python deploy.py model.pt --data test.npz --encode latency:steps=25,tau=5,normalize=true
+  python deploy.py model.nir --data test.npz --encode latency:steps=25,tau=5,normalize=true
                                                      your labelled data (x: samples, y: classes): float vs chip accuracy
-  python deploy.py model.pt --data digits28:max=255 --encode dog:preset=kheradpisheh2018 --decision first-spike
+  python deploy.py model.nir --data digits28:max=255 --encode dog:preset=kheradpisheh2018 --decision first-spike
                                                      DoG filters + intensity-to-latency coding, class by first spike
-  python deploy.py model.pt --data recordings/ --encode events:sensor_size=34/34/2,n_time_bins=10
+  python deploy.py model.nir --data recordings/ --encode events:sensor_size=34/34/2,n_time_bins=10
                                                      a folder of event files (recordings/<class>/*.bin) binned into frames
-  python deploy.py model.pt --data x.npz --layout steps-first
+  python deploy.py model.nir --data x.npz --layout steps-first
                                                      data encoded already: x is (steps, samples, *shape)
-  python deploy.py model.pt --data digits --encode rate:steps=20 --target none --save-compiled net.ndz
+  python deploy.py model.nir --data digits --encode rate:steps=20 --target none --save-compiled net.ndz
                                                      compile once into one file ...
   python deploy.py net.ndz --data digits --target cpu  ... and run it on any target without compiling again
   python deploy.py model.nir --verify                run Lava AND the bit-exact CPU backend, compare bit for bit
