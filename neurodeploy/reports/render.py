@@ -12,10 +12,15 @@ _SI = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0,
 TITLE_POINTS = 10  # font size of figure titles
 
 
-def _three_digits(value: float) -> float:
-    """``value`` rounded to the three significant digits it is printed with, so that the prefix is
-    chosen for the printed number (999.7k prints as 1M, not 1e+03k)."""
-    return float(f"{value:.3g}")
+def _scaled(value: float, scales: tuple[tuple[float, str], ...]) -> str:
+    """``value`` in the largest of ``scales`` (ascending (scale, prefix)) it reaches, to three
+    significant digits; where the rounded number reaches 1000 (999.7k) the next scale up is used
+    (1M), so that no number prints as 1e+03 of a prefix."""
+    index = max((i for i, (scale, _) in enumerate(scales) if abs(value) >= scale), default=0)
+    shown = float(f"{value / scales[index][0]:.3g}")
+    if abs(shown) >= 1000 and index + 1 < len(scales):  # the scales are 1000 apart: 1000 of one is 1 of the next
+        return f"{shown / 1000:.3g}{scales[index + 1][1]}"
+    return f"{shown:.3g}{scales[index][1]}"
 
 
 def si(value: float | None, unit: str) -> str:
@@ -23,19 +28,19 @@ def si(value: float | None, unit: str) -> str:
         return "-"
     if value == 0:
         return f"0 {unit}"
-    shown = _three_digits(value)
-    scale, prefix = next(((s, p) for s, p in reversed(_SI) if abs(shown) >= s), _SI[0])
-    return f"{_three_digits(value / scale):.3g} {prefix}{unit}"
+    number, _, prefix = _scaled(value, tuple((s, f" {p}") for s, p in _SI)).partition(" ")
+    return f"{number} {prefix}{unit}"
+
+
+_COUNTS = ((1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"))
 
 
 def count(value: int | None) -> str:
     if value is None:
         return "-"
-    shown = _three_digits(value)
-    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(shown) >= limit:
-            return f"{_three_digits(value / limit):.3g}{suffix}"
-    return str(value)
+    if abs(value) < 1000:
+        return str(value)
+    return _scaled(value, _COUNTS)
 
 
 def _saturation_text(saturations: dict[str, int] | None) -> str:
