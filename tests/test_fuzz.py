@@ -451,7 +451,8 @@ def array_cases(draw):
     fill = draw(st.sampled_from(["spikes", "graded", "nan", "inf", "huge"]))
     form = draw(st.sampled_from(["npy"] * 6 + ["npz", "truncated", "header-only", "garbage"]))
     flag = draw(st.sampled_from(["--input", "--calibration-data"]))
-    valid_shape = len(shape) >= 1 and shape[0] >= 1 and (shape[1:] == sample or (shape[2:] == sample and len(shape) == len(sample) + 2 and shape[1] >= 1))
+    # (steps, *sample) is refused as ambiguous (one sample of that many steps, or that many raw samples?): only (steps, batch, *sample) is valid
+    valid_shape = len(shape) >= 1 and shape[0] >= 1 and shape[2:] == sample and len(shape) == len(sample) + 2 and shape[1] >= 1
     valid = valid_shape and dtype in ("uint8", "bool", "int64", "float32", "float64", "float16") and form == "npy"
     valid = valid and not (fill in ("nan", "inf") and dtype.startswith("float"))
     valid = valid and not (fill == "huge" and dtype in ("float16", "float32"))  # 1e300 is inf there
