@@ -159,6 +159,10 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--trust-pickle", action="store_true", help="allow a .pt file that holds a pickled nn.Module (torch.save(model)): "
                         "unpickling can run any code the file carries, so use it only for files you trust; without it .pt files "
                         "load with torch.load(weights_only=True), which runs none (a state_dict with --model-class needs no trust)")
+    parser.add_argument("--workers", type=int, metavar="N", help="shard the samples over N local worker processes (Ray, started here "
+                        "and stopped after the run); the report is the same bit for bit")
+    parser.add_argument("--cluster", metavar="ADDRESS", help="shard the samples over the workers of a running Ray cluster "
+                        "(HEAD:6379, ray://HEAD:10001 or auto; see docs/scale-out.md)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
 
@@ -232,6 +236,7 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
             memory_limit=None if args.memory_limit is None else parse_size(args.memory_limit),
             data=args.data, labels=args.labels, layout=args.layout, decision=args.decision, model_class=args.model_class,
             model_args=args.model_args,
+            workers=args.workers, cluster=args.cluster,
         )
         with _warnings_shown_only_for_pickles():
             outcome = deploy(options)

@@ -58,6 +58,7 @@ from .reports.fidelity import comparison_windows
 from .reports.overflow import MAX_CALIBRATION_SAMPLES
 from .reports.render import render_confusion_png, render_json, render_mesh_png, render_png
 from .reports.report import DRY_RUN, Report, ReportSources, build_report
+from .scale import ScaleOut, ShardedRuns
 from .training.step import FinetuneRequest, Tuned, finetune_model
 
 CALIBRATIONS = ("worst-case", "data")
@@ -105,6 +106,8 @@ class DeployOptions:
     progress: bool = False
     trust_pickle: bool = False  # allow a .pt model that is a pickled nn.Module (unpickling can run code the file carries)
     memory_limit: int | None = None  # bytes a run may plan to use (limits.py); None: 80% of the machine's memory
+    workers: int | None = None  # shard the samples over this many local Ray worker processes (scale.py)
+    cluster: str | None = None  # shard the samples over the workers of the Ray cluster at this address (scale.py)
 
 
 @dataclass
@@ -195,6 +198,9 @@ def _check_options(o: DeployOptions) -> None:
     _whole("--seed", o.seed, 0, MAX_SEED)
     _whole("--finetune", o.finetune_epochs, 0)
     _whole("--memory-limit", o.memory_limit, 1, optional=True)
+    _whole("--workers", o.workers, 1, optional=True)
+    if o.workers is not None and o.cluster is not None:
+        raise UserError("--workers N starts Ray here with N local workers; --cluster ADDRESS uses a running cluster's: give one of them")
     _number("--rate", o.rate, 0.0, 1.0)
     _number("--dt", o.dt, 0.0, None, optional=True, exclusive=True)
     _number("--finetune-lr", o.finetune_learning_rate, 0.0, None, optional=True, exclusive=True)
@@ -209,7 +215,7 @@ def _check_options(o: DeployOptions) -> None:
     _check_objects(o)
     texts = {"--target": o.target, "--device": o.device, "--weight-scaling": o.weight_scaling, "--calibration": o.calibration, "--decision": o.decision}
     optional_texts = {"--input": o.input, "--encode": o.encode, "--calibration-data": o.calibration_data, "--finetune-data": o.finetune_data,
-                      "--verify-against": o.verify_against, "--profile": o.profile, "--layout": o.layout,
+                      "--verify-against": o.verify_against, "--cluster": o.cluster, "--profile": o.profile, "--layout": o.layout,
                       "model": o.model if isinstance(o.model, str) else None, "--data": o.data if isinstance(o.data, str) else None,
                       "--labels": o.labels if isinstance(o.labels, str) else None,
                       "--model-class": o.model_class if isinstance(o.model_class, str) else None}
@@ -550,16 +556,29 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
     fixed_windows, float_windows = comparison_windows(compiled.quantised, batch.steps)
     core_plan = plan_core_counts(compiled.mapped)
     results: dict[str, RunResult] = {}
-    for name in plan.order:
-        target = TARGETS.get(name)
-        inputs = batch.values if target.stage == "normalised" else integers
-        with _timed(timing, f"run.{name}"):
-            request = plan.request(name, float_windows if name == "float" else fixed_windows, core_plan)
-            results[name] = _with_input_events(target.run(compiled.stage(target.stage), inputs, request), inputs)
-    sample = integers if calibration is batch else to_integer_input(calibration, compiled.quantised)
-    with _timed(timing, "run.overflow"):
-        overflow = TARGETS.get(OVERFLOW_TARGET).run(compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], RunRequest(record_state=True))
+    with _runner(plan.options) as run:
+        for name in plan.order:
+            target = TARGETS.get(name)
+            inputs = batch.values if target.stage == "normalised" else integers
+            with _timed(timing, f"run.{name}"):
+                request = plan.request(name, float_windows if name == "float" else fixed_windows, core_plan)
+                results[name] = _with_input_events(run(name, compiled.stage(target.stage), inputs, request), inputs)
+        sample = integers if calibration is batch else to_integer_input(calibration, compiled.quantised)
+        with _timed(timing, "run.overflow"):
+            overflow = run(OVERFLOW_TARGET, compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], RunRequest(record_state=True))
     return results, overflow
+
+
+@contextmanager
+def _runner(options: DeployOptions):
+    """run(target name, stage, inputs, request): in this process, or sharded over Ray workers
+    (--workers / --cluster; scale.py) with the results merged exactly."""
+    scale_out = ScaleOut(workers=options.workers, cluster=options.cluster)
+    if not scale_out.enabled:
+        yield lambda name, stage, inputs, request: TARGETS.get(name).run(stage, inputs, request)
+        return
+    with ShardedRuns(scale_out) as sharded:
+        yield sharded.run
 
 
 STATE_BYTES_PER_NEURON = 96  # u, v, their previous values, bias, thresholds, counts: a dozen 8-byte arrays per sample
