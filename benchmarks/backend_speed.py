@@ -136,6 +136,7 @@ def main(argv=None) -> int:
     import torch
 
     from neurodeploy.backends.cpu import run_cpu
+    from neurodeploy.backends.torch_engine import run_engine
     from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
     from neurodeploy.hardware.profile import load_profile
     from neurodeploy.ir.passes import CompileOptions, compile_network
@@ -147,7 +148,8 @@ def main(argv=None) -> int:
         make, shape = networks()[name]
         model = make()
         compiled = compile_network(snntorch_to_float_graph(model, input_shape=shape), CompileOptions(profile=load_profile("loihi2")))
-        run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8))  # compile / load the kernels
+        if "cpu" in engines:
+            run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8))  # compile / load the kernels
         if "torch" in engines:
             run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8), engine="torch", device=device)
         rng = np.random.default_rng(args.seed)
@@ -174,6 +176,12 @@ def main(argv=None) -> int:
                 if "cpu" in engines:
                     same = all(np.array_equal(torch_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts) for n in torch_result.layers)
                     row["torch"]["spike_counts_equal_cpu"] = bool(same)
+            if "torch-eager" in engines:  # the torch engine's eager step loop, without CUDA graphs
+                wall, mib, eager, walls = measure(run_engine, compiled.quantised, flat, device, None, False, False, False, repeats=args.repeats)
+                row["torch-eager"] = {**timing(wall, walls, batch, args.steps, mib), "device": device}
+                if "torch" in engines:
+                    same = all(np.array_equal(torch_result.layers[n].spike_counts, eager.spike_counts[n].cpu().numpy()) for n in torch_result.layers)
+                    row["torch-eager"]["spike_counts_equal_torch"] = bool(same)
             if "snntorch" in engines:
                 wall, mib, _, walls = measure(time_snntorch, model, spikes, repeats=args.repeats)
                 row["snntorch"] = timing(wall, walls, batch, args.steps, mib)
@@ -213,7 +221,7 @@ def timing(wall: float, walls: list[float], samples: int, steps: int, mib: float
 
 def print_row(row) -> None:
     parts = [f"{row['network']:>4} batch {row['batch']:>4}"]
-    for engine in ("cpu", "torch", "lava", "snntorch", "snntorch-device"):
+    for engine in ("cpu", "torch", "torch-eager", "lava", "snntorch", "snntorch-device"):
         if engine in row:
             r = row[engine]
             note = f" ({r['samples']} timed)" if r["samples"] != row["batch"] else ""
@@ -223,7 +231,9 @@ def print_row(row) -> None:
         if "cpu" in row and engine in row:
             parts.append(f"cpu/{engine} {row['cpu']['sample_steps_per_s'] / row[engine]['sample_steps_per_s']:.1f}x")
     if "torch" in row and "snntorch-device" in row:
-        parts.append(f"torch/snntorch on {row['torch']['device']} {row['torch']['sample_steps_per_s'] / row['snntorch-device']['sample_steps_per_s']:.1f}x")
+        parts.append(f"torch/snntorch on {row['torch']['device']} {row['torch']['sample_steps_per_s'] / row['snntorch-device']['sample_steps_per_s']:.2f}x")
+    if "torch" in row and "torch-eager" in row:
+        parts.append(f"graphs/eager {row['torch']['sample_steps_per_s'] / row['torch-eager']['sample_steps_per_s']:.1f}x")
     print(" | ".join(parts), flush=True)
 
 
