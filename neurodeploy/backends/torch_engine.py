@@ -225,6 +225,7 @@ class TorchRun:
     rasters: dict[str, torch.Tensor] | None = None  # (T, B, n)
     traces: dict[str, dict[str, torch.Tensor]] | None = None
     event_counts: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, n) steps with a graded spike, layers firing several per step
+    input_events: torch.Tensor | None = None  # (n_inputs,) nonzero inputs per input index, where counted
 
 
 def simulate(

@@ -15,26 +15,19 @@ The ring replaces the eager engine's dict of pending sums: slot ``t % D`` (D = l
 + 2) is read and cleared when step t consumes it, and a projection adds its output to slot
 ``(t + 1 + delay) % D`` with the 32-bit wrap; a slot starts at zero and a connection's output
 already lies within 32 bits, so the first addition is the eager engine's plain assignment.
-Sparse weights are held dense here (exact either way), up to ``DENSE_LIMIT_BYTES`` per
-projection; a larger one runs the eager engine.
+If a graph cannot be captured (an operation that synchronises with the host), the eager
+engine runs instead.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import sparse
 
 from ..ir.stages import INPUT, QuantisedNetwork
 from .kernels import input_max, split_by_delay
-from .torch_engine import TorchRun, _weights_on, build, synaptic_output, update_neurons, wrap
+from .torch_engine import TorchProjection, TorchRun, _weights_on, build, synaptic_output, update_neurons, wrap
 
 STEPS_PER_GRAPH = 16  # steps unrolled in one captured graph: fewer replays, a longer capture
-DENSE_LIMIT_BYTES = 1 << 30
-
-
-def supported(network: QuantisedNetwork) -> bool:
-    """Whether every projection's weights fit dense within DENSE_LIMIT_BYTES."""
-    return all(p.weights.shape[0] * p.weights.shape[1] * 8 <= DENSE_LIMIT_BYTES for layer in network.layers for p in layer.projections)
 
 
 class StaticRun:
@@ -46,12 +39,9 @@ class StaticRun:
         self.steps, self.batch = inputs.shape[:2]
         self.x = inputs.reshape(self.steps, self.batch, -1)
         self.layers = build(network, dev)
-        self.weights = {  # per layer: (source, projection, [(delay, dense transposed weights)])
-            layer.name: [
-                (p.source, p, [(d, _weights_on(w.toarray() if sparse.issparse(w) else w, dev, input_max(p)))
-                               for d, w in sorted(split_by_delay(p.weights, p.delays).items())])
-                for p in layer.projections
-            ]
+        self.weights = {  # per layer: (source, projection, [(delay, transposed weights: dense, or sparse float64)])
+            layer.name: [(p.source, p, [(d, _weights_on(w, dev, input_max(p))) for d, w in sorted(split_by_delay(p.weights, p.delays).items())])
+                         for p in layer.projections]
             for layer in network.layers
         }
         self.depth = 2 + max((d for entries in self.weights.values() for _, _, by_delay in entries for d, _ in by_delay), default=0)
@@ -129,7 +119,7 @@ class StaticRun:
                 graded = p.graded_bits > 0
                 values = sources[source] if graded else (sources[source] != 0).to(torch.float64)
                 for delay, weights_t in by_delay:
-                    exact = (values.to(weights_t.dtype) @ weights_t).to(torch.float64)
+                    exact = TorchProjection.exact_sum(None, weights_t, values)
                     output = synaptic_output(exact, p.connection, p.weight_exp, graded)
                     due = torch.remainder(t + 1 + delay, self.depth)
                     ring.index_copy_(0, due, wrap(ring.index_select(0, due)[0] + output, 32).unsqueeze(0))
@@ -146,9 +136,10 @@ class StaticRun:
 
 
 def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=None, record_spikes: bool = False,
-                    record_state: bool = False) -> TorchRun:
+                    record_state: bool = False) -> TorchRun | None:
     """``torch_engine.simulate`` without gradients, as fixed-address steps: replayed from CUDA
-    graphs where the input lies on a CUDA device, else run eagerly."""
+    graphs where the input lies on a CUDA device, else run eagerly; None if the graphs could not
+    be captured."""
     with torch.no_grad():
         run = StaticRun(network, inputs, windows, record_spikes, record_state)
         if inputs.device.type != "cuda":
@@ -164,12 +155,16 @@ def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=Non
         run.reset()
         pool = torch.cuda.graph_pool_handle()
         graphs_by_length = {}
-        for length in {STEPS_PER_GRAPH if chunks else 0, 1 if rest else 0} - {0}:
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=pool):
-                for _ in range(length):
-                    run.step()
-            graphs_by_length[length] = graph
+        try:
+            for length in {STEPS_PER_GRAPH if chunks else 0, 1 if rest else 0} - {0}:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=pool):
+                    for _ in range(length):
+                        run.step()
+                graphs_by_length[length] = graph
+        except Exception:  # noqa: BLE001 - not capturable here (e.g. a sparse product that synchronises): the eager engine
+            torch.cuda.synchronize(inputs.device)
+            return None
         for _ in range(chunks):
             graphs_by_length[STEPS_PER_GRAPH].replay()
         for _ in range(rest):
