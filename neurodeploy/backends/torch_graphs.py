@@ -30,6 +30,14 @@ from .torch_engine import TorchProjection, TorchRun, _weights_on, build, synapti
 STEPS_PER_GRAPH = 16  # steps unrolled in one captured graph: fewer replays, a longer capture
 
 
+def has_sparse(network: QuantisedNetwork) -> bool:
+    """Whether a projection stores sparse weights (a convolution): its float64 sparse product,
+    not the launches, bounds such a network, and the eager loop runs it faster."""
+    from scipy import sparse
+
+    return any(sparse.issparse(p.weights) for layer in network.layers for p in layer.projections)
+
+
 class StaticRun:
     """One simulation's tensors at fixed addresses and the step that advances them."""
 
