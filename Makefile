@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	# sinabs pins nir<=1.0.4 and needs samna (hardware drivers), neurobench pins torch extras:
 	# both work with our pins, so they come without their declared dependencies (tests only).
 	$(PIP) install --quiet --no-deps -c constraints.txt sinabs==3.1.3 neurobench==2.3.0
+	# compile the numba engine for every input kind now, not in the user's first command
+	$(PY) -m neurodeploy.warmup
 	touch $@
 
 setup: $(VENV)/.installed

@@ -1,0 +1,55 @@
+"""Compile the numba engine's kernels ahead of a user's first command: ``python -m neurodeploy.warmup``
+(``make setup`` runs it).
+
+numba compiles ``numba_engine._simulate`` for each type of input array it meets and caches the
+machine code beside the module (``cache=True``); compiling takes most of a minute per kind, which
+would otherwise fall on the first ``deploy.py`` run after installation, and again on the first
+run with the other kind. The pipeline hands the engine one of two kinds (``encoders.to_integer_input``):
+uint8 spikes and int32 graded values, always C-contiguous and three-dimensional; every other
+argument has one type whatever the network (``numba_engine.PackedNetwork``). Running a tiny network
+once with each fills the cache for every later run.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+INPUT_KINDS = {"spikes": np.uint8, "graded": np.int32}
+
+
+def warm() -> dict[str, float]:
+    """Run a tiny network once per input kind on the numba engine; seconds per kind."""
+    import nir
+
+    from .backends.cpu import run_cpu
+    from .hardware.profile import load_profile
+    from .ir.passes import CompileOptions, compile_network
+    from .ir.stages import FloatGraph, InputEncoding
+
+    rng = np.random.default_rng(0)
+    nodes = {
+        "input": nir.Input(np.array([4])),
+        "fc": nir.Linear(rng.normal(0, 1, (3, 4))),
+        "lif": nir.LIF(tau=np.full(3, 5e-3), r=np.full(3, 5.0), v_leak=np.zeros(3), v_threshold=np.ones(3), v_reset=np.zeros(3)),
+        "output": nir.Output(np.array([3])),
+    }
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")], metadata={"dt": 1e-3}, type_check=False)
+    seconds, profile = {}, load_profile("loihi2")
+    for kind, dtype in INPUT_KINDS.items():
+        encoding = InputEncoding("graded", 1.0, 1.0, 8) if kind == "graded" else InputEncoding("spikes")
+        compiled = compile_network(FloatGraph(graph=graph, source="warmup", format="nir"), CompileOptions(profile=profile, input_encoding=encoding))
+        start = time.perf_counter()
+        run_cpu(compiled.quantised, np.ones((2, 1, 4), dtype))
+        seconds[kind] = time.perf_counter() - start
+    return seconds
+
+
+def main() -> int:
+    for kind, seconds in warm().items():
+        print(f"numba engine ready for {kind} input ({seconds:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
