@@ -52,13 +52,15 @@ def test_merged_shards_equal_the_whole_run_including_saturation(target, loihi2):
 
 
 @pytest.mark.slow
+@pytest.mark.lava
 def test_two_ray_workers_write_the_single_process_report_bit_for_bit(tmp_path, capsys):
-    """--workers 2 starts a local Ray cluster of 2 worker processes, shards the bit-exact
-    target, the float reference and the overflow analysis, and stops Ray again."""
+    """--workers 2 starts a local Ray cluster of 2 worker processes, shards Lava's simulator
+    (which forks its own processes inside each Ray worker), --verify's cpu target, the float
+    reference and the overflow analysis, and stops Ray again."""
     pytest.importorskip("ray")
     net = tmp_path / "net.nir"
     nir.write(net, random_nir_graph(np.random.default_rng(5), [40, 30, 10], kinds=["LIF", "CubaLIF"]))
-    common = [str(net), "--target", "cpu", "--batch", "9", "--steps", "30", "--rate", "0.3", "--json", "--record"]
+    common = [str(net), "--target", "loihi-sim", "--verify", "--batch", "5", "--steps", "20", "--rate", "0.3", "--json", "--record"]
     reports = []
     for extra in ([], ["--workers", "2"]):
         assert cli.main([*common, *extra, "--report-dir", str(tmp_path / f"r{len(extra)}")]) == 0
@@ -66,6 +68,7 @@ def test_two_ray_workers_write_the_single_process_report_bit_for_bit(tmp_path, c
         report.pop("timing_s")
         reports.append(report)
     assert sum(layer["spikes"] for layer in reports[0]["layers"]) > 0, "a silent network proves nothing"
+    assert reports[0]["verify"]["passed"] and reports[0]["verify"]["samples"] == 5
     assert reports[1] == reports[0]
     single, sharded = (np.load(tmp_path / name / "spikes.npz") for name in ("r0", "r2"))
     for name in single.files:
