@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,21 +73,24 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
     )
 
 
+SAME_IN_EVERY_SHARD = ("name", "n_neurons", "window")  # LayerActivity's fields that describe the layer, not its samples
+
+
 def _merge_activity(parts: Sequence[LayerActivity]) -> LayerActivity:
-    first = parts[0]
-
-    def cat(name: str):
-        values = [getattr(p, name) for p in parts]
-        return None if values[0] is None else np.concatenate(values, axis=0)
-
-    saturations = None
-    if first.saturations is not None:
-        saturations = {key: sum(p.saturations[key] for p in parts) for key in first.saturations}
-    return LayerActivity(
-        name=first.name, n_neurons=first.n_neurons, spikes=sum(p.spikes for p in parts), synops=sum(p.synops for p in parts),
-        neuron_updates=sum(p.neuron_updates for p in parts), active_neuron_updates=sum(p.active_neuron_updates for p in parts),
-        spike_counts=cat("spike_counts"), saturations=saturations, window=first.window, window_counts=cat("window_counts"),
-    )
+    """Per-sample arrays concatenated (batch first), counts and saturations added, whatever
+    fields LayerActivity has."""
+    merged = {}
+    for f in fields(LayerActivity):
+        values = [getattr(p, f.name) for p in parts]
+        if f.name in SAME_IN_EVERY_SHARD or values[0] is None:
+            merged[f.name] = values[0]
+        elif isinstance(values[0], np.ndarray):
+            merged[f.name] = np.concatenate(values, axis=0)
+        elif isinstance(values[0], dict):
+            merged[f.name] = {key: sum(v[key] for v in values) for key in values[0]}
+        else:
+            merged[f.name] = sum(values)
+    return LayerActivity(**merged)
 
 
 # --------------------------------------------------------------------------- Ray

@@ -31,6 +31,7 @@ def _same(a, b):
         for field in ("spikes", "synops", "neuron_updates", "active_neuron_updates", "saturations", "window"):
             assert getattr(layer, field) == getattr(other, field), (name, field)
         np.testing.assert_array_equal(layer.spike_counts, other.spike_counts)
+        np.testing.assert_array_equal(layer.events_per_neuron(), other.events_per_neuron())
         if layer.window_counts is not None:
             np.testing.assert_array_equal(layer.window_counts, other.window_counts)
         np.testing.assert_array_equal(a.rasters[name], b.rasters[name])
@@ -38,10 +39,10 @@ def _same(a, b):
             np.testing.assert_array_equal(a.traces[name][kind], b.traces[name][kind])
 
 
-@pytest.mark.parametrize("target", ["cpu", "cpu-numpy"])
-def test_merged_shards_equal_the_whole_run_including_saturation(target, loihi2):
-    rng = np.random.default_rng(7)
-    network = random_quantised_network(rng, loihi2, [30, 25, 6], extreme=True)
+@pytest.mark.parametrize("target,seed,spike_rules", [("cpu", 7, False), ("cpu-numpy", 7, False), ("cpu-numpy", 0, True)])
+def test_merged_shards_equal_the_whole_run_including_saturation(target, seed, spike_rules, loihi2):
+    rng = np.random.default_rng(seed)
+    network = random_quantised_network(rng, loihi2, [30, 25, 6], extreme=True, spike_rules=spike_rules)
     x = random_input(rng, 25, 7, 30, rate=0.5)
     request = RunRequest(record_spikes=True, record_state=True, windows={"layer1": (5, 20)})
     whole = TARGETS.get(target).run(network, x, request)

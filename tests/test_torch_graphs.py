@@ -21,7 +21,8 @@ def run_static(network, x, windows):
     run = run_engine(network, x, "cpu", windows, True, True, static=True)
     activity = {
         layer.name: _layer_activity(layer, steps, batch, run.spike_counts[layer.name].numpy(), run.active[layer.name], run.u_wraps[layer.name],
-                                    run.v_saturations[layer.name], windows, run.window_counts[layer.name].numpy())
+                                    run.v_saturations[layer.name], windows, run.window_counts[layer.name].numpy(),
+                                    run.event_counts[layer.name].numpy() if layer.name in run.event_counts else None)
         for layer in network.layers
     }
     rasters = {k: r.numpy() for k, r in run.rasters.items()}
@@ -41,16 +42,18 @@ def assert_identical(network, x, windows=None):
         a, b = reference.layers[name], static.layers[name]
         assert (a.spikes, a.synops, a.active_neuron_updates, a.saturations) == (b.spikes, b.synops, b.active_neuron_updates, b.saturations)
         np.testing.assert_array_equal(a.spike_counts, b.spike_counts)
+        np.testing.assert_array_equal(a.events_per_neuron(), b.events_per_neuron())
         if a.window_counts is not None:
             np.testing.assert_array_equal(a.window_counts, b.window_counts)
     np.testing.assert_array_equal(reference.output_v_sum, static.output_v_sum)
     return reference
 
 
-@pytest.mark.parametrize("seed,graded", [(7, 0), (3, 8), (12, 0)])
-def test_static_steps_match_the_numpy_engine_on_random_saturating_networks(loihi2, seed, graded):
+@pytest.mark.parametrize("seed,graded,spike_rules", [(7, 0, False), (3, 8, False), (0, 0, True), (4, 0, True)])
+def test_static_steps_match_the_numpy_engine_on_random_saturating_networks(loihi2, seed, graded, spike_rules):
+    """spike_rules: inclusive thresholds, membrane floors, several spikes per step sent as counts."""
     rng = np.random.default_rng(seed)
-    network = random_quantised_network(rng, loihi2, [30, 25, 6], extreme=True, graded_bits=graded)
+    network = random_quantised_network(rng, loihi2, [30, 25, 6], extreme=True, graded_bits=graded, spike_rules=spike_rules)
     x = random_input(rng, 40, 5, 30, graded_bits=graded, rate=0.5)
     reference = assert_identical(network, x, windows={network.layers[-1].name: (10, 30)})
     assert sum(sum(layer.saturations.values()) for layer in reference.layers.values()) > 0

@@ -65,6 +65,7 @@ class StaticRun:
         self.ring = {layer.name: zeros(self.depth, b, layer.n) for layer in self.layers}
         self.counts = {layer.name: zeros(b, layer.n) for layer in self.layers}
         self.window_counts = {layer.name: zeros(b, layer.n) for layer in self.layers}
+        self.event_counts = {layer.name: zeros(b, layer.n) for layer in self.layers if layer.max_spikes > 1}
         self.in_window = {}
         for name, (first, last) in (windows or {}).items():
             flags = np.zeros(self.steps)
@@ -74,7 +75,10 @@ class StaticRun:
         out = network.output_layer
         self.out_name = out.name
         self.out_v_sum = zeros(b, out.n_out)
-        self.rasters = {layer.name: zeros(self.steps, b, layer.n, dtype=torch.bool) for layer in self.layers} if record_spikes else None
+        self.rasters = (
+            {layer.name: zeros(self.steps, b, layer.n, dtype=torch.int32 if layer.max_spikes > 1 else torch.bool) for layer in self.layers}
+            if record_spikes else None
+        )
         self.traces = (
             {layer.name: {k: zeros(self.steps, b, layer.n, dtype=torch.int32) for k in ("u", "v")} for layer in self.layers}
             if record_state else None
@@ -86,8 +90,9 @@ class StaticRun:
         self.t.zero_()
         for layer in self.layers:
             name = layer.name
-            for tensors in (self.u, self.s, self.ring, self.counts, self.window_counts):
-                tensors[name].zero_()
+            for tensors in (self.u, self.s, self.ring, self.counts, self.window_counts, self.event_counts):
+                if name in tensors:
+                    tensors[name].zero_()
             self.v[name].copy_(layer.v_init.expand(self.batch, layer.n))
             for key in self.stats:
                 self.stats[key][name].zero_()
@@ -104,18 +109,21 @@ class StaticRun:
             current, voltage, spike, n_active, n_wrapped, n_saturated = update_neurons(
                 a_in, self.u[name], self.v[name], layer.u_keep, layer.v_keep, layer.bias, layer.vth_eff, layer.reset_sub, layer.unit,
                 layer.reset, arith.activation_shift, arith.decay_bits, arith.state_bits, arith.state_max,
+                max_spikes=layer.max_spikes, v_floor=layer.v_floor,
             )
             self.u[name].copy_(current)
             self.v[name].copy_(voltage)
             self.s[name].copy_(spike)
             self.counts[name].add_(spike)
+            if name in self.event_counts:
+                self.event_counts[name].add_(spike > 0)
             if name in self.in_window:
                 self.window_counts[name].add_(spike * self.in_window[name].index_select(0, t))
             self.stats["active"][name].add_(n_active)
             self.stats["u"][name].add_(n_wrapped)
             self.stats["v"][name].add_(n_saturated)
             if self.rasters is not None:
-                self.rasters[name].index_copy_(0, t, (spike > 0).unsqueeze(0))
+                self.rasters[name].index_copy_(0, t, (spike.to(torch.int32) if layer.max_spikes > 1 else spike > 0).unsqueeze(0))
             if self.traces is not None:
                 self.traces[name]["u"].index_copy_(0, t, current.to(torch.int32).unsqueeze(0))
                 self.traces[name]["v"].index_copy_(0, t, voltage.to(torch.int32).unsqueeze(0))
@@ -139,7 +147,7 @@ class StaticRun:
             active={k: int(c) for k, c in self.stats["active"].items()},
             u_wraps={k: int(c) for k, c in self.stats["u"].items()},
             v_saturations={k: int(c) for k, c in self.stats["v"].items()},
-            rasters=self.rasters, traces=self.traces,
+            rasters=self.rasters, traces=self.traces, event_counts=self.event_counts,
         )
 
 
