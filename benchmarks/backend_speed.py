@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     import torch
 
     from neurodeploy.backends.cpu import run_cpu
-    from neurodeploy.backends.torch_engine import run_engine
+    from neurodeploy.backends.torch_graphs import run_engine
     from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
     from neurodeploy.hardware.profile import load_profile
     from neurodeploy.ir.passes import CompileOptions, compile_network

@@ -46,7 +46,7 @@ def compare(network, x, windows, device, log) -> bool:
         same = same and np.array_equal(a.spike_counts, b.spike_counts)
         if a.window_counts is not None:
             same = same and np.array_equal(a.window_counts, b.window_counts)
-    from neurodeploy.backends.torch_engine import run_engine
+    from neurodeploy.backends.torch_graphs import run_engine
 
     eager = run_engine(network, x, device, windows, False, False, static=False)
     same = same and all(np.array_equal(reference.layers[n].spike_counts, eager.spike_counts[n].cpu().numpy()) for n in names)

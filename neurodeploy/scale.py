@@ -16,7 +16,7 @@ so the report is the single-process report bit for bit (tests/test_scale.py).
                        workers with the job (Ray ``py_modules``), its dependencies must be
                        installed on every node
 
-``deploy_many`` runs whole deployments (a sweep over profiles, encodings or quantisation
+``sweep.deploy_many`` runs whole deployments (a sweep over profiles, encodings or quantisation
 settings) as one Ray task each. Ray is imported only when one of these is used.
 """
 from __future__ import annotations
@@ -158,31 +158,3 @@ class ShardedRuns:
         bounds = shard_bounds(inputs.shape[1], self.workers)
         futures = [self._task.remote(target_name, stage_ref, np.ascontiguousarray(inputs[:, a:b]), request) for a, b in bounds]
         return merge_results(ray.get(futures))
-
-
-def deploy_many(options: Sequence, scale: ScaleOut) -> list:
-    """Independent deployments (``DeployOptions``, e.g. a sweep over profiles or encodings),
-    one Ray task each; their ``DeployOutcome``s in the same order."""
-    with ShardedRuns(scale):
-        task = _ray().remote(num_cpus=1, max_retries=0)(_deploy_one)
-        return _ray().get([task.remote(_absolute_paths(o)) for o in options])
-
-
-PATH_OPTIONS = ("model", "input", "calibration_data", "finetune_data", "profile")
-
-
-def _absolute_paths(options):
-    """The options with every file that exists here named by its absolute path (a worker's
-    working directory is not the caller's)."""
-    changes = {}
-    for name in PATH_OPTIONS:
-        value = getattr(options, name)
-        if isinstance(value, (str, Path)) and Path(value).is_file():
-            changes[name] = str(Path(value).resolve())
-    return replace(options, **changes)
-
-
-def _deploy_one(options):
-    from .pipeline import deploy
-
-    return deploy(options)

@@ -25,7 +25,10 @@ RANKS = {
     "frontends": 5,
     "reports": 6,
     "training": 7,
+    "scale": 7.5,  # shards of a run over Ray workers, merged (the pipeline's runner)
     "pipeline": 8,
+    "sweep": 8.5,  # whole deployments as Ray tasks
+    "warmup": 8.5,  # make setup: compiles the numba engine
     "cli": 9,
     "api": 9,
     "__main__": 10,

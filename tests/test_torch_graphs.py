@@ -9,7 +9,7 @@ from test_primitives import CASES, graph, recurrent_graph
 from neurodeploy.backends import RunRequest
 from neurodeploy.backends.compare import compare_runs
 from neurodeploy.backends.cpu import CPU_NUMPY, _layer_activity, _result
-from neurodeploy.backends.torch_engine import run_engine
+from neurodeploy.backends.torch_graphs import run_engine
 from neurodeploy.ir.passes import CompileOptions, compile_network
 
 from netgen import float_graph, random_input, random_quantised_network

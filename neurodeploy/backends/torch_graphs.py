@@ -25,7 +25,7 @@ import torch
 
 from ..ir.stages import INPUT, QuantisedNetwork
 from .kernels import input_max, split_by_delay
-from .torch_engine import TorchProjection, TorchRun, _weights_on, build, synaptic_output, update_neurons, wrap
+from .torch_engine import TorchProjection, TorchRun, _weights_on, build, count_input_events, simulate, synaptic_output, update_neurons, wrap
 
 STEPS_PER_GRAPH = 16  # steps unrolled in one captured graph: fewer replays, a longer capture
 
@@ -187,3 +187,21 @@ def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=Non
             graphs_by_length[1].replay()
         torch.cuda.synchronize(inputs.device)
         return run.result()
+
+
+def run_engine(
+    network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, static: bool | None = None
+) -> TorchRun:
+    """The torch engine without gradients, for ``run_cpu(engine="torch")``. ``static`` (default:
+    on a CUDA device, for networks without sparse weights, where it is faster; docs/benchmarks.md)
+    runs the fixed-address steps, replayed from CUDA graphs on a CUDA device (the same results);
+    False runs ``torch_engine.simulate``'s eager step loop."""
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(inputs), device=device)
+        run = None
+        if static or (static is None and x.device.type == "cuda" and not has_sparse(network)):
+            run = simulate_static(network, x, windows, record_spikes, record_state)
+        if run is None:
+            run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state)
+        run.input_events = count_input_events(x)
+        return run
