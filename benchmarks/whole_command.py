@@ -29,6 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 PLAIN_SNNTORCH = """
 import sys, numpy as np, torch
+import whole_command  # noqa: F401 - the saved model's spike function
 from snntorch import utils
 model = torch.load(sys.argv[1], weights_only=False).eval()
 x = torch.as_tensor(np.load(sys.argv[2])[:, :int(sys.argv[3])], dtype=torch.float32)
@@ -40,11 +41,30 @@ with torch.no_grad():
 """
 
 
+def heaviside(x):
+    """The spike function of the saved models: snnTorch's default surrogates cannot be pickled,
+    and this file is importable by the timed commands (PYTHONPATH below)."""
+    return (x > 0).float()
+
+
+def saved_model(make, path: Path) -> None:
+    import whole_command  # pickled by this module's name, not __main__'s
+
+    model = make()
+    for module in model.modules():
+        if hasattr(module, "spike_grad"):
+            module.spike_grad = whole_command.heaviside
+    import torch
+
+    torch.save(model, path)
+
+
 def timed(argv: list[str], repeats: int) -> tuple[float, list[float]]:
     walls = []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH")]))}
     for _ in range(repeats):
         start = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env)
         walls.append(time.perf_counter() - start)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}")
@@ -75,7 +95,7 @@ def main(argv=None) -> int:
         for name in args.networks.split(","):
             make, shape = networks()[name]
             model_path = scratch / f"{name}.pt"
-            torch.save(make(), model_path)
+            saved_model(make, model_path)
             batch_max = max(int(b) for b in args.batches.split(","))
             rng = np.random.default_rng(0)
             x = (rng.random((args.steps, batch_max, *shape)) < args.rate).astype(np.float32)
