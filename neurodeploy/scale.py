@@ -69,8 +69,20 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
         traces=None if first.traces is None else {
             k: {s: np.concatenate([p.traces[k][s] for p in parts], axis=1) for s in first.traces[k]} for k in first.traces
         },
+        core_counts=_merge_core_counts([p.core_counts for p in parts], sum(p.batch for p in parts), first.steps),
+        input_events=None if any(p.input_events is None for p in parts) else sum(p.input_events for p in parts),
         wall_s=max(p.wall_s for p in parts),
     )
+
+
+def _merge_core_counts(parts: Sequence, batch: int, steps: int):
+    """Per-core counters: totals add; per-step counts are concatenated by sample and kept for as
+    many first samples as the whole run keeps (``CorePlan.step_samples``)."""
+    if parts[0] is None:
+        return None
+    plan = parts[0].plan
+    per_step = np.concatenate([p.steps for p in parts], axis=0)[: plan.step_samples(batch, steps)]
+    return replace(parts[0], totals=sum(p.totals for p in parts), steps=per_step)
 
 
 SAME_IN_EVERY_SHARD = ("name", "n_neurons", "window")  # LayerActivity's fields that describe the layer, not its samples

@@ -21,13 +21,13 @@ def run_static(network, x, windows):
     run = run_engine(network, x, "cpu", windows, True, True, static=True)
     activity = {
         layer.name: _layer_activity(layer, steps, batch, run.spike_counts[layer.name].numpy(), run.active[layer.name], run.u_wraps[layer.name],
-                                    run.v_saturations[layer.name], windows, run.window_counts[layer.name].numpy(),
+                                    run.v_saturations[layer.name], windows, run.window_counts[layer.name].numpy(), run.updated[layer.name],
                                     run.event_counts[layer.name].numpy() if layer.name in run.event_counts else None)
         for layer in network.layers
     }
     rasters = {k: r.numpy() for k, r in run.rasters.items()}
     traces = {k: {s: a.numpy() for s, a in tr.items()} for k, tr in run.traces.items()}
-    return _result(network, x, activity, run.output_v_sum.numpy(), rasters, traces, 0.0)
+    return _result(network, x, activity, run.output_v_sum.numpy(), rasters, traces, 0.0, run.input_events.numpy())
 
 
 def assert_identical(network, x, windows=None):

@@ -149,7 +149,7 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, 
 
 
 def _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan=None) -> RunResult:
-    from .torch_engine import run_engine
+    from .torch_graphs import run_engine
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
@@ -165,7 +165,8 @@ def _run_torch(network, inputs, record_spikes, record_state, windows, device, co
     }
     rasters = {k: r.cpu().numpy() for k, r in run.rasters.items()} if run.rasters is not None else None
     traces = {k: {s: a.cpu().numpy() for s, a in tr.items()} for k, tr in run.traces.items()} if run.traces is not None else None
-    return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start, core_counts=run.core_counts)
+    input_events = run.input_events.cpu().numpy() if run.input_events is not None else None
+    return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start, input_events, core_counts=run.core_counts)
 
 
 def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturate, windows, window_counts, updated, event_counts=None) -> LayerActivity:

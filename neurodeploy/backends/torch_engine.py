@@ -421,7 +421,15 @@ def _deliver(layer: TorchLayer, projection: TorchProjection, source: torch.Tenso
 
 # --------------------------------------------------------------------------- as a CPU-backend engine
 def run_engine(network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None) -> TorchRun:
-    """Simulation without gradients, for ``run_cpu(engine="torch")``."""
+    """Simulation without gradients, the eager step loop (``torch_graphs.run_engine`` chooses
+    between it and CUDA graphs for ``run_cpu(engine="torch")``)."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(inputs), device=device)
-        return simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan)
+        run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan)
+        run.input_events = count_input_events(x)
+        return run
+
+
+def count_input_events(x: torch.Tensor) -> torch.Tensor:
+    """Nonzero inputs per input index, counted on the device: synaptic operations need no host pass over the input."""
+    return torch.count_nonzero(x.reshape(x.shape[0], x.shape[1], -1), dim=(0, 1))

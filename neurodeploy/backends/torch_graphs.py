@@ -148,6 +148,7 @@ class StaticRun:
             u_wraps={k: int(c) for k, c in self.stats["u"].items()},
             v_saturations={k: int(c) for k, c in self.stats["v"].items()},
             rasters=self.rasters, traces=self.traces, event_counts=self.event_counts,
+            updated={layer.name: None for layer in self.layers},  # SANA-FE's updated neurons: counted by the eager loop only
         )
 
 
@@ -190,18 +191,20 @@ def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=Non
 
 
 def run_engine(
-    network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, static: bool | None = None
+    network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None,
+    static: bool | None = None,
 ) -> TorchRun:
     """The torch engine without gradients, for ``run_cpu(engine="torch")``. ``static`` (default:
     on a CUDA device, for networks without sparse weights, where it is faster; docs/benchmarks.md)
     runs the fixed-address steps, replayed from CUDA graphs on a CUDA device (the same results);
-    False runs ``torch_engine.simulate``'s eager step loop."""
+    False, or a ``core_plan`` (per-core counts are gathered on the host at every step), runs
+    ``torch_engine.simulate``'s eager step loop."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(inputs), device=device)
         run = None
-        if static or (static is None and x.device.type == "cuda" and not has_sparse(network)):
+        if core_plan is None and (static or (static is None and x.device.type == "cuda" and not has_sparse(network))):
             run = simulate_static(network, x, windows, record_spikes, record_state)
         if run is None:
-            run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state)
+            run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan)
         run.input_events = count_input_events(x)
         return run
