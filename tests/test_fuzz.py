@@ -52,6 +52,18 @@ def _ran_every_case(request):
     assert hostile.STATS["cases"] - before >= int(COUNTS[FAMILY[request.node.name]] * SCALE)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _engines_compiled():
+    """Each graph kind deployed once on the numba engine before the timed cases, so that the
+    engine's compilation (a fresh checkout, or a changed engine) is not mistaken for a hang."""
+    from neurodeploy import cli
+
+    with tempfile.TemporaryDirectory(prefix="neurodeploy-fuzz-warm-") as tmp:
+        for kind in hostile.INPUT_SIZE:
+            model = write_tree(Path(tmp) / f"{kind}.nir", graph_tree(kind))
+            assert cli.main([str(model), "--target", "cpu", "--steps", "8", "--report-dir", str(Path(tmp) / kind)]) == 0
+
+
 def _workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="neurodeploy-fuzz-")
 

@@ -397,3 +397,13 @@ def test_nothing_is_left_in_a_shared_temp_dir(tmp_path, model):
     check(run_case([model, "--target", "cpu", "--steps", "5"], tmp_path, expect="ok"))
     assert set(os.listdir(tmp_path)) - before == {"report"}
     assert not [p for p in (tmp_path / "report").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("kind", ["conv", "mlp"])
+def test_malformed_metadata_dt_is_refused_whatever_the_dialect(kind, tmp_path):
+    """The conv graph reads as Sinabs, which ignores dt: its malformed metadata is still refused."""
+    tree = graph_tree(kind)
+    tree["node"]["metadata"] = {"dt": "abc"}
+    outcome = run_case([write_tree(tmp_path / "m.nir", tree), "--target", "none"], tmp_path, expect="error")
+    check(outcome)
+    assert "metadata dt = 'abc'" in outcome.stderr

@@ -61,6 +61,8 @@ def normalise(float_graph: FloatGraph, dt: float | None = None, dialect: str | N
     rules, choice = resolve(float_graph, dialect, options)
     if dt is not None:
         _choose_dt(graph, dt)  # checks the value
+    if dt is None:
+        _check_metadata_dt(graph)  # a malformed file is refused even where the dialect ignores its dt
     dt_value, dt_source = rules.time_step(graph, dt) or _choose_dt(graph, dt)
     if dt_source.startswith("assumed"):
         choice = dataclasses.replace(choice, assumptions=(*choice.assumptions, f"dt = {dt_value:g} s {dt_source}"))
@@ -457,6 +459,12 @@ def _metadata_dt(value) -> float:
         shown = " ".join(np.array2string(array, threshold=4).split())[:40] if array.dtype.kind != "U" else repr(str(array))[:40]
         raise InvalidValueError(f"graph metadata dt = {shown} is not a positive number of seconds: fix the file's metadata, or give --dt")
     return seconds
+
+
+def _check_metadata_dt(graph: nir.NIRGraph) -> None:
+    meta_dt = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
+    if meta_dt is not None:
+        _metadata_dt(meta_dt)
 
 
 def _choose_dt(graph: nir.NIRGraph, dt: float | None) -> tuple[float, str]:
