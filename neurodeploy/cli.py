@@ -33,6 +33,8 @@ examples:
   python deploy.py model.nir --data digits --encode rate:steps=20 --target none --save-compiled net.ndz
                                                      compile once into one file ...
   python deploy.py net.ndz --data digits --target cpu  ... and run it on any target without compiling again
+  python deploy.py ann.pt --convert --calibration-data x.npz --target cpu
+                                                     convert a trained ReLU ANN (docs/conversion.md); accuracy by steps in conversion.png
   python deploy.py model.nir --verify                run Lava AND the bit-exact CPU backend, compare bit for bit
   python deploy.py model.nir --verify --per-core     the same, with Lava running the mapped network core by core
   python deploy.py model.nir --target torch --verify-against cpu
@@ -137,7 +139,12 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--calibration", choices=("worst-case", "data"), default="worst-case",
                         help="how fixed-point scales keep u and v within 24 bits: assume every input active at every step "
                         "(worst-case, default), or use the ranges the float model reaches on the calibration data, doubled (data)")
-    parser.add_argument("--calibration-data", metavar="FILE.npy", help="calibration input (same layout as --input) for --calibration data and "
+    parser.add_argument("--convert", nargs="?", const="", metavar="KEY=VALUE,...", help="the model is a trained ReLU ANN (an ANN file: "
+                        "docs/conversion.md) to convert to integrate-and-fire neurons with data-based weight normalisation; settings: "
+                        "percentile=99.9, output_percentile=100, input=rate|current, maxpool=or|avg; needs --calibration-data x.npz "
+                        "(x: calibration samples; optional y, and x_test, y_test to evaluate on); --steps defaults to 100")
+    parser.add_argument("--calibration-data", metavar="FILE.npy", help="with --convert: a .npz of calibration samples (see --convert); otherwise "
+                        "calibration input (same layout as --input) for --calibration data and "
                         "the overflow analysis in the report (default: the run's input)")
     parser.add_argument("--device", default="cpu", help="torch device of --target torch, e.g. cuda (default: cpu)")
     parser.add_argument(
@@ -232,7 +239,7 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
             min_v_mem=args.min_v_mem, norm_input=args.norm_input, input_shape=args.input_shape, record=args.record, verify=args.verify,
             per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration,
             progress=True, finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
-            verify_against=args.verify_against, device=args.device, trust_pickle=args.trust_pickle,
+            verify_against=args.verify_against, device=args.device, trust_pickle=args.trust_pickle, convert=args.convert,
             memory_limit=None if args.memory_limit is None else parse_size(args.memory_limit),
             data=args.data, labels=args.labels, layout=args.layout, decision=args.decision, model_class=args.model_class,
             model_args=args.model_args,

@@ -65,7 +65,8 @@ CALIBRATIONS = ("worst-case", "data")
 DEFAULT_PROFILE = "loihi2"
 OVERFLOW_TARGET = "cpu"  # runs the calibration data with u and v recorded, for the overflow analysis
 LAVA_TARGET = "loihi-sim"
-OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "confusion.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt")
+OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "confusion.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt",
+                "conversion.png")
 
 
 @dataclass
@@ -108,6 +109,7 @@ class DeployOptions:
     memory_limit: int | None = None  # bytes a run may plan to use (limits.py); None: 80% of the machine's memory
     workers: int | None = None  # shard the samples over this many local Ray worker processes (scale.py)
     cluster: str | None = None  # shard the samples over the workers of the Ray cluster at this address (scale.py)
+    convert: str | None = None  # --convert: the model is a ReLU ANN to convert (conversion/), with these settings ("" for the defaults)
 
 
 @dataclass
@@ -133,15 +135,21 @@ def _deploy(options: DeployOptions) -> DeployOutcome:
     prepared = _prepare(options)
     plan, compiled, batch, timing = prepared.plan, prepared.compiled, prepared.batch, prepared.timing
     results, overflow = _run(compiled, batch, prepared.calibration, plan, timing)
-    saved = prepared.saved
+    saved, converted = prepared.saved, prepared.converted
     settings = saved.settings if saved is not None else {"weight_scaling": options.weight_scaling, "calibration": options.calibration}
+    conversion, curves = _conversion_section(converted, results, batch, compiled, overflow, options.target)
+    overflow_source = converted.calibration.description["source"] if converted is not None else options.calibration_data or "the run's input"
     report = build_report(ReportSources(
         compiled=compiled, target=options.target, results=results, input=batch.description, labels=batch.labels, input_notes=batch.notes,
         decision=options.decision, classes=batch.classes, verify=plan.verify, overflow=overflow,
-        overflow_source=options.calibration_data or "the run's input", settings=None if plan.dry_run else dict(settings),
-        finetuning=prepared.tuned.summary if prepared.tuned is not None else None, timing_s=timing,
+        overflow_source=overflow_source, settings=None if plan.dry_run else dict(settings),
+        finetuning=prepared.tuned.summary if prepared.tuned is not None else None, timing_s=timing, conversion=conversion,
     ))
     files = _files(report, results.get(options.target), prepared.tuned, options.record)
+    if curves:
+        from .conversion.report import render_conversion_png
+
+        files["conversion.png"] = render_conversion_png(conversion, curves)
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results, input=batch)
 
 
@@ -156,6 +164,7 @@ class Prepared:
     saved: SavedNetwork | None
     tuned: Tuned | None
     timing: dict[str, float]
+    converted: Any = None  # --convert: conversion/loading.py's Converted (the ANN, its conversion and samples), for the report section
 
 
 def prepare(options: DeployOptions) -> Prepared:
@@ -171,19 +180,21 @@ def _prepare(options: DeployOptions) -> Prepared:
     plan = plan_deployment(options, saved)
     timing: dict[str, float] = {}
     with _timed(timing, "load"):
-        model, batch = _load(options, saved)
+        converted = _load_converted(options, saved)
+        model, batch = (converted.model, converted.batch) if converted is not None else _load(options, saved)
     tuned = None
     if options.finetune_epochs:
         with _timed(timing, "finetune"):
             tuned = finetune_model(model, batch, plan.finetune_request())
         model = tuned.model
-    calibration = _calibration_input(options, model.graph, batch)
+    calibration = converted.calibration if converted is not None else _calibration_input(options, model.graph, batch)
     if saved is not None:
         compiled = _precompiled(saved, batch, plan)
     else:
         compiled = _compile(model.graph, batch, calibration, plan)
     timing.update(compiled.timing_s)
-    return Prepared(plan=plan, compiled=compiled, batch=batch, calibration=calibration, saved=saved, tuned=tuned, timing=timing)
+    return Prepared(plan=plan, compiled=compiled, batch=batch, calibration=calibration, saved=saved, tuned=tuned, timing=timing,
+                    converted=converted)
 
 
 # --------------------------------------------------------------------------- options
@@ -219,6 +230,8 @@ def _check_options(o: DeployOptions) -> None:
                       "model": o.model if isinstance(o.model, str) else None, "--data": o.data if isinstance(o.data, str) else None,
                       "--labels": o.labels if isinstance(o.labels, str) else None,
                       "--model-class": o.model_class if isinstance(o.model_class, str) else None}
+    if o.convert is not None:  # the ANN's calibration samples may be arrays (conversion/loading.py checks them)
+        optional_texts = {**optional_texts, "--calibration-data": None}
     for flag, value in [*texts.items(), *optional_texts.items()]:
         if value is None and flag in optional_texts:
             continue
@@ -284,7 +297,8 @@ class Plan:
         verified = self.verify is not None and name in self.verify
         rasters, state = decision_needs(self.options.decision)
         return RunRequest(
-            record_spikes=self.options.record or self.verify is not None or rasters, record_state=verified or state, windows=windows,
+            record_spikes=self.options.record or self.verify is not None or rasters or self.options.convert is not None,
+            record_state=verified or state, windows=windows,
             progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
             core_plan=core_plan if name == self.options.target else None,
         )
@@ -405,6 +419,28 @@ def _load(options: DeployOptions, saved: SavedNetwork | None = None) -> tuple[Lo
         params = {"rate": options.rate, **params}
     request = EncodeRequest(shape=model.graph.input_shape, steps=options.steps, batch=options.batch, seed=options.seed, params=params, data=model.data)
     return model, encoder.encode(request)
+
+
+def _load_converted(options: DeployOptions, saved: SavedNetwork | None):
+    """--convert: the ANN converted, with its encoded data and calibration samples (conversion/)."""
+    if options.convert is None:
+        return None
+    if saved is not None:
+        raise UserError(f"--convert converts a trained ANN: {saved.path or 'the model'} is a compiled network already; run it without --convert")
+    from .conversion.loading import load_converted
+
+    return load_converted(options)
+
+
+def _conversion_section(converted, results, batch: InputBatch, compiled: CompiledNetwork, overflow, target: str):
+    """--convert: (the report's conversion section, accuracy curves for conversion.png), its notes added to the input's."""
+    if converted is None:
+        return None, {}
+    from .conversion.report import conversion_notes, conversion_section
+
+    section, curves = conversion_section(converted, results, batch.labels, target, compiled.quantised, overflow)
+    batch.notes.extend(conversion_notes(section))
+    return section, curves
 
 
 def labelled_data(options: DeployOptions) -> LabelledData | None:

@@ -41,7 +41,7 @@ class FloatGraph:
 
     graph: nir.NIRGraph
     source: str
-    format: str  # "nir", "snntorch" or "demo"
+    format: str  # "nir", "snntorch", "demo" or "ann-conversion"
     fixes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 

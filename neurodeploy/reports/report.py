@@ -61,6 +61,7 @@ class ReportSources:
     settings: Mapping[str, Any] | None = None  # weight_scaling, calibration; None: no quantisation section (a dry run)
     finetuning: Mapping[str, Any] | None = None
     timing_s: Mapping[str, float] = field(default_factory=dict)
+    conversion: Mapping[str, Any] | None = None  # --convert: conversion/report.py's section
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     load: dict[str, Any] | None = None  # how the model was read: the exporter's dialect (load.dialect)
     warnings: list[str] = field(default_factory=list)  # assumed options, silent layers and networks: shown first
+    conversion: dict[str, Any] | None = None  # --convert: the ANN's conversion (conversion/report.py)
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
@@ -123,6 +125,7 @@ def build_report(sources: ReportSources) -> Report:
         notes=_notes(compiled, result, sources.input_notes, quantisation.warnings, layers, costs),
         load=_load_section(compiled),
         warnings=_warnings(compiled, result, float_result, fidelity_section),
+        conversion=dict(sources.conversion) if sources.conversion is not None else None,
     )
     timing = {**sources.timing_s, "report": time.perf_counter() - start}
     return Report(**sections, timing_s=timing)
