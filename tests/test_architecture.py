@@ -24,6 +24,7 @@ RANKS = {
     "data": 4,
     "frontends": 5,
     "reports": 6,
+    "conversion": 6,
     "training": 7,
     "scale": 7.5,  # shards of a run over Ray workers, merged (the pipeline's runner)
     "pipeline": 8,
