@@ -13,6 +13,8 @@ tests/test_conversion.py, trained with the same seed) converted two ways and eva
                   ``sinabs.from_model``, direct input; once with Sinabs' defaults (MultiSpike:
                   several spikes per step; membrane floor min_v_mem = -1), once with one spike per
                   step and no floor (what Loihi does)
+    max pooling   the same CNN with MaxPool2d instead of AvgPool2d, trained alike, converted with
+                  maxpool=or and maxpool=avg (float SNN, direct input)
 
 Accuracy after 10, 25, 50 and 100 steps (most output spikes; ties to the lowest index).
 """
@@ -37,7 +39,9 @@ def main() -> None:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     from test_conversion import INPUT_SHAPE, _cnn, _train
+    from torch import nn
 
+    from neurodeploy.conversion.report import accuracy_by_steps
     from neurodeploy.pipeline import DeployOptions, deploy
 
     d = load_digits()
@@ -50,11 +54,19 @@ def main() -> None:
         start = time.perf_counter()
         outcome = deploy(DeployOptions(model=ann, input_shape=INPUT_SHAPE, convert=f"input={mode}", calibration_data=calibration,
                                        target="cpu", steps=max(STEPS)))
-        curve = outcome.report.to_dict()["conversion"]["accuracy_by_steps"]
-        at = {k: i for i, k in enumerate(curve["steps"])}
         for target in ("float", "cpu"):
-            results[f"neurodeploy {mode} {target}"] = {k: curve[target][at[k]] for k in STEPS}
+            curve = accuracy_by_steps(outcome.results[target], y_test)
+            results[f"neurodeploy {mode} {target}"] = {k: float(curve[k - 1]) for k in STEPS}
         results[f"neurodeploy {mode} wall_s"] = time.perf_counter() - start
+    pooled = _train(_cnn(nn.MaxPool2d), x_train, y_train)
+    results["ann with max pooling"] = float(np.mean(pooled(torch.tensor(x_test)).argmax(1).numpy() == y_test))
+    for maxpool in ("or", "avg"):
+        outcome = deploy(DeployOptions(model=pooled, input_shape=INPUT_SHAPE, convert=f"input=current,maxpool={maxpool}",
+                                       calibration_data=calibration, target="float", steps=max(STEPS)))
+        curve = accuracy_by_steps(outcome.results["float"], y_test)
+        results[f"neurodeploy max pooling as {maxpool}, float"] = {k: float(curve[k - 1]) for k in STEPS}
+        if maxpool == "avg":
+            results["ann with max pooling replaced by average"] = outcome.report.conversion["accuracy"]["ann_as_converted"]
     for label, settings in (("sinabs defaults", {}), ("sinabs single spike, no floor", {"single": True})):
         results[label] = sinabs_curve(ann, x_train, x_test, y_test, INPUT_SHAPE, **settings)
     print(json.dumps(results, indent=1))

@@ -96,6 +96,16 @@ def test_a_pickled_module_is_refused_without_running_it(tmp_path):
     assert not marker.exists()
 
 
+def test_a_pickled_sequential_loads_only_when_trusted(tmp_path):
+    from neurodeploy.errors import PickleWarning
+
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
+    torch.save(net, tmp_path / "module.pt")
+    with pytest.warns(PickleWarning):
+        model, shape = load_ann(tmp_path / "module.pt", trust_pickle=True)
+    assert shape is None and torch.equal(model[0].weight, net[0].weight)
+
+
 def test_declared_layers_are_checked(tmp_path):
     state = nn.Sequential(nn.Linear(4, 2)).state_dict()
     bad = {"format": "neurodeploy.ann", "version": 1, "input_shape": [4], "state_dict": state}

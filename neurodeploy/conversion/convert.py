@@ -42,6 +42,7 @@ import numpy as np
 
 from ..errors import InputDataError, InvalidValueError, UnsupportedModelError
 from ..ir.stages import INPUT, FloatGraph
+from ..limits import check_memory
 from .ann_file import sequential_layers
 
 DT = 1e-3  # the converted graph's step: r = 1 / DT gives every IF a gain of 1 per step
@@ -282,6 +283,12 @@ def _activations(ann, x: np.ndarray, input_shape) -> tuple[dict[str, np.ndarray]
 
     outputs: dict[str, np.ndarray] = {}
     shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(input_shape)}
+    with torch.no_grad():  # one sample first: the sizes every module's output will need for all of them
+        value, per_sample = torch.as_tensor(x[:1]), 0
+        for module in ann.children():
+            value = module(value)
+            per_sample += value.numel()
+    check_memory(float(per_sample) * 4 * len(x), f"the ANN's activations on {len(x)} calibration samples", "give fewer samples")
     value = torch.as_tensor(x)
     with torch.no_grad():
         for name, module in ann.named_children():

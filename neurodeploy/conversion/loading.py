@@ -16,6 +16,7 @@ In the Python API ``calibration_data`` may also be a dict of these arrays, and t
 from __future__ import annotations
 
 import copy
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 from ..encoders.base import InputBatch, encoding_of
 from ..errors import InputDataError, UserError
 from ..frontends.model import LoadedModel
+from ..limits import check_memory
 from .ann_file import load_ann
 from .convert import Conversion, ConvertSpec, convert
 
@@ -106,6 +108,7 @@ def _arrays(spec: Any) -> tuple[dict[str, np.ndarray], str]:
         path = Path(spec)
         if not path.is_file():
             raise InputDataError(f"--calibration-data {path}: no such file")
+        _check_declared_size(path)
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {key: archive[key] for key in archive.files if key in ARRAYS}
@@ -120,6 +123,16 @@ def _arrays(spec: Any) -> tuple[dict[str, np.ndarray], str]:
         if key in arrays:
             arrays[key] = _labels(arrays[key], len(arrays[key.replace("y", "x")]), f"{source}: {key}")
     return arrays, source
+
+
+def _check_declared_size(path: Path) -> None:
+    """The arrays' declared (uncompressed) sizes must fit the memory limit before any is read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise InputDataError(f"--calibration-data {path}: not a .npz file (x: calibration samples; y, x_test, y_test optional)") from None
+    check_memory(declared, f"--calibration-data {path}: its arrays (declared sizes)", "give fewer samples")
 
 
 def _labels(y: np.ndarray, count: int, what: str) -> np.ndarray:
