@@ -202,7 +202,8 @@ def test_a_relu_mlp_converts_too(digits):
 
 
 def test_bad_conversion_options_are_one_line_errors(files, tmp_path, capsys):
-    for args in (["--convert", "percentile=0"], ["--convert", "maxpool=max"], ["--convert", "--encode", "rate"], ["--convert", "input=pulse"]):
+    for args in (["--convert", "percentile=0"], ["--convert", "maxpool=max"], ["--convert", "--encode", "rate"], ["--convert", "input=pulse"],
+                 ["--convert", "--finetune", "2"]):
         argv = [str(files / "cnn.pt"), *args, "--calibration-data", str(files / "cal.npz"), "--target", "none", "--report-dir", str(tmp_path)]
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()

@@ -56,6 +56,8 @@ def load_converted(options) -> Converted:
         raise UserError(f"--convert {options.convert!r}: must be a text of key=value settings (empty for the defaults)")
     if options.calibration_data is None:
         raise UserError("--convert needs --calibration-data x.npz: samples (x) whose activations normalise the weights")
+    if options.finetune_epochs:
+        raise UserError("--finetune trains snnTorch models through the fixed-point forward pass; a converted ANN is not one (train the ANN instead)")
     if options.data is not None or options.labels is not None or options.layout is not None:
         raise UserError("--convert evaluates on the labelled samples in --calibration-data (x_test, y_test): give them there, not with --data")
     if options.encode is not None or options.input is not None:
