@@ -116,13 +116,16 @@ class Conversion:
 
     def encode(self, x: np.ndarray, steps: int, seed: int) -> np.ndarray:
         """Samples (samples, *input_shape) as the network's input (steps, samples, n_inputs):
-        uint8 spikes (rate) or float32 graded values (current)."""
-        from ..encoders.rate import bernoulli_spikes
+        uint8 spikes (rate) or float32 graded values (current), by the registered encoders: rate
+        coding's spike probability x / lambda_input is clipped to [0, 1] first (a ReLU network's
+        negative inputs send no spikes)."""
+        from ..encoders.current import current
+        from ..encoders.rate import rate
 
         flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1) / self.input_scale
         if self.spec.input == "current":
-            return np.broadcast_to(flat.astype(np.float32), (steps, *flat.shape)).copy()
-        return bernoulli_spikes(np.random.default_rng(seed), np.clip(flat, 0.0, 1.0), steps, flat.shape)
+            return current(flat.astype(np.float32), steps)[0]
+        return rate(np.clip(flat, 0.0, 1.0).astype(np.float32), steps, seed=seed)[0]
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Each spiking layer's ANN activation on samples ``x``: layer name -> (samples, n)."""
