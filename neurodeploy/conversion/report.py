@@ -6,10 +6,14 @@
                         positive activations above lambda (they are clipped to one spike per step)
     accuracy            ann (the ANN as given), ann_as_converted (max pooling replaced, where it
                         was), float (the converted SNN in float), and the --target
+                        (float and target by reports/accuracy.py's ``decide``, spike-count: most
+                        output spikes, ties by v summed over the run, then the lowest index)
     accuracy_by_steps   the float SNN's and the target's accuracy after k steps for k = 1..steps:
                         the class with most output spikes in the first k steps (ties: lowest
-                        index); a fixed-point run answers one step later per layer than the
-                        float model, so its curve starts later
+                        index, as v over the first k steps is not recorded; at the last step it
+                        can differ from ``accuracy`` by the tied samples); a fixed-point run
+                        answers one step later per layer than the float model, so its curve
+                        starts later
     saturation          per layer, from the overflow analysis's run on the calibration samples:
                         v clipped at the lower and at the upper end of its range, and what it means
 """
@@ -21,6 +25,7 @@ import numpy as np
 
 from ..backends.results import RunResult
 from ..ir.stages import QuantisedNetwork
+from ..reports.accuracy import decide
 from .loading import Converted
 
 CURVE_POINTS = 50  # at most this many step counts in the section (the plot uses every step)
@@ -68,7 +73,8 @@ def conversion_section(converted: Converted, results: dict[str, RunResult], labe
     curves: dict[str, np.ndarray] = {}
     if labels is not None and results:
         curves = {name: accuracy_by_steps(result, labels) for name, result in results.items() if result.rasters is not None}
-        section["accuracy"] = {**(ann_accuracy or {}), **{name: float(curve[-1]) for name, curve in curves.items()}}
+        section["accuracy"] = {**(ann_accuracy or {}), **{name: float(np.mean(decide(results[name], "spike-count") == labels))
+                                                          for name in curves}}
         if curves:
             steps = len(next(iter(curves.values())))
             ks = sorted(set(np.unique(np.geomspace(1, steps, CURVE_POINTS).round().astype(int)).tolist()) | {steps})
@@ -77,7 +83,9 @@ def conversion_section(converted: Converted, results: dict[str, RunResult], labe
 
 
 def accuracy_by_steps(result: RunResult, labels: np.ndarray) -> np.ndarray:
-    """(steps,): accuracy of the class with most output spikes in the first k steps."""
+    """(steps,): accuracy of the class with most output spikes in the first k steps, ties to the
+    lowest index: the runs record v summed over the whole run only, not over its first k steps,
+    so the curve cannot break ties by it as ``decide`` does."""
     raster = np.asarray(result.rasters[result.output_layer], dtype=np.int32)
     counts = np.cumsum(raster, axis=0)  # (steps, batch, classes)
     return (counts.argmax(axis=2) == np.asarray(labels)[None, :]).mean(axis=1)
