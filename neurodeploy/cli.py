@@ -142,7 +142,7 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--convert", nargs="?", const="", metavar="KEY=VALUE,...", help="the model is a trained ReLU ANN (an ANN file: "
                         "docs/conversion.md) to convert to integrate-and-fire neurons with data-based weight normalisation; settings: "
                         "percentile=99.9, output_percentile=100, input=rate|current, maxpool=or|avg; needs --calibration-data x.npz "
-                        "(x: calibration samples; optional y, and x_test, y_test to evaluate on); --steps defaults to 100")
+                        "(x: calibration samples; optional y, and x_test, y_test to evaluate on, or --data); --steps defaults to 100")
     parser.add_argument("--calibration-data", metavar="FILE.npy", help="with --convert: a .npz of calibration samples (see --convert); otherwise "
                         "calibration input (same layout as --input) for --calibration data and "
                         "the overflow analysis in the report (default: the run's input)")

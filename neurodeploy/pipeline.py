@@ -429,7 +429,7 @@ def _load_converted(options: DeployOptions, saved: SavedNetwork | None):
         raise UserError(f"--convert converts a trained ANN: {saved.path or 'the model'} is a compiled network already; run it without --convert")
     from .conversion.loading import load_converted
 
-    return load_converted(options)
+    return load_converted(options, labelled_data(options))
 
 
 def _conversion_section(converted, results, batch: InputBatch, compiled: CompiledNetwork, overflow, target: str):

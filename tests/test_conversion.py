@@ -14,8 +14,9 @@ from torch import nn
 from neurodeploy.backends import TARGETS, RunRequest
 from neurodeploy.cli import main
 from neurodeploy.conversion import ConvertSpec, convert, load_ann, save_ann
+from neurodeploy.data import LabelledData
 from neurodeploy.encoders.base import encoding_of
-from neurodeploy.errors import ModelLoadError, UnsupportedModelError
+from neurodeploy.errors import ModelLoadError, UnsupportedModelError, UserError
 from neurodeploy.hardware.profile import load_profile
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.pipeline import DeployOptions, deploy
@@ -189,6 +190,27 @@ def test_rate_input_on_the_command_line(files, tmp_path, capsys):
     assert report["layers"][0]["spikes"] > 0
     assert accuracy["float"] >= accuracy["ann"] - 0.05  # rate coding's sampling noise over 100 steps, 100 samples
     assert (tmp_path / "conversion.png").stat().st_size > 0
+
+
+def test_data_names_the_samples_to_evaluate_on_as_x_test_does(files, digits, tmp_path):
+    """--data (a file, or LabelledData in Python) evaluates on the same samples, encoded the same way,
+    as x_test, y_test in the calibration file; both at once, or encoded data, are one-line errors."""
+    x_train, x_test, y_train, y_test = digits
+    common = dict(model=str(files / "cnn.pt"), convert="input=rate", target="float", steps=30)
+    inline = deploy(DeployOptions(**common, calibration_data={"x": x_train, "x_test": x_test[:60], "y_test": y_test[:60]}))
+    np.savez(tmp_path / "test.npz", x=x_test[:60], y=y_test[:60])
+    from_data = deploy(DeployOptions(**common, calibration_data={"x": x_train}, data=str(tmp_path / "test.npz")))
+    from_memory = deploy(DeployOptions(**common, calibration_data={"x": x_train}, data=LabelledData(x_test[:60], y_test[:60], "test split")))
+    assert from_data.results["float"].layers[from_data.results["float"].output_layer].spikes > 0
+    for outcome in (from_data, from_memory):
+        assert np.array_equal(outcome.input.values, inline.input.values)
+        assert outcome.report.conversion["accuracy"] == inline.report.conversion["accuracy"]
+    assert from_memory.report.input["source"] == "test split"
+    with pytest.raises(UserError, match="one of them"):
+        deploy(DeployOptions(**common, calibration_data=str(files / "cal.npz"), data=str(tmp_path / "test.npz")))
+    encoded = LabelledData(np.zeros((30, 4, *INPUT_SHAPE), np.float32), None, "encoded", layout="steps-first")
+    with pytest.raises(UserError, match="unencoded"):
+        deploy(DeployOptions(**common, calibration_data={"x": x_train}, data=encoded))
 
 
 def test_a_relu_mlp_converts_too(digits):

@@ -7,8 +7,9 @@ as the pipeline's model and input.
                       are normalised on the ANN's activations over them
     y                 (optional) their classes
     x_test, y_test    (optional) labelled samples to evaluate on: ANN, float SNN and target
-                      accuracy; without them the calibration samples (with y) are used, and
-                      the report says so
+                      accuracy; without them (and without --data, which may name the samples
+                      to evaluate on instead: any raw, unencoded data --data reads) the
+                      calibration samples (with y) are used, and the report says so
 
 In the Python API ``calibration_data`` may also be a dict of these arrays, and the model an
 ``nn.Sequential`` in memory (``DeployOptions(model=net, convert="", calibration_data={...})``).
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import LabelledData
 from ..encoders.base import InputBatch, encoding_of
 from ..errors import InputDataError, UserError
 from ..frontends.model import LoadedModel
@@ -47,8 +49,9 @@ class Converted:
     calibration_activations: dict[str, np.ndarray]  # per layer, the ANN's activations on the calibration run's samples
 
 
-def load_converted(options) -> Converted:
-    """The converted network and its inputs (see the module docstring)."""
+def load_converted(options, data: LabelledData | None = None) -> Converted:
+    """The converted network and its inputs (see the module docstring); ``data``: --data's
+    labelled samples (the pipeline's ``labelled_data``), evaluated on instead of x_test, y_test."""
     spec = ConvertSpec.parse(options.convert)
     if options.model is None:
         raise UserError("--convert converts a trained ANN: give its file (see docs/conversion.md for the format)")
@@ -58,8 +61,6 @@ def load_converted(options) -> Converted:
         raise UserError("--convert needs --calibration-data x.npz: samples (x) whose activations normalise the weights")
     if options.finetune_epochs:
         raise UserError("--finetune trains snnTorch models through the fixed-point forward pass; a converted ANN is not one (train the ANN instead)")
-    if options.data is not None or options.labels is not None or options.layout is not None:
-        raise UserError("--convert evaluates on the labelled samples in --calibration-data (x_test, y_test): give them there, not with --data")
     if options.encode is not None or options.input is not None:
         raise UserError("--convert encodes the samples itself: choose rate or direct input with --convert input=rate|current")
     if hasattr(options.model, "named_children"):
@@ -76,14 +77,18 @@ def load_converted(options) -> Converted:
     if steps < 1:
         raise InputDataError(f"--steps must be >= 1, got {steps}")
     x, y, split = _evaluation(arrays, data_source)
+    classes, evaluated = None, f"{data_source} ({split})"
+    if data is not None:
+        x, y, classes, split, evaluated = *_samples(data, arrays, data_source), "--data", data.source
     if options.batch is not None:
         if not 1 <= options.batch <= len(x):
             raise InputDataError(f"--batch {options.batch}: {data_source} holds {len(x)} samples to evaluate")
         x, y = x[: options.batch], None if y is None else y[: options.batch]
-    batch = _batch(conversion, x, y, steps, options.seed + 1, f"{data_source} ({split})")
+    batch = _batch(conversion, x, y, steps, options.seed + 1, evaluated)
+    batch.classes = classes
     calibration = _batch(conversion, arrays["x"][:CALIBRATION_RUN_SAMPLES], None, steps, options.seed, f"{data_source} (x)")
 
-    notes = [] if split == "x_test" else [f"accuracy is measured on the calibration samples ({data_source} has no x_test, y_test)"]
+    notes = [] if split != "x" else [f"accuracy is measured on the calibration samples ({data_source} has no x_test, y_test)"]
     batch.notes.extend(notes)
     return Converted(LoadedModel(conversion.graph), batch, calibration, conversion, _ann_accuracy(ann, conversion, x, y),
                      conversion.activations(arrays["x"][:CALIBRATION_RUN_SAMPLES]))
@@ -142,6 +147,17 @@ def _labels(y: np.ndarray, count: int, what: str) -> np.ndarray:
     if y.dtype.kind not in "iu" or len(y) != count or (y.size and y.min() < 0):
         raise InputDataError(f"{what}: one integer class >= 0 per sample ({count})")
     return y.astype(np.int64)
+
+
+def _samples(data: LabelledData, arrays: dict[str, np.ndarray], source: str) -> tuple[np.ndarray, np.ndarray | None, tuple | None]:
+    """--data's raw samples, their classes and class names, to evaluate on."""
+    if "x_test" in arrays:
+        raise UserError(f"--data and x_test in --calibration-data {source}: give the samples to evaluate on in one of them")
+    if data.is_events or data.layout != "samples":
+        raise UserError(f"--data {data.source}: --convert encodes raw samples (samples, *shape) itself; give them unencoded, not "
+                        f"{'events' if data.is_events else data.layout}")
+    x = np.asarray(data.x)
+    return x, None if data.y is None else _labels(data.y, len(x), f"--data {data.source}: y"), data.classes
 
 
 def _evaluation(arrays: dict[str, np.ndarray], source: str) -> tuple[np.ndarray, np.ndarray | None, str]:
