@@ -24,7 +24,8 @@ from neurodeploy.pipeline import DeployOptions, deploy
 INPUT_SHAPE = (1, 8, 8)
 
 
-def _cnn(pool=nn.AvgPool2d):
+def _cnn(pool=nn.AvgPool2d, seed=0):
+    torch.manual_seed(seed)  # the initial weights: training from them is then the same in every process
     return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), pool(2),
                          nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), pool(2), nn.Flatten(), nn.Linear(64, 32), nn.ReLU(),
                          nn.Dropout(0.1), nn.Linear(32, 10))
@@ -215,6 +216,7 @@ def test_data_names_the_samples_to_evaluate_on_as_x_test_does(files, digits, tmp
 
 def test_a_relu_mlp_converts_too(digits):
     x_train, x_test, y_train, y_test = digits
+    torch.manual_seed(0)
     mlp = _train(nn.Sequential(nn.Flatten(), nn.Linear(64, 48), nn.BatchNorm1d(48), nn.ReLU(), nn.Linear(48, 10)), x_train, y_train, epochs=10)
     outcome = deploy(DeployOptions(model=mlp, input_shape=INPUT_SHAPE, convert="input=current", target="float", steps=100,
                                    calibration_data={"x": x_train, "x_test": x_test[:150], "y_test": y_test[:150]}))
