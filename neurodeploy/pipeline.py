@@ -719,7 +719,7 @@ def _spikes_npz(result: RunResult) -> bytes:
     return buffer.getvalue()
 
 
-def check_report_dir(directory: str | Path) -> None:
+def check_report_dir(directory: str | Path, _retries: int = 5) -> None:
     """Before any work: ``directory`` exists as a directory or can be created, can be written,
     and holds no directory where an output file goes. A one-line UserError otherwise. Whatever
     the check creates it removes again."""
@@ -735,7 +735,14 @@ def check_report_dir(directory: str | Path) -> None:
         for name in OUTPUT_FILES:
             if (path / name).is_dir():
                 raise UserError(f"--report-dir {path}: {name} there is a directory, where the report writes a file; remove it or choose another directory")
-        _check_writable(path, path)
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".neurodeploy-check-", dir=path))
+        except FileNotFoundError:  # another run's check made and removed it meanwhile: check again
+            if not _retries:
+                raise UserError(f"--report-dir {path}: removed while it was being checked") from None
+            check_report_dir(path, _retries - 1)
+        except OSError as exc:
+            raise UserError(f"--report-dir {path}: cannot write in {path} ({exc.strerror or exc})") from None
         return
     missing = [path]  # the directories to create, deepest first
     while not os.path.lexists(missing[-1].parent) and missing[-1].parent != missing[-1]:
@@ -748,7 +755,12 @@ def check_report_dir(directory: str | Path) -> None:
     created = []
     try:
         for part in reversed(missing):
-            os.mkdir(part)
+            try:
+                os.mkdir(part)
+            except FileExistsError:  # a concurrent run made it first: it is theirs, not ours to remove
+                if not part.is_dir():
+                    raise
+                continue
             created.append(part)
         _check_writable(path, path)
     except OSError as exc:
@@ -777,8 +789,7 @@ def write_outputs(files: dict[str, bytes], directory: str | Path) -> list[Path]:
     created = not directory.exists()
     staging = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".neurodeploy-", dir=directory))
+        staging = _staging_directory(directory)
         for name, data in files.items():
             (staging / name).write_bytes(data)
         with deferred(), _locked(directory):
@@ -795,6 +806,19 @@ def write_outputs(files: dict[str, bytes], directory: str | Path) -> list[Path]:
         if created and directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
     return [directory / name for name in files]
+
+
+def _staging_directory(directory: Path, attempts: int = 5) -> Path:
+    """A temporary directory inside ``directory``, which is created first; retried where a
+    concurrent run's check_report_dir removes the directory it had made in between."""
+    for attempt in range(attempts):
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            return Path(tempfile.mkdtemp(prefix=".neurodeploy-", dir=directory))
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager

@@ -318,6 +318,7 @@ def test_an_unwritable_report_dir(model, tmp_path):
     refused([model, "--report-dir", tmp_path / "ro" / "report"], tmp_path, "cannot be created", report_dir=tmp_path / "ro" / "report")
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # a writer that fails is a failure
 def test_concurrent_reports_into_one_directory_never_mix(tmp_path):
     runs = [{name: f"{run}:{name}".encode() * 1000 for name in OUTPUT_FILES[: 2 + run % 3]} for run in range(6)]
     for _ in range(10):
