@@ -1,9 +1,16 @@
-"""snnTorch models used by the tests (module level, so torch.save can pickle them)."""
+"""snnTorch models used by the tests (module level, so torch.save can pickle them), and the
+helpers that run a model in snnTorch and through neurodeploy's float target."""
 
+import numpy as np
 import snntorch as snn
 import torch
-from snntorch import surrogate
+from snntorch import surrogate, utils
 from torch import nn
+
+from neurodeploy.backends.float_reference import run_float
+from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
+from neurodeploy.ir.passes.inline_subgraphs import inline_subgraphs
+from neurodeploy.ir.passes.normalise import normalise
 
 
 def PICKLABLE_ATAN(x):
@@ -88,3 +95,54 @@ class RecurrentNet(nn.Module):
             spk2, mem2 = self.rleaky(self.fc2(spk1), spk2, mem2)
             out.append(spk2)
         return torch.stack(out)
+
+
+def record_snntorch_spikes(model, x, stepwise):
+    """Spikes of every snnTorch neuron module, (steps, batch, n) per module name."""
+    spikes = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, snn.SpikingNeuron):
+            spikes[name] = []
+            hooks.append(
+                module.register_forward_hook(
+                    lambda m, a, out, name=name: spikes[name].append((out[0] if isinstance(out, tuple) else out).detach().numpy().copy())
+                )
+            )
+    with torch.no_grad():
+        if stepwise:
+            utils.reset(model)
+            for t in range(x.shape[0]):
+                model(x[t])
+        else:
+            model(x)
+    for h in hooks:
+        h.remove()
+    return {name: np.stack(s).astype(bool) for name, s in spikes.items()}
+
+
+def assert_same_spikes(model, n_in, stepwise=True, steps=60, batch=5, seed=0, input_shape=None):
+    """float32 snnTorch (its surrogates emit float32 spikes) against our float64 reference;
+    a membrane within float32 rounding of its threshold could differ, which these seeds avoid."""
+    model = model.eval()
+    shape = input_shape or (n_in,)
+    x = (torch.rand((steps, batch, *shape), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
+    expected = record_snntorch_spikes(model, x, stepwise)
+    graph = snntorch_to_float_graph(model, input_shape=input_shape)
+    network = normalise(inline_subgraphs(graph))
+    result = run_float(network, x.numpy().reshape(steps, batch, -1), record_spikes=True)
+    names = [layer.name for layer in network.layers if not layer.name.endswith(".or")]
+    assert len(names) == len(expected)
+    for ours, theirs in zip(names, expected):
+        assert expected[theirs].sum() > 0, "test network too quiet to show anything"
+        np.testing.assert_array_equal(result.rasters[ours], expected[theirs].reshape(steps, batch, -1), err_msg=f"{ours} vs snnTorch {theirs}")
+    return graph
+
+
+def sequential(neuron1, neuron2, n_in=12, n_hidden=20, n_out=5, seed=0, gain=3.0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(n_in, n_hidden), neuron1, nn.Linear(n_hidden, n_out), neuron2)
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            layer.weight.mul_(gain)
+    return model

@@ -129,6 +129,230 @@ def test_a_neuron_model_is_one_file_and_one_line(checkout):
     assert result["identical_to_lava"] == {"numba": True, "numpy": True, "torch": True}
 
 
+FLOOR_IF = '''\
+    """A toy neuron model and its compartment: an integrate-and-fire neuron whose membrane never
+    drops below zero (it has no state the CUBA compartment could not hold, but CUBA cannot floor).
+
+        float    v[t] = max(0, v[t-1] + I[t]);  a spike where v > threshold, then v -= threshold
+        integer  v = clip(max(0, v + (a_in << 6)), 2**23 - 1);  spike v > vth << 6;  v -= vth << 6
+    """
+    from dataclasses import dataclass, field
+    from typing import ClassVar
+
+    import nir
+    import numpy as np
+
+    from .base import Lowering, NeuronDynamics, NeuronModel, Subthreshold
+    from .compartment import Compartment
+
+
+    @dataclass(eq=False)
+    class FloorIFNode(nir.NIRNode):
+        threshold: np.ndarray
+
+        def __post_init__(self):
+            self.input_type = {"input": np.array(self.threshold.shape)}
+            self.output_type = {"output": np.array(self.threshold.shape)}
+
+
+    @dataclass(frozen=True)
+    class FloorDynamics(NeuronDynamics):
+        compartment: ClassVar[str] = "floor-if"
+
+
+    @dataclass(frozen=True)
+    class FloorNeurons:
+        compartment: ClassVar[str] = "floor-if"
+        spiking: ClassVar[bool] = True
+        kind: str
+        vth: np.ndarray
+        v_init: np.ndarray = field(default=None)
+
+        @property
+        def size(self):
+            return int(self.vth.shape[0])
+
+
+    class FloorIFModel(NeuronModel):
+        name = "FloorIFNode"
+        node_class = FloorIFNode
+        fields = ("threshold",)
+        shape_field = "threshold"
+
+        def subthreshold(self, low: Lowering) -> Subthreshold:
+            raise NotImplementedError
+
+        def lower(self, low: Lowering):
+            z = low.zeros
+            return FloorDynamics(self.name, z, low.ones, low.param("threshold"), z, z, z, "subtract", low.param("threshold")), low.ones
+
+
+    class FloorIFCompartment(Compartment):
+        name = "floor-if"
+        lava_module = "floor_if"
+
+        def quantise(self, name, dyn, bias_total, scale, arith):
+            vth = np.round(dyn.threshold * scale / 64).astype(np.int32)
+            return FloorNeurons(dyn.kind, vth, np.zeros(dyn.size, np.int32)), []
+
+        def limits(self, neurons, arith):
+            return [("vth", 1, arith.threshold_max)]
+
+        def configs(self, neurons):
+            return [(int(x),) for x in neurons.vth]
+
+        def float_init(self, dyn, batch):
+            return {"u": np.zeros((batch, dyn.size)), "v": np.zeros((batch, dyn.size))}
+
+        def float_step(self, dyn, state, a):
+            v = np.maximum(0.0, state["v"] + a)
+            spikes = v > dyn.threshold
+            state.update(u=a, v=np.where(spikes, v - dyn.threshold, v))
+            return spikes
+
+        def init_state(self, neurons, batch, arith):
+            return {"u": np.zeros((batch, neurons.size), np.int32), "v": np.zeros((batch, neurons.size), np.int32)}
+
+        def step(self, neurons, state, a_in, arith):
+            u = a_in.astype(np.int64) << 6
+            v = np.clip(np.maximum(0, state["v"] + u), 0, arith.state_max)
+            threshold = neurons.vth.astype(np.int64) << 6
+            spikes = v > threshold
+            state.update(u=u.astype(np.int32), v=np.where(spikes, v - threshold, v).astype(np.int32))
+            return spikes, 0, 0
+
+        def torch_params(self, neurons, arith, device):
+            import torch
+
+            return {"threshold": torch.as_tensor(neurons.vth.astype(np.int64) << 6, device=device), "limit": arith.state_max}
+
+        def torch_init(self, params, batch):
+            import torch
+
+            n = params["threshold"].shape[0]
+            return {"u": torch.zeros((batch, n), dtype=torch.int64), "v": torch.zeros((batch, n), dtype=torch.int64)}
+
+        def torch_step(self, params, state, a_in):
+            import torch
+
+            u = a_in.to(torch.int64) * 64
+            v = torch.clamp(state["v"] + u, 0, params["limit"])
+            spikes = v > params["threshold"]
+            state.update(u=u, v=torch.where(spikes, v - params["threshold"], v))
+            zero = torch.zeros((), dtype=torch.int64)
+            return spikes.to(torch.float64), torch.count_nonzero(a_in), zero, zero
+
+
+    FLOOR_IF = FloorIFModel()
+    FLOOR_IF_COMPARTMENT = FloorIFCompartment()
+'''
+
+FLOOR_IF_LAVA = '''\
+    """The toy compartment's Lava process (written apart from its numpy step, as a second statement)."""
+    import numpy as np
+    from lava.magma.core.decorator import implements, requires, tag
+    from lava.magma.core.model.py.model import PyLoihiProcessModel
+    from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+    from lava.magma.core.model.py.type import LavaPyType
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.magma.core.process.variable import Var
+    from lava.magma.core.resources import CPU
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    from neurodeploy.backends.lava_processes.sampled_models import SampledState
+
+
+    class FloorIF(AbstractProcess):
+        def __init__(self, *, shape, vth, name=None):
+            super().__init__(shape=shape, name=name)
+            self.a_in, self.s_out = InPort(shape=shape), OutPort(shape=shape)
+            self.u, self.v, self.vth = Var(shape=shape, init=0), Var(shape=shape, init=0), Var(shape=shape, init=vth)
+
+
+    @implements(proc=FloorIF, protocol=LoihiProtocol)
+    @requires(CPU)
+    @tag("fixed_pt")
+    class PyFloorIFModel(PyLoihiProcessModel):
+        a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
+        s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32)
+        u: np.ndarray = LavaPyType(np.ndarray, np.int32)
+        v: np.ndarray = LavaPyType(np.ndarray, np.int32)
+        vth: np.ndarray = LavaPyType(np.ndarray, np.int32)
+
+        def run_spk(self):
+            self.u[:] = np.int64(self.a_in.recv()) * 64
+            self.v[:] = np.minimum(np.maximum(np.int64(self.v) + self.u, 0), 2**23 - 1)
+            fired = self.v > (np.int64(self.vth) << 6)
+            self.v[fired] -= self.vth[fired] << 6
+            self.s_out_buff = fired
+            self.s_out.send(fired)
+
+
+    class PySampledFloorIFModel(SampledState, PyFloorIFModel):
+        pass
+
+
+    def sampled_models():
+        return {FloorIF: PySampledFloorIFModel}
+
+
+    def build_process(layer, name, **extra):
+        zeros = np.zeros(layer.n_out, np.int32)
+        process = FloorIF(shape=(layer.n_out,), vth=layer.neurons.vth, name=name)
+        for key, value in {**extra, "initial": {"u": zeros, "v": zeros}, "aliases": {}}.items():
+            process.proc_params[key] = value
+        return process
+'''
+
+
+@pytest.mark.lava
+def test_a_compartment_is_two_files_and_one_line(checkout):
+    """A neuron model with its own compartment: the model and the compartment in one module (one
+    line each in NEURONS and COMPARTMENTS), its Lava process in lava_processes/."""
+    add_file(checkout, "neurodeploy/neurons/floor_if.py", FLOOR_IF)
+    add_file(checkout, "neurodeploy/backends/lava_processes/floor_if.py", FLOOR_IF_LAVA)
+    register(checkout, "neurodeploy/neurons/__init__.py", "NEURONS: Registry", '    "FloorIFNode": ".floor_if:FLOOR_IF",')
+    register(checkout, "neurodeploy/neurons/__init__.py", "COMPARTMENTS: Registry", '    "floor-if": ".floor_if:FLOOR_IF_COMPARTMENT",')
+    result = run_python(checkout, '''
+        import json
+
+        import nir
+        import numpy as np
+
+        from neurodeploy.backends.compare import compare_runs
+        from neurodeploy.backends.cpu import run_cpu
+        from neurodeploy.backends.float_reference import run_float
+        from neurodeploy.backends.lava_backend import run_lava
+        from neurodeploy.hardware.profile import load_profile
+        from neurodeploy.ir.passes import CompileOptions, compile_network
+        from neurodeploy.ir.stages import FloatGraph
+        from neurodeploy.neurons.floor_if import FloorIFNode
+
+        rng = np.random.default_rng(0)
+        weight = rng.normal(0, 0.8, (8, 12))
+        nodes = {"input": nir.Input(np.array([12])), "fc": nir.Linear(weight), "toy": FloorIFNode(threshold=np.full(8, 1.5)),
+                 "output": nir.Output(np.array([8]))}
+        graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "toy"), ("toy", "output")], metadata={"dt": 1e-3}, type_check=False)
+        compiled = compile_network(FloatGraph(graph, "toy", "nir"), CompileOptions(profile=load_profile("loihi2")))
+        x = (rng.random((40, 2, 12)) < 0.4).astype(np.int32)
+        v, by_hand = np.zeros((2, 8)), []
+        for t in range(40):
+            v = np.maximum(0.0, v + x[t] @ weight.T)
+            by_hand.append(v > 1.5)
+            v = np.where(by_hand[-1], v - 1.5, v)
+        exact = run_float(compiled.normalised, x.astype(float), record_spikes=True)
+        lava = run_lava(compiled.quantised, x, record_spikes=True, record_state=True)
+        runs = {engine: run_cpu(compiled.quantised, x, record_spikes=True, record_state=True, engine=engine) for engine in ("numba", "numpy", "torch")}
+        print(json.dumps({"float_as_by_hand": bool(np.array_equal(exact.rasters["toy"], np.array(by_hand))), "spikes": lava.layers["toy"].spikes,
+                          "identical_to_lava": {e: compare_runs(lava, r, ["toy"])["passed"] for e, r in runs.items()},
+                          "numba_note": runs["numba"].notes}))
+    ''')
+    assert result["float_as_by_hand"] and result["spikes"] > 0
+    assert result["identical_to_lava"] == {"numba": True, "numpy": True, "torch": True}
+    assert "no kernel for the floor-if compartment" in result["numba_note"][0]
+
+
 PER_SAMPLE = '''\
     """A toy target: the bit-exact backend one sample at a time (numpy engine), the runs joined."""
     import dataclasses

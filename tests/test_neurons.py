@@ -15,6 +15,7 @@ from neurodeploy.backends.lava_backend import run_lava
 from neurodeploy.ir.passes import CompileOptions, compile_network
 from neurodeploy.ir.passes.normalise import normalise
 from neurodeploy.neurons import NEURONS, Reset
+from neurodeploy.neurons.nir_extension import with_extension
 
 from netgen import float_graph
 
@@ -48,6 +49,16 @@ ROWS = {
                   alpha=1 - DT / 3e-3, beta=1 - DT / 8e-3, gain=DT / 8e-3 * DT / 3e-3, spiking=False),
     "I": Row(lambda: nir.I(r=full(10.0)), alpha=0.0, beta=1.0, gain=DT * 10.0, spiking=False),
     "Threshold": Row(lambda: nir.Threshold(full(0.3)), alpha=0.0, beta=0.0, gain=1.0, spiking=True),
+    # neurodeploy's NIR extension (docs/nir_extension.md): the base node's dynamics, in another compartment
+    "Refractory": Row(lambda: with_extension(nir.LIF(tau=full(5e-3), r=full(4.0), v_leak=full(0.0), v_threshold=full(1.0), v_reset=full(0.0)),
+                                             "Refractory", t_ref=np.arange(N) * DT),
+                      alpha=0.0, beta=1 - DT / 5e-3, gain=DT / 5e-3 * 4.0, spiking=True, weight_scale=3.0),
+    "AdaptiveThreshold": Row(lambda: with_extension(
+        nir.CubaLIF(tau_syn=full(4e-3), tau_mem=full(8e-3), r=full(4.0), v_leak=full(0.0), v_threshold=full(1.0), v_reset=full(0.0), w_in=full(2.0)),
+        "AdaptiveThreshold", theta_step=np.linspace(0.2, 0.6, N), tau_theta=20e-3, t_ref=DT),
+        alpha=1 - DT / 4e-3, beta=1 - DT / 8e-3, gain=DT / 8e-3 * 4.0 * DT / 4e-3 * 2.0, spiking=True, weight_scale=4.0),
+    "Izhikevich": Row(lambda: with_extension(nir.IF(r=full(2.0), v_threshold=full(30.0), v_reset=full(-55.0)), "Izhikevich", a=0.02, b=0.2, d=4.0, bias=4.0),
+                      alpha=0.0, beta=1.0, gain=2.0, spiking=True, weight_scale=20.0),
 }
 
 

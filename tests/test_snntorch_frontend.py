@@ -1,70 +1,14 @@
 """snnTorch -> NIR -> float reference reproduces snnTorch's own spikes, for every supported option."""
-import numpy as np
 import pytest
 import snntorch as snn
 import torch
-from snntorch import utils
 from torch import nn
 
-from neurodeploy.backends.float_reference import run_float
 from neurodeploy.errors import ModelLoadError, PickleWarning, UnsupportedModelError
 from neurodeploy.frontends import load_model
 from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
-from neurodeploy.ir.passes.inline_subgraphs import inline_subgraphs
-from neurodeploy.ir.passes.normalise import normalise
 
-from snn_models import RecurrentNet, ScaledNet, SpikingCNN, TutorialNet
-
-
-def record_snntorch_spikes(model, x, stepwise):
-    """Spikes of every snnTorch neuron module, (steps, batch, n) per module name."""
-    spikes = {}
-    hooks = []
-    for name, module in model.named_modules():
-        if isinstance(module, snn.SpikingNeuron):
-            spikes[name] = []
-            hooks.append(
-                module.register_forward_hook(
-                    lambda m, a, out, name=name: spikes[name].append((out[0] if isinstance(out, tuple) else out).detach().numpy().copy())
-                )
-            )
-    with torch.no_grad():
-        if stepwise:
-            utils.reset(model)
-            for t in range(x.shape[0]):
-                model(x[t])
-        else:
-            model(x)
-    for h in hooks:
-        h.remove()
-    return {name: np.stack(s).astype(bool) for name, s in spikes.items()}
-
-
-def assert_same_spikes(model, n_in, stepwise=True, steps=60, batch=5, seed=0, input_shape=None):
-    """float32 snnTorch (its surrogates emit float32 spikes) against our float64 reference;
-    a membrane within float32 rounding of its threshold could differ, which these seeds avoid."""
-    model = model.eval()
-    shape = input_shape or (n_in,)
-    x = (torch.rand((steps, batch, *shape), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
-    expected = record_snntorch_spikes(model, x, stepwise)
-    graph = snntorch_to_float_graph(model, input_shape=input_shape)
-    network = normalise(inline_subgraphs(graph))
-    result = run_float(network, x.numpy().reshape(steps, batch, -1), record_spikes=True)
-    names = [layer.name for layer in network.layers if not layer.name.endswith(".or")]
-    assert len(names) == len(expected)
-    for ours, theirs in zip(names, expected):
-        assert expected[theirs].sum() > 0, "test network too quiet to show anything"
-        np.testing.assert_array_equal(result.rasters[ours], expected[theirs].reshape(steps, batch, -1), err_msg=f"{ours} vs snnTorch {theirs}")
-    return graph
-
-
-def sequential(neuron1, neuron2, n_in=12, n_hidden=20, n_out=5, seed=0, gain=3.0):
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(n_in, n_hidden), neuron1, nn.Linear(n_hidden, n_out), neuron2)
-    with torch.no_grad():
-        for layer in (model[0], model[2]):
-            layer.weight.mul_(gain)
-    return model
+from snn_models import RecurrentNet, ScaledNet, SpikingCNN, TutorialNet, assert_same_spikes, sequential
 
 
 @pytest.mark.parametrize("reset, reset_delay", [("zero", True), ("zero", False), ("subtract", True)])
@@ -95,14 +39,6 @@ def test_synaptic(reset, reset_delay):
     assert_same_spikes(model, 12)
 
 
-def test_resets_loihi_cannot_reproduce_exactly_are_noted():
-    """snnTorch semantics with no exact Loihi equivalent: the user is told, not surprised."""
-    model = sequential(snn.Synaptic(alpha=0.7, beta=0.85, init_hidden=True, reset_mechanism="zero"), snn.Leaky(beta=0.9, init_hidden=True, reset_delay=False))
-    notes = snntorch_to_float_graph(model).notes
-    assert any("'synaptic1'" in n and "reset_delay=True holds mem at 0" in n for n in notes)
-    assert any("'leaky3'" in n and "subtracts the threshold a second time" in n for n in notes)
-
-
 def test_tutorial_style_forward_with_explicit_states():
     torch.manual_seed(2)
     model = TutorialNet()
@@ -124,8 +60,8 @@ def test_operation_between_layers_is_rejected():
 
 
 def test_unsupported_neuron_options():
-    model = sequential(snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism="none"), snn.Leaky(beta=0.9, init_hidden=True))
-    with pytest.raises(UnsupportedModelError, match="reset_mechanism='none'"):
+    model = sequential(snn.Leaky(beta=0.9, init_hidden=True, inhibition=True), snn.Leaky(beta=0.9, init_hidden=True))
+    with pytest.raises(UnsupportedModelError, match="inhibition=True"):
         snntorch_to_float_graph(model)
 
 

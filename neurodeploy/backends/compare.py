@@ -11,18 +11,18 @@ from .results import RunResult
 def compare_runs(reference: RunResult, candidate: RunResult, layer_order: list[str]) -> dict[str, Any]:
     """First difference in (step, layer order, quantity, sample, neuron) order, or none.
 
-    Both runs must carry rasters and u/v traces. Returns the ``verify`` report entry.
+    Both runs must carry rasters and state traces (u, v and every other register both
+    recorded). Returns the ``verify`` report entry.
     """
     first = None
     compared = 0
     ref_label = reference.target
     cand_label = candidate.target if candidate.target != reference.target else f"{candidate.target} (second run)"
     for name in layer_order:
-        quantities = {
-            "spikes": (reference.rasters[name], candidate.rasters[name]),
-            "u": (reference.traces[name]["u"], candidate.traces[name]["u"]),
-            "v": (reference.traces[name]["v"], candidate.traces[name]["v"]),
-        }
+        quantities = {"spikes": (reference.rasters[name], candidate.rasters[name])}
+        for var in reference.traces[name]:  # u, v, and the other registers of a compartment with more state
+            if var in candidate.traces[name]:
+                quantities[var] = (reference.traces[name][var], candidate.traces[name][var])
         for quantity, (a, b) in quantities.items():
             compared += a.size
             if a.shape != b.shape:

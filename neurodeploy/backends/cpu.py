@@ -26,6 +26,7 @@ from ..errors import UserError
 from ..hardware import fixed_point as fx
 from ..hardware.profile import ArithmeticSpec
 from ..ir.stages import INPUT, QuantisedNetwork
+from ..neurons import COMPARTMENTS, compartment_of
 from .core_counts import ArrivalBuffers, CorePlan, StepCounter, updated_mask
 from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
@@ -71,69 +72,83 @@ def run_cpu(
 
 
 def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan=None) -> RunResult:
-    """The numpy engine: the step loop of the module docstring."""
+    """The numpy engine: the step loop of the module docstring. CUBA layers run
+    ``hardware/fixed_point.py``; layers of other compartments their compartment's ``step``."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
     arith: ArithmeticSpec = network.arithmetic
-    neurons = [NeuronKernel.build(layer, arith) for layer in network.layers]
+    kernels = {layer.name: NeuronKernel.build(layer, arith) for layer in network.layers if layer.neurons.compartment == "cuba"}
+    others = {layer.name: compartment_of(layer.neurons) for layer in network.layers if layer.name not in kernels}
     buffers = SynapticBuffers(network, batch)
     arrivals = ArrivalBuffers(network, batch) if core_plan is not None else None
     counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
-    state = {
-        k.layer.name: {
-            "u": np.zeros((batch, k.layer.n_out), np.int32),
-            "v": np.tile(k.layer.neurons.v_init.astype(np.int32), (batch, 1)),
-            "s": np.zeros((batch, k.layer.n_out), bool),
-        }
-        for k in neurons
-    }
+    biases = {layer.name: compartment_of(layer.neurons).update_bias(layer.neurons) for layer in network.layers}
+    state = {}
+    for layer in network.layers:
+        if layer.name in kernels:
+            state[layer.name] = {"u": np.zeros((batch, layer.n_out), np.int32), "v": np.tile(layer.neurons.v_init.astype(np.int32), (batch, 1))}
+        else:
+            state[layer.name] = others[layer.name].init_state(layer.neurons, batch, arith)
+        state[layer.name]["s"] = np.zeros((batch, layer.n_out), bool)
     activity = {
-        k.layer.name: LayerActivity(
-            k.layer.name, k.layer.n_out, spike_counts=np.zeros((batch, k.layer.n_out), np.int64),
-            saturations={"u_wrap": 0, "v_saturate": 0}, updated_neuron_updates=0 if core_plan is not None else None,
+        layer.name: LayerActivity(
+            layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64), saturations={"u_wrap": 0, "v_saturate": 0},
+            updated_neuron_updates=0 if core_plan is not None else None,
         )
-        for k in neurons
+        for layer in network.layers
     }
     open_windows(activity, windows)
-    for k in neurons:
-        if k.layer.neurons.several_spikes:
-            activity[k.layer.name].event_counts = np.zeros((batch, k.layer.n_out), np.int64)
-    rasters = {k.layer.name: np.zeros((steps, batch, k.layer.n_out), raster_dtype(k.layer)) for k in neurons} if record_spikes else None
+    for layer in network.layers:
+        if layer.neurons.several_spikes:
+            activity[layer.name].event_counts = np.zeros((batch, layer.n_out), np.int64)
+    rasters = {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers} if record_spikes else None
     traces = (
-        {k.layer.name: {"u": np.zeros((steps, batch, k.layer.n_out), np.int32), "v": np.zeros((steps, batch, k.layer.n_out), np.int32)} for k in neurons}
+        {layer.name: {var: np.zeros((steps, batch, layer.n_out), np.int32) for var in _state_names(layer)} for layer in network.layers}
         if record_state
         else None
     )
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out), np.int64)
     for t in _step_range(steps, batch, progress):
-        for kernel in neurons:
-            name = kernel.layer.name
+        for layer in network.layers:
+            name = layer.name
             st, acts = state[name], activity[name]
             a_in = buffers.take(name, t)
             v_before = st["v"]
-            u, v, u_wrapped, v_saturated = fx.neuron_step(st["u"], st["v"], a_in, kernel.u_keep, kernel.v_keep, kernel.bias, arith)
-            if kernel.layer.neurons.spiking:
-                spikes, v = kernel.fire_and_reset(v)
+            if name in others:
+                spikes, n_wrapped, n_saturated = others[name].step(layer.neurons, st, a_in, arith)
                 acts.spike_counts += spikes
                 if acts.event_counts is not None:
                     acts.event_counts += spikes > 0
                 count_window(acts, t, spikes)
+                st["s"] = spikes
+                acts.saturations["u_wrap"] += n_wrapped
+                acts.saturations["v_saturate"] += n_saturated
             else:
-                spikes = np.zeros(v.shape, bool)
-            st["u"], st["v"], st["s"] = u, v, spikes
+                kernel = kernels[name]
+                u, v, u_wrapped, v_saturated = fx.neuron_step(st["u"], st["v"], a_in, kernel.u_keep, kernel.v_keep, kernel.bias, arith)
+                if layer.neurons.spiking:
+                    spikes, v = kernel.fire_and_reset(v)
+                    acts.spike_counts += spikes
+                    if acts.event_counts is not None:
+                        acts.event_counts += spikes > 0
+                    count_window(acts, t, spikes)
+                else:
+                    spikes = np.zeros(v.shape, bool)
+                st["u"], st["v"], st["s"] = u, v, spikes
+                acts.saturations["u_wrap"] += int(np.count_nonzero(u_wrapped))
+                acts.saturations["v_saturate"] += int(np.count_nonzero(v_saturated))
             if counter is not None:
-                updated = updated_mask(v_before, arrivals.take(name, t), kernel.bias, spikes)
+                updated = updated_mask(v_before, arrivals.take(name, t), biases[name], spikes)
                 acts.updated_neuron_updates += int(np.count_nonzero(updated))
                 counter.updates(t, name, updated)
             acts.active_neuron_updates += int(np.count_nonzero(a_in))
-            acts.saturations["u_wrap"] += int(np.count_nonzero(u_wrapped))
-            acts.saturations["v_saturate"] += int(np.count_nonzero(v_saturated))
             if rasters is not None:
                 rasters[name][t] = spikes
             if traces is not None:
-                traces[name]["u"][t], traces[name]["v"][t] = u, v
+                for var, trace in traces[name].items():
+                    trace[t] = st[var]
         signals = {INPUT: x_all[t], **{name: st["s"] for name, st in state.items()}}
         buffers.deliver(signals, t)
         if counter is not None:
@@ -141,11 +156,16 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, 
             for name, values in signals.items():
                 counter.events(t, name, values)
         out_v_sum += state[out.name]["v"]
-    for kernel in neurons:
-        acts = activity[kernel.layer.name]
+    for layer in network.layers:
+        acts = activity[layer.name]
         acts.spikes = int(acts.spike_counts.sum())
-        acts.neuron_updates = kernel.layer.n_out * steps * batch
+        acts.neuron_updates = layer.n_out * steps * batch
     return _result(network, x_all, activity, out_v_sum, rasters, traces, start, core_counts=counter.result() if counter is not None else None)
+
+
+def _state_names(layer) -> tuple[str, ...]:
+    """The integer registers a layer records: u and v, and its compartment's others."""
+    return compartment_of(layer.neurons).state
 
 
 def _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan=None) -> RunResult:
@@ -245,6 +265,8 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
             rasters[layer.name] = result.rasters[:, :, cut].astype(raster_dtype(layer))
         if traces is not None:
             traces[layer.name] = {"u": result.u_trace[:, :, cut].copy(), "v": result.v_trace[:, :, cut].copy()}
+            for row, var in enumerate(_state_names(layer)[2:]):  # compartments with more state (numba_engine.EXTRA_STATE rows)
+                traces[layer.name][var] = result.x_trace[:, :, row, cut].copy()
     counts = CoreCounts(core_plan, result.count_totals, step_counts) if core_plan is not None else None
     return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events, counts)
 
@@ -280,6 +302,7 @@ def _join(parts):
         sum(p.count_totals for p in parts),
         *(cat(name, 1) for name in ("rasters", "u_trace", "v_trace")),
         cat("event_counts", 0),
+        cat("x_trace", 1),
     )
 
 
@@ -301,6 +324,12 @@ class BitExactBackend(Target):
     def __init__(self, name: str, engine: str, summary: str):
         self.name, self.engine, self.summary = name, engine, summary
         self.uses_device = engine == "torch"
+
+    @property
+    def compartments(self) -> frozenset[str]:
+        """Every registered compartment: each brings its numpy and torch steps (numba: its
+        kernel, or the numpy engine with a note)."""
+        return frozenset(COMPARTMENTS.names())
 
     def check(self, request: RunRequest) -> None:
         if self.uses_device and request.device != "cpu":

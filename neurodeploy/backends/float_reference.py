@@ -20,6 +20,7 @@ from scipy import sparse
 
 from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, NormalisedNetwork
+from ..neurons import COMPARTMENTS, compartment_of
 from .core_counts import CorePlan, StepCounter, updated_mask
 from .kernels import split_by_delay
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
@@ -68,6 +69,11 @@ def run_float(
     open_windows(activity, windows)
     u = {layer.name: np.zeros((batch, layer.n_out)) for layer in network.layers}
     v = {layer.name: np.tile(layer.neurons.v_initial, (batch, 1)) for layer in network.layers}
+    # layers of another compartment than CUBA keep their state in the compartment's float form
+    other = {layer.name: compartment_of(layer.neurons) for layer in network.layers if layer.neurons.compartment != "cuba"}
+    states = {name: compartment.float_init(network.layer(name).neurons, batch) for name, compartment in other.items()}
+    for name, state in states.items():
+        u[name], v[name] = state["u"], state["v"]
     rasters = {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers} if record_spikes else None
     traces = (
         {layer.name: {"u": np.zeros((steps, batch, layer.n_out)), "v": np.zeros((steps, batch, layer.n_out))} for layer in network.layers}
@@ -94,6 +100,13 @@ def run_float(
                         arrived |= events.any(axis=1, keepdims=True) if structure is None else np.asarray(events.astype(np.int32) @ structure) > 0
             activity[name].active_neuron_updates += int(np.count_nonzero(a))
             v_before = v[name]
+            if name in other:
+                s = other[name].float_step(dyn, states[name], a)
+                u[name], v[name] = states[name]["u"], states[name]["v"]
+                if counter is not None:
+                    _count_updates(activity[name], counter, t, name, dyn, v_before, arrived, s)
+                _record(activity[name], past[name], rasters, traces, name, t, s, u[name], v[name], history)
+                continue
             u[name] = dyn.alpha * u[name] + a + dyn.current_bias
             v[name] = dyn.beta * v[name] + u[name] + dyn.bias
             if dyn.spiking:
@@ -101,10 +114,7 @@ def run_float(
             else:
                 s = np.zeros_like(v[name], dtype=bool)
             if counter is not None:
-                updated = updated_mask(v_before, arrived, (dyn.bias != 0) | (dyn.current_bias != 0), s)
-                activity[name].updated_neuron_updates += int(np.count_nonzero(updated))
-                counter.updates(t, name, updated)
-                counter.events(t, name, s)
+                _count_updates(activity[name], counter, t, name, dyn, v_before, arrived, s)
             activity[name].spike_counts += s
             if activity[name].event_counts is not None:
                 activity[name].event_counts += s > 0
@@ -155,11 +165,35 @@ def fire_and_reset(dyn, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return spikes, v
 
 
+def _count_updates(activity, counter, t, name, dyn, v_before, arrived, s) -> None:
+    """A layer's updated neurons and spikes of step ``t`` into the per-core counters."""
+    updated = updated_mask(v_before, arrived, (dyn.bias != 0) | (dyn.current_bias != 0), s)
+    activity.updated_neuron_updates += int(np.count_nonzero(updated))
+    counter.updates(t, name, updated)
+    counter.events(t, name, s)
+
+
+def _record(activity, past, rasters, traces, name, t, s, u, v, history) -> None:
+    """A layer's step into its counts, its history and the recordings."""
+    activity.spike_counts += s
+    count_window(activity, t, s)
+    past[t % history] = s
+    if rasters is not None:
+        rasters[name][t] = s
+    if traces is not None:
+        traces[name]["u"][t], traces[name]["v"][t] = u, v
+
+
 class FloatReference(Target):
     name = "float"
     stage = "normalised"
     bit_exact = False
     summary = "the NIR semantics in floating point: the reference of the report's fidelity section"
+
+    @property
+    def compartments(self) -> frozenset[str]:
+        """Every registered compartment: each brings its float form."""
+        return frozenset(COMPARTMENTS.names())
 
     def run(self, stage: NormalisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
         return run_float(

@@ -37,6 +37,7 @@ from scipy import sparse
 from ..errors import BackendUnavailableError
 from ..hardware import fixed_point as fx
 from ..ir.stages import INPUT, MappedNetwork, QuantisedLayer, QuantisedNetwork, QuantisedProjection
+from ..neurons import COMPARTMENTS, compartment_of
 from ..neurons.cuba import lava_process
 from . import lava_compat
 from .core_counts import ArrivalBuffers, CorePlan, StepCounter, updated_mask
@@ -129,7 +130,7 @@ def run_lava(
                 anchor.run(condition=RunSteps(num_steps=samples * steps), run_cfg=run_cfg)
         read = _reader(network, files, recording, steps, batch)
         rasters = {layer.name: read(layer.name, "spikes").astype(raster_dtype(layer)) for layer in network.layers}
-        traces = {layer.name: {var: read(layer.name, var) for var in ("u", "v")} for layer in network.layers} if record_state else None
+        traces = {layer.name: {var: read(layer.name, var) for var in _state_names(layer)} for layer in network.layers} if record_state else None
         voltages = {layer.name: read(layer.name, "v") for layer in network.layers} if core_plan is not None else None
         out = network.output_layer
         out_v = read(out.name, "v")  # for graded (non-spiking) readouts
@@ -181,7 +182,12 @@ def _model_map() -> dict:
     from .lava_processes.memmap_io import MemmapSource, PyMemmapSourceModel
     from .lava_processes.neurodeploy_lif import NeurodeployLIF
 
+    models = {}
+    for compartment in COMPARTMENTS:
+        if compartment.name != "cuba":
+            models.update(_compartment_module(compartment).sampled_models())
     return {
+        **models,
         LIF: sm.PySampledLifModel,
         NeurodeployLIF: sm.PySampledNeurodeployLifModel,
         Dense: sm.PySampledDenseModel,
@@ -206,7 +212,7 @@ def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _R
     neurons, files = {}, {}
     for layer in network.layers:
         files[layer.name] = {"spikes": recording.create(f"{layer.name}.spikes", layer.n_out, _spike_file_dtype(layer))}
-        recorded = ("u", "v") if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
+        recorded = _state_names(layer) if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
         for var in recorded:
             files[layer.name][var] = recording.create(f"{layer.name}.{var}", layer.n_out, np.int32)
         neurons[layer.name] = _neuron_process(layer, LIF, NeurodeployLIF, sample_steps=steps, record=files[layer.name])
@@ -243,7 +249,7 @@ def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recordin
             part = slice_layer(layer, piece.index)
             tag = f"{layer.name}.core{piece.core}.{len(files[layer.name])}"
             paths = {"spikes": recording.create(f"{tag}.spikes", part.n_out, _spike_file_dtype(part))}
-            recorded = ("u", "v") if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
+            recorded = _state_names(layer) if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
             for var in recorded:
                 paths[var] = recording.create(f"{tag}.{var}", part.n_out, np.int32)
             process = _neuron_process(part, LIF, NeurodeployLIF, sample_steps=steps, record=paths)
@@ -283,9 +289,11 @@ def slice_layer(layer: QuantisedLayer, index: np.ndarray) -> QuantisedLayer:
     import dataclasses
 
     neurons = layer.neurons
-    per_neuron = {f: getattr(neurons, f)[index] for f in ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init", "reset_sub")}
-    if neurons.v_floor is not None:
-        per_neuron["v_floor"] = neurons.v_floor[index]
+    per_neuron = {
+        f.name: getattr(neurons, f.name)[index]
+        for f in dataclasses.fields(neurons)
+        if isinstance(getattr(neurons, f.name), np.ndarray) and getattr(neurons, f.name).shape == (layer.n_out,)
+    }
     projections = []
     for p in layer.projections:
         rows = p.weights[index] if not sparse.issparse(p.weights) else sparse.csr_matrix(p.weights)[index]
@@ -371,8 +379,21 @@ def _connect_target(connection, neurons, projection: QuantisedProjection) -> Non
         connection.a_out.connect(neurons.a_in)
 
 
+def _state_names(layer: QuantisedLayer) -> tuple[str, ...]:
+    return compartment_of(layer.neurons).state
+
+
+def _compartment_module(compartment):
+    """The module in lava_processes/ that builds a compartment's process (``Compartment.lava_module``)."""
+    import importlib
+
+    return importlib.import_module(f"{__package__}.lava_processes.{compartment.lava_module}")
+
+
 def _neuron_process(layer: QuantisedLayer, lif_cls, custom_cls, **extra):
     neu = layer.neurons
+    if neu.compartment != "cuba":
+        return _compartment_module(compartment_of(neu)).build_process(layer, name=f"{layer.name}.neurons", **extra)
     shape = (layer.n_out,)
     common = dict(
         shape=shape,
@@ -435,7 +456,9 @@ def activity_from_rasters(
     arith = network.arithmetic
     buffers = SynapticBuffers(network, batch)
     arrivals = ArrivalBuffers(network, batch)
-    kernels = {layer.name: NeuronKernel.build(layer, arith) for layer in network.layers}
+    kernels = {layer.name: NeuronKernel.build(layer, arith) for layer in network.layers if layer.neurons.compartment == "cuba"}
+    others = {layer.name: compartment_of(layer.neurons) for layer in network.layers if layer.name not in kernels}
+    biases = {layer.name: compartment_of(layer.neurons).update_bias(layer.neurons) for layer in network.layers}
     activity = {}
     for layer in network.layers:
         acts = LayerActivity(layer.name, layer.n_out, updated_neuron_updates=0 if voltages is not None else None)
@@ -448,8 +471,9 @@ def activity_from_rasters(
         activity[layer.name] = acts
     previous = {
         layer.name: (np.zeros((batch, layer.n_out), np.int32), np.tile(layer.neurons.v_init.astype(np.int32), (batch, 1)))
-        for layer in network.layers
+        for layer in network.layers if layer.name in kernels
     }
+    previous.update({name: compartment.init_state(network.layer(name).neurons, batch, arith) for name, compartment in others.items()})
     for t in range(steps):
         for layer in network.layers:
             a_in = buffers.take(layer.name, t)
@@ -458,11 +482,17 @@ def activity_from_rasters(
             arrived = arrivals.take(layer.name, t)
             if voltages is not None:
                 v_before = voltages[layer.name][t - 1] if t > 0 else np.broadcast_to(layer.neurons.v_init, arrived.shape)
-                updated = updated_mask(v_before, arrived, kernels[layer.name].bias, rasters[layer.name][t])
+                updated = updated_mask(v_before, arrived, biases[layer.name], rasters[layer.name][t])
                 acts.updated_neuron_updates += int(np.count_nonzero(updated))
                 if counter is not None:
                     counter.updates(t, layer.name, updated)
-            if traces:
+            if traces and layer.name in others:  # replay the compartment's step from the recorded state
+                state = {var: values.copy() for var, values in previous[layer.name].items()}
+                _, wrapped, saturated = others[layer.name].step(layer.neurons, state, a_in, arith)
+                acts.saturations["u_wrap"] += wrapped
+                acts.saturations["v_saturate"] += saturated
+                previous[layer.name] = {var: traces[layer.name][var][t] for var in previous[layer.name]}
+            elif traces:
                 k = kernels[layer.name]
                 u_prev, v_prev = previous[layer.name]
                 _, _, wrapped, saturated = fx.neuron_step(u_prev, v_prev, a_in, k.u_keep, k.v_keep, k.bias, arith)
@@ -487,6 +517,11 @@ class LavaSimulator(Target):
     bit_exact = True
     summary = "Lava's fixed-point simulator (Loihi2SimCfg, fixed_pt)"
 
+    @property
+    def compartments(self) -> frozenset[str]:
+        """The registered compartments with a Lava process (``Compartment.lava_module``)."""
+        return frozenset(c.name for c in COMPARTMENTS if c.lava_module)
+
     def check_network(self, stage: MappedNetwork) -> None:
         super().check_network(stage)
         check_profile_matches_lava(stage.quantised, stage.profile.name)
@@ -498,6 +533,12 @@ class LavaSimulator(Target):
         )
 
     def layer_details(self, layer: QuantisedLayer) -> dict:
+        if layer.neurons.compartment == "extended":
+            from ..neurons.extended import lava_process as extended_process
+
+            return {"lava_process": extended_process(layer.neurons)}
+        if layer.neurons.compartment == "izhikevich":
+            return {"lava_process": "NeurodeployIzhikevich"}
         return {"lava_process": lava_process(layer.neurons)}
 
 

@@ -24,8 +24,17 @@ from numba.extending import intrinsic
 from scipy import sparse
 
 from ..hardware import fixed_point as fx
+from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, QuantisedNetwork
+from ..neurons.cuba import QuantisedNeurons
 from .kernels import split_by_delay
+
+# The compartments (neurons/compartment.py) this engine has kernels for; a layer's code in
+# ``PackedNetwork.compartment`` is its index here. The kernels of the others than CUBA follow
+# ``_update_neurons`` below (here, not in their compartment's module: numba's cache notices
+# changes to the file of the function it compiled only).
+NUMBA_COMPARTMENTS = ("cuba", "extended", "izhikevich")
+EXTRA_PARAMS, EXTRA_STATE, LAYER_FLAGS = 5, 3, 5  # rows of x_param and x_state, columns of layer_flags
 
 # How a connection turns the exact weighted sum into its output (see fixed_point.synaptic_output)
 SHIFT_THEN_WRAP32, WRAP32_THEN_SHIFT, WRAP24_NO_SHIFT = 0, 1, 2
@@ -56,6 +65,11 @@ class PackedNetwork:
     reset_sub: np.ndarray
     v_init: np.ndarray
     v_floor: np.ndarray
+    u_init: np.ndarray  # (N,) u at each sample start (0 but for Izhikevich)
+    compartment: np.ndarray  # (L,) index into NUMBA_COMPARTMENTS
+    layer_flags: np.ndarray  # (L, LAYER_FLAGS) a compartment's per-layer settings (see _compartment_arrays)
+    x_param: np.ndarray  # (EXTRA_PARAMS, N) int32: per-neuron parameters of compartments other than CUBA
+    x_state_init: np.ndarray  # (EXTRA_STATE, N) int32: their extra state at each sample start
     # projections, one per (projection, delay):
     p_source: np.ndarray  # INPUT_SOURCE or a layer index
     p_target: np.ndarray  # layer index
@@ -142,6 +156,11 @@ def synapse_runs(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, n
     return np.searchsorted(offsets, indptr).astype(np.int64), runs
 
 
+def _cuba_inclusive(neurons) -> bool:
+    """An inclusive CUBA threshold (v >= T, as v > T - 1); the extended kernel takes theta_0 = vth << 6 itself."""
+    return bool(neurons.inclusive) and neurons.compartment == "cuba"
+
+
 def unsupported_reason(network: QuantisedNetwork) -> str | None:
     """Why this engine's int32 arithmetic cannot run ``network`` exactly, or None. The engine
     keeps u, v and the decay products in int32 and sums a step's binary-spike weights in
@@ -153,10 +172,62 @@ def unsupported_reason(network: QuantisedNetwork) -> str | None:
             f"the profile has decay_bits {arith.decay_bits}, state_bits {arith.state_bits}, activation_shift {arith.activation_shift}"
         )
     for layer in network.layers:
+        if layer.neurons.compartment not in NUMBA_COMPARTMENTS:
+            return f"layer {layer.name!r}: the numba engine has no kernel for the {layer.neurons.compartment} compartment"
         for projection in layer.projections:
             if projection.graded_bits == 0 and projection.n_in * (1 << projection.mantissa_bits) >= 2**31:
                 return f"layer {layer.name!r}: {projection.n_in} inputs could overflow the numba engine's int32 sums"
     return None
+
+
+def _effective_bias(neurons) -> np.ndarray:
+    """The bias added to v each step: CUBA's mantissa << exponent, Izhikevich's Q8 current."""
+    if neurons.compartment == "izhikevich":
+        return neurons.bias
+    return fx.effective_bias(neurons.bias_mant, neurons.bias_exp)
+
+
+def _compartment_arrays(layers, per_neuron, arith) -> dict[str, np.ndarray]:
+    """The packed arrays of the compartments other than CUBA:
+
+        extended     x_param rows: theta keep, r keep, theta_step, refractory, u bias;  state: theta, r, count
+                     flags: zero reset, r_jump, hold_current, guard, inclusive
+        izhikevich   x_param rows: a, b, c, d, v_peak;  u_init;  flags: substeps_log2, step_shift
+    """
+    unity = arith.decay_unity
+    flags = np.zeros((len(layers), LAYER_FLAGS), np.int64)
+    for i, layer in enumerate(layers):
+        neu = layer.neurons
+        if neu.compartment == "extended":
+            flags[i] = [neu.reset is Reset.ZERO, neu.r_jump, neu.hold_current, neu.guard, neu.inclusive]
+        elif neu.compartment == "izhikevich":
+            flags[i, :2] = [neu.substeps_log2, neu.step_shift]
+
+    def row(extended, izhikevich=None):
+        def value(layer):
+            if layer.neurons.compartment == "extended" and extended is not None:
+                return extended(layer.neurons)
+            if layer.neurons.compartment == "izhikevich" and izhikevich is not None:
+                return izhikevich(layer.neurons)
+            return np.zeros(layer.n_out, np.int64)
+
+        return per_neuron(value)
+
+    x_param = np.stack([
+        row(lambda neu: unity - neu.dtheta.astype(np.int64), lambda neu: neu.a),
+        row(lambda neu: unity - neu.dr.astype(np.int64), lambda neu: neu.b),
+        row(lambda neu: neu.theta_step, lambda neu: neu.c),
+        row(lambda neu: neu.refractory, lambda neu: neu.d),
+        row(lambda neu: neu.u_bias, lambda neu: neu.v_peak),
+    ])
+    x_state_init = np.stack([row(lambda neu: fx.effective_threshold(neu.vth, arith)), row(None), row(None)])
+    return {
+        "u_init": row(None, lambda neu: neu.u_init),
+        "compartment": np.array([NUMBA_COMPARTMENTS.index(layer.neurons.compartment) for layer in layers], np.int64),
+        "layer_flags": flags,
+        "x_param": np.ascontiguousarray(x_param),
+        "x_state_init": np.ascontiguousarray(x_state_init),
+    }
 
 
 def pack(network: QuantisedNetwork) -> PackedNetwork:
@@ -173,6 +244,10 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
 
     def per_neuron(f) -> np.ndarray:
         return np.concatenate([np.asarray(f(layer), dtype=np.int64).reshape(-1)[orders[layer.name]] for layer in layers]).astype(np.int32)
+
+    def cuba(f):
+        """A CUBA field (the extended compartment has them too), zeros for other compartments."""
+        return lambda layer: f(layer) if isinstance(layer.neurons, QuantisedNeurons) else np.zeros(layer.n_out, np.int64)
 
     proj = {k: [] for k in ("source", "target", "delay", "code", "exp", "graded", "dense", "dense_start", "dense_stride", "ptr_start", "factor")}
     dense_parts, ptr_parts, run_parts, w_parts = [], [], [], []
@@ -226,13 +301,14 @@ def pack(network: QuantisedNetwork) -> PackedNetwork:
         reset_mode=np.array([int(layer.neurons.reset) for layer in layers], np.int64),  # Reset's values: 0 zero, 1 subtract, 2 none
         spike_cap=np.array([layer.neurons.max_spikes if layer.neurons.several_spikes else 1 for layer in layers], np.int64),
         floored=np.array([layer.neurons.v_floor is not None for layer in layers], np.bool_),
-        u_keep=per_neuron(lambda layer: fx.current_keep(layer.neurons.du, arith)),
-        v_keep=per_neuron(lambda layer: fx.voltage_keep(layer.neurons.dv, arith)),
-        bias=per_neuron(lambda layer: fx.effective_bias(layer.neurons.bias_mant, layer.neurons.bias_exp)),
-        vth_eff=per_neuron(lambda layer: fx.firing_threshold(layer.neurons.vth, arith, layer.neurons.inclusive)),
-        reset_sub=per_neuron(lambda layer: layer.neurons.reset_sub),
+        u_keep=per_neuron(cuba(lambda layer: fx.current_keep(layer.neurons.du, arith))),
+        v_keep=per_neuron(cuba(lambda layer: fx.voltage_keep(layer.neurons.dv, arith))),
+        bias=per_neuron(lambda layer: _effective_bias(layer.neurons)),
+        vth_eff=per_neuron(cuba(lambda layer: fx.firing_threshold(layer.neurons.vth, arith, _cuba_inclusive(layer.neurons)))),
+        reset_sub=per_neuron(cuba(lambda layer: layer.neurons.reset_sub)),
         v_init=per_neuron(lambda layer: layer.neurons.v_init),
         v_floor=per_neuron(lambda layer: layer.neurons.v_floor if layer.neurons.v_floor is not None else np.zeros(layer.n_out)),
+        **_compartment_arrays(layers, per_neuron, arith),
         **{f"p_{k}": np.array(v, dtype=np.bool_ if k in ("graded", "dense") else np.int64) for k, v in proj.items()},
         dense_w=cat(dense_parts, np.uint8),
         run_ptr=cat(ptr_parts, np.int64),
@@ -340,6 +416,7 @@ class EngineOutput:
     u_trace: np.ndarray | None
     v_trace: np.ndarray | None
     event_counts: np.ndarray  # (B, N): steps in which a neuron of a counting layer fired (zeros elsewhere)
+    x_trace: np.ndarray | None = None  # (T, B, EXTRA_STATE, N): the extra state of compartments other than CUBA
 
 
 def run_engine(
@@ -372,6 +449,8 @@ def run_engine(
     event_counts = np.zeros((batch, n) if counting else (1, 1), np.int64)
     u_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
     v_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
+    extra = record_state and bool(np.any(packed.compartment != 0))
+    x_trace = np.zeros((steps, batch, EXTRA_STATE, n) if extra else (1, 1, 1, 1), np.int32)
     spike_counts = np.zeros((batch, n), np.int64)
     window_counts = np.zeros((batch, n), np.int64)
     stats = np.zeros((batch, layers, 4), np.int64)  # active inputs, u wraps, v saturations, updated
@@ -382,12 +461,13 @@ def run_engine(
     _simulate(
         x,
         p.layer_start, p.reset_mode, p.spike_cap, p.floored, p.u_keep, p.v_keep, p.bias, p.vth_eff, p.reset_sub, p.v_init, p.v_floor,
+        p.u_init, p.compartment, p.layer_flags, p.x_param, p.x_state_init,
         p.p_source, p.p_target, p.p_delay, p.p_code, p.p_exp, p.p_graded, p.p_dense, p.p_dense_start, p.p_dense_stride, p.p_ptr_start, p.p_factor,
         p.dense_w, p.dense_w.view(np.int8), p.run_ptr, p.runs, p.sparse_w,
         p.depth, p.state_bits, p.decay_bits, p.activation_shift, p.state_max,
         window_start, window_stop, out_layer, record_spikes and not record_counts, record_state, record_counts,
         rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
-        min(batch, numba.get_num_threads()), np.zeros(1, np.int64),
+        min(batch, numba.get_num_threads()), np.zeros(1, np.int64), x_trace, extra,
         c.n_counters, c.run_stop, c.run_group, c.source_runs, c.group_ptr, c.group_counter, c.group_inc,
         c.segment_start, c.segment_lo, c.segment_hi, c.segment_counter, step_counts, first_sample, count_totals,
     )
@@ -408,6 +488,7 @@ def run_engine(
         restore(u_trace) if record_state else None,
         restore(v_trace) if record_state else None,
         restore(event_counts) if counting else event_counts,
+        restore(x_trace) if extra else None,
     )
 
 
@@ -579,6 +660,71 @@ def _update_neurons_ext(
 
 
 @numba.njit(cache=True)
+def _decay64(x, keep, decay_bits):
+    """sign(x keep) (|x keep| >> decay_bits), the product in int64 (exact for any int32 x)."""
+    product = np.int64(x) * np.int64(keep)
+    return -((-product) >> decay_bits) if product < 0 else product >> decay_bits
+
+
+@numba.njit(cache=True)
+def _update_extended(a_in, u, v, u_keep, v_keep, bias, theta_0, reset_sub, params, extra, flags, half, decay_bits, activation_shift, state_max, spikes,
+                     arrived, any_arrived, keep_updated):
+    """One step of one layer of the extended compartment (``neurons/extended.py``), in int64
+    with every int32 wrap of Lava's registers stated (this compartment is not a hot path:
+    exactness over lanes). ``params`` rows: theta keep, r keep, theta_step, refractory, u bias;
+    ``extra`` rows: theta, r, count; ``flags``: zero reset, r_jump, hold_current, guard, inclusive.
+    Updated neurons are counted and marked as by ``_update_neurons`` (the bias: v's or u's)."""
+    zero_reset, r_jump, hold_current, guard, inclusive = flags[0] != 0, flags[1], flags[2] != 0, flags[3] != 0, flags[4] != 0
+    theta, r, count = extra[0], extra[1], extra[2]
+    n_active = n_wrapped = n_saturated = n_updated = 0
+    for i in range(a_in.size):
+        current_in = np.int64(a_in[i])
+        a_in[i] = 0
+        was_set = (v[i] != 0) | (arrived[i] != 0) | any_arrived | (bias[i] != 0) | (params[4, i] != 0)
+        held = count[i] > 0
+        over = guard and v[i] > theta[i]
+        current = _wrap32(_decay64(u[i], u_keep[i], decay_bits) + _wrap32(current_in << activation_shift) + params[4, i])
+        wrapped = current > half or current <= -half
+        if current > half:
+            current -= 2 * half
+        elif current <= -half:
+            current += 2 * half
+        if held and hold_current:
+            current = 0
+        summed = _wrap32(_decay64(v[i], v_keep[i], decay_bits) + current + np.int64(bias[i]))
+        voltage = min(max(summed, -state_max), state_max)
+        if held:
+            voltage = np.int64(v[i])
+            count[i] -= 1
+        elif voltage != summed:
+            n_saturated += 1
+        threshold = _wrap32(_wrap32(_decay64(_wrap32(np.int64(theta[i]) - theta_0[i]), params[0, i], decay_bits)) + theta_0[i])
+        refractory_state = _wrap32(_decay64(r[i], params[1, i], decay_bits))
+        level = _wrap32(voltage - refractory_state)
+        limit = _wrap32(threshold * 2) if over else threshold
+        fire = not held and (level >= limit if inclusive else level > limit)
+        if fire:
+            voltage = 0 if zero_reset else _wrap32(voltage - reset_sub[i])
+            refractory_state = _wrap32(refractory_state + _wrap32(r_jump * threshold))
+            threshold = _wrap32(threshold + params[2, i])
+            count[i] = params[3, i]
+            if hold_current:
+                current = 0
+                voltage = 0
+        u[i] = current
+        v[i] = voltage
+        theta[i] = threshold
+        r[i] = refractory_state
+        spikes[i] = fire
+        n_active += current_in != 0
+        n_wrapped += wrapped
+        updated = I32(was_set | fire)
+        arrived[i] = updated * keep_updated
+        n_updated += updated
+    return n_active, n_wrapped, n_saturated, n_updated
+
+
+@numba.njit(cache=True)
 def _count_payload(events, payload, counts, window, in_window, values, sent):
     """``_count_events`` for a layer firing several spikes per step: each spiking neuron adds its
     count n (and one graded spike to ``sent``), and ``values`` (aligned with ``events``)
@@ -602,6 +748,51 @@ def _record_counts(row, layer_start, spike_cap, spikes, payload):
             row[lo:hi] = payload[lo:hi]
         else:
             row[lo:hi] = spikes[lo:hi]
+
+
+@numba.njit(cache=True)
+def _round_shift(x, s):
+    """x / 2**s rounded half up (arithmetic shift); s = 0 returns x."""
+    return x if s == 0 else (x + (np.int64(1) << (s - 1))) >> s
+
+
+@numba.njit(cache=True)
+def _update_izhikevich(a_in, u, v, bias, params, flags, spikes, arrived, any_arrived, keep_updated):
+    """One step of one layer of the Izhikevich compartment (``neurons/izhikevich.py``), in
+    int64; ``params`` rows: a, b, c, d, v_peak; ``flags``: substeps_log2, step_shift. Updated
+    neurons are counted and marked as by ``_update_neurons``."""
+    limit = np.int64((1 << 23) - 1)
+    substeps, shift = 1 << flags[0], flags[1]
+    n_active = n_saturated = n_updated = 0
+    for i in range(a_in.size):
+        current_in = np.int64(a_in[i])
+        a_in[i] = 0
+        was_set = (v[i] != 0) | (arrived[i] != 0) | any_arrived | (bias[i] != 0)
+        raw = np.int64(bias[i]) + (current_in << 6)
+        current = min(max(raw, -limit), limit)
+        n_saturated += current != raw
+        volt, rec = np.int64(v[i]), np.int64(u[i])
+        a, b, c, d, peak = np.int64(params[0, i]), np.int64(params[1, i]), np.int64(params[2, i]), np.int64(params[3, i]), np.int64(params[4, i])
+        fired = False
+        for _ in range(substeps):
+            square = _round_shift(_round_shift(volt * volt, 8) * 2621, 16)
+            dv = square + 5 * volt + (140 << 8) - _round_shift(rec, 4) + current
+            du = _round_shift(a * (_round_shift(b * volt, 12) - rec), 16)
+            v_raw, u_raw = volt + _round_shift(dv, shift), rec + _round_shift(du, shift)
+            volt, rec = min(max(v_raw, -limit), limit), min(max(u_raw, -limit), limit)
+            n_saturated += (volt != v_raw) + (rec != u_raw)
+            if volt >= peak:
+                volt = c
+                rec = min(max(rec + d, -limit), limit)
+                fired = True
+        u[i] = rec
+        v[i] = volt
+        spikes[i] = fired
+        n_active += current_in != 0
+        updated = I32(was_set | fired)
+        arrived[i] = updated * keep_updated
+        n_updated += updated
+    return n_active, 0, n_saturated, n_updated
 
 
 @numba.njit(cache=True, inline="always")
@@ -860,12 +1051,13 @@ def _count_on_cores(events, n_events, layer_start, inputs, run_stop, run_group, 
 def _simulate(
     x,
     layer_start, reset_mode, spike_cap, floored, u_keep, v_keep, bias, vth_eff, reset_sub, v_init, v_floor,
+    u_init, compartment, layer_flags, x_param, x_state_init,
     p_source, p_target, p_delay, p_code, p_exp, p_graded, p_dense, p_dense_start, p_dense_stride, p_ptr_start, p_factor,
     dense_w, dense_w_signed, run_ptr, runs, sparse_w,
     depth, state_bits, decay_bits, activation_shift, state_max,
     window_start, window_stop, out_layer, record_spikes, record_state, record_counts,
     rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
-    n_workers, next_sample,
+    n_workers, next_sample, x_trace, record_extra,
     n_counters, run_stop, run_group, source_runs, group_ptr, group_counter, group_inc,
     segment_start, segment_lo, segment_hi, segment_counter, step_counts, first_sample, count_totals,
 ):
@@ -896,6 +1088,7 @@ def _simulate(
     for _worker in numba.prange(n_workers):
         u = np.zeros(n, np.int32)  # Lava's registers are int32; every update states its own wraps
         v = np.zeros(n, np.int32)
+        xs = np.zeros((x_state_init.shape[0], n), np.int32)  # extra state of compartments other than CUBA
         slots = np.zeros((depth, n), np.int32)
         arrived = np.zeros((depth, n), np.int32)  # a sparse projection's event reaches the neuron (int32: the update loop's width)
         layer_arrived = np.zeros((depth, n_layers), np.uint8)  # a dense projection's event reaches the layer
@@ -921,8 +1114,9 @@ def _simulate(
             b = _fetch_add(next_sample, 0, 1)
             if b >= batch:
                 break
-            u[:] = 0
+            u[:] = u_init
             v[:] = v_init
+            xs[:] = x_state_init
             slots[:] = 0
             arrived[:] = 0
             layer_arrived[:] = 0
@@ -941,17 +1135,28 @@ def _simulate(
                     any_arrived = layer_arrived[t % depth, layer] != 0
                     layer_arrived[t % depth, layer] = 0
                     split = segment_start[layer + 1] - segment_start[layer] > 1  # on several cores
-                    if extended[layer]:
+                    if compartment[layer] == 0 and extended[layer]:
                         n_active, n_wrapped, n_saturated, n_updated = _update_neurons_ext(
                             slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
                             reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
                             spike_cap[layer], floored[layer], v_floor[lo:hi], payload[lo:hi],
                             arrived_now[lo:hi], any_arrived, keep_updated if split else I32(0),
                         )
-                    else:
+                    elif compartment[layer] == 0:
                         n_active, n_wrapped, n_saturated, n_updated = _update_neurons(
                             slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi],
                             reset_sub[lo:hi], reset_mode[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
+                            arrived_now[lo:hi], any_arrived, keep_updated if split else I32(0),
+                        )
+                    elif compartment[layer] == 1:
+                        n_active, n_wrapped, n_saturated, n_updated = _update_extended(
+                            slot[lo:hi], u[lo:hi], v[lo:hi], u_keep[lo:hi], v_keep[lo:hi], bias[lo:hi], vth_eff[lo:hi], reset_sub[lo:hi],
+                            x_param[:, lo:hi], xs[:, lo:hi], layer_flags[layer], half, decay_bits, activation_shift, state_max, spikes[lo:hi],
+                            arrived_now[lo:hi], any_arrived, keep_updated if split else I32(0),
+                        )
+                    else:
+                        n_active, n_wrapped, n_saturated, n_updated = _update_izhikevich(
+                            slot[lo:hi], u[lo:hi], v[lo:hi], bias[lo:hi], x_param[:, lo:hi], layer_flags[layer], spikes[lo:hi],
                             arrived_now[lo:hi], any_arrived, keep_updated if split else I32(0),
                         )
                     local[layer, 0] += n_active
@@ -977,6 +1182,8 @@ def _simulate(
                 if record_state:
                     u_trace[t, b] = u
                     v_trace[t, b] = v
+                if record_extra:
+                    x_trace[t, b] = xs
                 for i in range(out_hi - out_lo):  # a loop: ``+= v[lo:hi]`` would allocate every step
                     out_v_sum[b, i] += v[out_lo + i]
                 n_inputs = _list_inputs(x[t, b], in_events, in_values, graded_input)

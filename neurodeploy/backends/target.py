@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import BackendUnavailableError
-from ..neurons import NEURONS
 from .results import RunResult
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ class Target:
     bit_exact: bool  # Lava's integers exactly: comparable with --verify
     summary: str = ""  # one line for --help and the docs
     uses_device: bool = False  # runs on RunRequest.device (--device)
-    compartments: frozenset[str] = frozenset({"cuba"})  # neuron compartments it runs (neurons/cuba.py)
+    compartments: frozenset[str] = frozenset({"cuba"})  # neuron compartments it runs (neurons/compartment.py)
 
     def run(self, stage, inputs: np.ndarray, request: RunRequest) -> RunResult:
         """Run ``inputs`` (steps, batch, n_inputs; float values for the normalised stage,
@@ -54,7 +53,7 @@ class Target:
         """After compiling: raise a UserError if this target cannot run the network."""
         layers = getattr(stage, "quantised", stage).layers
         for layer in layers:
-            compartment = NEURONS.get(layer.neurons.kind).compartment
+            compartment = layer.neurons.compartment
             if compartment not in self.compartments:
                 raise BackendUnavailableError(
                     f"layer {layer.name!r}: target {self.name} cannot run neuron model {layer.neurons.kind} "

@@ -37,6 +37,7 @@ from scipy import sparse
 from ..hardware import fixed_point as fx
 from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
+from ..neurons import compartment_of
 from .core_counts import CoreCounts, StepCounter
 from .kernels import input_max, split_by_delay
 
@@ -148,16 +149,18 @@ class TorchLayer:
     name: str
     n: int
     projections: list[TorchProjection]
-    u_keep: torch.Tensor
-    v_keep: torch.Tensor
-    bias: torch.Tensor
-    vth_eff: torch.Tensor
-    reset: Reset
-    reset_sub: torch.Tensor
-    v_init: torch.Tensor
+    u_keep: torch.Tensor | None
+    v_keep: torch.Tensor | None
+    bias: torch.Tensor | None
+    vth_eff: torch.Tensor | None
+    reset: Reset | None
+    reset_sub: torch.Tensor | None
+    v_init: torch.Tensor | None
     unit: torch.Tensor  # state units per float unit of v (the layer's state scale)
     max_spikes: int = 1  # > 1: spikes per step as counts (graded spikes)
     v_floor: torch.Tensor | None = None  # v = max(v, v_floor) after the reset
+    compartment: object = None  # a compartment other than CUBA: its torch_step runs the layer (no gradients)
+    params: dict | None = None
 
 
 def _as_tensor(values, device) -> torch.Tensor:
@@ -190,6 +193,13 @@ def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list
             TorchProjection(p.source, i, p, [(d, _weights_on(w, device, input_max(p))) for d, w in sorted(split_by_delay(p.weights, p.delays).items())])
             for i, p in enumerate(layer.projections)
         ]
+        unit = _as_tensor(np.broadcast_to(layer.state_scale, (layer.n_out,)), device)
+        if neu.compartment != "cuba":
+            compartment = compartment_of(neu)
+            bias = _as_tensor(compartment.update_bias(neu), device)  # for the updated-neuron count only: torch_step has its own
+            layers.append(TorchLayer(layer.name, layer.n_out, projections, None, None, bias, None, None, None, None, unit,
+                                     compartment=compartment, params=compartment.torch_params(neu, arith, device)))
+            continue
         layers.append(
             TorchLayer(
                 name=layer.name,
@@ -202,7 +212,7 @@ def build(network: QuantisedNetwork, device: str | torch.device = "cpu") -> list
                 reset=neu.reset,
                 reset_sub=_as_tensor(neu.reset_sub, device),
                 v_init=_as_tensor(neu.v_init, device),
-                unit=_as_tensor(np.broadcast_to(layer.state_scale, (layer.n_out,)), device),
+                unit=unit,
                 max_spikes=neu.max_spikes,
                 v_floor=None if neu.v_floor is None else _as_tensor(neu.v_floor, device),
             )
@@ -260,7 +270,8 @@ def simulate(
     dev = x.device
     zeros = {layer.name: torch.zeros(batch, layer.n, dtype=torch.float64, device=dev) for layer in layers}
     u = dict(zeros)
-    v = {layer.name: layer.v_init.expand(batch, layer.n).clone() for layer in layers}
+    states = {layer.name: layer.compartment.torch_init(layer.params, batch) for layer in layers if layer.compartment is not None}
+    v = {layer.name: states[layer.name]["v"].to(torch.float64) if layer.name in states else layer.v_init.expand(batch, layer.n).clone() for layer in layers}
     spikes = dict(zeros)
     pending: dict[str, dict[int, torch.Tensor]] = {layer.name: {} for layer in layers}
     counts = {layer.name: torch.zeros(batch, layer.n, dtype=torch.float64, device=dev) for layer in layers}
@@ -270,7 +281,7 @@ def simulate(
     out_name = network.output_layer.name
     out_v_sum = torch.zeros_like(zeros[out_name])
     rasters = {layer.name: [] for layer in layers} if record_spikes else None
-    traces = {layer.name: {"u": [], "v": []} for layer in layers} if record_state else None
+    traces = {layer.name: {var: [] for var in (layer.compartment.state if layer.compartment else ("u", "v"))} for layer in layers} if record_state else None
     count_updates = count_updates or core_plan is not None
     arrivals = _Arrivals(layers, batch, dev) if count_updates else None
     counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
@@ -280,11 +291,15 @@ def simulate(
             name = layer.name
             v_before = v[name]
             a_in = pending[name].pop(t, zeros[name])
-            current, voltage, spike, n_active, n_wrapped, n_saturated = update_neurons(
-                a_in, u[name], v[name], layer.u_keep, layer.v_keep, layer.bias, layer.vth_eff, layer.reset_sub, layer.unit,
-                layer.reset, arith.activation_shift, arith.decay_bits, arith.state_bits, arith.state_max,
-                max_spikes=layer.max_spikes, v_floor=layer.v_floor,
-            )
+            if layer.compartment is not None:
+                spike, n_active, n_wrapped, n_saturated = layer.compartment.torch_step(layer.params, states[name], a_in.detach())
+                current, voltage = states[name]["u"].to(torch.float64), states[name]["v"].to(torch.float64)
+            else:
+                current, voltage, spike, n_active, n_wrapped, n_saturated = update_neurons(
+                    a_in, u[name], v[name], layer.u_keep, layer.v_keep, layer.bias, layer.vth_eff, layer.reset_sub, layer.unit,
+                    layer.reset, arith.activation_shift, arith.decay_bits, arith.state_bits, arith.state_max,
+                    max_spikes=layer.max_spikes, v_floor=layer.v_floor,
+                )
             u[name], v[name], spikes[name] = current, voltage, spike
             counts[name] = counts[name] + spike
             if name in event_counts:
@@ -297,8 +312,9 @@ def simulate(
             if rasters is not None:
                 rasters[name].append(spike.detach().to(torch.int32) if layer.max_spikes > 1 else spike.detach() > 0)
             if traces is not None:
-                traces[name]["u"].append(current.detach().to(torch.int32))
-                traces[name]["v"].append(voltage.detach().to(torch.int32))
+                values = states[name] if name in states else {"u": current, "v": voltage}
+                for var, trace in traces[name].items():
+                    trace.append(values[var].detach().to(torch.int32))
             if arrivals is not None:
                 mask = (v_before != 0) | arrivals.take(name, t) | (layer.bias != 0) | (spike.detach() != 0)
                 updated[name] += torch.count_nonzero(mask)

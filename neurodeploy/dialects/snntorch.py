@@ -19,11 +19,12 @@ rst = H(v[t-1] - thr) on the stored membrane (neurons.py:102-108):
     zero, Leaky         v = beta (1 - rst) v + i      (leaky.py:245-247): an immediate reset to 0
     zero, no delay      the reset of this step's spike at once: an immediate reset to 0
     subtract, no delay  v -= (s - rst) thr (leaky.py:222-229): after a subtraction that left v
-                        above thr the next spike needs v > 2 thr; Loihi subtracts once per
-                        spike (not exact, noted)
+                        above thr the next spike needs v > 2 thr (the extended compartment's
+                        guard, exact)
     zero, delay, Synaptic / RLeaky / RSynaptic
                         v = (1 - rst)(beta v + i) (synaptic.py:271-289, rleaky.py:405-408): the
-                        step after a spike is zeroed, its input lost (not exact, noted)
+                        step after a spike is zeroed, its input lost (a one-step refractory
+                        period, exact)
 
 RSynaptic ignores reset_delay=False (rsynaptic.py:366-375 resets local copies and returns the
 stored membrane): it runs with the delay whatever the setting.
@@ -35,7 +36,8 @@ import dataclasses
 
 import nir
 
-from ..neurons.snntorch import reset_note
+from ..neurons.nir_extension import KEY
+from ..neurons.snntorch import snntorch_reset
 from .base import Dialect, DialectOptions, Lowered
 
 DEFAULT_RESET, DEFAULT_DELAY = "subtract", True  # snnTorch's Leaky/Synaptic constructor defaults
@@ -78,7 +80,6 @@ class SnnTorchDialect(Dialect):
             dynamics, gain = model.lower(low)
             return Lowered(dynamics, gain, (f"not an snnTorch neuron: NIR's equations in forward Euler at dt = {low.dt:g} s",))
         meta = _metadata(low.node)
-        from_frontend = "snntorch_module" in meta  # neurodeploy's snnTorch frontend noted its resets already
         reset = settings["reset"] if settings["reset_from"] == "--reset" else _text(meta.get("reset", meta.get("reset_mechanism", settings["reset"])))
         delay = settings["reset_delay"] if settings["reset_delay_from"] == "--reset-delay" else bool(meta.get("reset_delay", settings["reset_delay"]))
         module = ("RSynaptic" if low.recurrent else "Synaptic") if model.name == "CubaLIF" else ("RLeaky" if low.recurrent else "Leaky")
@@ -88,11 +89,11 @@ class SnnTorchDialect(Dialect):
             delay = True
             conventions.append("RSynaptic ignores reset_delay=False in snnTorch 1.0 (rsynaptic.py:366-375): its reset is delayed")
         node = copy.copy(low.node)
-        node.metadata = {**meta, "reset": reset, "reset_delay": delay}
+        exact = {"reset": reset, "reset_delay": delay} if KEY in meta else snntorch_reset(module, reset, delay)
+        node.metadata = {**meta, **exact}  # snnTorch's reset exactly (neurons/snntorch.py)
         dynamics, gain = model.lower(dataclasses.replace(low, node=node))
         conventions.append(RESET_RULES.get((reset, delay), f"reset {reset!r}"))
-        note = None if from_frontend else reset_note(f"node {low.name!r}", module, reset, delay)
-        return Lowered(dynamics, gain, tuple(conventions), (note,) if note else ())
+        return Lowered(dynamics, gain, tuple(conventions))
 RESET_RULES = {
     ("subtract", True): "reset by subtraction one step late (leaky.py:238-243): an immediate subtraction of thr / beta",
     ("subtract", False): "reset by subtraction without delay (leaky.py:222-229)",

@@ -17,8 +17,10 @@ states. Each supported module becomes one NIR node (one handler per module type)
     nn.Flatten        -> nir.Flatten
     nn.Dropout, nn.Identity -> removed (inference)
     snnTorch neurons  -> the node of the neuron model that lists the module in its
-                         ``snntorch_modules`` (``neurons/``): snn.Leaky -> nir.LIF,
-                         snn.Synaptic -> nir.CubaLIF (``from_snntorch`` there)
+                         ``snntorch_modules`` (``neurons/``): snn.Leaky, snn.Lapicque -> nir.LIF,
+                         snn.Synaptic -> nir.CubaLIF, snn.Alpha -> nir.CubaLIF and a nir.Delay of
+                         one step (``from_snntorch`` there); neurodeploy's snnTorch-style modules
+                         (``neurons/snntorch_modules.py``) -> the NIR extension's nodes
     snn.RLeaky, snn.RSynaptic -> the same node and its recurrent connection
                          (``<name>.w_rec``: nir.Affine for all_to_all, nir.Conv2d for a
                          convolutional one, nir.Scale(V) for one-to-one) back to itself
@@ -146,11 +148,8 @@ def _check_neuron_options(name: str, module: nn.Module) -> None:
     factor = torch.as_tensor(getattr(module, "graded_spikes_factor", 1.0))
     if not torch.all(factor == 1.0):
         raise UnsupportedModelError(f"module {name!r} ({kind}): graded_spikes_factor must be 1 for binary Loihi spikes")
-    if module.reset_mechanism not in ("zero", "subtract"):
-        raise UnsupportedModelError(
-            f"module {name!r} ({kind}): reset_mechanism={module.reset_mechanism!r}; Loihi neurons reset, "
-            "use 'zero' or 'subtract'"
-        )
+    if module.reset_mechanism not in ("zero", "subtract", "none"):
+        raise UnsupportedModelError(f"module {name!r} ({kind}): reset_mechanism={module.reset_mechanism!r} (zero, subtract or none)")
 
 
 def _trace(model: nn.Module, input_shape: tuple[int, ...] | None, shape_hints: tuple[tuple[int, ...], ...] = ()) -> _Trace:
@@ -353,7 +352,7 @@ def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
             _fold_batchnorm(name, module, source, trace, nodes, consumers)
             converted[name] = upstream
             continue
-        result = _to_nir(name, module, upstream.shape, source, trace, notes)
+        result = _to_nir(name, module, upstream.shape, source, trace, notes, feeds_others=name in consumers)
         nodes.update(result.nodes)
         edges.extend(result.edges)
         edges.append((upstream.exit, result.entry))
@@ -372,7 +371,9 @@ def _single(name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> _Converted:
     return _Converted({name: node}, [], name, name, tuple(int(x) for x in shape))
 
 
-def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], source: str, trace: _Trace, notes: list[str]) -> _Converted:
+def _to_nir(
+    name: str, module: nn.Module, in_shape: tuple[int, ...], source: str, trace: _Trace, notes: list[str], feeds_others: bool = True
+) -> _Converted:
     """One handler per module type."""
     n = int(np.prod(in_shape))
     if isinstance(module, nn.Linear):
@@ -390,7 +391,17 @@ def _to_nir(name: str, module: nn.Module, in_shape: tuple[int, ...], source: str
     if isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
         return _pooling(name, module, in_shape, source, trace, notes)
     if type(module) in _neuron_types():
-        neuron = snntorch_model(module).from_snntorch(name, module, in_shape, notes)
+        model = snntorch_model(module)
+        neuron = model.from_snntorch(name, module, in_shape, notes)
+        delay = model.snntorch_output_delay(module)
+        if delay and feeds_others:  # the spikes leave ``delay`` steps after the node's own
+            node = nir.Delay(delay=np.full(int(np.prod(in_shape)), delay * SNNTORCH_DT))
+            return _Converted({name: neuron, f"{name}.delay": node}, [(name, f"{name}.delay")], name, f"{name}.delay", tuple(in_shape))
+        if delay:
+            notes.append(
+                f"module {name!r} ({type(module).__name__}): as the network's output its spikes are reported {delay} step(s) "
+                "before snnTorch's (inside the network a synaptic delay keeps them in step)"
+            )
         if type(module).__name__ not in RECURRENT_NEURONS:
             return _single(name, neuron, in_shape)
         recurrent = _recurrent_node(name, module, in_shape)

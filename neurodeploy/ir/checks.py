@@ -13,7 +13,7 @@ from scipy import sparse
 
 from ..hardware.fixed_point import stored_weights, weight_range
 from ..hardware.profile import HardwareProfile
-from ..neurons import NEURONS
+from ..neurons import NEURONS, compartment_of
 from .resources import output_axons_per_neuron, partition_use
 from .stages import (
     CONNECTIONS,
@@ -125,16 +125,7 @@ def check_quantised(stage: QuantisedNetwork, pass_name: str = "quantise", profil
             if p.delays is not None:
                 d = p.delays.data if sparse.issparse(p.delays) else np.asarray(p.delays)
                 c.require(d.size == 0 or (d.min() >= 0 and d.max() <= a.max_synaptic_delay), where, f"delays outside [0, {a.max_synaptic_delay}]")
-        for field, lo, hi in (
-            ("du", 0, a.decay_max),
-            ("dv", 0, a.decay_max),
-            ("vth", 0, a.threshold_max),
-            ("bias_mant", a.bias_mantissa_min, a.bias_mantissa_max),
-            ("bias_exp", 0, a.bias_exponent_max),
-            ("v_init", -a.state_max, a.state_max),
-            ("reset_sub", 0, a.state_max),
-            ("v_floor", -a.state_max, a.state_max),
-        ):
+        for field, lo, hi in compartment_of(neu).limits(neu, a):
             value = getattr(neu, field)
             if value is None and field == "v_floor":
                 continue

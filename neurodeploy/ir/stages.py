@@ -9,7 +9,8 @@ Each pass in ``ir/passes`` takes one stage and returns the next; a function's
 signature says which stage it accepts. Stages are frozen: passes never mutate
 their input, so before/after comparisons stay possible. A layer's neurons are the neuron
 models' own types: ``NeuronDynamics`` (neurons/base.py) once normalised, ``QuantisedNeurons``
-(neurons/cuba.py) once quantised.
+(neurons/cuba.py) once quantised, or the subclass / integer form of the compartment that runs
+them (``neurons.compartment`` names it; neurons/compartment.py).
 """
 from __future__ import annotations
 

@@ -41,7 +41,10 @@ class NeuronDynamics:
     weights). NIR's ``v_reset`` is absorbed by measuring v relative to it:
     v_nir = v + v_offset, so NIR's initial v = 0 is ``-v_offset`` (``v_initial``, which an
     exporter's convention may set otherwise). ``kind`` names the neuron model (its key in
-    ``NEURONS``); ``reset`` accepts a ``Reset`` or its name.
+    ``NEURONS``); ``reset`` accepts a ``Reset`` or its name. A spiking neuron without reset
+    (snnTorch's ``reset_mechanism="none"``) subtracts a reset amount of 0. ``compartment`` names
+    the integer neuron that runs these dynamics (``neurons/compartment.py``); a compartment with
+    more state subclasses this form.
 
     Several spikes per step (``max_spikes > 1``; inclusive threshold and subtractive reset,
     as Sinabs and Rockpool run them): a neuron at v >= threshold emits
@@ -49,6 +52,7 @@ class NeuronDynamics:
     v -= n * reset_amount; its output at that step is n (a graded spike carrying the count).
     """
 
+    compartment: ClassVar[str] = "cuba"
     kind: str
     alpha: np.ndarray
     beta: np.ndarray
@@ -153,8 +157,8 @@ class NeuronModel:
     spiking: ClassVar[bool] = True
     threshold_field: ClassVar[str] = "v_threshold"
     reset_field: ClassVar[str | None] = "v_reset"  # None: it resets to 0
-    compartment: ClassVar[str] = "cuba"  # the integer neuron it runs as (neurons/cuba.py)
-    snntorch_modules: ClassVar[tuple[str, ...]] = ()  # snnTorch classes (snntorch.<name>) that convert to this node
+    compartment: ClassVar[str] = "cuba"  # the integer neuron it lowers to (neurons/compartment.py); snnTorch reset variants may need "extended"
+    snntorch_modules: ClassVar[tuple[str, ...]] = ()  # snnTorch classes (snntorch.<name>, or "module:Class") that convert to this node
 
     def subthreshold(self, low: Lowering) -> Subthreshold:
         raise NotImplementedError
@@ -166,6 +170,10 @@ class NeuronModel:
     def from_snntorch(self, name: str, module, shape: tuple[int, ...], notes: list[str]):
         """The NIR node of an snnTorch neuron module of one of ``snntorch_modules``."""
         raise NotImplementedError(f"{self.name} has no snnTorch module")
+
+    def snntorch_output_delay(self, module) -> int:
+        """Steps by which the module's spikes trail the node's (the frontend adds a NIR Delay)."""
+        return 0
 
     def lower(self, low: Lowering) -> tuple[NeuronDynamics, np.ndarray]:
         """The layer's ``NeuronDynamics`` under NIR's own semantics (forward Euler at dt, the
@@ -196,7 +204,9 @@ class NeuronModel:
             threshold = low.param(self.threshold_field)
             v_reset = low.zeros if self.reset_field is None else low.param(self.reset_field)
             reset_amount = threshold - v_reset
-            if reset is Reset.SUBTRACT:
+            if spikes_without_reset(low.node):
+                reset_amount = low.zeros
+            elif reset is Reset.SUBTRACT:
                 if np.any(v_reset != 0):
                     raise UnsupportedModelError(f"node {low.name!r}: subtractive reset with a nonzero v_reset is ambiguous; use v_reset = 0")
                 if delayed:
@@ -227,13 +237,29 @@ def reset_mechanism(node, name: str) -> tuple[Reset, bool]:
     """(mechanism, delayed) from node metadata; NIR's own semantics is an immediate reset to v_reset.
 
     ``{"reset": "subtract"}`` (our snnTorch frontend writes it) subtracts the threshold;
-    ``"reset_delay": true`` (snnTorch's default) delays the subtraction by one step."""
+    ``"reset_delay": true`` (snnTorch's default) delays the subtraction by one step;
+    ``"none"`` spikes without resetting: a subtraction of nothing (``spikes_without_reset``)."""
+    value = _metadata_text(node, "reset", _metadata_text(node, "reset_mechanism", "zero"))
+    if value not in ("zero", "subtract", "none"):
+        raise UnsupportedModelError(f"node {name!r}: reset mechanism {value!r} is not supported (zero, subtract or none)")
     meta = node.metadata or {}
-    value = meta.get("reset", meta.get("reset_mechanism", "zero"))
-    value = value.decode() if isinstance(value, bytes) else str(value)
-    if value not in ("zero", "subtract"):
-        raise UnsupportedModelError(f"node {name!r}: reset mechanism {value!r} is not supported (zero or subtract)")
-    return Reset.of(value), bool(meta.get("reset_delay", False))
+    return Reset.of("subtract" if value == "none" else value), value != "none" and bool(meta.get("reset_delay", False))
+
+
+def spikes_without_reset(node) -> bool:
+    """The node's metadata says ``{"reset": "none"}``: it spikes and keeps v (snnTorch's reset_mechanism="none")."""
+    return _metadata_text(node, "reset", _metadata_text(node, "reset_mechanism", "zero")) == "none"
+
+
+def snntorch_module(node) -> str | None:
+    """The snnTorch module the node was converted from (metadata ``snntorch_module``), or None:
+    where it is set, the reset keys mean snnTorch's own semantics (``neurons/snntorch.py``)."""
+    return _metadata_text(node, "snntorch_module", None)
+
+
+def _metadata_text(node, key: str, default):
+    value = (node.metadata or {}).get(key, default)
+    return value.decode() if isinstance(value, bytes) else (str(value) if value is not None else None)
 
 
 def delayed_subtraction(threshold: np.ndarray, beta: np.ndarray, name: str) -> np.ndarray:

@@ -16,19 +16,22 @@ One place for each part of it:
                         else neurodeploy's ``NeurodeployLIF`` (backends/lava_processes/)
 
 A model with other state (a refractory counter, an adaptive threshold, a second variable)
-is a new compartment: its own module here with these parts, its name in the model's
-``compartment``, and in the ``compartments`` of every target that implements it.
+is a new compartment (``neurons/compartment.py``): ``extended.py`` and ``izhikevich.py``
+are two. Unlike theirs, CUBA's updates stay in the engines, its hot path.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ..errors import InvalidValueError
+from ..hardware import fixed_point as fx
 from ..hardware.fixed_point import Reset
 from ..hardware.profile import ArithmeticSpec
 from .base import NeuronDynamics
+from .compartment import Compartment
 
 NAME = "cuba"
 
@@ -38,6 +41,7 @@ class QuantisedNeurons:
     """A layer of CUBA neurons in integers (see ``hardware/fixed_point.py``); ``kind`` names
     the neuron model, ``reset`` accepts a ``Reset`` or its name."""
 
+    compartment: ClassVar[str] = NAME
     kind: str
     du: np.ndarray  # int (n,)
     dv: np.ndarray
@@ -74,6 +78,44 @@ class QuantisedNeurons:
     def has_uniform_parameters(self) -> bool:
         """True when du, dv and vth are single values (what Lava's LIF process supports)."""
         return all(np.all(a == a[0]) for a in (self.du, self.dv, self.vth)) if self.size else True
+
+
+class CubaCompartment(Compartment):
+    """The CUBA compartment's entry in ``COMPARTMENTS``: its quantisation and checks (its
+    updates are the engines' own)."""
+
+    name = NAME
+    state = ("u", "v")
+    lava_module = "neurodeploy_lif"
+
+    def quantise(self, name, dyn, bias_total, scale, arith):
+        return quantise_neurons(name, dyn, bias_total, scale, arith)
+
+    def limits(self, neurons, arith):
+        return cuba_limits(arith)
+
+    def configs(self, neurons) -> list[tuple]:
+        return list(zip(neurons.du.tolist(), neurons.dv.tolist(), neurons.vth.tolist(), [neurons.reset] * neurons.size))
+
+    def update_bias(self, neurons) -> np.ndarray:
+        return fx.effective_bias(neurons.bias_mant, neurons.bias_exp)
+
+
+def cuba_limits(arith: ArithmeticSpec) -> list[tuple[str, int, int]]:
+    """(field, lowest, highest) of the CUBA registers and parameters."""
+    return [
+        ("du", 0, arith.decay_max),
+        ("dv", 0, arith.decay_max),
+        ("vth", 0, arith.threshold_max),
+        ("bias_mant", arith.bias_mantissa_min, arith.bias_mantissa_max),
+        ("bias_exp", 0, arith.bias_exponent_max),
+        ("v_init", -arith.state_max, arith.state_max),
+        ("reset_sub", 0, arith.state_max),
+        ("v_floor", -arith.state_max, arith.state_max),  # None where the layer has no floor
+    ]
+
+
+CUBA = CubaCompartment()
 
 
 def lava_process(neurons: QuantisedNeurons) -> str:

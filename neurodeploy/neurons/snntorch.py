@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from ..hardware.fixed_point import Reset
+from .base import reset_mechanism, snntorch_module, spikes_without_reset
+from .extended import extend
 
 SNNTORCH_DT = 1e-4  # the dt snnTorch's exporter writes; any dt gives the same dynamics
 
@@ -30,6 +33,21 @@ def per_neuron(value: Any, shape: tuple[int, ...]) -> np.ndarray:
         raise UnsupportedModelError(f"a parameter of shape {list(array.shape)} does not fit a layer of shape {list(shape)}") from None
 
 
+class SnntorchResets:
+    """Mixin for the neuron models snnTorch modules convert to: where the metadata names an
+    snnTorch module, an undelayed subtraction keeps snnTorch's double-reset guard (the
+    threshold doubles while the stored membrane is above it), which needs the extended
+    compartment (``neurons/extended.py``)."""
+
+    def lower(self, low):
+        dynamics, gain = super().lower(low)
+        if self.spiking and snntorch_module(low.node) and not spikes_without_reset(low.node):
+            reset, delayed = reset_mechanism(low.node, low.name)
+            if reset is Reset.SUBTRACT and not delayed:
+                dynamics = extend(dynamics, guard=True)
+        return dynamics, gain
+
+
 def membrane(name: str, module, shape: tuple[int, ...], notes: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
     """(tau_mem, the NIR fields every snnTorch neuron shares): the membrane from ``beta``,
     threshold, no leak or reset offset, and the reset in metadata."""
@@ -45,32 +63,46 @@ def membrane(name: str, module, shape: tuple[int, ...], notes: list[str]) -> tup
     return tau_mem, common
 
 
-def reset_metadata(name: str, module, notes: list[str]) -> dict[str, Any]:
-    """snnTorch's reset as node metadata; a note where Loihi's immediate reset differs.
+# snnTorch modules whose zero reset with delay zeroes the whole step after a spike (input
+# included): mem = base - reset * base. Leaky keeps that step's input (mem = beta (1 - reset) mem + x).
+WHOLE_STEP_ZERO_RESET = ("Synaptic", "RLeaky", "RSynaptic", "Lapicque")
 
-    snnTorch's default delayed subtraction (``mem[t] = beta mem[t-1] + I[t] - thr s[t-1]``)
-    equals an immediate subtraction of ``thr / beta`` (``neurons/base.py``)."""
+
+def reset_metadata(name: str, module, notes: list[str]) -> dict[str, Any]:
+    """snnTorch's reset as node metadata (``{"reset", "reset_delay", "snntorch_module"}``,
+    read by ``neurons/base.py``), with the neurodeploy extension where the reset needs state
+    Loihi's built-in neuron lacks: a zero reset that holds mem at 0 for the step after a spike
+    is a one-step refractory period (``Refractory``).
+
+    snnTorch's delayed subtraction (``mem[t] = beta mem[t-1] + I[t] - thr s[t-1]``) equals an
+    immediate subtraction of ``thr / beta`` (``neurons/base.py``); without delay it keeps
+    snnTorch's double-reset guard (the extended compartment)."""
+    kind = type(module).__name__
     mechanism = module.reset_mechanism
     delay = bool(getattr(module, "reset_delay", True))
-    note = reset_note(f"module {name!r}", type(module).__name__, mechanism, delay)
-    if note:
-        notes.append(note)
-    return {"reset": mechanism, "reset_delay": delay, "snntorch_module": type(module).__name__}
+    if kind == "RSynaptic" and not delay:
+        notes.append(
+            f"module {name!r}: snnTorch's RSynaptic computes its reset_delay=False reset into a local variable it discards, so "
+            "it resets with delay; deployed as it runs (with delay)"
+        )
+        delay = True
+    return snntorch_reset(kind, mechanism, delay)
 
 
-def reset_note(what: str, module: str, mechanism: str, delay: bool) -> str | None:
-    """Why Loihi's immediate reset differs from snnTorch's for this module and reset, or None
-    where it maps exactly (``what`` names the module or node)."""
-    if mechanism == "subtract" and not delay:
-        return (
-            f"{what}: snnTorch's subtractive reset with reset_delay=False subtracts the threshold a second "
-            "time while mem stays above it after a reset; Loihi subtracts once per spike, so spike times differ "
-            "whenever mem exceeds twice the threshold (the default reset_delay=True maps exactly)"
-        )
-    if module in ("Synaptic", "RLeaky", "RSynaptic") and mechanism == "zero" and delay:
-        return (
-            f"{what}: snnTorch's {module} with reset_mechanism='zero' and reset_delay=True holds mem at 0 "
-            "for the step after a spike; Loihi resets immediately, so spike times can differ "
-            "(train with reset_delay=False for an exact match)"
-        )
-    return None
+def snntorch_reset(kind: str, mechanism: str, delay: bool) -> dict[str, Any]:
+    """The node metadata with which the neuron models run snnTorch module ``kind``'s reset
+    exactly (also for NIR files snnTorch exported, ``dialects/snntorch.py``)."""
+    from .nir_extension import KEY, VERSION
+
+    meta: dict[str, Any] = {"reset": mechanism, "reset_delay": delay, "snntorch_module": kind}
+    if mechanism == "zero" and delay and kind in WHOLE_STEP_ZERO_RESET:
+        meta[KEY] = {"version": VERSION, "neuron": "Refractory", "t_ref": SNNTORCH_DT}
+    return meta
+
+
+def immediate_reset(node, module):
+    """``node`` with the plain immediate reset of ``module``'s reset mechanism (neurodeploy's
+    own snnTorch-style modules reset at the spike, as Loihi does)."""
+    node.metadata = {**(node.metadata or {}), "reset": module.reset_mechanism, "reset_delay": False}
+    node.metadata.pop("snntorch_module", None)
+    return node

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backends.results import RunResult
 from ..ir.stages import INPUT, QuantisedNetwork
+from ..neurons.cuba import QuantisedNeurons
 
 
 def layer_lags(network: QuantisedNetwork) -> dict[str, int]:
@@ -124,6 +125,11 @@ def quantisation_errors(network: QuantisedNetwork, layer) -> dict[str, float | N
         "weight_rms_relative": float(np.sqrt(np.mean(error**2))) / rms if rms else None,
         "weight_max_relative": float(np.abs(error).max()) / float(np.abs(reference).max()) if rms else None,
         "threshold_relative": None,
+    }
+    if not isinstance(neu, QuantisedNeurons):  # a compartment without CUBA's decays and threshold (Izhikevich)
+        return {**result, "alpha_abs": None, "beta_abs": None, "bias_relative_to_threshold": None}
+    result = {
+        **result,
         "alpha_abs": float(np.abs(1.0 - (neu.du + 1.0) / arith.decay_unity - dyn.alpha).max(initial=0.0)),
         "beta_abs": float(np.abs(1.0 - neu.dv / arith.decay_unity - dyn.beta).max(initial=0.0)),
         "bias_relative_to_threshold": None,

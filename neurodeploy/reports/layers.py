@@ -16,6 +16,7 @@ import numpy as np
 from ..backends import TARGETS
 from ..backends.results import RunResult
 from ..ir.passes import CompiledNetwork
+from ..neurons.nir_extension import neuron_of
 from . import energy
 from .chip import RESOURCES
 from .neurobench import layer_metrics, total_sparsity
@@ -102,8 +103,16 @@ def _projection_summary(projection) -> dict[str, Any]:
 
 
 def _node_types(compiled: CompiledNetwork, nodes: tuple[str, ...]) -> list[str]:
+    """NIR node types; a node carrying the neurodeploy extension as its model's name, e.g. "LIF(Refractory)"."""
     graph_nodes = compiled.float_graph.graph.nodes
-    return [type(graph_nodes[n]).__name__ for n in nodes if n in graph_nodes and type(graph_nodes[n]).__name__ != "Flatten"]
+    types = []
+    for n in nodes:
+        node = graph_nodes.get(n)
+        if node is None or type(node).__name__ == "Flatten":
+            continue
+        extension = neuron_of(node)
+        types.append(f"{type(node).__name__}({extension})" if extension else type(node).__name__)
+    return types
 
 
 def _graded_input(compiled: CompiledNetwork) -> bool:

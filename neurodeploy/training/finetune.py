@@ -248,6 +248,12 @@ def _check_against_model(network: QuantisedNetwork, inputs: np.ndarray, labels: 
             f"fine-tuning inputs have shape {inputs.shape}: each sample must have the model's {n_in} inputs "
             f"(shape {tuple(network.input_shape)}), as (steps, samples, *input_shape)"
         )
+    for layer in network.layers:
+        if layer.neurons.compartment != "cuba":  # the straight-through gradients are CUBA's (backends/torch_engine.py)
+            raise UnsupportedModelError(
+                f"layer {layer.name!r}: fine-tuning runs Loihi's CUBA neurons only; {layer.neurons.kind} runs as the "
+                f"{layer.neurons.compartment} compartment: deploy without --finetune"
+            )
     n_out = network.output_layer.n_out
     if labels.max(initial=0) >= n_out:
         raise UserError(f"fine-tuning label {int(labels.max())} has no output neuron: the model has {n_out} outputs (classes 0..{n_out - 1})")

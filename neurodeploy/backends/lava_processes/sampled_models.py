@@ -37,8 +37,12 @@ class _SampleBoundaries:
         if not hasattr(self, "_recordings"):
             self._recordings = {name: np.load(path, mmap_mode="r+") for name, path in paths.items()}
         row = self.time_step - 1
+        aliases = self.proc_params.get("aliases") or {}
         for name, array in self._recordings.items():
-            array[row] = self.s_out_buff if name == "spikes" else getattr(self, name)
+            if name in aliases:  # recorded under neurodeploy's name, read from the model's own attribute (None: 0)
+                array[row] = 0 if aliases[name] is None else getattr(self, aliases[name])
+            else:
+                array[row] = self.s_out_buff if name == "spikes" else getattr(self, name)
 
 
 class _SampledNeuronModel(_SampleBoundaries):
@@ -56,6 +60,19 @@ class PySampledLifModel(_SampledNeuronModel, PyLifModelBitAcc):
 
 class PySampledNeurodeployLifModel(_SampledNeuronModel, PyNeurodeployLifModel):
     """``PyNeurodeployLifModel`` with per-sample reset and recording."""
+
+
+class SampledState(_SampleBoundaries):
+    """Mixin for the neuron models of other compartments (``extended_lif.py``,
+    ``izhikevich.py``): at each sample start restores every variable of
+    ``proc_params["initial"]`` ({name: values}), then runs the model, then records."""
+
+    def run_spk(self):
+        if self._at_sample_start():
+            for name, values in self.proc_params["initial"].items():
+                getattr(self, name)[:] = values
+        super().run_spk()
+        self._record_step()
 
 
 class _SampledConnection(_SampleBoundaries):

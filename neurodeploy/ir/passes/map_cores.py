@@ -31,6 +31,7 @@ from scipy import sparse
 from ...errors import DoesNotFitError
 from ...hardware.profile import HardwareProfile
 from ...hardware.topology import place
+from ...neurons import compartment_of
 from ..resources import output_axons_per_neuron, partition_use
 from ..stages import CoreUse, LayerMapping, LayerSlice, MappedNetwork, QuantisedLayer, QuantisedNetwork
 
@@ -311,8 +312,8 @@ def _slices(network: QuantisedNetwork, plan: dict[str, np.ndarray], profile: Har
 
 
 def _neuron_configs(layer: QuantisedLayer) -> list[tuple]:
-    n = layer.neurons
-    return list(zip(n.du.tolist(), n.dv.tolist(), n.vth.tolist(), [n.reset] * layer.n_out))
+    """Per neuron, what the core's neuron-parameter table holds (neurons with equal entries share one)."""
+    return [(layer.neurons.compartment, *config) for config in compartment_of(layer.neurons).configs(layer.neurons)]
 
 
 def _pack(network: QuantisedNetwork, slices: dict[str, list[_Piece]], profile: HardwareProfile) -> list[list[_Piece]]:

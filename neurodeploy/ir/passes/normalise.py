@@ -125,7 +125,7 @@ class _GraphWalker:
             if not (isinstance(node, (nir.Input, nir.Output, nir.Delay) + LINEAR_NODES) or is_neuron(node)):
                 raise UnsupportedModelError(
                     f"node {name!r} has type {type(node).__name__}, which neurodeploy cannot deploy "
-                    f"(supported node types: {STRUCTURE}, {', '.join(NEURONS.names())}, NIRGraph)"
+                    f"(supported node types: {STRUCTURE}, {', '.join(n for n in NEURONS.names() if hasattr(nir, n))}, NIRGraph)"
                 )
         self.preds = {n: [] for n in nodes}
         self.succs = {n: [] for n in nodes}

@@ -46,7 +46,8 @@ from scipy import sparse
 from ...errors import DoesNotFitError, InputDataError, InvalidValueError, UnsupportedModelError
 from ...hardware.fixed_point import Reset, firing_threshold, sign_mode_of, weight_range
 from ...hardware.profile import ArithmeticSpec, HardwareProfile
-from ...neurons.cuba import bias_with_folded_current, payload_limit, quantise_neurons
+from ...neurons import compartment_of
+from ...neurons.cuba import bias_with_folded_current, payload_limit
 from ..stages import (
     INPUT,
     Geometry,
@@ -222,8 +223,18 @@ def _quantise_layer(
     """The layer in integers, notes on it, and, if it sends spike counts, their bound."""
     notes: list[str] = []
     dyn = layer.neurons
+    compartment = compartment_of(dyn)
     synapses = [_Synapses(p, encoding, arith, counts) for p in layer.projections]
-    bias_total, folded = bias_with_folded_current(dyn.alpha, dyn.bias, dyn.current_bias)
+    fixed_scale = compartment.fixed_scale(dyn)
+    if fixed_scale is not None:  # the compartment's state has a fixed format (Izhikevich: Q8 mV)
+        projections = [_quantise_projection(layer, syn, fixed_scale, arith) for syn in synapses]
+        notes.extend(_coarse_weight_notes(synapses, projections, fixed_scale, arith))
+        neurons, neuron_notes = compartment.quantise(layer.name, dyn, dyn.bias, fixed_scale, arith)
+        return QuantisedLayer(layer.name, layer.shape, tuple(projections), neurons, fixed_scale, layer), notes + neuron_notes, None
+    if compartment.current_bias:  # the compartment adds the constant current to u itself
+        bias_total, folded = dyn.bias, False
+    else:
+        bias_total, folded = bias_with_folded_current(dyn.alpha, dyn.bias, dyn.current_bias)
     if folded:
         notes.append(
             "constant synaptic current (Affine bias into CubaLIF) applied as its steady-state bias on v, "
@@ -244,7 +255,7 @@ def _quantise_layer(
             scale = channel
     projections = [_quantise_projection(layer, syn, scale, arith) for syn in synapses]
     notes.extend(_coarse_weight_notes(synapses, projections, scale, arith))
-    neurons, neuron_notes = quantise_neurons(layer.name, dyn, bias_total, scale, arith)
+    neurons, neuron_notes = compartment.quantise(layer.name, dyn, bias_total, scale, arith)
     notes.extend(neuron_notes)
     scales = np.asarray(scale, dtype=np.float64).reshape(-1)
     state_scale = float(scales[0]) if np.all(scales == scales[0]) else scales

@@ -1,0 +1,139 @@
+"""The compartments other than CUBA (neurons/extended.py, neurons/izhikevich.py) in integers:
+random layers over the whole legal parameter range, extremes included, run bit for bit alike
+on every engine (held to the numpy statement) and on Lava (its own ATRLIF, or neurodeploy's
+processes), every register compared at every step."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from neurodeploy.backends.compare import compare_runs
+from neurodeploy.backends.cpu import run_cpu
+from neurodeploy.backends.lava_backend import LOIHI_SIM, run_lava
+from neurodeploy.hardware.fixed_point import Reset
+from neurodeploy.neurons.extended import ExtendedNeurons, atrlif_compatible
+from neurodeploy.neurons.izhikevich import REGIMES, IzhikevichNeurons
+
+from netgen import random_input, random_quantised_network
+
+ARITH_TOP = (1 << 23) - 1
+
+
+def extended_neurons(rng, base, *, extreme: bool, atrlif: bool = False) -> ExtendedNeurons:
+    """Random extended neurons on a CUBA layer's integers; ``atrlif``: a layer Lava's own ATRLIF runs."""
+    n = base.size
+    cuba = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    if atrlif:
+        uniform = {name: np.full(n, int(rng.integers(0, 4096))) for name in ("du", "dv", "dtheta", "dr")}
+        cuba.update(du=uniform["du"], dv=uniform["dv"], vth=np.full(n, int(rng.integers(1, 2**6))), v_init=np.zeros(n, np.int32),
+                    reset=Reset.SUBTRACT, reset_sub=np.zeros(n, np.int32))
+        return ExtendedNeurons(**cuba, u_bias=np.zeros(n, np.int32), dtheta=uniform["dtheta"].astype(np.int32), dr=uniform["dr"].astype(np.int32),
+                               theta_step=np.full(n, 64 * int(rng.integers(0, 2**8)), np.int32), refractory=np.zeros(n, np.int32),
+                               r_jump=2, inclusive=True)
+    top = ARITH_TOP if extreme else 2**14
+
+    def draw(low, high):
+        value = rng.integers(low, high + 1, n)
+        if extreme:
+            value = np.where(rng.random(n) < 0.3, rng.choice([low, high], n), value)
+        return value.astype(np.int32)
+
+    reset = Reset.ZERO if rng.random() < 0.5 else Reset.SUBTRACT
+    cuba.update(reset=reset, reset_sub=draw(0, top) if reset is Reset.SUBTRACT else np.zeros(n, np.int32), vth=draw(0, 2**10))
+    return ExtendedNeurons(
+        **cuba, u_bias=np.where(rng.random(n) < 0.5, draw(-top, top) // 8, 0).astype(np.int32), dtheta=draw(0, 4095), dr=draw(0, 4095),
+        theta_step=draw(-top, top) if extreme else draw(-2**10, 2**14),
+        refractory=draw(0, 63 if extreme else 5),
+        r_jump=int(rng.integers(0, 4)), hold_current=bool(rng.random() < 0.5), guard=bool(rng.random() < 0.5), inclusive=bool(rng.random() < 0.5),
+    )
+
+
+def izhikevich_neurons(rng, n: int, *, extreme: bool) -> IzhikevichNeurons:
+    """Parameters around the four regimes (extreme: anywhere in their registers)."""
+    regimes = np.array([REGIMES[str(k)] for k in rng.choice(list(REGIMES), n)])
+    a, b, c, d = (regimes[:, i] * rng.uniform(0.8, 1.2, n) for i in range(4))
+    q = lambda x, frac: np.round(x * (1 << frac)).astype(np.int32)  # noqa: E731
+    neurons = IzhikevichNeurons("Izhikevich", q(a, 16), q(b, 16), q(c, 8), q(d, 12), np.full(n, 30 << 8, np.int32), q(rng.uniform(0, 15, n), 8),
+                                np.full(n, -65 << 8, np.int32), q(-65 * b, 12), substeps_log2=int(rng.integers(0, 3)), step_shift=0)
+    neurons = dataclasses.replace(neurons, step_shift=neurons.substeps_log2)
+    if extreme:  # large d and biases drive u and the current into their limits
+        neurons = dataclasses.replace(neurons, d=np.where(rng.random(n) < 0.5, ARITH_TOP, neurons.d).astype(np.int32),
+                                      bias=np.where(rng.random(n) < 0.3, ARITH_TOP, neurons.bias).astype(np.int32))
+    return neurons
+
+
+def network(rng, profile, *, extreme: bool, sizes=(12, 9, 8, 7)):
+    """Three layers: random extended neurons, an ATRLIF layer, Izhikevich neurons."""
+    base = random_quantised_network(rng, profile, list(sizes), extreme=extreme, resets=["zero"] * 3)
+    layers = list(base.layers)
+    layers[0] = dataclasses.replace(layers[0], neurons=extended_neurons(rng, layers[0].neurons, extreme=extreme))
+    layers[1] = dataclasses.replace(layers[1], neurons=extended_neurons(rng, layers[1].neurons, extreme=extreme, atrlif=True))
+    layers[2] = dataclasses.replace(layers[2], neurons=izhikevich_neurons(rng, layers[2].n_out, extreme=extreme))
+    return dataclasses.replace(base, layers=tuple(layers))
+
+
+def assert_active(run, net):
+    for layer in net.layers:
+        assert run.layers[layer.name].spikes > 0, f"layer {layer.name} is silent: a silent layer agrees with anything"
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+def test_engines_equal_the_numpy_statement(loihi2, seed, engine):
+    rng = np.random.default_rng(seed)
+    net = network(rng, loihi2, extreme=bool(seed % 2))
+    x = random_input(rng, 40, 3, net.n_inputs)
+    reference = run_cpu(net, x, record_spikes=True, record_state=True, engine="numpy")
+    assert_active(reference, net)
+    result = run_cpu(net, x, record_spikes=True, record_state=True, engine=engine)
+    assert not result.notes, result.notes
+    verdict = compare_runs(reference, result, [layer.name for layer in net.layers])
+    assert verdict["passed"], verdict["first_difference"]["message"]
+    assert set(result.traces[net.layers[0].name]) == {"u", "v", "theta", "r", "count"}
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("extreme", [False, True])
+def test_lava_runs_them_bit_for_bit(loihi2, extreme):
+    rng = np.random.default_rng(10 + extreme)
+    net = network(rng, loihi2, extreme=extreme)
+    assert atrlif_compatible(net.layers[1].neurons) and LOIHI_SIM.layer_details(net.layers[1])["lava_process"] == "ATRLIF"
+    assert LOIHI_SIM.layer_details(net.layers[0])["lava_process"] == "NeurodeployExtendedLIF"
+    x = random_input(rng, 25, 2, net.n_inputs)
+    lava = run_lava(net, x, record_spikes=True, record_state=True)
+    assert_active(lava, net)
+    reference = run_cpu(net, x, record_spikes=True, record_state=True, engine="numpy")
+    verdict = compare_runs(lava, reference, [layer.name for layer in net.layers])
+    assert verdict["passed"], verdict["first_difference"]["message"]
+    if extreme:
+        assert sum(reference.layers[layer.name].saturations["v_saturate"] for layer in net.layers) > 0, "the extremes were not reached"
+    assert lava.layers[net.layers[2].name].saturations == reference.layers[net.layers[2].name].saturations
+
+
+def test_each_option_of_the_extended_compartment_changes_the_spikes(loihi2):
+    """Every flag and parameter reaches the arithmetic (a test that cannot fail proves nothing)."""
+    rng = np.random.default_rng(3)
+    base = random_quantised_network(rng, loihi2, [12, 10], resets=["zero"])
+    layer = base.layers[0]
+    cuba = {f.name: getattr(layer.neurons, f.name) for f in dataclasses.fields(layer.neurons)}
+    cuba.update(du=np.full(10, 1000, np.int32), dv=np.full(10, 500, np.int32), vth=np.full(10, 200, np.int32), bias_mant=np.zeros(10, np.int32),
+                v_init=np.zeros(10, np.int32), reset_sub=np.full(10, 200 * 64, np.int32))
+    excitatory = tuple(dataclasses.replace(p, weight_exp=-4, weights=np.abs(p.weights), sign_mode="excitatory") for p in layer.projections)
+    layer = dataclasses.replace(layer, projections=excitatory)
+    plain = ExtendedNeurons(**cuba, u_bias=np.zeros(10, np.int32), dtheta=np.full(10, 200, np.int32), dr=np.full(10, 400, np.int32),
+                            theta_step=np.zeros(10, np.int32), refractory=np.zeros(10, np.int32))
+    x = random_input(rng, 60, 2, 12, rate=0.5)
+
+    def spikes(**changes):
+        net = dataclasses.replace(base, layers=(dataclasses.replace(layer, neurons=dataclasses.replace(plain, **changes)),))
+        return run_cpu(net, x, record_spikes=True, engine="numpy").rasters[layer.name]
+
+    reference = spikes()
+    assert 0.02 < reference.mean() < 0.5, reference.mean()
+    variants = dict(refractory=np.full(10, 3, np.int32), theta_step=np.full(10, int(plain.vth.mean()) * 64, np.int32), r_jump=2,
+                    reset=Reset.SUBTRACT, hold_current=True, u_bias=np.full(10, -300, np.int32))
+    for name, value in variants.items():
+        changes = {name: value}
+        if name == "hold_current":
+            changes["refractory"] = np.full(10, 2, np.int32)
+        assert not np.array_equal(spikes(**changes), reference), name
