@@ -54,6 +54,7 @@ _PASSTHROUGH_OPS = {
     "float", "double", "to", "type", "__getitem__", "select", "unbind", "requires_grad_",
 }
 _SKIPPED_MODULES = (nn.Dropout, nn.Identity)
+_POOLING = (nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
 def _snn():
@@ -112,8 +113,8 @@ def _leaf_modules(model: nn.Module) -> dict[str, nn.Module]:
 
 
 STRUCTURE_MODULES = (
-    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d (on spikes), nn.BatchNorm1d/2d (after "
-    "Linear/Conv), nn.Flatten, nn.Dropout, nn.Identity"
+    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d and nn.AdaptiveMaxPool2d "
+    "(on spikes), nn.BatchNorm1d/2d (after Linear/Conv), nn.Flatten, nn.Dropout, nn.Identity, and + of module outputs"
 )
 RECURRENT_NEURONS = ("RLeaky", "RSynaptic")  # neuron modules with a recurrent connection of their own (``.recurrent``)
 
@@ -128,7 +129,7 @@ def _supported_modules() -> str:
 
 
 def _reject_unsupported_modules(model: nn.Module) -> None:
-    supported = (nn.Linear, nn.Flatten, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d, nn.BatchNorm1d, nn.BatchNorm2d) + _SKIPPED_MODULES
+    supported = (nn.Linear, nn.Flatten, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d) + _POOLING + _SKIPPED_MODULES
     for name, module in _leaf_modules(model).items():
         if type(module) in _neuron_types():
             _check_neuron_options(name, module)
@@ -235,10 +236,15 @@ class _OpWatcher(TorchFunctionMode):
             return result
         inputs = list(_tensors(args, kwargs))
         origins = {self.flow.of(a) for a in inputs} - {None}
+        name = getattr(func, "__name__", str(func))
+        if name in _ADD_OPS and origins:
+            summed = _sum_origin(args, kwargs, self.flow)
+            if summed is not None:
+                self.flow.mark(result, summed)
+                return result
         if any(result is a for a in inputs):
             return result  # returned its input unchanged (e.g. dropout in eval mode): origin stays
         if origins:
-            name = getattr(func, "__name__", str(func))
             if name in _PASSTHROUGH_OPS and len(origins) == 1:
                 origin = origins.pop()
             else:
@@ -246,6 +252,41 @@ class _OpWatcher(TorchFunctionMode):
             for out in (result if isinstance(result, (tuple, list)) else (result,)):
                 self.flow.mark(out, origin)
         return result
+
+
+SUM = "sum:"  # origin of an addition of module outputs: "sum:" + the operands' origins joined by SUM_JOIN
+SUM_JOIN = " + "
+_ADD_OPS = {"add", "add_", "__add__", "__radd__", "__iadd__"}
+
+
+def _sum_origin(args, kwargs, flow: _Flow) -> str | None:
+    """The origin of ``a + b`` where both are module outputs (or the input, or sums of them) of
+    one shape: a residual addition, which NIR expresses as two edges into one node. ``x + 0``
+    (Python's ``sum``) keeps x's origin. None for anything else (an operation the tracer rejects)."""
+    if kwargs and any(k != "alpha" or v != 1 for k, v in kwargs.items()):
+        return None
+    if len(args) != 2:
+        return None
+    a, b = args
+    if not isinstance(a, torch.Tensor):
+        a, b = b, a
+    if isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+        return flow.of(a) if isinstance(b, (int, float)) and b == 0 and _summable(flow.of(a)) else None
+    if a.shape != b.shape or not (_summable(flow.of(a)) and _summable(flow.of(b))):
+        return None
+    operands = sorted(sum_operands(flow.of(a)) + sum_operands(flow.of(b)))
+    if len(set(operands)) != len(operands):
+        return None  # a tensor added to itself is a scaling, not a residual edge
+    return SUM + SUM_JOIN.join(operands)
+
+
+def _summable(origin: str | None) -> bool:
+    return origin is not None and not origin.startswith(("op:", "state:"))
+
+
+def sum_operands(origin: str) -> list[str]:
+    """The module outputs (or INPUT) a traced signal is the sum of: [origin] for a plain one."""
+    return origin[len(SUM):].split(SUM_JOIN) if origin.startswith(SUM) else [origin]
 
 
 def _tensors(args, kwargs):
@@ -339,7 +380,8 @@ def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
     notes: list[str] = []
     consumers: dict[str, list[str]] = {}
     for name in trace.order:
-        consumers.setdefault(trace.source_of[name], []).append(name)
+        for operand in sum_operands(trace.source_of[name]):
+            consumers.setdefault(operand, []).append(name)
     for name in trace.order:
         module = trace.modules[name]
         source = trace.source_of[name]
@@ -347,15 +389,18 @@ def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
             raise UnsupportedModelError(
                 f"module {name!r} receives the state (mem/syn) of {source[6:]!r} as its input; only spikes flow between layers"
             )
-        upstream = converted[source]
+        upstreams = _upstreams(name, source, converted)
         if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            if len(upstreams) > 1:
+                raise UnsupportedModelError(f"module {name!r} ({type(module).__name__}) follows an addition ({_described(source)}); "
+                                            "it can only be folded into the nn.Linear or nn.Conv directly before it")
             _fold_batchnorm(name, module, source, trace, nodes, consumers)
-            converted[name] = upstream
+            converted[name] = upstreams[0]
             continue
-        result = _to_nir(name, module, upstream.shape, source, trace, notes, feeds_others=name in consumers)
+        result = _to_nir(name, module, upstreams[0].shape, source, trace, notes, feeds_others=name in consumers)
         nodes.update(result.nodes)
         edges.extend(result.edges)
-        edges.append((upstream.exit, result.entry))
+        edges.extend((upstream.exit, result.entry) for upstream in upstreams)  # NIR sums the edges into a node
         converted[name] = result
     sinks = [name for name in trace.order if name not in consumers]
     if len(sinks) != 1:
@@ -365,6 +410,31 @@ def _build_graph(trace: _Trace) -> tuple[nir.NIRGraph, list[str]]:
     edges.append((last.exit, "output"))
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": SNNTORCH_DT, "source": "snntorch"}, type_check=False)
     return graph, notes
+
+
+def _upstreams(name: str, source: str, converted: dict[str, _Converted]) -> list[_Converted]:
+    """What feeds module ``name``: one converted module, or the operands of a residual addition
+    (each an edge into the module's node), all of one shape."""
+    operands = sum_operands(source)
+    missing = [o for o in operands if o not in converted]
+    if missing:
+        raise UnsupportedModelError(
+            f"module {name!r} receives {_described(source)}, which includes {missing[0]!r} before that module has run: "
+            "feedback must be a recurrent neuron module (snn.RLeaky, snn.RSynaptic)"
+        )
+    upstreams = [converted[o] for o in operands]
+    shapes = {u.shape for u in upstreams}
+    if len(shapes) > 1:
+        raise UnsupportedModelError(
+            f"module {name!r} receives {_described(source)} of shapes {', '.join(str(list(s)) for s in sorted(shapes))}: "
+            "a residual addition needs one shape (use a projection, e.g. a 1x1 nn.Conv2d, on the shortcut)"
+        )
+    return upstreams
+
+
+def _described(source: str) -> str:
+    operands = sum_operands(source)
+    return f"the sum {' + '.join(repr(o) for o in operands)}" if len(operands) > 1 else repr(source)
 
 
 def _single(name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> _Converted:
@@ -388,7 +458,7 @@ def _to_nir(
         end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
         node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
         return _single(name, node, tuple(node.output_type["output"]))
-    if isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
+    if isinstance(module, _POOLING):
         return _pooling(name, module, in_shape, source, trace, notes)
     if type(module) in _neuron_types():
         model = snntorch_model(module)
@@ -439,32 +509,112 @@ def _pooling(name: str, module, in_shape: tuple[int, ...], source: str, trace: _
     kind = type(module).__name__
     if len(in_shape) != 3:
         raise UnsupportedModelError(f"module {name!r} ({kind}) expects (channels, height, width), gets {list(in_shape)}")
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return _adaptive_pooling(name, module, in_shape, source, trace, notes)
     if module.ceil_mode:
-        raise UnsupportedModelError(f"module {name!r} ({kind}): ceil_mode=True is not supported")
+        raise UnsupportedModelError(f"module {name!r} ({kind}): ceil_mode=True is not supported (its last windows are cut short)")
     kernel = _pair(module.kernel_size)
     stride = _pair(module.stride if module.stride is not None else module.kernel_size)
     padding = _pair(module.padding)
-    if isinstance(module, nn.AvgPool2d):
-        if not module.count_include_pad or module.divisor_override is not None:
-            raise UnsupportedModelError(f"module {name!r} (AvgPool2d): only count_include_pad=True without divisor_override maps exactly")
-        node = nir.AvgPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
-        return _single(name, node, _pooled_shape(in_shape, kernel, stride, padding))
-    if _pair(module.dilation) != (1, 1) or any(padding):
-        raise UnsupportedModelError(f"module {name!r} (MaxPool2d): dilation and padding are not supported")
-    source_module = trace.modules.get(source)
-    if type(source_module) not in _neuron_types():
-        raise UnsupportedModelError(
-            f"module {name!r} (MaxPool2d) takes the maximum of graded values from {source!r}, which synapses cannot "
-            "compute exactly: use nn.AvgPool2d, or put MaxPool2d after the spiking layer (on 0/1 spikes it is exact)"
-        )
     out_shape = _pooled_shape(in_shape, kernel, stride, padding)
+    if isinstance(module, nn.AvgPool2d):
+        return _average_pooling(name, module, in_shape, kernel, stride, padding, out_shape)
+    _require_spikes(name, kind, source, trace)
+    # zero padding is PyTorch's -inf padding on 0/1 spikes: PyTorch keeps padding <= kernel / 2, so
+    # every window holds at least one real input
+    dilation = _pair(module.dilation)
+    if dilation == (1, 1):
+        pool = nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
+    else:  # a sum pool with gaps: a grouped convolution with a kernel of ones
+        pool = nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=np.ones((in_shape[0], 1, *kernel)), stride=stride, padding=padding,
+                          dilation=dilation, groups=in_shape[0], bias=np.zeros(in_shape[0]))
+        out_shape = tuple(int(x) for x in pool.output_type["output"])
+    return _or_of_windows(name, kind, pool, out_shape, notes)
+
+
+def _require_spikes(name: str, kind: str, source: str, trace: _Trace) -> None:
+    if type(trace.modules.get(source)) not in _neuron_types():
+        raise UnsupportedModelError(
+            f"module {name!r} ({kind}) takes the maximum of graded values from {_described(source)}, which synapses cannot "
+            "compute exactly: use an average pool, or put the max pool directly after a spiking layer (on 0/1 spikes it is exact)"
+        )
+
+
+def _or_of_windows(name: str, kind: str, pool: nir.NIRNode, out_shape: tuple[int, ...], notes: list[str]) -> _Converted:
+    """The max of 0/1 spikes over each window: the window's sum into threshold neurons at 0.5
+    (an OR), which fire in the step their window spikes (``docs/neurons.md``, "Max pooling")."""
     notes.append(
-        f"module {name!r} (MaxPool2d on spikes) runs as a sum pool into threshold neurons ({name}.or): exact in spikes, "
+        f"module {name!r} ({kind} on spikes) runs as a sum pool into threshold neurons ({name}.or): exact in spikes, "
         "one more synaptic step of latency on Loihi"
     )
-    pool = nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
     threshold = nir.Threshold(threshold=np.full(out_shape, 0.5))
-    return _Converted({name: pool, f"{name}.or": threshold}, [(name, f"{name}.or")], name, f"{name}.or", out_shape)
+    return _Converted({name: pool, f"{name}.or": threshold}, [(name, f"{name}.or")], name, f"{name}.or", tuple(out_shape))
+
+
+def _average_pooling(name, module, in_shape, kernel, stride, padding, out_shape) -> _Converted:
+    """PyTorch's divisor: kh * kw (nir.AvgPool2d), ``divisor_override``, or, with
+    count_include_pad=False, the real inputs of each window (a sum pool, then a per-output scale)."""
+    if module.divisor_override is None and (module.count_include_pad or not any(padding)):
+        node = nir.AvgPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
+        return _single(name, node, out_shape)
+    pool = nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
+    if module.divisor_override is not None:
+        divisor = np.full(out_shape, float(module.divisor_override))
+    else:
+        ones = torch.ones((1, 1, *in_shape[1:]), dtype=torch.float64)
+        counts = torch.nn.functional.avg_pool2d(ones, kernel, stride, padding, count_include_pad=False, divisor_override=1)
+        divisor = np.broadcast_to(counts.numpy()[0], out_shape)
+    scale = nir.Scale(scale=np.ascontiguousarray(1.0 / divisor))
+    return _Converted({name: pool, f"{name}.scale": scale}, [(name, f"{name}.scale")], name, f"{name}.scale", tuple(out_shape))
+
+
+ADAPTIVE_MATRIX_LIMIT = 1 << 24  # entries of the dense matrix of a non-uniform adaptive pooling
+
+
+def _adaptive_pooling(name: str, module, in_shape: tuple[int, ...], source: str, trace: _Trace, notes: list[str]) -> _Converted:
+    """AdaptiveAvgPool2d / AdaptiveMaxPool2d to a fixed size: PyTorch's windows are
+    [floor(i H / O), ceil((i + 1) H / O)). Where O divides H they are a uniform pooling
+    (kernel = stride = H / O); otherwise the windows differ in size and the pooling is one
+    matrix per channel (nir.Affine: the same channel's window means, or sums for the max)."""
+    kind = type(module).__name__
+    channels, height, width = (int(x) for x in in_shape)
+    size = module.output_size if isinstance(module.output_size, (tuple, list)) else (module.output_size, module.output_size)
+    out_h, out_w = (height if size[0] is None else int(size[0])), (width if size[1] is None else int(size[1]))
+    is_max = isinstance(module, nn.AdaptiveMaxPool2d)
+    if is_max:
+        _require_spikes(name, kind, source, trace)
+    out_shape = (channels, out_h, out_w)
+    if height % out_h == 0 and width % out_w == 0:
+        kernel = np.array([height // out_h, width // out_w])
+        cls = nir.SumPool2d if is_max else nir.AvgPool2d
+        pool = cls(kernel_size=kernel, stride=kernel.copy(), padding=np.array([0, 0]))
+    else:
+        entries = channels * out_h * out_w * channels * height * width
+        if entries > ADAPTIVE_MATRIX_LIMIT:
+            raise UnsupportedModelError(
+                f"module {name!r} ({kind}): {height}x{width} -> {out_h}x{out_w} has windows of unequal sizes, which need a "
+                f"matrix of {entries} entries (limit {ADAPTIVE_MATRIX_LIMIT}); choose an output size that divides the input"
+            )
+        pool = nir.Linear(weight=_adaptive_matrix(channels, (height, width), (out_h, out_w), mean=not is_max))
+        notes.append(f"module {name!r} ({kind}): {height}x{width} -> {out_h}x{out_w} has windows of unequal sizes; "
+                     "it runs as a sparse projection (no shared kernel)")
+    if is_max:
+        return _or_of_windows(name, kind, pool, out_shape, notes)
+    return _single(name, pool, out_shape)
+
+
+def _adaptive_matrix(channels: int, in_hw: tuple[int, int], out_hw: tuple[int, int], mean: bool) -> np.ndarray:
+    """(C * Oh * Ow, C * H * W): output (c, i, j) takes input window rows [floor(i H / Oh), ceil((i + 1) H / Oh)) and
+    the same for columns, as PyTorch's adaptive pooling; entries 1 / window size (mean) or 1 (sum)."""
+    (height, width), (out_h, out_w) = in_hw, out_hw
+    window = np.zeros((out_h * out_w, height * width))
+    for i in range(out_h):
+        rows = range(i * height // out_h, -(-(i + 1) * height // out_h))
+        for j in range(out_w):
+            cols = range(j * width // out_w, -(-(j + 1) * width // out_w))
+            cells = [r * width + c for r in rows for c in cols]
+            window[i * out_w + j, cells] = 1.0 / len(cells) if mean else 1.0
+    return np.kron(np.eye(channels), window)
 
 
 def _pair(value) -> tuple[int, int]:
