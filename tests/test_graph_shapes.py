@@ -178,3 +178,41 @@ def test_residual_network_on_lava_bit_for_bit(loihi2):
     reference = run_cpu(net, x, record_spikes=True, record_state=True, engine="numpy")
     verdict = compare_runs(lava, reference, [layer.name for layer in net.layers])
     assert verdict["passed"], verdict["first_difference"]["message"]
+
+
+class MozafariShaped(nn.Module):
+    """The layer sizes of Mozafari et al. (2018)'s R-STDP network (SpykeTorch) on a small map:
+    conv 6 -> 30 (5x5), max pool 2, conv 30 -> 250 (3x3), max pool 3, conv 250 -> 200 (5x5)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.l1, self.p1 = nn.Conv2d(6, 30, 5, padding=2), leaky(1.0), nn.MaxPool2d(2, 2)
+        self.c2, self.l2, self.p2 = nn.Conv2d(30, 250, 3, padding=1), leaky(1.0), nn.MaxPool2d(3, 3, padding=1)
+        self.c3, self.l3 = nn.Conv2d(250, 200, 5, padding=2), leaky(1.0)
+
+    def forward(self, x):
+        return self.l3(self.c3(self.p2(self.l2(self.c2(self.p1(self.l1(self.c1(x))))))))
+
+
+def test_a_max_pool_before_a_wide_convolution_costs_fewer_cores_than_the_layer_it_pools(loihi1, monkeypatch):
+    """The OR neurons of a max pool cost output axons: one per neuron and core of the layer
+    they feed. Cut in groups of whole channels, that layer (synapse-memory bound: its kernel
+    is stored once per core and input channel) takes half the cores of bands of rows (its map
+    has two rows here), and so does the pool feeding it, which then costs no more cores than
+    the layer it pools (with bands of rows it costs more)."""
+    import importlib
+
+    map_cores = importlib.import_module("neurodeploy.ir.passes.map_cores")
+    graph = snntorch_to_float_graph(MozafariShaped(), input_shape=(6, 12, 12))
+    mapped = compile_network(graph, CompileOptions(profile=loihi1)).mapped
+    cores = {m.name: len({s.core for s in m.slices}) for m in mapped.layers}
+    l3 = mapped.mapping("l3")
+    channels_per_slice = [np.unique(s.index // 4).size * 4 for s in l3.slices]
+    assert all(s.neurons == c for s, c in zip(l3.slices, channels_per_slice)), "l3 is not cut in whole channels"
+    assert cores["p2.or"] <= cores["l2"] and cores["p1.or"] <= cores["l1"]
+
+    monkeypatch.setattr(map_cores, "_channel_major", lambda *args: None)
+    rows = compile_network(graph, CompileOptions(profile=loihi1)).mapped
+    row_cores = {m.name: len({s.core for s in m.slices}) for m in rows.layers}
+    assert row_cores["l3"] >= 2 * cores["l3"] and row_cores["p2.or"] > cores["p2.or"]
+    assert mapped.cores_used < rows.cores_used

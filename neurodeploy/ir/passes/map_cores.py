@@ -5,7 +5,12 @@
    kernels stored once per core; sparse lists with their index bits). A feature map
    (C, H, W) is cut into bands of rows with all their channels (then, if a row is too
    big, into channel groups of each row), so that a spike from the layer before reaches
-   few cores; other layers into contiguous ranges.
+   few cores; other layers into contiguous ranges. A feature map that needs more slices
+   than it has rows may instead be cut into channel groups spanning every row: a shared
+   kernel is stored once per core and input channel, whatever the positions, so such a
+   slice holds H times the neurons for the same synapse memory, but every neuron before it
+   then reaches every slice. The pass keeps the cut with the fewer cores, counting those
+   the layers before it need for their output axons (``_channel_major``).
 2. Output axons: a neuron needs one output axon per distinct core its synapses reach, so
    a slice's output axons depend on how the layers it feeds are split (recurrence
    included); slices that exceed the limit are split further until none does.
@@ -32,7 +37,7 @@ from ...errors import DoesNotFitError
 from ...hardware.profile import HardwareProfile
 from ...hardware.topology import place
 from ...neurons import compartment_of
-from ..resources import output_axons_per_neuron, partition_use
+from ..resources import _pair_counts, output_axons_per_neuron, partition_use
 from ..stages import CoreUse, LayerMapping, LayerSlice, MappedNetwork, QuantisedLayer, QuantisedNetwork
 
 MAX_ITERATIONS = 50
@@ -42,11 +47,15 @@ PACK_WINDOW = 8  # packing tries the last few cores opened, for locality and spe
 
 def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetwork:
     _check_neurons_fit(network, profile)
-    plan, limits = {}, {}  # per layer: the slice of every neuron
+    plan, limits, channel_major = {}, {}, {}  # per layer: the slice of every neuron
     for layer in network.layers:
         parts, limits[layer.name] = _parts_for_layer(layer, profile)
+        channel_major[layer.name] = False
+        choice = _channel_major(network, layer, parts, profile)
+        if choice is not None:
+            channel_major[layer.name], (parts, limits[layer.name]) = True, choice
         fill = largest_slice(layer, profile)
-        plan[layer.name] = partition(layer, parts, fill)[0]
+        plan[layer.name] = partition(layer, parts, fill, channel_major=channel_major[layer.name])[0]
     for _ in range(MAX_ITERATIONS):  # output axons, with every slice on a core of its own (an upper bound)
         core_of_row = _core_of_row_per_slice(network, plan)
         changed = False
@@ -54,7 +63,8 @@ def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetw
             per_neuron = output_axons_per_neuron(network, layer, core_of_row)
             if _fits_output_axons(plan[layer.name], per_neuron, profile):
                 continue
-            plan[layer.name], limits[layer.name], changed = _split_for_output_axons(layer, per_neuron, plan[layer.name], profile), "output_axons", True
+            split = _split_for_output_axons(layer, per_neuron, plan[layer.name], profile, channel_major[layer.name])
+            plan[layer.name], limits[layer.name], changed = split, "output_axons", True
         if not changed:
             break
     else:  # each split moved another layer's destinations: the limits never held at once
@@ -99,14 +109,23 @@ def slice_bounds(n: int, parts: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
-def partition(layer: QuantisedLayer, parts: int, fill: int = 0) -> tuple[np.ndarray, int]:
+def partition(layer: QuantisedLayer, parts: int, fill: int = 0, channel_major: bool = False) -> tuple[np.ndarray, int]:
     """The slice of every neuron when ``layer`` is cut into about ``parts`` slices; and how
     many slices that makes (a feature map's bands can only follow rows and channels).
     ``fill``: cut a flat layer into slices of ``fill`` neurons and one remainder instead of
-    equal slices, which leaves room on the last core for small layers to share."""
+    equal slices, which leaves room on the last core for small layers to share.
+    ``channel_major``: a feature map in groups of channels with all their rows (then, past
+    one channel per slice, each channel in bands of rows)."""
     n = layer.n_out
     if fill and len(layer.shape) != 3:
         return np.arange(n) // fill, -(-n // fill)
+    if len(layer.shape) == 3 and channel_major:
+        channels, height, width = layer.shape
+        channel = np.arange(n) // (height * width)
+        if parts <= channels:
+            return channel * parts // channels, parts
+        bands = min(height, -(-parts // channels))
+        return channel * bands + (np.arange(n) // width % height) * bands // height, channels * bands
     if len(layer.shape) == 3 and layer.shape[1] > 1:
         channels, height, width = layer.shape
         rows = np.arange(n) // width % height
@@ -119,7 +138,7 @@ def partition(layer: QuantisedLayer, parts: int, fill: int = 0) -> tuple[np.ndar
 
 
 # --------------------------------------------------------------------------- split
-def _parts_for_layer(layer: QuantisedLayer, profile: HardwareProfile) -> tuple[int, str]:
+def _parts_for_layer(layer: QuantisedLayer, profile: HardwareProfile, channel_major: bool = False) -> tuple[int, str]:
     """Fewest slices whose neurons, synapse memory and input axons fit one core, and the
     resource that decided."""
     core = profile.core
@@ -147,7 +166,7 @@ def _parts_for_layer(layer: QuantisedLayer, profile: HardwareProfile) -> tuple[i
     over_at: dict[int, list[str]] = {}
 
     def fits(parts: int) -> bool:
-        assignment, k = partition(layer, parts)
+        assignment, k = partition(layer, parts, channel_major=channel_major)
         axons, bits = partition_use(layer, assignment, k, encoding)
         sizes = np.bincount(assignment, minlength=k)
         over_at[parts] = [name for name, ok in (
@@ -161,6 +180,34 @@ def _parts_for_layer(layer: QuantisedLayer, profile: HardwareProfile) -> tuple[i
     if parts - 1 in over_at and over_at[parts - 1]:  # what one slice fewer would break
         return parts, over_at[parts - 1][0]
     return parts, max(estimate, key=lambda r: estimate[r])
+
+
+def _channel_major(network: QuantisedNetwork, layer: QuantisedLayer, parts: int, profile: HardwareProfile) -> tuple[int, str] | None:
+    """(parts, limiting resource) of groups of whole channels where they cost fewer cores than
+    ``parts`` bands of rows (and channel groups), counting the layer's own slices and the cores
+    the layers before it need for the output axons that reach them (one per neuron and slice
+    reached); else None."""
+    if len(layer.shape) != 3 or parts <= layer.shape[1] or any(not sparse.issparse(p.weights) for p in layer.projections):
+        return None
+    choice = _parts_for_layer(layer, profile, channel_major=True)
+    costs = []
+    for major, k in ((False, parts), (True, choice[0])):
+        assignment, k = partition(layer, k, channel_major=major)
+        costs.append(k + _source_output_axon_cores(network, layer, assignment, k, profile))
+    return choice if costs[1] < costs[0] else None
+
+
+def _source_output_axon_cores(network: QuantisedNetwork, layer: QuantisedLayer, assignment: np.ndarray, k: int, profile: HardwareProfile) -> int:
+    """Cores the layers feeding ``layer`` need at least for their output axons into its ``k`` slices."""
+    names = {layer.name for layer in network.layers}
+    total = 0
+    for projection in layer.projections:
+        if projection.source not in names:
+            continue
+        coo = sparse.coo_matrix(projection.weights)
+        reached = _pair_counts(coo.col, assignment[coo.row], projection.n_in, k).nnz  # distinct (source neuron, slice) pairs
+        total += -(-reached // profile.core.max_output_axons)
+    return total
 
 
 def largest_slice(layer: QuantisedLayer, profile: HardwareProfile) -> int:
@@ -213,7 +260,9 @@ def _fits_output_axons(assignment: np.ndarray, per_neuron: np.ndarray, profile: 
     return np.bincount(assignment, weights=per_neuron).max(initial=0) <= profile.core.max_output_axons
 
 
-def _split_for_output_axons(layer: QuantisedLayer, per_neuron: np.ndarray, assignment: np.ndarray, profile: HardwareProfile) -> np.ndarray:
+def _split_for_output_axons(
+    layer: QuantisedLayer, per_neuron: np.ndarray, assignment: np.ndarray, profile: HardwareProfile, channel_major: bool = False
+) -> np.ndarray:
     """A partition of ``layer`` whose slices also fit the output-axon limit (``per_neuron``:
     the output axons of every neuron). Feature maps: bands of whole rows, filled greedily
     (a row whose spikes cross a band boundary needs more axons); otherwise, or when that
@@ -224,12 +273,13 @@ def _split_for_output_axons(layer: QuantisedLayer, per_neuron: np.ndarray, assig
             f"layer {layer.name!r}: a neuron sends spikes to {int(per_neuron.max())} cores, but a core has {limit} output "
             "axons: make the layers it feeds smaller"
         )
-    bands = _row_bands(layer, per_neuron, profile)
+    bands = None if channel_major else _row_bands(layer, per_neuron, profile)
     if bands is not None:
         return bands
     parts = int(assignment.max(initial=0)) + 1
-    parts = fewest_parts(lambda k: _fits_output_axons(partition(layer, k)[0], per_neuron, profile), parts, layer.n_out)
-    split = partition(layer, parts)[0]
+    cut = lambda k: partition(layer, k, channel_major=channel_major)[0]  # noqa: E731
+    parts = fewest_parts(lambda k: _fits_output_axons(cut(k), per_neuron, profile), parts, layer.n_out)
+    split = cut(parts)
     if not _fits_output_axons(split, per_neuron, profile):  # even its finest partition needs more
         raise DoesNotFitError(
             f"layer {layer.name!r}: no split of it keeps a core within {limit} output axons (its {layer.n_out} neurons need "
