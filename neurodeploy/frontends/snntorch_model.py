@@ -10,9 +10,15 @@ states. Each supported module becomes one NIR node (one handler per module type)
 
     nn.Linear         -> nir.Affine (nir.Linear without bias)
     nn.Conv1d/Conv2d  -> nir.Conv1d/Conv2d (stride, padding, dilation, groups, bias)
-    nn.AvgPool2d      -> nir.AvgPool2d
-    nn.MaxPool2d      -> on spikes only: nir.SumPool2d + nir.Threshold(0.5), which is exactly
-                         the max of 0/1 values (an OR); on graded values it is an error
+    nn.AvgPool2d      -> nir.AvgPool2d (a SumPool2d and a per-output Scale where padding is
+                         not counted or a divisor is given)
+    nn.AdaptiveAvgPool2d -> nir.AvgPool2d where the output size divides the input, else a
+                         nir.Linear of PyTorch's unequal windows
+    nn.MaxPool2d, nn.AdaptiveMaxPool2d -> on spikes only: a sum pool (padding, dilation) into
+                         nir.Threshold(0.5), which is exactly the max of 0/1 values (an OR); on
+                         graded values it is an error
+    a + b             -> of module outputs (a residual sum): one edge from each operand into
+                         the node that receives the sum (NIR sums a node's inputs)
     nn.BatchNorm1d/2d -> folded into the Linear/Conv before it (eval-mode statistics)
     nn.Flatten        -> nir.Flatten
     nn.Dropout, nn.Identity -> removed (inference)
@@ -28,8 +34,8 @@ states. Each supported module becomes one NIR node (one handler per module type)
 The neuron models write snnTorch's decays with ``(dt / tau) r = 1``, which reproduces
 ``mem = beta * mem + input``, and keep the reset in node metadata (``neurons/snntorch.py``).
 
-Any other module is an error naming it; so is any operation other than reshaping or
-time-indexing between two modules (it would otherwise be lost silently).
+Any other module is an error naming it; so is any operation other than reshaping,
+time-indexing or adding between two modules (it would otherwise be lost silently).
 """
 from __future__ import annotations
 
@@ -313,8 +319,8 @@ def _trace_once(model, leaves, skipped, sample: torch.Tensor, shape: tuple[int, 
                 )
             if origin.startswith("op:"):
                 raise UnsupportedModelError(
-                    f"module {name!r} receives the result of operation {origin[3:]}: only reshaping and time "
-                    "indexing are supported between layers; express the computation as modules"
+                    f"module {name!r} receives the result of operation {origin[3:]}: only reshaping, time "
+                    "indexing and sums of module outputs of one shape are supported between layers; express the computation as modules"
                 )
             previous = trace.source_of.setdefault(name, origin)
             if previous != origin:
