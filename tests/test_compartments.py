@@ -22,7 +22,7 @@ ARITH_TOP = (1 << 23) - 1
 def extended_neurons(rng, base, *, extreme: bool, atrlif: bool = False) -> ExtendedNeurons:
     """Random extended neurons on a CUBA layer's integers; ``atrlif``: a layer Lava's own ATRLIF runs."""
     n = base.size
-    cuba = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    cuba = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.name not in ("inclusive", "max_spikes", "v_floor")}
     if atrlif:
         uniform = {name: np.full(n, int(rng.integers(0, 4096))) for name in ("du", "dv", "dtheta", "dr")}
         cuba.update(du=uniform["du"], dv=uniform["dv"], vth=np.full(n, int(rng.integers(1, 2**6))), v_init=np.zeros(n, np.int32),
