@@ -164,6 +164,10 @@ FLOOR_IF = '''\
     class FloorNeurons:
         compartment: ClassVar[str] = "floor-if"
         spiking: ClassVar[bool] = True
+        inclusive: ClassVar[bool] = False  # the spike rule every engine reads: one spike per step, no floor
+        max_spikes: ClassVar[int] = 1
+        several_spikes: ClassVar[bool] = False
+        v_floor: ClassVar[None] = None
         kind: str
         vth: np.ndarray
         v_init: np.ndarray = field(default=None)

@@ -36,6 +36,7 @@ import dataclasses
 
 import nir
 
+from ..neurons import model_of
 from ..neurons.nir_extension import KEY
 from ..neurons.snntorch import snntorch_reset
 from .base import Dialect, DialectOptions, Lowered
@@ -91,7 +92,7 @@ class SnnTorchDialect(Dialect):
         node = copy.copy(low.node)
         exact = {"reset": reset, "reset_delay": delay} if KEY in meta else snntorch_reset(module, reset, delay)
         node.metadata = {**meta, **exact}  # snnTorch's reset exactly (neurons/snntorch.py)
-        dynamics, gain = model.lower(dataclasses.replace(low, node=node))
+        dynamics, gain = model_of(node).lower(dataclasses.replace(low, node=node))  # the extension's model where the reset needs one
         conventions.append(RESET_RULES.get((reset, delay), f"reset {reset!r}"))
         return Lowered(dynamics, gain, tuple(conventions))
 RESET_RULES = {

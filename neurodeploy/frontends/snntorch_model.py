@@ -602,6 +602,7 @@ def _adaptive_pooling(name: str, module, in_shape: tuple[int, ...], source: str,
                 f"matrix of {entries} entries (limit {ADAPTIVE_MATRIX_LIMIT}); choose an output size that divides the input"
             )
         pool = nir.Linear(weight=_adaptive_matrix(channels, (height, width), (out_h, out_w), mean=not is_max))
+        out_shape = (channels * out_h * out_w,)  # a Linear's output is flat: a convolution cannot follow it
         notes.append(f"module {name!r} ({kind}): {height}x{width} -> {out_h}x{out_w} has windows of unequal sizes; "
                      "it runs as a sparse projection (no shared kernel)")
     if is_max:

@@ -6,7 +6,9 @@ its kind of neuron:
 
     float form          its dynamics class (a ``NeuronDynamics``) and ``float_init`` /
                         ``float_step``: the float reference (``--target float``)
-    integer form        its quantised-neurons class: the registers and their widths
+    integer form        its quantised-neurons class: the registers and their widths, and
+                        CUBA's spike-rule attributes the engines read of every layer
+                        (``inclusive``, ``max_spikes``, ``several_spikes``, ``v_floor``)
     quantisation        ``quantise`` (and ``fixed_scale`` where its state has a fixed
                         format), ``limits`` (checked after the quantise pass) and
                         ``configs`` (what a core's neuron-parameter table holds)
