@@ -137,3 +137,64 @@ def test_each_option_of_the_extended_compartment_changes_the_spikes(loihi2):
         if name == "hold_current":
             changes["refractory"] = np.full(10, 2, np.int32)
         assert not np.array_equal(spikes(**changes), reference), name
+
+
+@pytest.fixture(scope="module")
+def counted(loihi2):
+    """The three compartments' layers on cores of 4 neurons (each layer spans cores), a core
+    plan of their mapping, and the numpy engine's run with it."""
+    from neurodeploy.backends.core_counts import plan_core_counts
+    from neurodeploy.ir.passes.map_cores import map_cores
+
+    profile = dataclasses.replace(loihi2, core=dataclasses.replace(loihi2.core, max_neurons=4))
+    rng = np.random.default_rng(21)
+    net = network(rng, profile, extreme=False)
+    x = random_input(rng, 30, 3, net.n_inputs)
+    plan = plan_core_counts(map_cores(net, profile))
+    assert all(len(set(plan.site_of[layer.name].tolist())) > 1 for layer in net.layers)
+    reference = run_cpu(net, x, engine="numpy", core_plan=plan)
+    assert_active(reference, net)
+    return net, x, plan, reference
+
+
+def assert_same_counts(a, b):
+    np.testing.assert_array_equal(a.core_counts.totals, b.core_counts.totals)
+    np.testing.assert_array_equal(a.core_counts.steps, b.core_counts.steps)
+    for name in a.layers:
+        assert a.layers[name].updated_neuron_updates == b.layers[name].updated_neuron_updates, name
+
+
+def test_compartments_count_updated_neurons_by_cubas_rule(counted):
+    """SANA-FE's updated neurons (v nonzero before the step, an event, a bias or a spike), on
+    the numpy statement: an extended neuron with no input, no bias and v = 0 is never updated,
+    one with only a constant current into u is updated every step; an Izhikevich neuron's v
+    (near -65 mV) is never zero."""
+    net, x, plan, reference = counted
+    extended, _, izhikevich = (reference.layers[layer.name] for layer in net.layers)
+    assert 0 < extended.active_neuron_updates <= extended.updated_neuron_updates <= extended.neuron_updates
+    assert izhikevich.updated_neuron_updates == izhikevich.neuron_updates
+    totals = reference.core_counts.totals
+    assert plan.total(totals, "updated") == sum(a.updated_neuron_updates for a in reference.layers.values())
+    assert plan.total(totals, "spikes") == sum(a.spikes for a in reference.layers.values())
+    first = net.layers[0]
+    n = first.n_out
+    idle = dataclasses.replace(first.neurons, bias_mant=np.zeros(n, np.int32), u_bias=np.zeros(n, np.int32), v_init=np.zeros(n, np.int32))
+    for u_bias, expected in ((0, 0), (-5, first.n_out * x.shape[0] * x.shape[1])):
+        neurons = dataclasses.replace(idle, u_bias=np.full(n, u_bias, np.int32))
+        quiet = dataclasses.replace(net, layers=(dataclasses.replace(first, neurons=neurons), *net.layers[1:]))
+        run = run_cpu(quiet, np.zeros_like(x), engine="numpy", core_plan=plan)
+        assert run.layers[first.name].updated_neuron_updates == expected, u_bias
+
+
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+def test_engines_count_the_compartments_cores_identically(counted, engine):
+    net, x, plan, reference = counted
+    result = run_cpu(net, x, engine=engine, core_plan=plan)
+    assert not result.notes, result.notes
+    assert_same_counts(reference, result)
+
+
+@pytest.mark.lava
+def test_lava_counts_the_compartments_cores_identically(counted):
+    net, x, plan, reference = counted
+    assert_same_counts(reference, run_lava(net, x, core_plan=plan))

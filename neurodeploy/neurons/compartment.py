@@ -12,6 +12,8 @@ its kind of neuron:
     quantisation        ``quantise`` (and ``fixed_scale`` where its state has a fixed
                         format), ``limits`` (checked after the quantise pass) and
                         ``configs`` (what a core's neuron-parameter table holds)
+    work counted        ``update_bias``: the constant input that has a neuron updated every
+                        step (``backends/core_counts.py``: CUBA's updated-neuron rule)
     numpy step          ``init_state`` / ``step``: the readable statement of its integer
                         arithmetic, the specification the other engines are held to
     torch step          ``torch_params`` / ``torch_init`` / ``torch_step`` (torch is
