@@ -205,6 +205,9 @@ FLOOR_IF = '''\
         def configs(self, neurons):
             return [(int(x),) for x in neurons.vth]
 
+        def update_bias(self, neurons):
+            return np.zeros(neurons.size, np.int32)
+
         def float_init(self, dyn, batch):
             return {"u": np.zeros((batch, dyn.size)), "v": np.zeros((batch, dyn.size))}
 
