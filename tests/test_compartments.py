@@ -198,3 +198,22 @@ def test_engines_count_the_compartments_cores_identically(counted, engine):
 def test_lava_counts_the_compartments_cores_identically(counted):
     net, x, plan, reference = counted
     assert_same_counts(reference, run_lava(net, x, core_plan=plan))
+
+
+def test_numba_runs_in_sample_chunks_keep_every_register(loihi2, monkeypatch):
+    """Behind a progress bar the numba engine runs the batch in chunks and joins them: the extra
+    registers and the event counts each land in their own field."""
+    from neurodeploy.backends import cpu
+
+    rng = np.random.default_rng(5)
+    net = network(rng, loihi2, extreme=False)
+    x = random_input(rng, 20, 3, net.n_inputs)
+    whole = run_cpu(net, x, record_spikes=True, record_state=True, engine="numba")
+    assert_active(whole, net)
+    monkeypatch.setattr(cpu, "_sample_chunks", lambda steps, batch, progress: iter([(0, 1), (1, batch)]))
+    joined = run_cpu(net, x, record_spikes=True, record_state=True, engine="numba")
+    verdict = compare_runs(whole, joined, [layer.name for layer in net.layers])
+    assert verdict["passed"], verdict["first_difference"]["message"]
+    for layer in net.layers:
+        for var, trace in whole.traces[layer.name].items():
+            np.testing.assert_array_equal(joined.traces[layer.name][var], trace, err_msg=f"{layer.name}.{var}")
