@@ -217,3 +217,18 @@ def test_numba_runs_in_sample_chunks_keep_every_register(loihi2, monkeypatch):
     for layer in net.layers:
         for var, trace in whole.traces[layer.name].items():
             np.testing.assert_array_equal(joined.traces[layer.name][var], trace, err_msg=f"{layer.name}.{var}")
+
+
+def test_torch_fixed_address_steps_leave_compartments_to_the_eager_loop(loihi2):
+    """The fixed-address (CUDA-graph) steps run CUBA's update only: asked for them, a network with
+    other compartments runs the eager loop, and equals the numpy statement."""
+    from neurodeploy.backends.torch_graphs import run_engine
+
+    rng = np.random.default_rng(6)
+    net = network(rng, loihi2, extreme=False)
+    x = random_input(rng, 15, 2, net.n_inputs)
+    reference = run_cpu(net, x, record_spikes=True, engine="numpy")
+    assert_active(reference, net)
+    run = run_engine(net, x, "cpu", None, True, False, static=True)
+    for layer in net.layers:
+        np.testing.assert_array_equal(run.rasters[layer.name].cpu().numpy().astype(bool), reference.rasters[layer.name], err_msg=layer.name)

@@ -197,12 +197,13 @@ def run_engine(
     """The torch engine without gradients, for ``run_cpu(engine="torch")``. ``static`` (default:
     on a CUDA device, for networks without sparse weights, where it is faster; docs/benchmarks.md)
     runs the fixed-address steps, replayed from CUDA graphs on a CUDA device (the same results);
-    False, or a ``core_plan`` (per-core counts are gathered on the host at every step), runs
-    ``torch_engine.simulate``'s eager step loop."""
+    False, a ``core_plan`` (per-core counts are gathered on the host at every step) or a layer of
+    another compartment than CUBA runs ``torch_engine.simulate``'s eager step loop."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(inputs), device=device)
         run = None
-        if core_plan is None and (static or (static is None and x.device.type == "cuda" and not has_sparse(network))):
+        only_cuba = all(layer.neurons.compartment == "cuba" for layer in network.layers)  # the fixed-address steps run CUBA's update only
+        if core_plan is None and only_cuba and (static or (static is None and x.device.type == "cuda" and not has_sparse(network))):
             run = simulate_static(network, x, windows, record_spikes, record_state)
         if run is None:
             run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan)
