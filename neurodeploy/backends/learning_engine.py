@@ -822,7 +822,7 @@ def _run(pre, reward, labels, reset_before, snap_after,
          p_target, p_dep, p_mant, p_rshift, p_lshift, p_kind, p_tdim_y0, p_fstart,
          f_src, f_index, f_lut_start, f_lut_lo, f_lut_hi, lut, f_affine, has_target, read_syn, decimate,
          r_xdec, r_ximp, r_ydec, r_yimp, r_w,
-         rec_post, rec_pre, rec_syn, weights_after, spike_counts):
+         rec_post, rec_pre, rec_syn, weights_after, spike_counts, raster):
     """Steps pre.shape[0] steps (reference ``ReferenceLayer.step``); counters: [time step,
     learning phases in this call, zero-term-fixed-point flag, samples snapped]; unit: [spikes
     in this sample, the reward unit's winner, its reward steps still to send]."""
@@ -885,6 +885,9 @@ def _run(pre, reward, labels, reset_before, snap_after,
         for i in range(n_post):
             prev[i] = spikes[i]
             spike_counts[i] += spikes[i]
+        if raster.shape[0] > 0:
+            for i in range(n_post):
+                raster[s, i] = spikes[i]
         if has_rec:
             for i in range(n_post):
                 acc_rec[i] = 0
@@ -1061,12 +1064,13 @@ class LearningEngine:
         self.unit[:] = (0, -1, 0)
 
     def run(self, pre_spikes, *, rewards=None, labels=None, resets: ty.Iterable[int] = (), snapshots: ty.Iterable[int] = (),
-            record: ty.Iterable[str] = ()) -> dict:
+            record: ty.Iterable[str] = (), raster: bool = False) -> dict:
         """Step ``len(pre_spikes)`` steps (``ReferenceLayer.run``'s interface): ``rewards`` (steps,
         post) signed for a given reward; ``labels`` (steps,) for the first-spike rule; ``resets``:
         local steps before which the sample state is reset; ``snapshots``: local steps after which
         the weights are copied ("weights_after"); ``record``: names of ``reference.RECORDED`` to
-        return per step. Also returns "spike_counts" (per post neuron)."""
+        return per step. Also returns "spike_counts" (per post neuron), and with ``raster`` the post
+        spikes (steps, post) as uint8."""
         pre = np.ascontiguousarray(np.asarray(pre_spikes) != 0, dtype=np.uint8)
         steps = pre.shape[0]
         if pre.ndim != 2 or pre.shape[1] != self.n_pre:
@@ -1093,6 +1097,7 @@ class LearningEngine:
         rec_syn = np.zeros((steps, 3, self.n_post, self.n_pre) if record & set(RECORD_SYN) else (0, 3, 1, 1), np.int32)
         weights_after = np.zeros((len(snapshots), self.n_post, self.n_pre), np.int16)
         spike_counts = np.zeros(self.n_post, np.int64)
+        spikes_out = np.zeros((steps, self.n_post) if raster else (0, 1), np.uint8)
         # time step, learning phases in this call, "some value is no zero-term fixed point", snapshots taken
         counters = np.array([self.step, 0, int(self.not_fixed), 0], np.int64)
         c = self.code
@@ -1114,10 +1119,13 @@ class LearningEngine:
                  c.f_src, c.f_index, c.f_lut_start, c.f_lut_lo, c.f_lut_hi, c.lut, c.f_affine, c.has_target, c.read_syn,
                  c.decimate, *randoms, rec_post[start:stop] if rec_post.shape[0] else rec_post,
                  rec_pre[start:stop] if rec_pre.shape[0] else rec_pre,
-                 rec_syn[start:stop] if rec_syn.shape[0] else rec_syn, weights_after, spike_counts)
+                 rec_syn[start:stop] if rec_syn.shape[0] else rec_syn, weights_after, spike_counts,
+                 spikes_out[start:stop] if raster else spikes_out)
         self.step = int(counters[0])
         self.not_fixed = bool(counters[2])
         out = {"spike_counts": spike_counts, "weights_after": weights_after.astype(np.int64)}
+        if raster:
+            out["raster"] = spikes_out
         sources = {name: (rec_post, k) for k, name in enumerate(RECORD_POST)}
         sources.update({name: (rec_pre, k) for k, name in enumerate(RECORD_PRE)})
         sources.update({name: (rec_syn, k) for k, name in enumerate(RECORD_SYN)})

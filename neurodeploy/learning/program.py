@@ -32,6 +32,26 @@ REWARD_KINDS = ("none", "given", "first-spike")
 _PER_NEURON = ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init", "reset_sub", "dtheta", "theta_step")
 
 
+# --------------------------------------------------------------------------- Lava's weight storage
+def clip_weights(weights: np.ndarray, sign_mode: str, num_bits: int = 8) -> np.ndarray:
+    """utils/weightutils.py clip_weights: mixed -2**b..2**b-1, excitatory 0..2**b-1,
+    inhibitory -(2**b-1)..0."""
+    w = weights.astype(np.int32)
+    if sign_mode == "inhibitory":
+        return -np.clip(-w, 0, 2 ** num_bits - 1)
+    low = -(2 ** num_bits) if sign_mode == "mixed" else 0
+    return np.clip(w, low, 2 ** num_bits - 1)
+
+
+def truncate_weights(weights: np.ndarray, sign_mode: str, num_weight_bits: int) -> np.ndarray:
+    """utils/weightutils.py truncate_weights: drop 8 - bits (+1 in mixed mode) LSBs."""
+    w = weights.copy().astype(np.int32)
+    drop = 8 - num_weight_bits + (sign_mode == "mixed")
+    if sign_mode == "inhibitory":
+        return -((-w >> drop) << drop)
+    return (w >> drop) << drop
+
+
 @dataclass(frozen=True)
 class PostNeurons:
     """The learning layer's neurons in integers (per-neuron arrays of length n)."""
@@ -87,8 +107,6 @@ class RecurrentDense:
 
     def stored(self) -> np.ndarray:
         """The weights as Dense holds them after its first step: clipped to 8 bits by sign mode, truncated."""
-        from .reference import clip_weights, truncate_weights
-
         return truncate_weights(clip_weights(np.asarray(self.weights), self.sign_mode, 8), self.sign_mode, self.num_weight_bits)
 
 

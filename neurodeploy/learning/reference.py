@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hardware.fixed_point import Reset
-from .program import LayerProgram, PostNeurons
+from .program import LayerProgram, PostNeurons, clip_weights, truncate_weights
 from .rules import (
     ACC_MAX,
     ACC_MIN,
@@ -206,25 +206,6 @@ def product_series(accumulator: np.ndarray, products: ty.Sequence[Product], args
         term = np.clip(term, ACC_MIN, ACC_MAX)
         result = np.clip(result + term, ACC_MIN, ACC_MAX)
     return result
-
-
-def clip_weights(weights: np.ndarray, sign_mode: str, num_bits: int = 8) -> np.ndarray:
-    """utils/weightutils.py clip_weights: mixed -2**b..2**b-1, excitatory 0..2**b-1,
-    inhibitory -(2**b-1)..0."""
-    w = weights.astype(np.int32)
-    if sign_mode == "inhibitory":
-        return -np.clip(-w, 0, 2 ** num_bits - 1)
-    low = -(2 ** num_bits) if sign_mode == "mixed" else 0
-    return np.clip(w, low, 2 ** num_bits - 1)
-
-
-def truncate_weights(weights: np.ndarray, sign_mode: str, num_weight_bits: int) -> np.ndarray:
-    """utils/weightutils.py truncate_weights: drop 8 - bits (+1 in mixed mode) LSBs."""
-    w = weights.copy().astype(np.int32)
-    drop = 8 - num_weight_bits + (sign_mode == "mixed")
-    if sign_mode == "inhibitory":
-        return -((-w >> drop) << drop)
-    return (w >> drop) << drop
 
 
 def update_synaptic_variable(name: str, values: np.ndarray, products, args: dict, random: float,
@@ -488,21 +469,24 @@ class ReferenceLayer:
         return {name: views[name].copy() for name in names}
 
     def run(self, pre_spikes, *, rewards=None, labels=None, resets: ty.Iterable[int] = (), snapshots: ty.Iterable[int] = (),
-            record: ty.Iterable[str] = ()) -> dict:
+            record: ty.Iterable[str] = (), raster: bool = False) -> dict:
         """Step ``len(pre_spikes)`` steps (the engines' interface): ``rewards`` (steps, post)
         signed for a given reward; ``labels`` (steps,) the sample's class for the first-spike
         rule; ``resets``: local steps before which the sample state is reset; ``snapshots``:
         local steps after which the weights are copied ("weights_after"); ``record``: names of
-        RECORDED per step. Also returns "spike_counts" per post neuron."""
+        RECORDED per step. Also returns "spike_counts" per post neuron, and with ``raster`` the
+        post spikes (steps, post) as uint8."""
         pre_spikes = np.asarray(pre_spikes)
         record, resets, snaps = tuple(record), {int(r) for r in resets}, {int(s) for s in snapshots}
         rows = {name: [] for name in record}
         after, counts = [], np.zeros(self.program.n_post, np.int64)
+        spikes_out = np.zeros((len(pre_spikes), self.program.n_post), np.uint8)
         for t in range(len(pre_spikes)):
             if t in resets:
                 self.reset_sample()
             spikes = self.step(pre_spikes[t], None if rewards is None else rewards[t], -1 if labels is None else int(labels[t]))
             counts += spikes
+            spikes_out[t] = spikes
             if record:
                 snap = self.snapshot(spikes, record)
                 for name in record:
@@ -512,4 +496,6 @@ class ReferenceLayer:
         out = {name: np.array(v) for name, v in rows.items()}
         out["spike_counts"] = counts
         out["weights_after"] = np.array(after).reshape(-1, *self.state.weights.shape)
+        if raster:
+            out["raster"] = spikes_out
         return out
