@@ -59,7 +59,7 @@ class FloatLearningLayer:
         scale = 0.0
         if entry.reward is not None:
             top_r = max(entry.reward.reward, entry.reward.punishment)
-            scale = 127.0 / top_r if top_r > 0 else 0.0
+            scale = rule.reward_top / top_r if top_r > 0 else 0.0
         self.reward_value = 0.0 if entry.reward is None else entry.reward.reward * scale
         self.punishment_value = 0.0 if entry.reward is None else entry.reward.punishment * scale
         self.window, self.wta_k = unit.window, p.neurons.wta_k

@@ -94,6 +94,7 @@ class FloatRule:
     post_trace_tau: float = 0.0
     post_trace_impulse: float = 0.0
     trace_max: float = 127.0
+    reward_top: float = 127.0  # y2 / y3 of the larger of reward and punishment
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def _lower_layer(entry: LayerLearning, network: QuantisedNetwork, limits: Learni
         sign_mode = "excitatory" if entry.rule.w_min == 0 else "mixed"
         weight_range = (-top if sign_mode == "mixed" else 0, top)
     neurons = _post_neurons(entry, layer, state_scale, dt, limits, table, notes, where)
-    reward = _reward_unit(entry, n, dt, table)
+    reward = _reward_unit(entry, n, dt, table, float_rule.reward_top)
     weights = np.asarray(projection.weights.todense() if sparse.issparse(projection.weights) else projection.weights)
     program = LayerProgram(name=layer.name, source=source, rule=rule, weights=weights, sign_mode=sign_mode,
                            num_weight_bits=limits.weight_bits, weight_exp=projection.weight_exp, neurons=neurons,
@@ -338,6 +339,14 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
             float_products.append(FloatProduct("weights", dep, sign * c, factors))
             effective = i * m * 2.0 ** e / k / (shift / span if multiplicative else 1.0)
             table.append(LoweredValue(name, requested, f"{literal(m, e)} x impulse {i}", effective, "weight per unit trace"))
+            if abs(effective - requested) > 0.1 * requested:
+                notes.append(f"{where}.rule.{name}: {requested:g} lowers to {effective:.3g} (the learning engine's resolution: "
+                             f"a product's scale is m * 2**e, m < 8, e >= {limits.scale_exponent_min}, with 7-bit traces)")
+        if rule.w_decay > 0:  # - c y0 (w - W_min): widths 9 + 4 leave no shift
+            m, e = scale_only(rule.w_decay, limits)
+            products.append(f"-{literal(m, e)}*y0*" + (f"(w+{top})" if mixed else "w"))
+            float_products.append(FloatProduct("weights", "y0", -rule.w_decay, (("w", float(top) if mixed else 0.0, False),)))
+            table.append(LoweredValue("w_decay", rule.w_decay, literal(m, e), m * 2.0 ** e, "of w - w_min per post spike"))
         dw = " ".join(products).lstrip("+")
         lowered = rules.LearningRule(dw=dw, x1_impulse=impulses["x1"], x1_tau=taus["tau_plus"][1], y1_impulse=impulses["y1"],
                                      y1_tau=taus["tau_minus"][1], t_epoch=epoch, rng_seed=seed)
@@ -366,16 +375,19 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
     table.append(LoweredValue("tau_eligibility", rule.tau_eligibility, f"{literal(m, e)} of the tag per epoch", effective_tau, "s"))
     reward = entry.reward
     r_top = max(reward.reward, reward.punishment) if reward is not None else 1.0
-    # dw per step = G t y2 / 2**5 (widths 9 + 7 + 4 - 15); float: w += e r, with t = e k_tag and y2 = r 127 / r_top
-    g = 2.0 ** 5 * k * r_top / (k_tag * REWARD_TOP) if r_top > 0 else 1.0
-    m, e = scale_only(g, limits)
+    # dw per step = G t y2 / 2**5 (widths 9 + 7 + 4 - 15); float: w += e r, with t = e k_tag: so G y2 = 2**5 k r / k_tag,
+    # the reward's y2 (1..127) and G chosen together, as a trace impulse and its scale
+    target = 2.0 ** 5 * k * r_top / k_tag if r_top > 0 else 1.0
+    y_top, m, e = impulse_and_scale(target, limits)
+    g = target / y_top  # the exact gain per unit of y2, for the float rule
     dw = f"{literal(m, e)}*u0*t*y2 - {literal(m, e)}*u0*t*y3"
-    table.append(LoweredValue("reward gain", 1.0, f"{literal(m, e)} x t x y2 >> 5", m * 2.0 ** e / g, "x requested"))
+    table.append(LoweredValue("reward gain", 1.0, f"{literal(m, e)} x t x y2 >> 5, y2 = {y_top} for {r_top:g}",
+                              m * 2.0 ** e * y_top / target, "x requested"))
     float_dw = (FloatProduct("weights", "u", g / 2.0 ** 5, (("t", 0.0, False), ("y2", 0.0, False)), 0),
                 FloatProduct("weights", "u", -g / 2.0 ** 5, (("t", 0.0, False), ("y3", 0.0, False)), 0))
     lowered = rules.three_factor_rule(dw=dw, dt=" ".join(dt_products).lstrip("+"), x1_impulse=impulse, x1_tau=taus["tau_plus"][1],
                                       post_trace_tau=taus["tau_minus"][1], post_trace_impulse=impulse, t_epoch=epoch, rng_seed=seed)
-    float_rule = FloatRule(products=tuple(float_dt) + float_dw, x_impulse=(float(impulse), 0.0), x_tau=(taus["tau_plus"][0], 0.0),
+    float_rule = FloatRule(products=tuple(float_dt) + float_dw, reward_top=float(y_top), x_impulse=(float(impulse), 0.0), x_tau=(taus["tau_plus"][0], 0.0),
                            y_impulse=(0.0, 0.0, 0.0), y_tau=(0.0, 0.0, 0.0), t_epoch=epoch, three_factor=True,
                            post_trace_tau=taus["tau_minus"][0], post_trace_impulse=float(impulse))
     table.append(LoweredValue("w_max", rule.w_max, f"{top} ({'mixed' if mixed else 'excitatory'} sign mode)", top / k, "weight"))
@@ -452,22 +464,23 @@ def _post_neurons(entry: LayerLearning, layer: QuantisedLayer, state_scale, dt, 
                        reset_sub=q.reset_sub, dtheta=dtheta, theta_step=theta_step, wta_k=entry.inhibition.k_wta)
 
 
-def _reward_unit(entry: LayerLearning, n: int, dt: float, table) -> RewardUnit:
+def _reward_unit(entry: LayerLearning, n: int, dt: float, table, y_top: float = REWARD_TOP) -> RewardUnit:
     reward = entry.reward
     if reward is None:
         return RewardUnit()
     top = max(reward.reward, reward.punishment)
-    scale = REWARD_TOP / top if top > 0 else 0.0
+    scale = y_top / top if top > 0 else 0.0
     classes = np.arange(n) // reward.neurons_per_class
     if reward.source == "data":
         return RewardUnit("given", classes)
-    r, p = int(round(reward.reward * scale)), int(round(reward.punishment * scale))
+    r, p = (int(round(v * scale)) if v > 0 else 0 for v in (reward.reward, reward.punishment))
+    r, p = max(r, int(reward.reward > 0)), max(p, int(reward.punishment > 0))
     table.append(LoweredValue("reward", reward.reward, f"y2 = {r}", r / scale if scale else 0.0, "per step"))
     table.append(LoweredValue("punishment", reward.punishment, f"y3 = {p}", p / scale if scale else 0.0, "per step"))
     return RewardUnit("first-spike", classes, reward=r, punishment=p, window=int(round(reward.window / dt)))
 
 
-def reward_scale(entry: LayerLearning) -> float:
-    """Integer y2 / y3 units per unit of a given reward (``source: data``)."""
-    top = max(entry.reward.reward, entry.reward.punishment)
-    return REWARD_TOP / top if top > 0 else 0.0
+def reward_scale(lowered: "LoweredLayer") -> float:
+    """y2 / y3 units per unit of a given reward (``source: data``)."""
+    top = max(lowered.entry.reward.reward, lowered.entry.reward.punishment)
+    return lowered.float_rule.reward_top / top if top > 0 else 0.0

@@ -51,7 +51,10 @@ class STDP:
     """Pair-based STDP. At a post spike w += a_plus x (x: the pre trace, 1 after a pre spike,
     decaying with tau_plus); at a pre spike w -= a_minus y (y: the post trace, tau_minus).
     ``multiplicative``: both scaled by the distance to the bound they approach,
-    (w_max - w) / (w_max - w_min) and (w - w_min) / (w_max - w_min). Weights stay within
+    (w_max - w) / (w_max - w_min) and (w - w_min) / (w_max - w_min). ``w_decay``: at a post
+    spike every input weight of the neuron also moves towards w_min by w_decay (w - w_min)
+    (heterosynaptic depression: with a_plus it pulls the weights towards the input pattern the
+    neuron answers, the normalisation of competitive learning). Weights stay within
     [w_min, w_max]; w_min is 0 (excitatory synapses) or -w_max (mixed sign)."""
 
     a_plus: float
@@ -61,6 +64,7 @@ class STDP:
     w_max: float
     w_min: float = 0.0
     bounds: str = "additive"
+    w_decay: float = 0.0
     epoch: int = 1  # learning epoch in steps (a power of two): synapses update every epoch steps
     kind: str = "stdp"
 
@@ -325,6 +329,9 @@ def _rule(raw: Any, where: _Where):
                             f"use 0 (excitatory) or -w_max = {-rule.w_max:g} (mixed sign)")
     if isinstance(rule, STDP):
         _choice(rule.bounds, BOUNDS, where.at("bounds"))
+        _number(rule.w_decay, where.at("w_decay"), low=0)
+        if rule.w_decay > 1:
+            raise SpecError(f"{where.at('w_decay')}: {rule.w_decay:g} must be at most 1 (the share of w - w_min lost at a post spike)")
     if isinstance(rule, LoihiRule):
         if not any((rule.dw, rule.dd, rule.dt)):
             raise SpecError(f"{where}: give at least one of dw, dd, dt")

@@ -159,7 +159,7 @@ def _rewards(request: LearnRequest, lowered: LoweredLayer, order: np.ndarray, st
         r = np.broadcast_to(r[:, None, :], (n, steps, n_post))
     elif r.shape != (n, steps, n_post):
         raise InputDataError(f"--data: reward has shape {list(r.shape)}; expected ({n},), ({n}, {n_post}) or ({n}, {steps}, {n_post})")
-    return r[order] * reward_scale(entry)
+    return r[order] * reward_scale(lowered)
 
 
 def _source_spikes(frozen: CompiledNetwork, request: LearnRequest, source: str) -> np.ndarray:
