@@ -123,13 +123,12 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
 
 def compile_learning(graph: FloatGraph, request: LearnRequest) -> CompiledNetwork:
     """The network compiled with the learning projections' weight ranges."""
-    options = CompileOptions(profile=request.profile, dt=request.dt, input_encoding=request.train.encoding, weight_scaling=request.weight_scaling)
-    first = compile_network(graph, options)
-    bounds = weight_bounds(request.spec, first.normalised)
-    if not bounds:
-        return first
+    from ..ir.passes.inline_subgraphs import inline_subgraphs
+    from ..ir.passes.normalise import normalise
+
+    bounds = weight_bounds(request.spec, normalise(inline_subgraphs(graph), dt=request.dt))  # the passes before quantise, for the gains
     return compile_network(graph, CompileOptions(profile=request.profile, dt=request.dt, input_encoding=request.train.encoding,
-                                                 weight_scaling=request.weight_scaling, weight_bounds=bounds))
+                                                 weight_scaling=request.weight_scaling, weight_bounds=bounds or None))
 
 
 def _check_data(request: LearnRequest) -> None:
