@@ -167,21 +167,25 @@ class FloatLearningLayer:
             self.y = hy[-1].copy()
         x0, y0 = (self.tx > 0)[None, :], (self.ty > 0)[:, None]
         pre, post = np.arange(self.tx.size), np.arange(self.ty.size)
-        traces = {
-            "x0": {"x1": hx[self.tx, 0, pre][None, :], "x2": hx[self.tx, 1, pre][None, :],
-                   **{f"y{k + 1}": hy[self.tx, k].T for k in range(3)}},
-            "y0": {"x1": hx[self.ty, 0], "x2": hx[self.ty, 1], **{f"y{k + 1}": hy[self.ty, k, post][:, None] for k in range(3)}},
-            "u": {"x1": hx[-1, 0][None, :], "x2": hx[-1, 1][None, :], **{f"y{k + 1}": hy[-1, k][:, None] for k in range(3)}},
+        views = {  # the trace each dependency reads: at the pre spike (x0), the post spike (y0), the epoch's end (u)
+            "x0": {"x1": lambda: hx[self.tx, 0, pre][None, :], "x2": lambda: hx[self.tx, 1, pre][None, :],
+                   **{f"y{k + 1}": (lambda k=k: hy[self.tx, k].T) for k in range(3)}},
+            "y0": {"x1": lambda: hx[self.ty, 0], "x2": lambda: hx[self.ty, 1], **{f"y{k + 1}": (lambda k=k: hy[self.ty, k, post][:, None]) for k in range(3)}},
+            "u": {"x1": lambda: hx[-1, 0][None, :], "x2": lambda: hx[-1, 1][None, :], **{f"y{k + 1}": (lambda k=k: hy[-1, k][:, None]) for k in range(3)}},
         }
         values = {"weights": self.weights, "tag_2": self.tag_2, "tag_1": self.tag_1}
         syn = {"w": self.weights, "d": self.tag_2, "t": self.tag_1}
-        deltas = {name: np.zeros_like(v) for name, v in values.items()}
+        deltas = {name: 0.0 for name in values}
+        changed = set()
         epoch_index = self.step // rule.t_epoch
+        any_x0, any_y0 = bool(x0.any()), bool(y0.any())
         for p in rule.products:
             if p.dependency == "u":
                 if epoch_index % 2 ** (p.decimate or 0):
                     continue
                 gate = 1.0
+            elif not (any_x0 if p.dependency == "x0" else any_y0):
+                continue  # nobody spiked: the product is 0 everywhere
             else:
                 gate = x0 if p.dependency == "x0" else y0
             term = p.coefficient * gate
@@ -193,12 +197,16 @@ class FloatLearningLayer:
                 elif var == "C":
                     value = const
                 else:
-                    value = traces[p.dependency][var] + const
+                    value = views[p.dependency][var]() + const
                 term = term * (np.sign(value) if sgn else value)
             deltas[p.target] = deltas[p.target] + term
-        self.weights = np.clip(self.weights + deltas["weights"], *self.w_range)
-        self.tag_2 = np.clip(self.tag_2 + deltas["tag_2"], 0.0, 255.0)
-        self.tag_1 = np.clip(self.tag_1 + deltas["tag_1"], -256.0, 255.0)
+            changed.add(p.target)
+        if "weights" in changed:
+            self.weights = np.clip(self.weights + deltas["weights"], *self.w_range)
+        if "tag_2" in changed:
+            self.tag_2 = np.clip(self.tag_2 + deltas["tag_2"], 0.0, 255.0)
+        if "tag_1" in changed:
+            self.tag_1 = np.clip(self.tag_1 + deltas["tag_1"], -256.0, 255.0)
         self.tx[:] = 0
         self.ty[:] = 0
 
