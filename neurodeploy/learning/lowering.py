@@ -241,10 +241,12 @@ def _learning_node(network: QuantisedNetwork, layer: QuantisedLayer, index: int,
         raise UnsupportedModelError(f"{where}: the learning projection is a {p.connection}{' with delays' if p.delays is not None else ''}"
                                     f"{' of graded input' if p.graded_bits else ''}; Loihi's learning synapses here are plain "
                                     "dense synapses carrying binary spikes")
-    linear = [name for name in p.float_projection.nir_nodes if isinstance(network.normalised.source.graph.nodes[name], (nir.Linear, nir.Affine))]
-    if len(p.float_projection.nir_nodes) != 1 or len(linear) != 1:
+    nodes = network.normalised.source.graph.nodes
+    linear = [name for name in p.float_projection.nir_nodes if isinstance(nodes[name], (nir.Linear, nir.Affine))]
+    others = [name for name in p.float_projection.nir_nodes if name not in linear and not isinstance(nodes[name], nir.Flatten)]
+    if len(linear) != 1 or others:
         raise UnsupportedModelError(f"{where}: the learning projection passes through {', '.join(p.float_projection.nir_nodes)}; "
-                                    "learned weights are written back into one NIR Linear or Affine node")
+                                    "learned weights are written back into one NIR Linear or Affine node (Flatten nodes may come before it)")
     return linear[0]
 
 
@@ -342,11 +344,7 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
             if abs(effective - requested) > 0.1 * requested:
                 notes.append(f"{where}.rule.{name}: {requested:g} lowers to {effective:.3g} (the learning engine's resolution: "
                              f"a product's scale is m * 2**e, m < 8, e >= {limits.scale_exponent_min}, with 7-bit traces)")
-        if rule.w_decay > 0:  # - c y0 (w - W_min): widths 9 + 4 leave no shift
-            m, e = scale_only(rule.w_decay, limits)
-            products.append(f"-{literal(m, e)}*y0*" + (f"(w+{top})" if mixed else "w"))
-            float_products.append(FloatProduct("weights", "y0", -rule.w_decay, (("w", float(top) if mixed else 0.0, False),)))
-            table.append(LoweredValue("w_decay", rule.w_decay, literal(m, e), m * 2.0 ** e, "of w - w_min per post spike"))
+        products.extend(_weight_decay(rule, limits, float_products, table))
         dw = " ".join(products).lstrip("+")
         lowered = rules.LearningRule(dw=dw, x1_impulse=impulses["x1"], x1_tau=taus["tau_plus"][1], y1_impulse=impulses["y1"],
                                      y1_tau=taus["tau_minus"][1], t_epoch=epoch, rng_seed=seed)
@@ -380,11 +378,13 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
     target = 2.0 ** 5 * k * r_top / k_tag if r_top > 0 else 1.0
     y_top, m, e = impulse_and_scale(target, limits)
     g = target / y_top  # the exact gain per unit of y2, for the float rule
-    dw = f"{literal(m, e)}*u0*t*y2 - {literal(m, e)}*u0*t*y3"
+    dw = " ".join([f"{literal(m, e)}*u0*t*y2 - {literal(m, e)}*u0*t*y3", *_weight_decay(rule, limits, [], table)])
     table.append(LoweredValue("reward gain", 1.0, f"{literal(m, e)} x t x y2 >> 5, y2 = {y_top} for {r_top:g}",
                               m * 2.0 ** e * y_top / target, "x requested"))
     float_dw = (FloatProduct("weights", "u", g / 2.0 ** 5, (("t", 0.0, False), ("y2", 0.0, False)), 0),
                 FloatProduct("weights", "u", -g / 2.0 ** 5, (("t", 0.0, False), ("y3", 0.0, False)), 0))
+    if rule.w_decay > 0:
+        float_dw += (FloatProduct("weights", "y0", -rule.w_decay, (("w", 0.0, False),)),)
     lowered = rules.three_factor_rule(dw=dw, dt=" ".join(dt_products).lstrip("+"), x1_impulse=impulse, x1_tau=taus["tau_plus"][1],
                                       post_trace_tau=taus["tau_minus"][1], post_trace_impulse=impulse, t_epoch=epoch, rng_seed=seed)
     float_rule = FloatRule(products=tuple(float_dt) + float_dw, reward_top=float(y_top), x_impulse=(float(impulse), 0.0), x_tau=(taus["tau_plus"][0], 0.0),
@@ -393,6 +393,16 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
     table.append(LoweredValue("w_max", rule.w_max, f"{top} ({'mixed' if mixed else 'excitatory'} sign mode)", top / k, "weight"))
     notes.append(f"{where}: R-STDP eligibility held in tag_1 ({k_tag:.3g} tag units per weight unit); reward on y2, punishment on y3")
     return lowered, float_rule
+
+
+def _weight_decay(rule, limits: LearningEngineSpec, float_products: list, table: list) -> list[str]:
+    """- c y0 w: at a post spike each input weight shrinks by c w (widths 9 + 4 leave no shift)."""
+    if rule.w_decay <= 0:
+        return []
+    m, e = scale_only(rule.w_decay, limits)
+    float_products.append(FloatProduct("weights", "y0", -rule.w_decay, (("w", 0.0, False),)))
+    table.append(LoweredValue("w_decay", rule.w_decay, literal(m, e), m * 2.0 ** e, "of w per post spike"))
+    return [f"-{literal(m, e)}*y0*w"]
 
 
 def _lower_loihi(rule: LoihiRule, limits: LearningEngineSpec, seed: int, where: str, table, notes) -> rules.LearningRule:

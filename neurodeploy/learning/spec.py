@@ -52,9 +52,9 @@ class STDP:
     decaying with tau_plus); at a pre spike w -= a_minus y (y: the post trace, tau_minus).
     ``multiplicative``: both scaled by the distance to the bound they approach,
     (w_max - w) / (w_max - w_min) and (w - w_min) / (w_max - w_min). ``w_decay``: at a post
-    spike every input weight of the neuron also moves towards w_min by w_decay (w - w_min)
-    (heterosynaptic depression: with a_plus it pulls the weights towards the input pattern the
-    neuron answers, the normalisation of competitive learning). Weights stay within
+    spike every input weight of the neuron also shrinks by w_decay w (heterosynaptic
+    depression: with a_plus it pulls the weights towards the input pattern the neuron answers,
+    the normalisation of competitive learning). Weights stay within
     [w_min, w_max]; w_min is 0 (excitatory synapses) or -w_max (mixed sign)."""
 
     a_plus: float
@@ -73,7 +73,8 @@ class STDP:
 class RSTDP:
     """Reward-modulated STDP. The STDP pairs (a_plus, a_minus, tau_plus, tau_minus, as in
     ``STDP``) accumulate in an eligibility trace e per synapse that decays with
-    tau_eligibility; each step w += e * r, r the reward of the post neuron (``Reward``)."""
+    tau_eligibility; each step w += e * r, r the reward of the post neuron (``Reward``);
+    ``w_decay`` as in ``STDP`` (at a post spike, w shrinks by w_decay w)."""
 
     a_plus: float
     a_minus: float
@@ -82,6 +83,7 @@ class RSTDP:
     tau_eligibility: float
     w_max: float
     w_min: float = 0.0
+    w_decay: float = 0.0
     epoch: int = 1
     kind: str = "rstdp"
 
@@ -329,9 +331,10 @@ def _rule(raw: Any, where: _Where):
                             f"use 0 (excitatory) or -w_max = {-rule.w_max:g} (mixed sign)")
     if isinstance(rule, STDP):
         _choice(rule.bounds, BOUNDS, where.at("bounds"))
+    if isinstance(rule, (STDP, RSTDP)):
         _number(rule.w_decay, where.at("w_decay"), low=0)
         if rule.w_decay > 1:
-            raise SpecError(f"{where.at('w_decay')}: {rule.w_decay:g} must be at most 1 (the share of w - w_min lost at a post spike)")
+            raise SpecError(f"{where.at('w_decay')}: {rule.w_decay:g} must be at most 1 (the share of w lost at a post spike)")
     if isinstance(rule, LoihiRule):
         if not any((rule.dw, rule.dd, rule.dt)):
             raise SpecError(f"{where}: give at least one of dw, dd, dt")
