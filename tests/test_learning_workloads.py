@@ -1,5 +1,5 @@
-"""The learning workloads of examples/ (docs/benchmarks.md), small: (c) the STDP window.
-Workload (a) is tests/test_learning_run.py's problem; (b) is examples/mozafari.py's tests."""
+"""The learning workloads of examples/ (docs/benchmarks.md), small: (b) the Mozafari-style
+network and (c) the STDP window. Workload (a) is tests/test_learning_run.py's problem."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +8,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import mozafari  # noqa: E402
 import stdp_window  # noqa: E402
+
+
+def test_mozafari_learns_features_then_a_rewarded_readout():
+    out = mozafari.run(features=4, n_train=120, n_test=60, epochs=1, patches=300)
+    assert out["feature_spikes_per_patch"] > 0.2  # the patch layer answers (1-WTA: at most one spike)
+    assert out["feature_weights"][0] != out["feature_weights"][1]  # the kernel was learned
+    assert 0.3 < out["readout_spikes_per_sample"] <= 1.0  # 1-WTA readout: at most one spike per sample
+    assert "t*y2" in out["readout_rule"]["dw"] and "t*y3" in out["readout_rule"]["dw"]  # reward and punishment
+    assert out["readout_weights"][0] != out["readout_weights"][1]
+    assert len(out["accuracy_by_epoch"]) == 2
 
 
 def test_stdp_window_float_rule_and_fixed_point():
