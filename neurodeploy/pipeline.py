@@ -437,7 +437,8 @@ def _learn(model: LoadedModel, options: DeployOptions, plan: Plan) -> tuple[Lear
             raise UserError(f"--test-data has {test.steps} steps per sample, --data {train.steps}: encode both alike")
     request = LearnRequest(spec=spec, target=options.target, epochs=options.epochs, profile=plan.profile, train=train,
                            test=test, rewards=rewards_of(train_source), dt=options.dt,
-                           weight_scaling=options.weight_scaling, seed=options.seed)
+                           weight_scaling=options.weight_scaling, seed=options.seed, dialect=options.dialect,
+                           dialect_options=plan.dialect_options)
     learned = learn_on_chip(model, request)
     batch = test if test is not None else train
     if test is None:

@@ -15,11 +15,12 @@ report's ``learning`` section (``reports/learning.py``) comes from ``Learned.sum
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..backends import TARGETS, RunRequest
+from ..dialects import DialectOptions
 from ..encoders import InputBatch
 from ..errors import InputDataError, UserError
 from ..frontends.model import LoadedModel
@@ -46,6 +47,8 @@ class LearnRequest:
     dt: float | None = None
     weight_scaling: str = "channel"
     seed: int = 0
+    dialect: str | None = None  # the exporter's dialect to read the graph in (None: detected), as the deployment reads it
+    dialect_options: DialectOptions = field(default_factory=DialectOptions)
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,11 @@ def compile_learning(graph: FloatGraph, request: LearnRequest) -> CompiledNetwor
     from ..ir.passes.inline_subgraphs import inline_subgraphs
     from ..ir.passes.normalise import normalise
 
-    bounds = weight_bounds(request.spec, normalise(inline_subgraphs(graph), dt=request.dt))  # the passes before quantise, for the gains
+    normalised = normalise(inline_subgraphs(graph), dt=request.dt, dialect=request.dialect, options=request.dialect_options)
+    bounds = weight_bounds(request.spec, normalised)  # the passes before quantise, for the gains
     return compile_network(graph, CompileOptions(profile=request.profile, dt=request.dt, input_encoding=request.train.encoding,
-                                                 weight_scaling=request.weight_scaling, weight_bounds=bounds or None))
+                                                 weight_scaling=request.weight_scaling, dialect=request.dialect,
+                                                 dialect_options=request.dialect_options, weight_bounds=bounds or None))
 
 
 def _check_data(request: LearnRequest) -> None:
