@@ -136,8 +136,9 @@ def learn_features(train_spikes, features: int, epochs: int, target: str, seed: 
                                           "w_max": 1.0, "w_decay": p["patch_decay"]},
                                  "inhibition": {"k_wta": 1}, "homeostasis": {"theta_plus": p["patch_theta"]}}}}
     data = patches(train_spikes, p["patches"], seed)
+    # dialect "nir": the graph is written with NIR's own semantics (detection would read bare IF nodes as Sinabs')
     request = LearnRequest(spec=spec_from_dict(spec, "mozafari features"), target=target, epochs=epochs, profile=load_profile("loihi2"),
-                           train=batch(data, None, (50,), "DoG patches"), test=None, seed=seed)
+                           train=batch(data, None, (50,), "DoG patches"), test=None, seed=seed, dialect="nir")
     learned = learn_on_chip(LoadedModel(FloatGraph(graph, "patches", "nir")), request)
     weights = np.asarray(learned.model.graph.graph.nodes["synapses"].weight)
     return weights.reshape(features, 2, 5, 5), learned.summary
@@ -161,7 +162,7 @@ def run(features=16, n_train=1200, n_test=597, epochs=4, target="cpu", seed=0, f
             "readout": {"layer": "readout", "decision": "first-spike", "neurons_per_class": 2}}
     request = LearnRequest(spec=spec_from_dict(spec, "mozafari readout"), target=target, epochs=epochs, profile=load_profile("loihi2"),
                            train=batch(train_maps, y_train, (2, 8, 8), "DoG latency digits"),
-                           test=batch(test_maps, y_test, (2, 8, 8), "DoG latency digits"), seed=seed)
+                           test=batch(test_maps, y_test, (2, 8, 8), "DoG latency digits"), seed=seed, dialect="nir")
     learned = learn_on_chip(LoadedModel(graph), request)
     history = learned.summary["accuracy_by_epoch"]
     readout = learned.summary["layers"][0]
