@@ -237,7 +237,8 @@ def learn_files(tmp_path_factory):
 
 def test_deploy_learn_writes_learned_nir_and_redeploys_it(learn_files, tmp_path, capsys):
     f = learn_files
-    argv = [f / "net.nir", "--learn", f / "rules.yaml", "--data", f / "train.npz", "--test-data", f / "test.npz", "--epochs", "2",
+    argv = [f / "net.nir", "--learn", f / "rules.yaml", "--data", f / "train.npz", "--test-data", f / "test.npz",
+            "--layout", "samples-first", "--epochs", "2",
             "--target", "cpu", "--report-dir", tmp_path / "r"]
     status = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -258,7 +259,8 @@ def test_deploy_learn_writes_learned_nir_and_redeploys_it(learn_files, tmp_path,
 ])
 def test_deploy_learn_bad_options_are_one_line(learn_files, extra, message, tmp_path, capsys):
     f = learn_files
-    argv = [f / "net.nir", "--learn", f / "rules.yaml", "--data", f / "train.npz", "--report-dir", tmp_path / "x", *extra]
+    argv = [f / "net.nir", "--learn", f / "rules.yaml", "--data", f / "train.npz", "--layout", "samples-first", "--report-dir", tmp_path / "x",
+            *extra]
     status = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
     assert status == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
@@ -271,6 +273,6 @@ def test_deploy_learn_without_data_or_with_a_bad_spec(learn_files, tmp_path, cap
     assert "--learn needs training data" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("neurodeploy-learning: 1\nlayers: {nope: {rule: {kind: stdp}}}\n")
-    assert cli.main([str(f / "net.nir"), "--learn", str(bad), "--data", str(f / "train.npz"), "--target", "cpu"]) == 2
+    assert cli.main([str(f / "net.nir"), "--learn", str(bad), "--data", str(f / "train.npz"), "--layout", "samples-first", "--target", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "missing a_plus" in err and err.count("\n") == 1
