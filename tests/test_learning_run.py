@@ -276,3 +276,21 @@ def test_deploy_learn_without_data_or_with_a_bad_spec(learn_files, tmp_path, cap
     assert cli.main([str(f / "net.nir"), "--learn", str(bad), "--data", str(f / "train.npz"), "--layout", "samples-first", "--target", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "missing a_plus" in err and err.count("\n") == 1
+
+
+def test_a_built_in_set_learns_on_its_train_split_and_is_tested_on_its_test_split():
+    from neurodeploy.training.learn_data import learning_sources
+
+    assert learning_sources("digits", None) == ("digits:split=train", "digits:split=test")
+    assert learning_sources("digits:max=1", "t.npz") == ("digits:max=1,split=train", "t.npz")
+    assert learning_sources("digits:split=all", None) == ("digits:split=all", None)
+    assert learning_sources("train.npz", None) == ("train.npz", None)
+
+
+def test_test_data_without_learn_is_one_line(learn_files, tmp_path, capsys):
+    f = learn_files
+    status = cli.main([str(f / "net.nir"), "--data", str(f / "test.npz"), "--test-data", str(f / "test.npz"), "--target", "cpu",
+                       "--report-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert status == 2 and "--test-data is the test data of --learn" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x").exists()
