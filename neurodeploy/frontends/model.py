@@ -13,3 +13,4 @@ class LoadedModel:
     module: Any = None  # the snnTorch module where there is one: what --finetune trains
     data: Any = None  # data that comes with the model (the demo's digits), for its encoder
     encoder: str | None = None  # the encoder of that data (a name in ENCODERS)
+    learning: Any = None  # the LearningSpec the model itself states (a Brian2 network's plasticity), else None
