@@ -50,6 +50,7 @@ from .encoders.random_spikes import DEFAULT_RATE
 from .errors import InputDataError, UserError
 from .frontends import LoadedModel, load
 from .frontends.compiled_file import SavedNetwork, is_saved_network, read_saved_network
+from .frontends.model import MODEL_RULES
 from .hardware.profile import HardwareProfile, load_profile
 from .interrupts import deferred
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
@@ -426,7 +427,10 @@ def _learn(model: LoadedModel, options: DeployOptions, plan: Plan) -> tuple[Lear
     from .training.learn import LearnRequest, learn_on_chip
     from .training.learn_data import learning_sources, rewards_of
 
-    spec = options.learn if isinstance(options.learn, LearningSpec) else load_spec(options.learn)
+    if isinstance(options.learn, LearningSpec):
+        spec = options.learn
+    else:
+        spec = _model_rules(model) if options.learn == MODEL_RULES else load_spec(options.learn)
     train_source, test_source = learning_sources(options.data, options.test_data)
     train = _learning_batch(labelled_data(dataclasses.replace(options, data=train_source)), model, options, options.seed)
     test = None
@@ -459,6 +463,14 @@ def _learning_batch(data: LabelledData, model: LoadedModel, options: DeployOptio
         batch = rate_coded(data, model.graph.input_shape, options.steps, options.rate, seed)
     check_sample_shape(batch, model.graph.input_shape, data.source)
     return batch
+
+
+def _model_rules(model: LoadedModel):
+    """``--learn`` without a file: the learning specification the model states (a Brian2 network's plasticity)."""
+    if model.learning is None:
+        raise UserError("--learn without a file needs a model that states its own plasticity (a Brian2 network with STDP): "
+                        "give a learning specification, --learn RULES.yaml")
+    return model.learning
 
 
 def _verify_pair(options: DeployOptions) -> tuple[list[str], tuple[str, str]]:

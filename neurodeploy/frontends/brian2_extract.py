@@ -901,6 +901,20 @@ def _objects(network_or_objects):
 
 
 def extract(network_or_objects=None, namespace: dict | None = None) -> Description:
+    """``_extract`` with Brian2's own errors about the model (an identifier it cannot resolve, a
+    unit mismatch) as one line."""
+    from brian2.units.fundamentalunits import DimensionMismatchError
+
+    if namespace is None:
+        namespace = get_local_namespace(level=1)
+    try:
+        return _extract(network_or_objects, namespace)
+    except (KeyError, DimensionMismatchError, SyntaxError) as exc:
+        message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc).splitlines()[0]
+        raise UnsupportedBrian2(f"Brian2 network: {message} (give the object namespace=..., or the names as module globals)") from None
+
+
+def _extract(network_or_objects, namespace: dict) -> Description:
     """Read a Brian2 Network (or a list of its objects) into a Description.
 
     ``namespace``: values for identifiers not in the objects' own namespaces, as for

@@ -64,10 +64,12 @@ def from_brian2(network_or_objects: Any, namespace: dict | None = None, *, sourc
     learning specification (``LoadedModel.learning``). ``namespace``: values of identifiers
     that are not in the objects' own namespaces (as for ``Network.run(namespace=...)``);
     by default the caller's."""
+    from brian2 import BrianLogger
     from brian2.core.namespace import get_local_namespace
 
     from .brian2_extract import extract
 
+    BrianLogger.suppress_name("unused_brian_object")  # read for deployment: Brian2 need not run them
     if namespace is None:
         namespace = get_local_namespace(level=1)
     desc = extract(network_or_objects, namespace)
@@ -88,6 +90,9 @@ def load_brian2_file(spec: str) -> LoadedModel:
         import brian2  # noqa: F401 - only to give a clear error when it is missing
     except ImportError:
         raise ModelLoadError(f"{spec}: Brian2 models need the brian2 package (pip install 'neurodeploy[brian2]')") from None
+    from brian2 import BrianLogger
+
+    BrianLogger.suppress_name("unused_brian_object")  # the objects are read, never run
     module_name = f"_neurodeploy_brian2_{path.stem}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
@@ -181,8 +186,11 @@ def lower(desc, source: str) -> LoadedModel:
         nodes[name] = node
         if theta is not None:
             homeostasis[name] = theta
-        for k, proj in enumerate(projections):
-            _add_projection(proj, k, desc, nodes, edges, gain_of, position, offset_of, n_input)
+        for proj in projections:
+            learning = proj.name.split(":")[0] in {f"{name}_pre" for name in plastic}
+            if learning:
+                notes.append(_same_step_note(proj, desc))
+            _add_projection(proj, desc, nodes, edges, gain_of, position, offset_of, n_input, learning)
     output = _output_group(desc, order)
     nodes["output"] = nir.Output(output_type={"output": np.array([nodes[output].v_threshold.shape[0]])})
     edges.append((output, "output"))
@@ -193,7 +201,7 @@ def lower(desc, source: str) -> LoadedModel:
 
 
 def _target_of(desc, synapses: str) -> str:
-    return next(p.target for p in desc.projections if p.name.startswith(f"{synapses}_pre") or p.name.startswith(f"{synapses}_"))
+    return next(p.target for p in desc.projections if p.name.split(":")[0] == f"{synapses}_pre")
 
 
 def _group_order(desc) -> list[str]:
@@ -298,7 +306,17 @@ def _adaptive_threshold(group, adaptations, dt: float, learns: bool) -> dict:
     return {"var": s.name, "theta_plus": float(plus[0]), "tau_theta": float(s.tau[0])}
 
 
-def _add_projection(proj, k: int, desc, nodes: dict, edges: list, gain_of: dict, position: dict, offset_of: dict, n_input: int) -> None:
+def _same_step_note(proj, desc) -> str:
+    from .brian2_extract import UnsupportedBrian2
+
+    if np.any(proj.delay_steps != 0):
+        raise UnsupportedBrian2(f"{proj.name}: a learning projection with delays: Loihi's learning synapses have none")
+    return (f"{proj.name}: learning synapses transmit in the spike's own step (the chip's learning synapses have no delay): "
+            f"{proj.target} runs one step ahead of Brian2 on this input")
+
+
+def _add_projection(proj, desc, nodes: dict, edges: list, gain_of: dict, position: dict, offset_of: dict, n_input: int,
+                    learning: bool) -> None:
     """Linear nodes (one per distinct delay) from the source into the target group."""
     from .brian2_extract import UnsupportedBrian2
 
@@ -314,7 +332,7 @@ def _add_projection(proj, k: int, desc, nodes: dict, edges: list, gain_of: dict,
     else:
         raise UnsupportedBrian2(f"{proj.name}: source {proj.source} is not a group of the network")
     recurrent = not from_input and position[proj.source] >= position[target]
-    lag = 0 if recurrent else 1
+    lag = 0 if recurrent or learning else 1
     weight = proj.weight * gain_of[proj.target_var][proj.j]
     safe = proj.name.replace(":", "_").replace(".", "_")
     for d in np.unique(proj.delay_steps):
@@ -344,8 +362,12 @@ def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: l
 
     layers = {}
     for name, rule in plastic.items():
-        proj = next(p for p in desc.projections if p.name.split(":")[0].startswith(name))
-        entry: dict[str, Any] = {"rule": _stdp_rule(rule, notes), "source": INPUT if proj.source in {s.name for s in desc.sources} else proj.source}
+        proj = next(p for p in desc.projections if p.name.split(":")[0] == f"{name}_pre")
+        if proj.weight_var != rule.weight_var:
+            raise UnsupportedModelError(f"{name}: the learning weight {rule.weight_var} is not the weight its on_pre transmits")
+        # the spec's weights are the graph's: the transmitted increment per unit of the Brian2 weight
+        entry: dict[str, Any] = {"rule": _stdp_rule(rule, notes, proj.scale),
+                                 "source": INPUT if proj.source in {s.name for s in desc.sources} else proj.source}
         if proj.target in layers:
             raise UnsupportedModelError(f"{name}: a second plastic projection into {proj.target}: one learning projection per layer")
         if proj.target in homeostasis:
@@ -357,7 +379,7 @@ def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: l
                           source)
 
 
-def _stdp_rule(rule, notes: list[str]) -> dict:
+def _stdp_rule(rule, notes: list[str], scale: float) -> dict:
     """A trace rule as the spec's STDP: at a post event w += a_plus x - w_decay w, at a pre
     event w -= a_minus y, clipped to [w_min, w_max]; anything else is refused (one line)."""
     from .brian2_extract import UnsupportedBrian2
@@ -392,8 +414,10 @@ def _stdp_rule(rule, notes: list[str]) -> dict:
     if "set" in (x.increment, getattr(y, "increment", "add")):
         notes.append(f"{rule.synapses}: nearest-spike traces ('x = a') learn with Loihi's additive traces (equal while spikes "
                      "are further apart than the trace's time constant)")
-    return {"kind": "stdp", "a_plus": a_plus, "a_minus": a_minus, "tau_plus": x.tau, "tau_minus": y.tau if y else x.tau,
-            "w_max": rule.w_max, "w_min": rule.w_min, "w_decay": w_decay}
+    if scale <= 0:
+        refuse(f"the weight enters with the factor {scale:g}: learning synapses are excitatory (v += w * unit, unit > 0)")
+    return {"kind": "stdp", "a_plus": a_plus * scale, "a_minus": a_minus * scale, "tau_plus": x.tau, "tau_minus": y.tau if y else x.tau,
+            "w_max": rule.w_max * scale, "w_min": rule.w_min * scale, "w_decay": w_decay}
 
 
 def _terms(terms) -> str:

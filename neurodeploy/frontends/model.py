@@ -6,6 +6,8 @@ from typing import Any
 
 from ..ir.stages import FloatGraph
 
+MODEL_RULES = "model"  # --learn without a file: the plasticity the model states itself (LoadedModel.learning)
+
 
 @dataclass(frozen=True)
 class LoadedModel:
