@@ -8,6 +8,8 @@ spike, else 100.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import InputDataError
@@ -18,13 +20,26 @@ from .rate import bernoulli_spikes
 DEFAULT_STEPS = 100
 
 
+@dataclass(frozen=True)
+class Brian2Input:
+    """The spike sources of a Brian2 network, in the order of the graph's input vector
+    (what the ``brian2`` encoder draws the input from)."""
+
+    dt: float
+    sources: tuple  # brian2_extract.SpikeSourceGroup, in input order
+    offsets: tuple[int, ...]
+    t0_step: int
+
+    @property
+    def n(self) -> int:
+        return int(sum(s.n for s in self.sources))
+
+
 class Brian2Sources(Encoder):
     name = "brian2"
     summary = "a Brian2 model's own spike sources: SpikeGeneratorGroup times, PoissonGroup rates (seeded by --seed)"
 
     def encode(self, request: EncodeRequest) -> InputBatch:
-        from ..frontends.brian2_model import Brian2Input
-
         data = request.data
         if not isinstance(data, Brian2Input):
             raise InputDataError("--encode brian2: the model is not a Brian2 network (give FILE.py:FUNCTION)")

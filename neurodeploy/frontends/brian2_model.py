@@ -29,33 +29,18 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nir
 import numpy as np
 
+from ..encoders.brian2_sources import Brian2Input
 from ..errors import ModelLoadError, UnsupportedModelError
 from ..ir.stages import FloatGraph
 from .model import LoadedModel
 
 INPUT = "input"
-
-
-@dataclass(frozen=True)
-class Brian2Input:
-    """The spike sources of a Brian2 network, in the order of the graph's input vector
-    (what the ``brian2`` encoder draws the input from)."""
-
-    dt: float
-    sources: tuple  # brian2_extract.SpikeSourceGroup, in input order
-    offsets: tuple[int, ...]
-    t0_step: int
-
-    @property
-    def n(self) -> int:
-        return int(sum(s.n for s in self.sources))
 
 
 def from_brian2(network_or_objects: Any, namespace: dict | None = None, *, source: str = "<brian2>") -> LoadedModel:
