@@ -111,7 +111,7 @@ def present(net: Network, images: np.ndarray, learn: bool) -> np.ndarray:
     """Show each image for PRESENT (rates x * MAX_RATE) from a reset state; spike counts per image.
     Without ``learn`` the weights and thresholds stay as they are."""
     inp, exc, syn, mon = (net[name] for name in ("input", "exc", "input_exc", "exc_spikes"))
-    saved_w, saved_theta = np.asarray(syn.w[:]).copy(), np.asarray(exc.theta[:]).copy()
+    saved_w, saved_theta = np.asarray(syn.w[:]).copy(), np.asarray(exc.theta_[:]).copy()
     counts = np.zeros((len(images), len(exc)), np.int64)
     state = {"k": -1, "before": None}
 
@@ -121,7 +121,7 @@ def present(net: Network, images: np.ndarray, learn: bool) -> np.ndarray:
             counts[k] = np.asarray(mon.count[:]) - state["before"]
             if not learn:
                 syn.w = saved_w
-                exc.theta = saved_theta
+                exc.theta_ = saved_theta
         k += 1
         state["k"] = k
         exc.v = V_REST

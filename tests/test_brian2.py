@@ -223,3 +223,13 @@ def test_diehl_cook_in_brian2_learns_on_the_chip():
     assert history[-1]["spikes_per_sample"] > 0.5, "the learning layer must be active"
     assert learned.summary["layers"][0]["synaptic_updates"] > 0
     assert history[-1]["test_accuracy"] > 0.2  # chance is 0.1
+
+
+@pytest.mark.slow
+def test_diehl_cook_script_runs_in_brian2_itself():
+    sys.path.insert(0, str(ROOT / "examples"))
+    import diehl_cook_brian2
+
+    result = diehl_cook_brian2.run(neurons=10, n_train=20, n_test=10)
+    assert result["spikes_per_sample"] > 0.5, "the layer must be active in Brian2"
+    assert 0.0 <= result["test_accuracy"] <= 1.0
