@@ -198,6 +198,20 @@ def test_deploy_py_runs_a_brian2_file(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "nothing" in bad.stderr
 
 
+@pytest.mark.lava
+def test_a_brian2_network_is_bit_exact_on_lava_and_the_cpu_backend(tmp_path):
+    model = tmp_path / "model.py"
+    model.write_text(MODEL_PY)
+    done = subprocess.run([sys.executable, str(ROOT / "deploy.py"), f"{model}:build", "--target", "cpu", "--verify", "--steps", "60",
+                           "--report-dir", str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["totals"]["spikes"] > 0, "the network must be active"
+    assert report["verify"]["passed"] is True
+
+
 def test_help_says_a_brian2_file_is_run():
     helped = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--help"], capture_output=True, text=True)
     assert "Brian2" in helped.stdout and "runs FILE.py" in helped.stdout
