@@ -73,24 +73,30 @@ pre += 1.
 ON_POST = "w = clip(w + A_PLUS * pre - W_DECAY * w, 0, W_MAX)"
 
 
-def namespace() -> dict:
+def namespace(learn: bool = True) -> dict:
     """The constants the equations name (given to each object, so that the network resolves
-    them wherever it is run or read)."""
-    return dict(V_REST=V_REST, V_THRESH=V_THRESH, TAU_M=TAU_M, TAU_THETA=TAU_THETA, THETA_PLUS=THETA_PLUS, TAU_PRE=TAU_PRE,
-                A_PLUS=A_PLUS, W_DECAY=W_DECAY, W_MAX=W_MAX, W_INH=W_INH)
+    them wherever it is run or read); without ``learn`` theta stays as it is."""
+    return dict(V_REST=V_REST, V_THRESH=V_THRESH, TAU_M=TAU_M, TAU_THETA=TAU_THETA, THETA_PLUS=THETA_PLUS if learn else 0 * mV,
+                TAU_PRE=TAU_PRE, A_PLUS=A_PLUS, W_DECAY=W_DECAY, W_MAX=W_MAX, W_INH=W_INH)
 
 
-def build(neurons: int = 100, n_input: int = 64, seed: int = 0):
-    """The training network (its input rates are set per digit by the presenter)."""
+def build(neurons: int = 100, n_input: int = 64, seed: int = 0, learn: bool = True, weights=None, theta=None):
+    """The training network (its input rates are set per digit by the presenter). Without
+    ``learn``: the test network, ``weights`` (n_input, neurons) and ``theta`` (volt) fixed."""
     defaultclock.dt = DT
     rng = np.random.default_rng(seed)
     inp = PoissonGroup(n_input, rates=np.zeros(n_input) * Hz, name="input")
     exc = NeuronGroup(neurons, EQS, threshold="v > V_THRESH + theta", reset="v = V_REST; theta += THETA_PLUS", method="exact", name="exc",
-                      namespace=namespace())
+                      namespace=namespace(learn))
     exc.v = V_REST
-    syn = Synapses(inp, exc, SYNAPSE, on_pre=ON_PRE, on_post=ON_POST, name="input_exc", namespace=namespace())
+    if theta is not None:
+        exc.theta_ = theta
+    if learn:
+        syn = Synapses(inp, exc, SYNAPSE, on_pre=ON_PRE, on_post=ON_POST, name="input_exc", namespace=namespace())
+    else:
+        syn = Synapses(inp, exc, "w : 1", on_pre="v_post += w * mV", name="input_exc")
     syn.connect()
-    syn.w = rng.uniform(0.0, W_INIT, len(syn))
+    syn.w = rng.uniform(0.0, W_INIT, len(syn)) if weights is None else weights[syn.i[:], syn.j[:]]
     lateral = Synapses(exc, exc, on_pre="v_post -= W_INH * mV", name="lateral", namespace=namespace())
     lateral.connect(condition="i != j")
     return Network(inp, exc, syn, lateral, SpikeMonitor(exc, name="exc_spikes"))
@@ -107,11 +113,10 @@ def digits(seed: int = 0):
     return (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
 
 
-def present(net: Network, images: np.ndarray, learn: bool) -> np.ndarray:
-    """Show each image for PRESENT (rates x * MAX_RATE) from a reset state; spike counts per image.
-    Without ``learn`` the weights and thresholds stay as they are."""
-    inp, exc, syn, mon = (net[name] for name in ("input", "exc", "input_exc", "exc_spikes"))
-    saved_w, saved_theta = np.asarray(syn.w[:]).copy(), np.asarray(exc.theta_[:]).copy()
+def present(net: Network, images: np.ndarray) -> np.ndarray:
+    """Show each image for PRESENT (rates x * MAX_RATE) from a reset state; spike counts per image."""
+    inp, exc, mon = (net[name] for name in ("input", "exc", "exc_spikes"))
+    syn = net["input_exc"]
     counts = np.zeros((len(images), len(exc)), np.int64)
     state = {"k": -1, "before": None}
 
@@ -119,13 +124,11 @@ def present(net: Network, images: np.ndarray, learn: bool) -> np.ndarray:
         k = state["k"]
         if k >= 0:
             counts[k] = np.asarray(mon.count[:]) - state["before"]
-            if not learn:
-                syn.w = saved_w
-                exc.theta_ = saved_theta
         k += 1
         state["k"] = k
         exc.v = V_REST
-        syn.pre = 0
+        if "pre" in syn.variables:
+            syn.pre = 0
         state["before"] = np.asarray(mon.count[:]).copy()
         inp.rates = (images[k] if k < len(images) else np.zeros(images.shape[1])) * MAX_RATE
 
@@ -156,12 +159,18 @@ def run(neurons=100, n_train=1198, n_test=599, epochs=1, seed=0) -> dict:
     start = time.perf_counter()
     net = build(neurons, x_train.shape[1], seed)
     for _ in range(epochs):
-        present(net, x_train, learn=True)
-    labels = assign_labels(present(net, x_train, learn=False), y_train)
-    test_counts = present(net, x_test, learn=False)
+        present(net, x_train)
+    syn, exc = net["input_exc"], net["exc"]
+    weights = np.zeros((x_train.shape[1], neurons))
+    weights[np.asarray(syn.i[:]), np.asarray(syn.j[:])] = np.asarray(syn.w[:])
+    # the paper's test mode: learned weights and thresholds fixed
+    test_net = build(neurons, x_train.shape[1], seed, learn=False, weights=weights, theta=np.asarray(exc.theta_[:]).copy())
+    labels = assign_labels(present(test_net, x_train), y_train)
+    test_counts = present(test_net, x_test)
     accuracy = float(np.mean(classify(test_counts, labels) == y_test))
     return {"workload": "diehl_cook_brian2", "simulator": "brian2", "neurons": neurons, "train": len(y_train), "test": len(y_test),
             "epochs": epochs, "seed": seed, "test_accuracy": accuracy, "spikes_per_sample": float(test_counts.sum(1).mean()),
+            "weight_mean": float(weights.mean()), "theta_mean_mV": float(np.mean(exc.theta_[:]) * 1e3),
             "seconds": round(time.perf_counter() - start, 1)}
 
 

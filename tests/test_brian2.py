@@ -247,3 +247,8 @@ def test_diehl_cook_script_runs_in_brian2_itself():
     result = diehl_cook_brian2.run(neurons=10, n_train=20, n_test=10)
     assert result["spikes_per_sample"] > 0.5, "the layer must be active in Brian2"
     assert 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_a_rule_that_changes_nothing_at_an_event_is_read():
+    model = from_brian2(_plastic(on_post="apost += 0.012\nw = clip(w + 0*apre, 0, 2)"))
+    assert model.learning.layer("exc").rule.a_plus == 0.0

@@ -856,6 +856,8 @@ def _sum_of_products(st: Statement, w: str):
         return None, bounds
     if dw.has(sp.Function):
         return None, bounds
+    if not dw.free_symbols:
+        return (((float(dw), ()),) if dw != 0 else ()), bounds
     try:
         poly = sp.Poly(dw, *sorted(dw.free_symbols, key=lambda s: s.name))
     except sp.PolynomialError:
