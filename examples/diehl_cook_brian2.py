@@ -10,7 +10,7 @@ synapses act on v directly (current-based, no conductances), no refractory perio
 paper's host-side weight normalisation becomes heterosynaptic depression in the rule
 (``- W_DECAY * w`` at a post spike), which the chip's learning engine runs.
 
-    python examples/diehl_cook_brian2.py [--neurons 100] [--train 1198] [--test 599] [--seed 0]
+    python examples/diehl_cook_brian2.py [--neurons 100] [--train 1347] [--test 450] [--seed 0]
         trains and tests in Brian2 itself (numpy code generation); prints one JSON line
     python deploy.py examples/diehl_cook_brian2.py:build --learn --data digits --rate 0.34 --steps 150 --target cpu
         the same network and rule learning on the chip (--rate 0.34: MAX_RATE * dt)
@@ -102,15 +102,13 @@ def build(neurons: int = 100, n_input: int = 64, seed: int = 0, learn: bool = Tr
     return Network(inp, exc, syn, lateral, SpikeMonitor(exc, name="exc_spikes"))
 
 
-def digits(seed: int = 0):
-    """scikit-learn's digits / 16, split as neurodeploy's ``--data digits`` splits them (2/3 train)."""
-    from sklearn.datasets import load_digits
+def digits():
+    """scikit-learn's digits / 16, split as neurodeploy's ``--data digits`` splits them (its train and test splits)."""
+    from neurodeploy.data import load_data
 
-    data = load_digits()
-    order = np.random.default_rng(seed).permutation(len(data.target))
-    cut = len(order) * 2 // 3
-    x, y = data.data / 16.0, data.target
-    return (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
+    train, test = load_data("digits:split=train"), load_data("digits:split=test")
+    flat = [np.asarray(part.x, np.float64).reshape(part.count, -1) for part in (train, test)]  # 8x8 images -> 64 inputs
+    return (flat[0], train.y), (flat[1], test.y)
 
 
 def present(net: Network, images: np.ndarray) -> np.ndarray:
@@ -150,11 +148,11 @@ def classify(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return scores.argmax(axis=1)
 
 
-def run(neurons=100, n_train=1198, n_test=599, epochs=1, seed=0) -> dict:
+def run(neurons=100, n_train=1347, n_test=450, epochs=1, seed=0) -> dict:
     """Train and test in Brian2 itself; the accuracy neurodeploy's deployment is compared with."""
     BrianLogger.log_level_error()
     brian_seed(seed)
-    (x_train, y_train), (x_test, y_test) = digits(seed)
+    (x_train, y_train), (x_test, y_test) = digits()
     x_train, y_train, x_test, y_test = x_train[:n_train], y_train[:n_train], x_test[:n_test], y_test[:n_test]
     start = time.perf_counter()
     net = build(neurons, x_train.shape[1], seed)
@@ -177,8 +175,8 @@ def run(neurons=100, n_train=1198, n_test=599, epochs=1, seed=0) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--neurons", type=int, default=100)
-    ap.add_argument("--train", type=int, default=1198)
-    ap.add_argument("--test", type=int, default=599)
+    ap.add_argument("--train", type=int, default=1347)
+    ap.add_argument("--test", type=int, default=450)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()

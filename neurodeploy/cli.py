@@ -77,8 +77,8 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     from .data import LAYOUTS
     from .dialects import DIALECTS
     from .encoders import ENCODERS
-    from .reports.accuracy import DECISIONS
     from .frontends.model import MODEL_RULES
+    from .reports.accuracy import DECISIONS
 
     parser = _OneLineErrorParser(
         prog=prog,

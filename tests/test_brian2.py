@@ -102,6 +102,16 @@ def test_fixed_point_follows_the_float_reference():
         assert abs(int(fixed.rasters[name].sum()) - int(rasters[name].sum())) <= 0.1 * rasters[name].sum() + 2
 
 
+
+def test_the_python_api_deploys_a_brian2_network():
+    import neurodeploy
+
+    net, _ = _poisson_layer(50.0)
+    dep = neurodeploy.deploy(neurodeploy.from_brian2(net), target="cpu", steps=200, batch=2)
+    assert dep.report["totals"]["spikes"] > 0, "the deployed network must be active"
+    assert dep.report["layers"][-1]["name"] == "layer"
+
+
 # --------------------------------------------------------------------------- refusals
 def _group(eqs, name="grp", **kw):
     start_scope()
@@ -223,15 +233,16 @@ def test_diehl_cook_in_brian2_learns_on_the_chip():
     sys.path.insert(0, str(ROOT / "examples"))
     import diehl_cook_brian2
 
+    from neurodeploy.data import load_data
     from neurodeploy.encoders import fit
     from neurodeploy.training.learn import LearnRequest, learn_on_chip
-    from neurodeploy.training.learn_data import load_learning_data
+    from neurodeploy.training.learn_data import rate_coded
 
     model = from_brian2(diehl_cook_brian2.build(neurons=10))
-    train = load_learning_data("digits", (64,), split="train", steps=60, rate=0.34, seed=0)
-    test = load_learning_data("digits", (64,), split="test", steps=60, rate=0.34, seed=0)
-    request = LearnRequest(spec=model.learning, target="cpu", epochs=1, profile=load_profile("loihi2"), train=fit(train.batch, None, 60),
-                           test=fit(test.batch, None, 60), seed=0)
+    train = rate_coded(load_data("digits:split=train"), (64,), steps=60, rate=0.34, seed=0)
+    test = rate_coded(load_data("digits:split=test"), (64,), steps=60, rate=0.34, seed=1)
+    request = LearnRequest(spec=model.learning, target="cpu", epochs=1, profile=load_profile("loihi2"), train=fit(train, None, 60),
+                           test=fit(test, None, 60), seed=0)
     learned = learn_on_chip(model, request)
     history = learned.summary["accuracy_by_epoch"]
     assert history[-1]["spikes_per_sample"] > 0.5, "the learning layer must be active"
