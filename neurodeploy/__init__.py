@@ -16,11 +16,12 @@ describes the whole.
 The Python API (api.py) is reachable from here, imported on first use so that ``import
 neurodeploy`` stays light: ``neurodeploy.deploy(model, data=..., labels=..., encode=...,
 target=..., profile=...)`` -> Deployment, ``neurodeploy.compile(...)`` -> Compiled (``.save``),
-``neurodeploy.load(path)``, ``neurodeploy.save_model(module, path)``.
+``neurodeploy.load(path)``, ``neurodeploy.save_model(module, path)``,
+``neurodeploy.from_brian2(network)`` (a Brian2 network as a model).
 """
 __version__ = "0.1.0"
 
-_API = ("Compiled", "Deployment", "compile", "deploy", "load", "save_model")
+_API = ("Compiled", "Deployment", "compile", "deploy", "from_brian2", "load", "save_model")
 
 
 def __getattr__(name: str):

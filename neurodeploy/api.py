@@ -173,9 +173,17 @@ def compile(model: Any = None, data: Any = None, labels: Any = None, encode: str
     return Compiled(saved_from(prepared.compiled, prepared.batch, settings))
 
 
+def from_brian2(network: Any, namespace: dict | None = None, *, source: str = "<brian2>") -> Any:
+    """A built Brian2 network (or its objects) as a model for ``deploy`` and ``compile``, its
+    plasticity as the learning specification ``learn=`` can take (frontends/brian2_model.py, docs/brian2.md)."""
+    from .frontends.brian2_model import from_brian2 as read_brian2
+
+    return read_brian2(network, namespace, source=source)
+
+
 def load(path: str | Path) -> Compiled:
     """A compiled network saved by ``Compiled.save`` (or ``deploy.py --save-compiled``)."""
     return Compiled(read_saved_network(path))
 
 
-__all__ = ["Compiled", "Deployment", "compile", "deploy", "load", "save_model"]
+__all__ = ["Compiled", "Deployment", "compile", "deploy", "from_brian2", "load", "save_model"]

@@ -51,6 +51,13 @@ examples:
   python deploy.py --target cpu --finetune 3         fine-tune the demo through the fixed-point forward pass, then deploy
   python deploy.py model.pt --finetune 3 --finetune-data train.npz --input test.npy
                                                      the same for your snnTorch model and labelled data
+  python deploy.py net.nir --learn rules.yaml --data train.npz --test-data test.npz --epochs 2 --target cpu
+                                                     learn on the chip (STDP, R-STDP, any Loihi rule: docs/learning.md),
+                                                     write learned.nir, evaluate after each epoch, deploy the learned network
+  python deploy.py model.py:build --target cpu       a Brian2 network: runs YOUR file model.py (your explicit choice, like
+                                                     running your script) and reads the Network build() returns (docs/brian2.md)
+  python deploy.py examples/diehl_cook_brian2.py:build --learn --data digits --target cpu
+                                                     a Brian2 network learns on the chip with its own STDP rule
 
 data (--data): a .npz with x (samples) and optional y (classes), a .npy, an event file (.bin N-MNIST, .aedat, .npy, .dat),
 a folder of event files with one subfolder per class, or a built-in set that ships offline: digits (8x8), digits28 (28x28),
@@ -59,7 +66,7 @@ mnist1d (40 values); built-ins take split=train|test|all (default test) and max=
 outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
 report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), confusion.png (with labels: one
 confusion matrix per run), spikes.npz (with --record: one (steps, batch, n) array per layer),
-finetuned.nir and finetuned_state_dict.pt (with --finetune); --save-compiled writes the compiled network.
+finetuned.nir and finetuned_state_dict.pt (with --finetune), learned.nir (with --learn); --save-compiled writes the compiled network.
 exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference,
 130 / 143 interrupted by Ctrl-C / SIGTERM (every process stopped, temporary files removed, nothing written).
 """
@@ -70,6 +77,7 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     from .data import LAYOUTS
     from .dialects import DIALECTS
     from .encoders import ENCODERS
+    from .frontends.model import MODEL_RULES
     from .reports.accuracy import DECISIONS
 
     parser = _OneLineErrorParser(
@@ -81,7 +89,8 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", nargs="?", help="a .nir file, a saved snnTorch model (.pt: a whole module, or a state_dict with --model-class), "
-                        "or a compiled network (.ndz, from --save-compiled or neurodeploy.compile); omit for the built-in demo")
+                        "a compiled network (.ndz, from --save-compiled or neurodeploy.compile), or FILE.py:FUNCTION, a Brian2 network that "
+                        "FUNCTION returns (this runs FILE.py: only give your own code); omit for the built-in demo")
     parser.add_argument("--model-class", metavar="MODULE:CLASS", help="the model is a state_dict (torch.save(model.state_dict(), path)) "
                         "of this nn.Module class: pkg.module:Net (importable from here or the working directory) or path/to/file.py:Net")
     parser.add_argument("--model-args", metavar="JSON", help="the class's constructor arguments: a JSON object of keyword arguments, "
@@ -170,6 +179,15 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
                         "and stopped after the run); the report is the same bit for bit")
     parser.add_argument("--cluster", metavar="ADDRESS", help="shard the samples over the workers of a running Ray cluster "
                         "(HEAD:6379, ray://HEAD:10001 or auto; see docs/scale-out.md)")
+    parser.add_argument("--learn", metavar="RULES.yaml", nargs="?", const=MODEL_RULES,
+                        help="learn on the chip first: a learning specification (which synapses learn, "
+                        "their rule, inhibition, homeostasis, reward, readout; docs/learning.md), run on --target (cpu, cpu-numpy, "
+                        "loihi-sim, float) on --data (a built-in set: its train split); writes learned.nir and deploys the learned "
+                        "network on --test-data. Raw samples are rate-coded (x * --rate per step, --steps, default 100) unless --encode says otherwise; "
+                        "--learn without a file: the plasticity the model states itself (a Brian2 network's STDP)")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over --data of --learn (default: 1)")
+    parser.add_argument("--test-data", metavar="FILE|DIR|NAME", help="test data of --learn, read and encoded as --data "
+                        "(default for a built-in set: its test split)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
 
@@ -242,8 +260,8 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
             verify_against=args.verify_against, device=args.device, trust_pickle=args.trust_pickle, convert=args.convert,
             memory_limit=None if args.memory_limit is None else parse_size(args.memory_limit),
             data=args.data, labels=args.labels, layout=args.layout, decision=args.decision, model_class=args.model_class,
-            model_args=args.model_args,
-            workers=args.workers, cluster=args.cluster,
+            model_args=args.model_args, workers=args.workers, cluster=args.cluster,
+            learn=args.learn, epochs=args.epochs, test_data=args.test_data,
         )
         with _warnings_shown_only_for_pickles():
             outcome = deploy(options)

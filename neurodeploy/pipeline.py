@@ -4,6 +4,9 @@
     load      data/ read the labelled data (--data); encoders/ encode it (or make the input);
               frontends/ read the model (and the data that comes with it)
     finetune  (--finetune) training/ fine-tunes the model through the fixed-point forward pass
+    learn     (--learn) training/learn.py: the network learns on the target (on-chip learning) from
+              --data, is evaluated after each epoch on --test-data, and the learned network
+              (learned.nir) is what the following stages deploy, on the test data
     compile   ir/passes/: normalise -> quantise -> map_cores (with --calibration data the float
               reference observes the calibration data for the quantise pass); a compiled
               network saved before (frontends/compiled_file.py) is used as it is
@@ -30,7 +33,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +50,7 @@ from .encoders.random_spikes import DEFAULT_RATE
 from .errors import InputDataError, UserError
 from .frontends import LoadedModel, load
 from .frontends.compiled_file import SavedNetwork, is_saved_network, read_saved_network
+from .frontends.model import MODEL_RULES
 from .hardware.profile import HardwareProfile, load_profile
 from .interrupts import deferred
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
@@ -61,12 +65,16 @@ from .reports.report import DRY_RUN, Report, ReportSources, build_report
 from .scale import ScaleOut, ShardedRuns
 from .training.step import FinetuneRequest, Tuned, finetune_model
 
+if TYPE_CHECKING:
+    from .learning.spec import LearningSpec
+    from .training.learn import Learned
+
 CALIBRATIONS = ("worst-case", "data")
 DEFAULT_PROFILE = "loihi2"
 OVERFLOW_TARGET = "cpu"  # runs the calibration data with u and v recorded, for the overflow analysis
 LAVA_TARGET = "loihi-sim"
 OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "confusion.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt",
-                "conversion.png")
+                "conversion.png", "learned.nir")
 
 
 @dataclass
@@ -110,6 +118,9 @@ class DeployOptions:
     workers: int | None = None  # shard the samples over this many local Ray worker processes (scale.py)
     cluster: str | None = None  # shard the samples over the workers of the Ray cluster at this address (scale.py)
     convert: str | None = None  # --convert: the model is a ReLU ANN to convert (conversion/), with these settings ("" for the defaults)
+    learn: "str | LearningSpec | None" = None  # a learning specification (YAML path or LearningSpec): learn on the target first
+    epochs: int = 1  # --epochs of --learn
+    test_data: Any = None  # --learn's test data, as data (default for a built-in set: its test split); --data is its training data
 
 
 @dataclass
@@ -139,17 +150,25 @@ def _deploy(options: DeployOptions) -> DeployOutcome:
     settings = saved.settings if saved is not None else {"weight_scaling": options.weight_scaling, "calibration": options.calibration}
     conversion, curves = _conversion_section(converted, results, batch, compiled, overflow, options.target)
     overflow_source = converted.calibration.description["source"] if converted is not None else options.calibration_data or "the run's input"
+    learned, learning = prepared.learned, None
+    if learned is not None:
+        from .reports.learning import learning_section
+
+        learning = learning_section(learned.summary, results, batch.labels, options.target)
     report = build_report(ReportSources(
-        compiled=compiled, target=options.target, results=results, input=batch.description, labels=batch.labels, input_notes=batch.notes,
+        compiled=compiled, target=options.target, results=results, input=batch.description,
+        labels=batch.labels if learned is None or learned.summary["readout"] is None else None, input_notes=batch.notes,
         decision=options.decision, classes=batch.classes, verify=plan.verify, overflow=overflow,
         overflow_source=overflow_source, settings=None if plan.dry_run else dict(settings),
-        finetuning=prepared.tuned.summary if prepared.tuned is not None else None, timing_s=timing, conversion=conversion,
+        finetuning=prepared.tuned.summary if prepared.tuned is not None else None, learning=learning, timing_s=timing, conversion=conversion,
     ))
     files = _files(report, results.get(options.target), prepared.tuned, options.record)
     if curves:
         from .conversion.report import render_conversion_png
 
         files["conversion.png"] = render_conversion_png(conversion, curves)
+    if learned is not None:
+        files.update(learned.files)
     return DeployOutcome(report=report, files=files, compiled=compiled, results=results, input=batch)
 
 
@@ -165,6 +184,7 @@ class Prepared:
     tuned: Tuned | None
     timing: dict[str, float]
     converted: Any = None  # --convert: conversion/loading.py's Converted (the ANN, its conversion and samples), for the report section
+    learned: Learned | None = None  # what --learn learned (the batch is then its test data)
 
 
 def prepare(options: DeployOptions) -> Prepared:
@@ -187,6 +207,13 @@ def _prepare(options: DeployOptions) -> Prepared:
         with _timed(timing, "finetune"):
             tuned = finetune_model(model, batch, plan.finetune_request())
         model = tuned.model
+    learned = None
+    if options.learn is not None:
+        with _timed(timing, "learn"):
+            learned, batch = _learn(model, options, plan)
+        model = learned.model
+        if (learned.summary["readout"] or {}).get("decision") == "first-spike":
+            plan = dataclasses.replace(plan, rasters=True)
     calibration = converted.calibration if converted is not None else _calibration_input(options, model.graph, batch)
     if saved is not None:
         compiled = _precompiled(saved, batch, plan)
@@ -194,7 +221,7 @@ def _prepare(options: DeployOptions) -> Prepared:
         compiled = _compile(model.graph, batch, calibration, plan)
     timing.update(compiled.timing_s)
     return Prepared(plan=plan, compiled=compiled, batch=batch, calibration=calibration, saved=saved, tuned=tuned, timing=timing,
-                    converted=converted)
+                    converted=converted, learned=learned)
 
 
 # --------------------------------------------------------------------------- options
@@ -212,6 +239,7 @@ def _check_options(o: DeployOptions) -> None:
     _whole("--workers", o.workers, 1, optional=True)
     if o.workers is not None and o.cluster is not None:
         raise UserError("--workers N starts Ray here with N local workers; --cluster ADDRESS uses a running cluster's: give one of them")
+    _whole("--epochs", o.epochs, 1)
     _number("--rate", o.rate, 0.0, 1.0)
     _number("--dt", o.dt, 0.0, None, optional=True, exclusive=True)
     _number("--finetune-lr", o.finetune_learning_rate, 0.0, None, optional=True, exclusive=True)
@@ -229,7 +257,8 @@ def _check_options(o: DeployOptions) -> None:
                       "--verify-against": o.verify_against, "--cluster": o.cluster, "--profile": o.profile, "--layout": o.layout,
                       "model": o.model if isinstance(o.model, str) else None, "--data": o.data if isinstance(o.data, str) else None,
                       "--labels": o.labels if isinstance(o.labels, str) else None,
-                      "--model-class": o.model_class if isinstance(o.model_class, str) else None}
+                      "--model-class": o.model_class if isinstance(o.model_class, str) else None,
+                      "--learn": o.learn if isinstance(o.learn, str) else None, "--test-data": o.test_data if isinstance(o.test_data, str) else None}
     if o.convert is not None:  # the ANN's calibration samples may be arrays (conversion/loading.py checks them)
         optional_texts = {**optional_texts, "--calibration-data": None}
     for flag, value in [*texts.items(), *optional_texts.items()]:
@@ -281,6 +310,7 @@ class Plan:
     profile: HardwareProfile
     order: tuple[str, ...]  # --target, --verify's second target, then the float reference
     verify: tuple[str, str] | None  # (reference, candidate) compared bit for bit
+    rasters: bool = False  # record every layer's raster (a first-spike readout after --learn needs them)
 
     @property
     def dry_run(self) -> bool:
@@ -297,7 +327,7 @@ class Plan:
         verified = self.verify is not None and name in self.verify
         rasters, state = decision_needs(self.options.decision)
         return RunRequest(
-            record_spikes=self.options.record or self.verify is not None or rasters or self.options.convert is not None,
+            record_spikes=self.options.record or self.verify is not None or rasters or self.options.convert is not None or self.rasters,
             record_state=verified or state, windows=windows,
             progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
             core_plan=core_plan if name == self.options.target else None,
@@ -323,6 +353,10 @@ def plan_deployment(options: DeployOptions, saved: SavedNetwork | None = None) -
         raise UserError(f"--finetune {options.finetune_epochs}: the number of epochs must be positive")
     if options.finetune_epochs and options.target == DRY_RUN:
         raise UserError("--finetune trains through the fixed-point forward pass before a run: use it with --target loihi-sim, cpu or float")
+    if options.learn is not None:
+        _check_learning_options(options)
+    elif options.test_data is not None:
+        raise UserError("--test-data is the test data of --learn: give --learn too (without it, --data is what is deployed)")
     if options.calibration not in CALIBRATIONS:
         raise UserError(f"unknown calibration {options.calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
     if options.dialect is not None and options.dialect not in DIALECTS:
@@ -353,7 +387,7 @@ def _check_saved(options: DeployOptions, saved: SavedNetwork) -> HardwareProfile
             ("--input-shape", options.input_shape, defaults.input_shape), ("--model-class", options.model_class, defaults.model_class),
             ("--dialect", options.dialect, defaults.dialect), ("--reset", options.reset, defaults.reset),
             ("--reset-delay", options.reset_delay, defaults.reset_delay), ("--min-v-mem", options.min_v_mem, defaults.min_v_mem),
-            ("--norm-input", options.norm_input, defaults.norm_input),
+            ("--norm-input", options.norm_input, defaults.norm_input), ("--learn", options.learn, defaults.learn),
         ) if value != default
     ]
     if differing:
@@ -371,6 +405,72 @@ def saved_network(model: Any) -> SavedNetwork | None:
     if isinstance(model, (str, Path)) and is_saved_network(model):
         return read_saved_network(model)
     return None
+
+
+def _check_learning_options(options: DeployOptions) -> None:
+    if options.target == DRY_RUN:
+        raise UserError("--learn learns on a target: use --target cpu, cpu-numpy, loihi-sim or float")
+    if options.finetune_epochs:
+        raise UserError("--learn and --finetune: give one of them (on-chip learning, or gradient fine-tuning on the host)")
+    if options.convert is not None:
+        raise UserError("--learn and --convert: give one of them (learn on the chip, or convert a trained ANN)")
+    if options.data is None:
+        raise UserError("--learn needs training data: --data FILE.npz (x, y) or a built-in set, e.g. --data digits")
+    if options.epochs < 1:
+        raise UserError(f"--epochs {options.epochs}: learning needs at least one epoch")
+
+
+def _learn(model: LoadedModel, options: DeployOptions, plan: Plan) -> tuple[Learned, InputBatch]:
+    """On-chip learning (training/learn.py) on --data; returns what was learned and the test data
+    (--test-data, or a built-in set's test split) to deploy on."""
+    from .learning.spec import LearningSpec, load_spec
+    from .training.learn import LearnRequest, learn_on_chip
+    from .training.learn_data import learning_sources, rewards_of
+
+    if isinstance(options.learn, LearningSpec):
+        spec = options.learn
+    else:
+        spec = _model_rules(model) if options.learn == MODEL_RULES else load_spec(options.learn)
+    train_source, test_source = learning_sources(options.data, options.test_data)
+    train = _learning_batch(labelled_data(dataclasses.replace(options, data=train_source)), model, options, options.seed)
+    test = None
+    if test_source is not None:
+        test_data = test_source if isinstance(test_source, LabelledData) else load_data(test_source, options.layout)
+        test = _learning_batch(test_data, model, options, options.seed + 1)
+        if test.steps != train.steps:
+            raise UserError(f"--test-data has {test.steps} steps per sample, --data {train.steps}: encode both alike")
+    request = LearnRequest(spec=spec, target=options.target, epochs=options.epochs, profile=plan.profile, train=train,
+                           test=test, rewards=rewards_of(train_source), dt=options.dt,
+                           weight_scaling=options.weight_scaling, seed=options.seed, dialect=options.dialect,
+                           dialect_options=plan.dialect_options)
+    learned = learn_on_chip(model, request)
+    batch = test if test is not None else train
+    if test is None:
+        batch.notes.append("no --test-data: the learned network is deployed on its training data")
+    if options.batch is not None:
+        batch = fit(batch, None, options.batch)
+    return learned, batch
+
+
+def _learning_batch(data: LabelledData, model: LoadedModel, options: DeployOptions, seed: int) -> InputBatch:
+    """Learning data as input: encoded already, encoded by --encode, or rate-coded (training/learn_data.py)."""
+    from .training.learn_data import rate_coded
+
+    if data.layout in ENCODED_LAYOUTS or options.encode is not None:
+        chosen = encoder_spec(options.encode) if options.encode is not None else None
+        batch = _encode_data(data, chosen, dataclasses.replace(options, batch=None, seed=seed))
+    else:
+        batch = rate_coded(data, model.graph.input_shape, options.steps, options.rate, seed)
+    check_sample_shape(batch, model.graph.input_shape, data.source)
+    return batch
+
+
+def _model_rules(model: LoadedModel):
+    """``--learn`` without a file: the learning specification the model states (a Brian2 network's plasticity)."""
+    if model.learning is None:
+        raise UserError("--learn without a file needs a model that states its own plasticity (a Brian2 network with STDP): "
+                        "give a learning specification, --learn RULES.yaml")
+    return model.learning
 
 
 def _verify_pair(options: DeployOptions) -> tuple[list[str], tuple[str, str]]:
@@ -392,8 +492,8 @@ def _load(options: DeployOptions, saved: SavedNetwork | None = None) -> tuple[Lo
     """The model (with the data and module that come with it) and its encoded input. Data is
     encoded before the model is read, so that its sample shape can tell a model without a
     first nn.Linear its input shape."""
-    data = labelled_data(options)
-    chosen = _chosen_encoder(options, data, saved)
+    data = labelled_data(options) if options.learn is None else None  # --learn's data: _learn
+    chosen = _chosen_encoder(options, data, saved) if options.learn is None else None
     batch = _encode_data(data, chosen, options) if data is not None else None
     hints: tuple[tuple[int, ...], ...] = ()
     if batch is not None:

@@ -19,6 +19,7 @@ RANKS = {
     "neurons": 2,
     "dialects": 2.5,  # exporter dialects: lower neuron nodes for the normalise pass
     "ir": 3,
+    "learning": 3.5,  # the learning spec, its lowering and arithmetic: above ir, below the backends that run it
     "backends": 4,
     "encoders": 4,
     "data": 4,

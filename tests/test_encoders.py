@@ -13,7 +13,7 @@ from neurodeploy.errors import UserError
 
 def test_every_registered_encoder_loads_under_its_name():
     assert ENCODERS.names() == ("random", "file", "demo", "rate", "poisson", "latency", "delta", "rank_order", "intensity_latency", "dog",
-                                "current", "events")
+                                "current", "events", "brian2")
     for name in ENCODERS.names():
         encoder = ENCODERS.get(name)
         assert encoder.name == name and encoder.summary

@@ -348,6 +348,13 @@ class BitExactBackend(Target):
         )
         return dataclasses.replace(result, target=self.name)
 
+    def learner(self, lowered, compiled, *, sample_steps: int, total_samples: int):
+        from .learners import CpuLearner, ReferenceLearner
+
+        if self.engine == "torch":
+            return super().learner(lowered, compiled, sample_steps=sample_steps, total_samples=total_samples)
+        return (CpuLearner if self.engine == "numba" else ReferenceLearner)(lowered, sample_steps)
+
 
 CPU = BitExactBackend("cpu", "numba", "the bit-exact backend (Lava's integers, far faster), numba engine")
 CPU_NUMPY = BitExactBackend("cpu-numpy", "numpy", "the bit-exact backend, numpy engine: the readable statement of its arithmetic")

@@ -200,5 +200,11 @@ class FloatReference(Target):
             stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, windows=request.windows, core_plan=request.core_plan,
         )
 
+    def learner(self, lowered, compiled, *, sample_steps: int, total_samples: int):
+        """The float rule on the layer's float dynamics (``learning_float.py``)."""
+        from .learners import FloatLearner
+
+        return FloatLearner(lowered, sample_steps, compiled.normalised.layer(lowered.name))
+
 
 FLOAT = FloatReference()

@@ -541,5 +541,11 @@ class LavaSimulator(Target):
             return {"lava_process": "NeurodeployIzhikevich"}
         return {"lava_process": lava_process(layer.neurons)}
 
+    def learner(self, lowered, compiled, *, sample_steps: int, total_samples: int):
+        """Lava's ``LearningDense`` with neurodeploy's learning post neurons (``lava_learning.py``)."""
+        from .learners import LavaLearner
+
+        return LavaLearner(lowered, sample_steps, total_samples)
+
 
 LOIHI_SIM = LavaSimulator()

@@ -63,3 +63,9 @@ class Target:
     def layer_details(self, layer) -> dict[str, Any]:
         """What the report should say about how this target runs a quantised layer."""
         return {}
+
+    def learner(self, lowered, compiled, *, sample_steps: int, total_samples: int):
+        """A learning layer on this target (``backends/learners.py``) for ``lowered``
+        (``learning.lowering.LoweredLayer``) of ``compiled`` (``CompiledNetwork``), presented
+        at most ``total_samples`` samples of ``sample_steps`` steps; targets that cannot learn refuse."""
+        raise BackendUnavailableError(f"target {self.name} does not learn on the chip: use --target cpu, cpu-numpy, loihi-sim or float")

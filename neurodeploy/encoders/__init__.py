@@ -39,6 +39,7 @@ ENCODERS: Registry[Encoder] = Registry("encoder", __package__, {
     "dog": ".dog:DOG",
     "current": ".current:CURRENT",
     "events": ".events:EVENTS",
+    "brian2": ".brian2_sources:BRIAN2",
 })
 
 

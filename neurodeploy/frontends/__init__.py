@@ -39,6 +39,10 @@ def load(path: Any, input_shape: tuple[int, ...] | None = None, *, keep_module: 
         return LoadedModel(snntorch_to_float_graph(module, input_shape=input_shape, source=source, shape_hints=shape_hints), module=module)
     if model_args is not None:
         raise ModelLoadError("--model-args are the constructor arguments of --model-class: give the class too")
+    if is_brian2_spec(path):
+        from .brian2_model import load_brian2_file
+
+        return load_brian2_file(str(path))
     if keep_module and Path(path).suffix.lower() in TORCH_SUFFIXES:
         from .snntorch_model import snntorch_to_float_graph
         from .torch_file import load_torch_module
@@ -46,6 +50,12 @@ def load(path: Any, input_shape: tuple[int, ...] | None = None, *, keep_module: 
         module = load_torch_module(path, trust_pickle)
         return LoadedModel(snntorch_to_float_graph(module, input_shape=input_shape, source=str(path), shape_hints=shape_hints), module=module)
     return LoadedModel(load_model(path, input_shape, trust_pickle, shape_hints))
+
+
+def is_brian2_spec(path) -> bool:
+    """``FILE.py:FUNCTION`` (or ``FILE.py``, refused with the form to use): a Brian2 model."""
+    text = str(path)
+    return text.endswith(".py") or (".py:" in text and text.rpartition(":")[0].endswith(".py"))
 
 
 def load_model(path: str | Path, input_shape: tuple[int, ...] | None = None, trust_pickle: bool = False,

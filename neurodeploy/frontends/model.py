@@ -6,6 +6,8 @@ from typing import Any
 
 from ..ir.stages import FloatGraph
 
+MODEL_RULES = "model"  # --learn without a file: the plasticity the model states itself (LoadedModel.learning)
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -13,3 +15,4 @@ class LoadedModel:
     module: Any = None  # the snnTorch module where there is one: what --finetune trains
     data: Any = None  # data that comes with the model (the demo's digits), for its encoder
     encoder: str | None = None  # the encoder of that data (a name in ENCODERS)
+    learning: Any = None  # the LearningSpec the model itself states (a Brian2 network's plasticity), else None

@@ -141,6 +141,23 @@ class TimingSpec(OperationCosts):
 
 
 @dataclass(frozen=True)
+class LearningEngineSpec:
+    """Limits of the on-chip learning engine (``learning/lowering.py`` checks rules against them)."""
+
+    trace_bits: int  # pre/post traces x1, x2, y1..y3 are unsigned of this width
+    impulse_fraction_bits: int  # fractional bits of a trace impulse (rounded stochastically)
+    trace_decay_bits: int  # a trace keeps (2**bits - d) / 2**bits of itself per step
+    weight_bits: int  # learned weights: this many bits plus a sign in mixed mode
+    tag_bits: int  # tags (eligibility t, delay d): this many bits plus a sign
+    accumulator_bits: int  # synaptic-update accumulator, sign included
+    scale_mantissa_bits: int  # a product's scaling constant S = m * 2**e: m has this many bits, sign included
+    scale_exponent_min: int
+    scale_exponent_max: int
+    epoch_exponent_max: int  # learning epochs are 2**k steps, k <= this
+    synaptic_update_energy_j: float  # energy of one synaptic update by the learning engine
+
+
+@dataclass(frozen=True)
 class HardwareProfile:
     name: str
     description: str
@@ -152,6 +169,7 @@ class HardwareProfile:
     energy_j: OperationCosts
     time_s: TimingSpec
     estimates: tuple[str, ...]
+    learning: LearningEngineSpec | None = None  # None: the profile says nothing about on-chip learning
 
     def is_estimate(self, dotted_key: str) -> bool:
         """True if ``dotted_key`` (e.g. ``energy_j.synapse_dense``) or its section is an estimate."""
@@ -169,7 +187,8 @@ _SECTIONS: dict[str, type] = {
     "energy_j": OperationCosts,
     "time_s": TimingSpec,
 }
-_TOP_LEVEL = {"name", "description", "estimates", *_SECTIONS}
+_OPTIONAL_SECTIONS: dict[str, type] = {"learning": LearningEngineSpec}
+_TOP_LEVEL = {"name", "description", "estimates", *_SECTIONS, *_OPTIONAL_SECTIONS}
 
 # The range of every integer key: wide enough for any chip, narrow enough that no value makes
 # the passes, engines or plots allocate without bound or shift past an int32.
@@ -199,6 +218,16 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "arithmetic.state_bits": (2, 32),
     "arithmetic.graded_spike_bits": (0, 32),
     "arithmetic.max_synaptic_delay": (0, 65535),
+    "learning.trace_bits": (1, 16),
+    "learning.impulse_fraction_bits": (0, 16),
+    "learning.trace_decay_bits": (1, 16),
+    "learning.weight_bits": (1, 16),
+    "learning.tag_bits": (1, 16),
+    "learning.accumulator_bits": (2, 32),
+    "learning.scale_mantissa_bits": (1, 8),
+    "learning.scale_exponent_min": (-15, 15),
+    "learning.scale_exponent_max": (-15, 15),
+    "learning.epoch_exponent_max": (0, 16),
 }
 _PAIR_RANGES: dict[str, tuple[int, int]] = {"system.mesh_tiles": (1, 4096), "system.chip_grid": (1, 4096)}
 _MAX_COST = 1.0  # joules or seconds per operation: no chip comes near
@@ -309,6 +338,7 @@ def _build_profile(raw: dict, path: Path) -> HardwareProfile:
         if key not in raw:
             raise ProfileError(f"{path}: missing section or key {key!r}")
     sections = {name: _build_section(raw[name], cls, name, path) for name, cls in _SECTIONS.items()}
+    sections.update({name: _build_section(raw[name], cls, name, path) for name, cls in _OPTIONAL_SECTIONS.items() if name in raw})
     estimates = raw.get("estimates") or []
     if not isinstance(estimates, list) or not all(isinstance(e, str) for e in estimates):
         raise ProfileError(f"{path}: 'estimates' must be a list of dotted key names")
@@ -408,6 +438,8 @@ def _check_consistency(p: HardwareProfile, path: Path) -> None:
     e = p.synapse_encoding
     if e.weight_bits * 1 + e.block_header_bits > e.word_bits * e.synapses_per_block:
         problems.append("synapse_encoding: one synapse does not fit in a block")
+    if p.learning is not None and p.learning.scale_exponent_min > p.learning.scale_exponent_max:
+        problems.append("learning.scale_exponent_min > learning.scale_exponent_max")
     if problems:
         raise ProfileError(f"{path}: impossible values: " + "; ".join(problems))
 

@@ -59,6 +59,27 @@ def _agreement(entry) -> str:
     return f"r={entry['spike_count_correlation']:.2f}"
 
 
+def _learning_lines(learning: dict) -> list[str]:
+    """The learning section in a few lines (details in report.json)."""
+    lines = [f"learning on {learning['target']}: {learning['epochs']} epoch(s) of {learning['train_samples']} samples x "
+             f"{learning['sample_steps']} steps, {count(learning['synaptic_updates'])} synaptic updates, "
+             f"{si(learning['energy_j'], 'J')} (estimates); wrote {learning['learned_nir']}"]
+    for layer in learning["layers"]:
+        before, after = layer["weights_before"], layer["weights_after"]
+        lines.append(f"  {layer['layer']} <- {layer['source']}: {layer['rule']} dw = {layer['rule_strings'].get('dw', '-')}, epoch "
+                     f"{layer['t_epoch']}; weights mean {before['mean']:.3g} -> {after['mean']:.3g}, max {after['max']:.3g}")
+        worst = max(layer["quantisation"], key=lambda row: row["relative_error"] if row["relative_error"] is not None else 0, default=None)
+        if worst is not None and worst["relative_error"] is not None:
+            lines.append(f"    largest lowering error: {worst['parameter']} {worst['requested']:.4g} -> {worst['lowered']} "
+                         f"({worst['relative_error']:.1%})")
+    history = [e for e in learning["accuracy_by_epoch"] if "test_accuracy" in e]
+    if history:
+        lines.append("  test accuracy by epoch: " + ", ".join(f"{e['epoch']}: {e['test_accuracy']:.1%}" for e in history))
+    if learning.get("deployed_accuracy"):
+        lines.append("  learned.nir deployed: " + ", ".join(f"{k} {v:.1%}" for k, v in learning["deployed_accuracy"].items()))
+    return lines
+
+
 def render_table(report: Report) -> str:
     header = ("layer", "kind", "neurons", "synapses", "cores", "spikes", "synops", "energy", "u-wrap/v-sat", "vs float")
     fid = report.fidelity or {}
@@ -128,6 +149,8 @@ def render_table(report: Report) -> str:
             c = report.classification
             decided = f" on {c['samples']} labelled samples, class by {c['decision']} ({c['rule']}; confusion.png)"
         lines.append("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()) + decided)
+    if report.learning:
+        lines += _learning_lines(report.learning)
     if report.verify is not None:
         v = report.verify
         lines.append(

@@ -13,6 +13,7 @@ returned, nothing else. Each section comes from its own module, from those sourc
     fidelity                        fidelity.py (against the float reference)
     verify                          verify.py (two bit-exact runs, bit for bit)
     quantisation                    quantisation.py (settings, overflow analysis, fine-tuning)
+    learning                        learning.py (on-chip learning: lowering, weights, updates, accuracy)
     timing_s                        the sources' timings and the report's own
 
 Renderers (render.py) only format.
@@ -60,6 +61,7 @@ class ReportSources:
     overflow_source: str = ""
     settings: Mapping[str, Any] | None = None  # weight_scaling, calibration; None: no quantisation section (a dry run)
     finetuning: Mapping[str, Any] | None = None
+    learning: Mapping[str, Any] | None = None  # on-chip learning (--learn): learning.py's section
     timing_s: Mapping[str, float] = field(default_factory=dict)
     conversion: Mapping[str, Any] | None = None  # --convert: conversion/report.py's section
 
@@ -83,6 +85,7 @@ class Report:
     fidelity: dict[str, dict[str, Any]] | None = None
     verify: dict[str, Any] | None = None
     quantisation: dict[str, Any] | None = None  # weight scaling, calibration, the overflow analysis, fine-tuning
+    learning: dict[str, Any] | None = None  # on-chip learning (--learn)
     notes: list[str] = field(default_factory=list)
     load: dict[str, Any] | None = None  # how the model was read: the exporter's dialect (load.dialect)
     warnings: list[str] = field(default_factory=list)  # assumed options, silent layers and networks: shown first
@@ -122,6 +125,7 @@ def build_report(sources: ReportSources) -> Report:
         fidelity=fidelity_section,
         verify=verify_section(sources.results, sources.verify, compiled.quantised),
         quantisation=quantisation.section,
+        learning=dict(sources.learning) if sources.learning is not None else None,
         notes=_notes(compiled, result, sources.input_notes, quantisation.warnings, layers, costs),
         load=_load_section(compiled),
         warnings=_warnings(compiled, result, float_result, fidelity_section),

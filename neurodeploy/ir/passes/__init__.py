@@ -21,7 +21,7 @@ from ..stages import FloatGraph, InputEncoding, MappedNetwork, NormalisedNetwork
 from .inline_subgraphs import inline_subgraphs
 from .map_cores import map_cores
 from .normalise import normalise
-from .quantise import ObservedRange, quantise
+from .quantise import ObservedRange, WeightBound, quantise
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class CompileOptions:
     weight_scaling: str = "channel"  # "channel": one state scale per neuron / output channel; "layer": one per layer
     dialect: str | None = None  # the exporter's dialect to read the graph in (None: detected; dialects/)
     dialect_options: DialectOptions = field(default_factory=DialectOptions)  # what the file cannot say (--reset, ...)
+    weight_bounds: Mapping[tuple[str, str], WeightBound] | None = None  # (layer, source) -> the range learning weights will reach
 
 
 Ranges = Mapping[str, ObservedRange]  # per layer: |u| and |v| observed on calibration data
@@ -47,7 +48,11 @@ class Pass:
 PASSES: tuple[Pass, ...] = (
     Pass("inline_subgraphs", lambda stage, opts, ranges: inline_subgraphs(stage), check_float_graph),
     Pass("normalise", lambda stage, opts, ranges: normalise(stage, dt=opts.dt, dialect=opts.dialect, options=opts.dialect_options), check_normalised),
-    Pass("quantise", lambda stage, opts, ranges: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling, ranges), check_quantised),
+    Pass(
+        "quantise",
+        lambda stage, opts, ranges: quantise(stage, opts.profile, opts.input_encoding, opts.weight_scaling, ranges, opts.weight_bounds),
+        check_quantised,
+    ),
     Pass("map_cores", lambda stage, opts, ranges: map_cores(stage, opts.profile), check_mapped),
 )
 

@@ -75,13 +75,17 @@ def quantise(
     input_encoding: InputEncoding | None = None,
     weight_scaling: str = "channel",
     ranges: dict[str, "ObservedRange"] | None = None,
+    weight_bounds: dict[tuple[str, str], "WeightBound"] | None = None,
 ) -> QuantisedNetwork:
     """``weight_scaling``: "layer", one state scale s for the whole layer; "channel", one
     per neuron (output channel of a convolution), s_i = s * max|W| / max|W_i| capped by
     every per-neuron limit, so that each neuron's largest weight uses the full mantissa.
     ``ranges`` (``ObservedRange`` per layer): the |u| and |v| each neuron reached on calibration
     data; the headroom rules then use them (times ``CALIBRATION_HEADROOM``) instead of the
-    worst case (every input active at every step), which allows larger scales."""
+    worst case (every input active at every step), which allows larger scales.
+    ``weight_bounds`` (``WeightBound`` per (layer, source)): weights that learn on the chip will
+    range up to the bound, in the given sign mode; the scale is chosen for the bound, so that it
+    takes the top of the mantissa."""
     if weight_scaling not in WEIGHT_SCALINGS:
         raise InputDataError(f"unknown weight scaling {weight_scaling!r}: choose one of {', '.join(WEIGHT_SCALINGS)}")
     arith = profile.arithmetic
@@ -91,7 +95,8 @@ def quantise(
     for layer in network.layers:
         observed = ranges.get(layer.name) if ranges else None
         _check_graded_sources(layer, network, counts, arith)
-        quantised, layer_notes, bound = _quantise_layer(layer, arith, encoding, weight_scaling, observed, counts)
+        bounds = {src: b for (name, src), b in (weight_bounds or {}).items() if name == layer.name}
+        quantised, layer_notes, bound = _quantise_layer(layer, arith, encoding, weight_scaling, observed, counts, bounds)
         if bound is not None:
             counts[layer.name] = bound
         layers.append(quantised)
@@ -146,11 +151,21 @@ class ObservedRange:
     samples: int
 
 
+@dataclass(frozen=True)
+class WeightBound:
+    """The largest |weight| (normalised float units, one per neuron) a learning projection will
+    reach, and the sign mode its weights keep while learning."""
+
+    max_abs: np.ndarray
+    sign_mode: str
+
+
 # --------------------------------------------------------------------------- per layer
 class _Synapses:
     """A projection's float weights per integer input unit, and its integer format."""
 
-    def __init__(self, projection: Projection, encoding: InputEncoding, arith: ArithmeticSpec, counts: dict[str, int] | None = None):
+    def __init__(self, projection: Projection, encoding: InputEncoding, arith: ArithmeticSpec, counts: dict[str, int] | None = None,
+                 bound: WeightBound | None = None):
         self.projection = projection
         graded = projection.source == INPUT and encoding.kind == "graded"
         self.graded_bits = encoding.bits if graded else 0
@@ -160,17 +175,24 @@ class _Synapses:
             self.graded_bits, self.input_max = arith.graded_spike_bits, float(counts[projection.source])
         self.weight = projection.weight / scale if not sparse.issparse(projection.weight) else projection.weight.multiply(1.0 / scale).tocsr()
         values = self.weight.data if sparse.issparse(self.weight) else self.weight
-        self.sign_mode = sign_mode_of(values)
+        self.sign_mode = sign_mode_of(values) if bound is None else bound.sign_mode
         self.low, self.high, self.step = weight_range(self.sign_mode, arith.weight_mantissa_bits)
         self.w_top = max(self.high, -self.low if self.sign_mode == "inhibitory" else 0)
-        self.w_max = float(np.abs(values).max(initial=0.0))
+        self.bound = np.zeros(1) if bound is None else np.asarray(bound.max_abs, np.float64) / scale
+        self.w_max = max(float(np.abs(values).max(initial=0.0)), float(self.bound.max(initial=0.0)))
         self.row_abs_sum = np.asarray(abs(self.weight).sum(axis=1)).reshape(-1) * self.input_max
+        if bound is not None:  # learnt weights may all reach the bound
+            self.row_abs_sum = np.maximum(self.row_abs_sum, self.bound * self.weight.shape[1] * self.input_max)
+
+    def row_max(self) -> np.ndarray:
+        """max|W_i| per neuron, or the learning bound where it is larger."""
+        return np.maximum(_row_abs_max(self.weight), self.bound)
 
     def scaled_max(self, scale) -> float:
         """max over neurons of max|W_i| * s_i (s: one scale, or one per neuron)."""
         if np.ndim(scale) == 0:
             return self.w_max * float(scale)
-        return float((_row_abs_max(self.weight) * scale).max(initial=0.0))
+        return float((self.row_max() * scale).max(initial=0.0))
 
     def exponent_for(self, scale, arith: ArithmeticSpec) -> int:
         """Smallest exponent whose mantissa holds max|W_i| * s_i (clamped to the profile's range)."""
@@ -219,12 +241,13 @@ def spike_count_bound(dyn, synapses: list["_Synapses"], bias_total: np.ndarray, 
 def _quantise_layer(
     layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding, weight_scaling: str, observed: "ObservedRange | None" = None,
     counts: dict[str, int] | None = None,
+    bounds: dict[str, WeightBound] | None = None,
 ) -> tuple[QuantisedLayer, list[str], int | None]:
     """The layer in integers, notes on it, and, if it sends spike counts, their bound."""
     notes: list[str] = []
     dyn = layer.neurons
     compartment = compartment_of(dyn)
-    synapses = [_Synapses(p, encoding, arith, counts) for p in layer.projections]
+    synapses = [_Synapses(p, encoding, arith, counts, (bounds or {}).get(p.source)) for p in layer.projections]
     fixed_scale = compartment.fixed_scale(dyn)
     if fixed_scale is not None:  # the compartment's state has a fixed format (Izhikevich: Q8 mV)
         projections = [_quantise_projection(layer, syn, fixed_scale, arith) for syn in synapses]
@@ -279,7 +302,8 @@ def _coarse_weight_notes(synapses: list[_Synapses], projections: list[QuantisedP
 
 
 def _main(synapses: list[_Synapses]) -> _Synapses:
-    return max(synapses, key=lambda s: s.w_max)
+    """The projection whose mantissa the scale fills: a learning one (its bound), else the largest."""
+    return max(synapses, key=lambda s: (bool(s.bound.max(initial=0.0) > 0), s.w_max))
 
 
 def _choose_scale(
@@ -373,7 +397,7 @@ def _channel_scales(
     if main.w_max == 0:
         return np.full(n, scale)
     geometry = main.projection.geometry
-    row_max = _row_abs_max(main.weight)
+    row_max = main.row_max()
     if geometry is not None:  # a channel's largest kernel weight, also at its borders
         channels = geometry.out_shape[0]
         row_max = np.repeat(row_max.reshape(channels, -1).max(axis=1), n // channels)

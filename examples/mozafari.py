@@ -1,0 +1,194 @@
+"""Workload (b): a Mozafari et al. (2018) style network on scikit-learn's 8x8 digits: DoG +
+latency coding, a convolutional layer trained with STDP and k-WTA, and a reward-modulated
+(R-STDP) readout decided by the first spike, all learned on the chip.
+
+    input    DoG filters (on- and off-centre, sigma 0.5 / 1.0) of each digit, each positive
+             response one spike, earlier for a stronger one (intensity-to-latency over T steps)
+    conv     K features of 2x5x5 (padding 2), IF neurons. Loihi's learning synapses do not share
+             weights, so the kernel is learned as a layer of its own on patches: K competitive
+             neurons with 1-WTA (one winner per patch), STDP with heterosynaptic depression and
+             adaptive thresholds on random 2x5x5 patches of the training images; the learned
+             weights are then the convolution's kernel (learned_patch.nir -> the conv network)
+    pool     2x2 sum pooling into IF neurons that fire on any input spike
+    readout  20 neurons (2 per class) learning with R-STDP from the pooled spikes: 1-WTA, the
+             first-spike reward rule (+reward for the correct first spiker, punishment
+             otherwise, Mozafari's rule), its class is the sample's answer
+
+    python examples/mozafari.py [--features 16] [--train 1200] [--epochs 4] [--target cpu]
+
+prints one JSON line. ``run`` is reused by the tests (small sizes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import nir
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's neurodeploy, installed or not
+
+from neurodeploy.encoders import InputBatch  # noqa: E402
+from neurodeploy.frontends.model import LoadedModel  # noqa: E402
+from neurodeploy.hardware.profile import load_profile  # noqa: E402
+from neurodeploy.ir.stages import FloatGraph, InputEncoding  # noqa: E402
+from neurodeploy.learning.networks import competitive_layer  # noqa: E402
+from neurodeploy.learning.spec import spec_from_dict  # noqa: E402
+from neurodeploy.training.learn import LearnRequest, learn_on_chip  # noqa: E402
+
+DT = 1e-3
+DEFAULTS = dict(window=12, steps=24, patch_threshold=2.0, patch_inhibition=0.0, patch_theta=0.02, patch_a_plus=0.03, patch_decay=2 ** -5,
+                conv_threshold=5.0, readout_threshold=5.0, a_plus=0.05, a_minus=0.05, reward=0.05, punishment=0.02, tau_eligibility=0.01,
+                tau_trace=0.02, readout_decay=2 ** -7, readout_min=0.0, patches=3000)
+
+
+# --------------------------------------------------------------------------- input
+def dog(images: np.ndarray) -> np.ndarray:
+    """(n, 8, 8) in [0, 1] -> (n, 2, 8, 8): on- and off-centre difference of Gaussians, rectified."""
+    from scipy.ndimage import gaussian_filter
+
+    centre = np.stack([gaussian_filter(im, 0.5, mode="constant") for im in images])
+    surround = np.stack([gaussian_filter(im, 1.0, mode="constant") for im in images])
+    d = centre - surround
+    return np.stack([np.maximum(d, 0), np.maximum(-d, 0)], axis=1)
+
+
+def latency(maps: np.ndarray, window: int, steps: int, cut: float = 0.1) -> np.ndarray:
+    """(n, 2, 8, 8) -> (steps, n, 128) uint8: each response above ``cut`` of the image's largest
+    spikes once, at step round((1 - r / r_max) (window - 1)): the strongest first."""
+    n = len(maps)
+    flat = maps.reshape(n, -1)
+    top = flat.max(axis=1, keepdims=True)
+    top[top == 0] = 1.0
+    r = flat / top
+    spikes = np.zeros((steps, n, flat.shape[1]), np.uint8)
+    t = np.round((1.0 - r) * (window - 1)).astype(int)
+    k, j = np.nonzero(r > cut)
+    spikes[t[k, j], k, j] = 1
+    return spikes
+
+
+def digits(n_train: int, n_test: int, seed: int):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    order = np.random.default_rng(seed).permutation(len(d.target))
+    x, y = d.images[order] / 16.0, d.target[order]
+    return (x[:n_train], y[:n_train]), (x[-n_test:], y[-n_test:])
+
+
+def batch(values: np.ndarray, labels, shape, what: str) -> InputBatch:
+    return InputBatch(values=values, encoding=InputEncoding("spikes"), labels=labels,
+                      description={"source": what, "steps": int(values.shape[0]), "batch": int(values.shape[1]), "shape": list(shape),
+                                   "encoding": "spikes", "description": what})
+
+
+def patches(spikes: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Random 2x5x5 patches (with spikes) of (steps, n, 2, 8, 8) maps -> (steps, count, 50)."""
+    rng = np.random.default_rng(seed)
+    steps, n = spikes.shape[:2]
+    padded = np.pad(spikes, ((0, 0), (0, 0), (0, 0), (2, 2), (2, 2)))
+    out = np.zeros((steps, count, 50), np.uint8)
+    k = 0
+    while k < count:
+        i, r, c = rng.integers(n), rng.integers(8), rng.integers(8)
+        patch = padded[:, i, :, r:r + 5, c:c + 5].reshape(steps, 50)
+        if patch.sum() >= 4:
+            out[:, k] = patch
+            k += 1
+    return out
+
+
+# --------------------------------------------------------------------------- networks
+def conv_network(kernel: np.ndarray, p: dict) -> nir.NIRGraph:
+    """input (2,8,8) -> conv (K,2,5,5) -> IF (K,8,8) -> sum pool 2x2 -> IF (K,4,4) -> flatten ->
+    linear -> readout IF (20)."""
+    k = kernel.shape[0]
+    rng = np.random.default_rng(0)
+    readout = rng.uniform(0.0, 0.3, (20, k * 16))
+    one = lambda shape: np.ones(shape)  # noqa: E731
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
+        "conv": nir.Conv2d(input_shape=(8, 8), weight=kernel, stride=1, padding=2, dilation=1, groups=1, bias=np.zeros(k)),
+        "features": nir.IF(r=one((k, 8, 8)) / DT, v_threshold=p["conv_threshold"] * one((k, 8, 8)), v_reset=np.zeros((k, 8, 8))),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "pooled": nir.IF(r=one((k, 4, 4)) / DT, v_threshold=0.5 * one((k, 4, 4)), v_reset=np.zeros((k, 4, 4))),
+        "flatten": nir.Flatten(input_type={"input": np.array([k, 4, 4])}, start_dim=0),
+        "synapses": nir.Linear(weight=readout),
+        "readout": nir.IF(r=one(20) / DT, v_threshold=p["readout_threshold"] * one(20), v_reset=np.zeros(20)),
+        "output": nir.Output(output_type={"output": np.array([20])}),
+    }
+    edges = [("input", "conv"), ("conv", "features"), ("features", "pool"), ("pool", "pooled"), ("pooled", "flatten"),
+             ("flatten", "synapses"), ("synapses", "readout"), ("readout", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": DT})
+
+
+def learn_features(train_spikes, features: int, epochs: int, target: str, seed: int, p: dict):
+    """The convolution kernel, learned on patches; (kernel (K, 2, 5, 5), summary)."""
+    rng = np.random.default_rng(seed)
+    graph = competitive_layer(rng.uniform(0.0, 0.4, (features, 50)), dt=DT, tau_mem=1.0, tau_syn=DT, threshold=p["patch_threshold"],
+                              inhibition=p["patch_inhibition"])
+    spec = {"neurodeploy-learning": 1, "seed": seed,
+            "layers": {"layer": {"rule": {"kind": "stdp", "a_plus": p["patch_a_plus"], "a_minus": 0.0, "tau_plus": 0.05, "tau_minus": 0.05,
+                                          "w_max": 1.0, "w_decay": p["patch_decay"]},
+                                 "inhibition": {"k_wta": 1}, "homeostasis": {"theta_plus": p["patch_theta"]}}}}
+    data = patches(train_spikes, p["patches"], seed)
+    # dialect "nir": the graph is written with NIR's own semantics (detection would read bare IF nodes as Sinabs')
+    request = LearnRequest(spec=spec_from_dict(spec, "mozafari features"), target=target, epochs=epochs, profile=load_profile("loihi2"),
+                           train=batch(data, None, (50,), "DoG patches"), test=None, seed=seed, dialect="nir")
+    learned = learn_on_chip(LoadedModel(FloatGraph(graph, "patches", "nir")), request)
+    weights = np.asarray(learned.model.graph.graph.nodes["synapses"].weight)
+    return weights.reshape(features, 2, 5, 5), learned.summary
+
+
+def run(features=16, n_train=1200, n_test=597, epochs=4, target="cpu", seed=0, feature_epochs=1, **overrides) -> dict:
+    p = {**DEFAULTS, **overrides}
+    start = time.perf_counter()
+    (x_train, y_train), (x_test, y_test) = digits(n_train, n_test, seed)
+    train_maps = latency(dog(x_train), p["window"], p["steps"])
+    test_maps = latency(dog(x_test), p["window"], p["steps"])
+    kernel, feature_summary = learn_features(train_maps.reshape(p["steps"], n_train, 2, 8, 8), features, feature_epochs, target, seed, p)
+    graph = FloatGraph(conv_network(kernel, p), "mozafari", "nir")
+    spec = {"neurodeploy-learning": 1, "seed": seed,
+            "layers": {"readout": {"source": "pooled",
+                                   "rule": {"kind": "rstdp", "a_plus": p["a_plus"], "a_minus": p["a_minus"], "tau_plus": p["tau_trace"],
+                                            "tau_minus": p["tau_trace"], "tau_eligibility": p["tau_eligibility"], "w_max": 1.0,
+                                            "w_min": -p["readout_min"], "w_decay": p["readout_decay"]},
+                                   "inhibition": {"k_wta": 1},
+                                   "reward": {"source": "label", "reward": p["reward"], "punishment": p["punishment"], "neurons_per_class": 2}}},
+            "readout": {"layer": "readout", "decision": "first-spike", "neurons_per_class": 2}}
+    request = LearnRequest(spec=spec_from_dict(spec, "mozafari readout"), target=target, epochs=epochs, profile=load_profile("loihi2"),
+                           train=batch(train_maps, y_train, (2, 8, 8), "DoG latency digits"),
+                           test=batch(test_maps, y_test, (2, 8, 8), "DoG latency digits"), seed=seed, dialect="nir")
+    learned = learn_on_chip(LoadedModel(graph), request)
+    history = learned.summary["accuracy_by_epoch"]
+    readout = learned.summary["layers"][0]
+    return {"workload": "mozafari", "target": target, "features": features, "train": n_train, "test": n_test, "epochs": epochs,
+            "test_accuracy": history[-1].get("test_accuracy"), "accuracy_by_epoch": [h.get("test_accuracy") for h in history],
+            "silent": history[-1].get("test_silent"), "feature_spikes_per_patch": feature_summary["accuracy_by_epoch"][-1]["spikes_per_sample"],
+            "feature_weights": [feature_summary["layers"][0][k]["mean"] for k in ("weights_before", "weights_after")],
+            "readout_spikes_per_sample": history[-1].get("spikes_per_sample"), "readout_rule": readout["rule_strings"],
+            "readout_weights": [readout[k]["mean"] for k in ("weights_before", "weights_after")],
+            "seconds": round(time.perf_counter() - start, 1), **overrides}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--features", type=int, default=16)
+    ap.add_argument("--train", type=int, default=1200)
+    ap.add_argument("--test", type=int, default=597)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--target", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    for key, value in DEFAULTS.items():
+        ap.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
+    a = ap.parse_args()
+    overrides = {k: getattr(a, k) for k in DEFAULTS}
+    print(json.dumps(run(a.features, a.train, a.test, a.epochs, a.target, a.seed, **overrides)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""The Brian2 frontend against Brian2's own simulation (numpy code generation), its one-line
+refusals, its plasticity as a learning spec, and deploy.py FILE.py:FUNCTION.
+
+Every comparison first asserts that the network is active (a silent network agrees with anything)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+brian2 = pytest.importorskip("brian2")
+from brian2 import (  # noqa: E402
+    BrianLogger,
+    Hz,
+    Network,
+    NeuronGroup,
+    PoissonGroup,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    Synapses,
+    defaultclock,
+    ms,
+    mV,
+    prefs,
+    start_scope,
+)
+from brian2_nets import random_network, raster  # noqa: E402
+
+from neurodeploy.backends import TARGETS, RunRequest  # noqa: E402
+from neurodeploy.encoders import ENCODERS, EncodeRequest  # noqa: E402
+from neurodeploy.errors import UserError  # noqa: E402
+from neurodeploy.frontends.brian2_model import from_brian2  # noqa: E402
+from neurodeploy.hardware.profile import load_profile  # noqa: E402
+from neurodeploy.ir.passes import CompileOptions, compile_network  # noqa: E402
+
+prefs.codegen.target = "numpy"
+BrianLogger.log_level_error()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_float(model, steps: int, batch: int = 1, seed: int = 0):
+    """The float target's rasters {layer: (steps, batch, n)} on the model's own input."""
+    inputs = ENCODERS.get("brian2").encode(EncodeRequest(shape=model.graph.input_shape, steps=steps, batch=batch, seed=seed, data=model.data))
+    compiled = compile_network(model.graph, CompileOptions(profile=load_profile("loihi2")))
+    result = TARGETS.get("float").run(compiled.normalised, inputs.values, RunRequest(record_spikes=True))
+    return result.rasters, inputs, compiled
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_networks_spike_for_spike_with_brian2(seed):
+    net, monitors, steps, kinds = random_network(seed)
+    model = from_brian2(net)
+    net.run(steps * defaultclock.dt)
+    rasters, _, _ = run_float(model, steps)
+    for name, monitor in monitors.items():
+        theirs = raster(monitor, steps)
+        assert theirs.sum() > 5, f"{name} is (nearly) silent in Brian2: {kinds}"
+        np.testing.assert_array_equal(rasters[name][:, 0], theirs, err_msg=f"{name}: {kinds}")
+
+
+def _poisson_layer(rate_hz: float, n_in: int = 40, n: int = 20):
+    start_scope()
+    defaultclock.dt = 1 * ms
+    inp = PoissonGroup(n_in, rates=rate_hz * Hz, name="inp")
+    layer = NeuronGroup(n, "dv/dt = (-v + I)/(20*ms) : volt\ndI/dt = -I/(5*ms) : volt", threshold="v > 10*mV", reset="v = 0*mV",
+                        method="exact", name="layer")
+    syn = Synapses(inp, layer, "w : volt", on_pre="I_post += w", name="syn")
+    syn.connect(p=0.5)
+    syn.w = 2.5 * mV
+    monitor = SpikeMonitor(layer, name="mon")
+    return Network(inp, layer, syn, monitor), monitor
+
+
+def test_poisson_input_rates_agree_with_brian2_statistically():
+    steps, trials = 1000, 8
+    net, monitor = _poisson_layer(50.0)
+    model = from_brian2(net)
+    brian2.seed(3)
+    net.run(steps * trials * defaultclock.dt)
+    brian_counts = np.asarray(monitor.count[:], float) / trials  # per neuron per 1000 steps
+    rasters, inputs, _ = run_float(model, steps, batch=trials, seed=3)
+    # the input: Bernoulli(rate * dt) per step, as Brian2's PoissonGroup
+    expected = 50.0 * 1e-3 * steps * trials * inputs.values.shape[2]
+    assert abs(inputs.values.sum() - expected) < 4 * np.sqrt(expected)
+    ours = rasters["layer"].sum(axis=0).mean(axis=0)
+    assert brian_counts.mean() > 5 and ours.mean() > 5, "the layer must be active"
+    # mean output rate within 4 standard errors of the difference (per-neuron counts over trials)
+    stderr = np.sqrt(brian_counts.var() / len(brian_counts) + ours.var() / len(ours))
+    assert abs(brian_counts.mean() - ours.mean()) < 4 * stderr + 0.5
+
+
+def test_fixed_point_follows_the_float_reference():
+    net, monitors, steps, _ = random_network(1)
+    model = from_brian2(net)
+    rasters, inputs, compiled = run_float(model, steps)
+    fixed = TARGETS.get("cpu").run(compiled.quantised, inputs.values, RunRequest(record_spikes=True))
+    for name in monitors:
+        assert rasters[name].sum() > 5
+        assert abs(int(fixed.rasters[name].sum()) - int(rasters[name].sum())) <= 0.1 * rasters[name].sum() + 2
+
+
+
+def test_the_python_api_deploys_a_brian2_network():
+    import neurodeploy
+
+    net, _ = _poisson_layer(50.0)
+    dep = neurodeploy.deploy(neurodeploy.from_brian2(net), target="cpu", steps=200, batch=2)
+    assert dep.report["totals"]["spikes"] > 0, "the deployed network must be active"
+    assert dep.report["layers"][-1]["name"] == "layer"
+
+
+# --------------------------------------------------------------------------- refusals
+def _group(eqs, name="grp", **kw):
+    start_scope()
+    defaultclock.dt = 0.5 * ms
+    on_pre = kw.pop("on_pre", "v_post += 1*mV")
+    inp = SpikeGeneratorGroup(2, [0, 1], [1, 2] * ms, name="inp")
+    group = NeuronGroup(3, eqs, threshold=kw.pop("threshold", "v > -50*mV"), reset=kw.pop("reset", "v = -65*mV"), name=name, **kw)
+    group.v = -65 * mV
+    syn = Synapses(inp, group, on_pre=on_pre, name="syn")
+    syn.connect()
+    return Network(inp, group, syn)
+
+
+REFUSED = {
+    "conductance": ("dv/dt = (-65*mV - v + ge*(0*mV - v)/mV)/(20*ms) : volt\ndge/dt = -ge/(5*ms) : 1", {"on_pre": "ge_post += 0.1"},
+                    "conductance-based"),
+    "exponential": ("dv/dt = (-65*mV - v + 2*mV*exp((v + 50*mV)/(2*mV)))/(20*ms) : volt", {}, "exponential"),
+    "izhikevich": ("dv/dt = (0.04*v**2/mV + 5*v + 140*mV - u)/ms : volt\ndu/dt = 0.02*(0.2*v - u)/ms : volt", {}, "nonlinearly"),
+    "refractory": ("dv/dt = (-65*mV - v)/(20*ms) : volt", {"refractory": 5 * ms}, "refractory"),
+    "two currents": ("dv/dt = (-65*mV - v + Ie - Ii)/(20*ms) : volt\ndIe/dt = -Ie/(5*ms) : volt\ndIi/dt = -Ii/(10*ms) : volt",
+                     {"on_pre": "Ie_post += 1*mV\nIi_post += 1*mV"}, "different time constants"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_unsupported_constructs_are_refused_in_one_line(case):
+    eqs, kw, why = REFUSED[case]
+    net = _group(eqs, **kw)
+    with pytest.raises(UserError) as error:
+        from_brian2(net)
+    message = str(error.value)
+    assert "\n" not in message and "grp" in message and why in message, message
+
+
+# --------------------------------------------------------------------------- plasticity
+STDP = dict(model="w : 1\ndapre/dt = -apre/(20*ms) : 1 (event-driven)\ndapost/dt = -apost/(30*ms) : 1 (event-driven)",
+            on_pre="v_post += w*mV\napre += 0.01\nw = clip(w - apost, 0, 2)",
+            on_post="apost += 0.012\nw = clip(w + apre - 0.05*w, 0, 2)")
+
+
+def _plastic(on_post=STDP["on_post"]):
+    start_scope()
+    defaultclock.dt = 1 * ms
+    inp = PoissonGroup(8, rates=20 * Hz, name="inp")
+    exc = NeuronGroup(4, "dv/dt = (-v)/(20*ms) : volt\ndtheta/dt = -theta/(1*second) : volt", threshold="v > 5*mV + theta",
+                      reset="v = 0*mV; theta += 0.5*mV", method="exact", name="exc")
+    syn = Synapses(inp, exc, STDP["model"], on_pre=STDP["on_pre"], on_post=on_post, name="stdp")
+    syn.connect()
+    syn.w = 0.5
+    return Network(inp, exc, syn)
+
+
+def test_trace_stdp_becomes_the_learning_spec():
+    model = from_brian2(_plastic())
+    layer = model.learning.layer("exc")
+    rule = layer.rule
+    assert (rule.kind, layer.source) == ("stdp", "input")
+    # weights in the graph's units: one unit of w moves v by 1 mV
+    assert rule.a_plus == pytest.approx(0.01 * 1e-3) and rule.a_minus == pytest.approx(0.012 * 1e-3)
+    assert (rule.tau_plus, rule.tau_minus) == (pytest.approx(0.02), pytest.approx(0.03))
+    assert (rule.w_min, rule.w_max, rule.w_decay) == (0.0, pytest.approx(2e-3), pytest.approx(0.05))
+    assert layer.homeostasis.theta_plus == pytest.approx(5e-4) and layer.homeostasis.tau_theta == pytest.approx(1.0)
+
+
+def test_a_rule_outside_stdp_is_refused_in_one_line():
+    with pytest.raises(UserError) as error:
+        from_brian2(_plastic(on_post="apost += 0.012\nw = clip(w + apre*apre, 0, 2)"))
+    assert "\n" not in str(error.value) and "stdp" in str(error.value)
+
+
+# --------------------------------------------------------------------------- command line
+MODEL_PY = '''
+from brian2 import *
+
+def build():
+    defaultclock.dt = 1*ms
+    inp = SpikeGeneratorGroup(4, [0, 1, 2, 3] * 10, [t * ms for t in range(0, 40) for _ in range(1)], name="inp")
+    g = NeuronGroup(3, "dv/dt = (-v + I)/(10*ms) : volt\\ndI/dt = -I/(2*ms) : volt", threshold="v > 5*mV", reset="v = 0*mV",
+                    method="exact", name="g")
+    s = Synapses(inp, g, on_pre="I_post += 8*mV", name="s")
+    s.connect()
+    return Network(inp, g, s, SpikeMonitor(g))
+'''
+
+
+def test_deploy_py_runs_a_brian2_file(tmp_path):
+    model = tmp_path / "model.py"
+    model.write_text(MODEL_PY)
+    done = subprocess.run([sys.executable, str(ROOT / "deploy.py"), f"{model}:build", "--target", "float", "--report-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "spike sources" in done.stdout and (tmp_path / "r" / "report.json").exists()
+    bad = subprocess.run([sys.executable, str(ROOT / "deploy.py"), f"{model}:nothing", "--target", "float"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "nothing" in bad.stderr
+
+
+@pytest.mark.lava
+def test_a_brian2_network_is_bit_exact_on_lava_and_the_cpu_backend(tmp_path):
+    model = tmp_path / "model.py"
+    model.write_text(MODEL_PY)
+    done = subprocess.run([sys.executable, str(ROOT / "deploy.py"), f"{model}:build", "--target", "cpu", "--verify", "--steps", "60",
+                           "--report-dir", str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["totals"]["spikes"] > 0, "the network must be active"
+    assert report["verify"]["passed"] is True
+
+
+def test_help_says_a_brian2_file_is_run():
+    helped = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--help"], capture_output=True, text=True)
+    assert "Brian2" in helped.stdout and "runs FILE.py" in helped.stdout
+
+
+# --------------------------------------------------------------------------- Diehl & Cook
+@pytest.mark.slow
+def test_diehl_cook_in_brian2_learns_on_the_chip():
+    sys.path.insert(0, str(ROOT / "examples"))
+    import diehl_cook_brian2
+
+    from neurodeploy.data import load_data
+    from neurodeploy.encoders import fit
+    from neurodeploy.training.learn import LearnRequest, learn_on_chip
+    from neurodeploy.training.learn_data import rate_coded
+
+    model = from_brian2(diehl_cook_brian2.build(neurons=10))
+    train = rate_coded(load_data("digits:split=train"), (64,), steps=60, rate=0.34, seed=0)
+    test = rate_coded(load_data("digits:split=test"), (64,), steps=60, rate=0.34, seed=1)
+    request = LearnRequest(spec=model.learning, target="cpu", epochs=1, profile=load_profile("loihi2"), train=fit(train, None, 60),
+                           test=fit(test, None, 60), seed=0)
+    learned = learn_on_chip(model, request)
+    history = learned.summary["accuracy_by_epoch"]
+    assert history[-1]["spikes_per_sample"] > 0.5, "the learning layer must be active"
+    assert learned.summary["layers"][0]["synaptic_updates"] > 0
+    assert history[-1]["test_accuracy"] > 0.2  # chance is 0.1
+
+
+@pytest.mark.slow
+def test_diehl_cook_script_runs_in_brian2_itself():
+    sys.path.insert(0, str(ROOT / "examples"))
+    import diehl_cook_brian2
+
+    result = diehl_cook_brian2.run(neurons=10, n_train=20, n_test=10)
+    assert result["spikes_per_sample"] > 0.5, "the layer must be active in Brian2"
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_a_rule_that_changes_nothing_at_an_event_is_read():
+    model = from_brian2(_plastic(on_post="apost += 0.012\nw = clip(w + 0*apre, 0, 2)"))
+    assert model.learning.layer("exc").rule.a_plus == 0.0

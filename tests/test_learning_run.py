@@ -1,0 +1,296 @@
+"""Learning runs as a user meets them: the specification (YAML and Python), its lowering onto the
+learning engine, learning on every target through ``Target.learner`` (the bit-exact ones
+identical, the float rule close), the learned network written back as NIR and redeployed, and
+``deploy.py --learn`` with its report and one-line errors."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import yaml
+
+from neurodeploy import cli
+from neurodeploy.frontends.model import LoadedModel
+from neurodeploy.hardware.profile import load_profile
+from neurodeploy.learning import rules
+from neurodeploy.learning.lowering import impulse_and_scale, lower
+from neurodeploy.learning.spec import SpecError, load_spec, spec_from_dict
+from neurodeploy.training.learn import LearnRequest, compile_learning, learn_on_chip, learning_ops
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import diehl_cook  # noqa: E402
+
+
+def stdp_spec(**rule) -> dict:
+    """Workload (a)'s specification (examples/diehl_cook.py), with changes to its rule."""
+    _, spec = diehl_cook.build(4)
+    spec["layers"]["layer"]["rule"].update(rule)
+    return spec
+
+
+def small_problem(neurons=30, n_train=300, n_test=200, steps=60, seed=0):
+    """Workload (a) small: a competitive layer learning scikit-learn's digits, Poisson coded."""
+    graph, _ = diehl_cook.build(neurons, seed)
+    train, test = diehl_cook.data(n_train, n_test, steps, diehl_cook.DEFAULTS["max_rate"], seed)
+    return graph, train, test
+
+
+def learn(target, spec=None, epochs=2, **problem):
+    graph, train, test = small_problem(**problem)
+    request = LearnRequest(spec=spec_from_dict(spec or stdp_spec()), target=target, epochs=epochs, profile=load_profile("loihi2"),
+                           train=train, test=test, seed=1)
+    return learn_on_chip(LoadedModel(graph), request)
+
+
+# --------------------------------------------------------------------------- the specification
+def test_spec_yaml_round_trip_and_python_api(tmp_path):
+    spec = spec_from_dict(stdp_spec(bounds="multiplicative", epoch=4), "mem")
+    path = tmp_path / "rules.yaml"
+    path.write_text(spec.to_yaml())
+    again = load_spec(path)
+    assert again.layers == spec.layers and again.readout == spec.readout and again.seed == spec.seed
+    assert again.layer("layer").rule.epoch == 4 and math.isinf(again.layer("layer").homeostasis.tau_theta)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("neurodeploy-learning"), "neurodeploy-learning: None; this neurodeploy reads version 1"),
+    (lambda s: s["layers"]["layer"]["rule"].update(kind="bcm"), "kind 'bcm'; choose one of stdp, rstdp, loihi"),
+    (lambda s: s["layers"]["layer"]["rule"].update(epoch=3), "layers.layer.rule.epoch: 3 is not a power of two"),
+    (lambda s: s["layers"]["layer"]["rule"].update(w_min=-0.5), "use 0 (excitatory) or -w_max"),
+    (lambda s: s["layers"]["layer"]["rule"].update(tau_plus=0), "layers.layer.rule.tau_plus: 0 must be > 0"),
+    (lambda s: s["layers"]["layer"].update(reward={"source": "label"}), "a reward needs a reward-modulated rule"),
+    (lambda s: s["layers"]["layer"].update(inhibtion={"k_wta": 1}), "unknown key(s) inhibtion"),
+    (lambda s: s["layers"]["layer"]["rule"].pop("a_plus"), "missing a_plus"),
+    (lambda s: s["readout"].update(decision="vote"), "readout.decision: 'vote'"),
+])
+def test_spec_errors_are_one_line(change, message):
+    raw = stdp_spec()
+    change(raw)
+    with pytest.raises(SpecError) as error:
+        spec_from_dict(raw, "rules.yaml")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_loihi_rule_strings_are_checked():
+    raw = stdp_spec()
+    raw["layers"]["layer"]["rule"] = {"kind": "loihi", "dw": "2^-2*x0*y1 - 9*y0*x1", "x1_impulse": 20, "x1_tau": 10, "y1_impulse": 20,
+                                      "y1_tau": 10}
+    graph, train, _ = small_problem()
+    request = LearnRequest(spec=spec_from_dict(raw), target="cpu", epochs=1, profile=load_profile("loihi2"), train=train, test=None)
+    with pytest.raises(SpecError, match="layers.layer.rule: Mantissa magnitude too large"):
+        lower(request.spec, compile_learning(graph, request).quantised, request.profile)
+
+
+# --------------------------------------------------------------------------- lowering
+def test_lowering_uses_the_full_mantissa_and_states_each_parameter():
+    graph, train, _ = small_problem()
+    request = LearnRequest(spec=spec_from_dict(stdp_spec(a_minus=0.004)), target="cpu", epochs=1, profile=load_profile("loihi2"),
+                           train=train, test=None)
+    compiled = compile_learning(graph, request)
+    layer = lower(request.spec, compiled.quantised, request.profile).layer("layer")
+    table = {row.parameter: row for row in layer.table}
+    assert layer.weight_range == (0, 255) and table["w_max"].lowered.startswith("255")
+    assert layer.program.sign_mode == "excitatory" and layer.program.weights.max() <= 0.3 * 255 + 1
+    for name in ("a_plus", "a_minus", "tau_plus", "w_decay"):
+        assert table[name].relative_error < 0.05, table[name]
+    rule = layer.program.rule
+    assert "*y0*x1" in rule.dw and "*x0*y1" in rule.dw and "*y0*w" in rule.dw and rule.t_epoch == 1
+    assert rules.parse_rule(rule.dw)  # Lava's grammar takes what the lowering writes
+    assert layer.program.neurons.theta_step[0] % 64 == 0 and layer.program.recurrent is not None
+
+
+def test_impulse_and_scale_search():
+    limits = load_profile("loihi2").learning
+    for target in (0.37, 1.0, 3.3, 120.0):
+        i, m, e = impulse_and_scale(target, limits)
+        assert 1 <= i <= 127 and 1 <= m <= 7 and -7 <= e <= 8
+        assert abs(i * m * 2.0 ** e - target) / target < 0.02
+    i, m, e = impulse_and_scale(0.05, limits)  # near the engine's resolution (2**-7 per trace unit): coarser
+    assert abs(i * m * 2.0 ** e - 0.05) / 0.05 < 0.07
+    assert impulse_and_scale(0.001, limits) == (1, 1, -7)  # below it: its smallest step
+
+def test_learning_ops_count_active_synapses():
+    rng = np.random.default_rng(4)
+    pre, post = (rng.random((64, 9)) < 0.1).astype(np.uint8), (rng.random((64, 5)) < 0.1).astype(np.uint8)
+
+    class Lowered:  # the two fields learning_ops reads
+        class program:
+            rule = rules.LearningRule(dw="x0*y1", t_epoch=4)
+
+    expected = 0
+    for e in range(16):
+        a, b = pre[4 * e:4 * e + 4].any(axis=0), post[4 * e:4 * e + 4].any(axis=0)
+        expected += int((a[None, :] | b[:, None]).sum())
+    assert learning_ops(pre, post, Lowered, 0) == expected
+    assert learning_ops(pre[:62], post[:62], Lowered, 0) == expected - int((pre[60:64].any(0)[None, :] | post[60:64].any(0)[:, None]).sum())
+
+
+# --------------------------------------------------------------------------- learning on the targets
+@pytest.fixture(scope="module")
+def cpu_run():
+    return learn("cpu")
+
+
+def test_cpu_learning_learns_and_the_numpy_reference_agrees(cpu_run):
+    summary = cpu_run.summary
+    history = summary["accuracy_by_epoch"]
+    layer = summary["layers"][0]
+    assert history[-1]["spikes_per_sample"] > 1 and layer["synaptic_updates"] > 0 and layer["energy_j"] > 0
+    assert layer["weights_after"]["mean"] != layer["weights_before"]["mean"]
+    assert history[-1]["test_accuracy"] > 0.6 > history[0]["test_accuracy"] + 0.2
+    reference = learn("cpu-numpy", epochs=1, n_train=40, n_test=40)
+    one = learn("cpu", epochs=1, n_train=40, n_test=40)
+    assert one.summary["layers"][0]["weights_after"] == reference.summary["layers"][0]["weights_after"]
+    assert one.summary["accuracy_by_epoch"] == reference.summary["accuracy_by_epoch"]
+    w_cpu = one.compiled.quantised.layer("layer").projections[0].weights
+    assert np.array_equal(w_cpu, reference.compiled.quantised.layer("layer").projections[0].weights)
+
+
+RSTDP_SPEC = {"neurodeploy-learning": 1, "seed": 3,
+              "layers": {"layer": {"rule": {"kind": "rstdp", "a_plus": 0.05, "a_minus": 0.03, "tau_plus": 0.02, "tau_minus": 0.01,
+                                            "tau_eligibility": 0.01, "w_max": 1.0, "w_min": -1.0, "w_decay": 2 ** -6},
+                                   "inhibition": {"k_wta": 1},
+                                   "reward": {"source": "label", "reward": 0.02, "punishment": 0.01, "neurons_per_class": 1}}},
+              "readout": {"layer": "layer", "decision": "first-spike"}}
+LOIHI_SPEC = {"neurodeploy-learning": 1, "seed": 5,
+              "layers": {"layer": {"rule": {"kind": "loihi", "dw": "2^-1*y0*x1 - 2^-3*x0*y1 + 2^-4*y0*x2*w - 2^-7*u2*w", "epoch": 2,
+                                            "x1_impulse": 40, "x1_tau": 12, "x2_impulse": 20.5, "x2_tau": 4, "y1_impulse": 30, "y1_tau": 8},
+                                   "homeostasis": {"theta_plus": 0.5}}},
+              "readout": {"layer": "layer", "decision": "label-assignment"}}
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("spec", [None, RSTDP_SPEC, LOIHI_SPEC], ids=["stdp", "rstdp", "loihi"])
+def test_lava_learning_run_is_bit_exact_with_cpu(spec):
+    """Each kind of rule, from the specification through lowering to learning, on Lava and on
+    the CPU backend: the same weights, thresholds, updates and accuracy after every epoch."""
+    kw = dict(neurons=6, n_train=6, n_test=6, steps=30, epochs=2)
+    cpu, lava = learn("cpu", spec=spec, **kw), learn("loihi-sim", spec=spec, **kw)
+    assert cpu.summary["accuracy_by_epoch"][-1]["spikes_per_sample"] >= 1
+    assert cpu.summary["layers"][0]["weights_after"] != cpu.summary["layers"][0]["weights_before"]
+    for name in ("weights_after", "threshold_raise"):
+        assert cpu.summary["layers"][0][name] == lava.summary["layers"][0][name]
+    assert cpu.summary["layers"][0]["synaptic_updates"] == lava.summary["layers"][0]["synaptic_updates"]
+    assert cpu.summary["accuracy_by_epoch"] == lava.summary["accuracy_by_epoch"]
+    q = lambda run: run.compiled.quantised.layer("layer")  # noqa: E731
+    assert np.array_equal(q(cpu).projections[0].weights, q(lava).projections[0].weights)
+    assert np.array_equal(q(cpu).neurons.vth, q(lava).neurons.vth)
+    if spec is not RSTDP_SPEC:  # homeostasis: thresholds learned
+        assert (q(cpu).neurons.vth > q(cpu).neurons.vth.min()).any()
+
+
+def test_float_rule_learns_what_the_chip_learns():
+    kw = dict(epochs=1, n_train=150, n_test=100)
+    chip_run, float_run = learn("cpu", **kw), learn("float", **kw)
+    chip, ideal = chip_run.summary["layers"][0]["weights_after"], float_run.summary["layers"][0]["weights_after"]
+    assert chip["mean"] != chip_run.summary["layers"][0]["weights_before"]["mean"]
+    assert abs(chip["mean"] - ideal["mean"]) < 0.25 * ideal["mean"]
+    assert float_run.summary["accuracy_by_epoch"][-1]["test_accuracy"] > 0.5
+
+
+def test_rstdp_first_spike_readout_learns():
+    """A reward-modulated readout of the digits' pixels (two neurons per class), rewarded by the
+    first-spike rule: better than before learning, clearly (raw pixels limit it: examples/mozafari.py)."""
+    spec = {"neurodeploy-learning": 1, "seed": 0,
+            "layers": {"layer": {"rule": {"kind": "rstdp", "a_plus": 0.05, "a_minus": 0.0, "tau_plus": 0.02, "tau_minus": 0.02,
+                                          "tau_eligibility": 0.01, "w_max": 1.0, "w_min": -1.0},
+                                 "inhibition": {"k_wta": 1},
+                                 "reward": {"source": "label", "reward": 0.01, "punishment": 0.0025, "neurons_per_class": 2}}},
+            "readout": {"layer": "layer", "decision": "first-spike", "neurons_per_class": 2}}
+    run = learn("cpu", spec=spec, epochs=4, neurons=20)
+    history = run.summary["accuracy_by_epoch"]
+    layer = run.summary["layers"][0]
+    assert layer["reward"] == "first-spike" and "t*y3" in layer["rule_strings"]["dw"] and layer["k_wta"] == 1
+    assert history[-1]["spikes_per_sample"] == 1.0  # k-WTA 1: one spike per sample
+    assert max(h["test_accuracy"] for h in history[1:]) > history[0]["test_accuracy"] + 0.1
+
+
+# --------------------------------------------------------------------------- write-back and the command line
+def test_learned_nir_holds_the_learned_weights(cpu_run, tmp_path):
+    path = tmp_path / "learned.nir"
+    path.write_bytes(cpu_run.files["learned.nir"])
+    graph = nir.read(str(path))
+    lowered = cpu_run.plan.layer("layer")
+    learned = cpu_run.compiled.quantised.layer("layer")
+    expected = learned.projections[0].weights / (lowered.units * lowered.gain)[:, None]
+    np.testing.assert_allclose(graph.nodes["synapses"].weight, expected, rtol=1e-12)
+    raised = np.asarray(graph.nodes["layer"].v_threshold) - diehl_cook.DEFAULTS["threshold"]
+    np.testing.assert_allclose(raised, (learned.neurons.vth * 64 - lowered.program.neurons.theta_0()) / lowered.state_scale, atol=1e-9)
+    assert raised.max() > 0
+
+
+@pytest.fixture(scope="module")
+def learn_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("learn")
+    graph, train, test = small_problem()
+    nir.write(str(folder / "net.nir"), graph.graph)
+    for name, batch in (("train", train), ("test", test)):
+        np.savez(folder / f"{name}.npz", x=batch.values.transpose(1, 0, 2), y=batch.labels)
+    (folder / "rules.yaml").write_text(yaml.safe_dump(stdp_spec()))
+    return folder
+
+
+def test_deploy_learn_writes_learned_nir_and_redeploys_it(learn_files, tmp_path, capsys):
+    f = learn_files
+    argv = [f / "net.nir", "--learn", f / "rules.yaml", "--data", f / "train.npz", "--test-data", f / "test.npz",
+            "--layout", "samples-first", "--epochs", "2",
+            "--target", "cpu", "--report-dir", tmp_path / "r"]
+    status = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "learning on cpu: 2 epoch(s) of 300 samples x 60 steps" in out and "test accuracy by epoch" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    learning = report["learning"]
+    assert learning["layers"][0]["quantisation"] and learning["synaptic_updates"] > 0
+    assert learning["deployed_accuracy"]["cpu"] > 0.5 and report["accuracy"] is None
+    status = cli.main([str(tmp_path / "r" / "learned.nir"), "--target", "cpu", "--report-dir", str(tmp_path / "r2")])
+    assert status == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--target", "torch"], "target torch does not learn on the chip"),
+    (["--finetune", "1"], "--learn and --finetune"),
+    (["--epochs", "0"], "--epochs 0"),
+])
+def test_deploy_learn_bad_options_are_one_line(learn_files, extra, message, tmp_path, capsys):
+    f = learn_files
+    argv = [f / "net.nir", "--learn", f / "rules.yaml", "--data", f / "train.npz", "--layout", "samples-first", "--report-dir", tmp_path / "x",
+            *extra]
+    status = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert status == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_deploy_learn_without_data_or_with_a_bad_spec(learn_files, tmp_path, capsys):
+    f = learn_files
+    assert cli.main([str(f / "net.nir"), "--learn", str(f / "rules.yaml"), "--target", "cpu"]) == 2
+    assert "--learn needs training data" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("neurodeploy-learning: 1\nlayers: {nope: {rule: {kind: stdp}}}\n")
+    assert cli.main([str(f / "net.nir"), "--learn", str(bad), "--data", str(f / "train.npz"), "--layout", "samples-first", "--target", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "missing a_plus" in err and err.count("\n") == 1
+
+
+def test_a_built_in_set_learns_on_its_train_split_and_is_tested_on_its_test_split():
+    from neurodeploy.training.learn_data import learning_sources
+
+    assert learning_sources("digits", None) == ("digits:split=train", "digits:split=test")
+    assert learning_sources("digits:max=1", "t.npz") == ("digits:max=1,split=train", "t.npz")
+    assert learning_sources("digits:split=all", None) == ("digits:split=all", None)
+    assert learning_sources("train.npz", None) == ("train.npz", None)
+
+
+def test_test_data_without_learn_is_one_line(learn_files, tmp_path, capsys):
+    f = learn_files
+    status = cli.main([str(f / "net.nir"), "--data", str(f / "test.npz"), "--test-data", str(f / "test.npz"), "--target", "cpu",
+                       "--report-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert status == 2 and "--test-data is the test data of --learn" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x").exists()
