@@ -8,8 +8,8 @@ import nir
 import numpy as np
 import pytest
 import yaml
+from cli_checks import assert_user_error, run
 
-from neurodeploy import cli
 from neurodeploy.hardware.profile import PROFILE_DIR
 
 from netgen import random_nir_graph
@@ -22,22 +22,6 @@ def net_file(tmp_path):
     path = tmp_path / "net.nir"
     nir.write(path, random_nir_graph(np.random.default_rng(0), [20, 15, 4], kinds=["LIF", "CubaLIF"]))
     return path
-
-
-def run(argv, capsys):
-    status = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_user_error(argv, capsys, tmp_path, message):
-    report_dir = tmp_path / "should-not-exist"
-    status, out, err = run([*argv, "--report-dir", report_dir], capsys)
-    assert status == 2, (out, err)
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert message in err, err
-    assert "Traceback" not in err + out
-    assert not report_dir.exists()
 
 
 def test_cpu_run_writes_report_png_and_spikes(net_file, tmp_path, capsys):

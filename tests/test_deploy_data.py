@@ -8,6 +8,7 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
+from cli_checks import assert_user_error, run
 
 from neurodeploy import cli
 from neurodeploy.data.event_files import write_nmnist
@@ -23,21 +24,6 @@ def net64(tmp_path_factory):
     path = tmp_path_factory.mktemp("net") / "net64.nir"
     nir.write(path, random_nir_graph(np.random.default_rng(3), [64, 30, 10], kinds=["LIF", "LIF"]))
     return path
-
-
-def run(argv, capsys):
-    status = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_user_error(argv, capsys, tmp_path, message):
-    report_dir = tmp_path / "should-not-exist"
-    status, out, err = run([*argv, "--report-dir", report_dir], capsys)
-    assert status == 2, (out, err)
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert message in err, err
-    assert not report_dir.exists()
 
 
 def test_data_and_encoder_give_accuracy_a_confusion_matrix_and_say_how(net64, tmp_path, capsys):
