@@ -38,13 +38,17 @@ class SystemSpec:
 @dataclass(frozen=True)
 class CoreSpec:
     """Per-core resource limits. ``max_neuron_configs`` (optional): how many distinct neuron
-    parameter sets (du, dv, vth, reset) one core's configuration table holds."""
+    parameter sets (du, dv, vth, reset) one core's configuration table holds.
+    ``population_axon_slots`` (optional): output-axon slots of one population axon, which
+    carries every channel of one input position of a convolution or pooling to one core (the
+    channel as its atom); 0: no population axons, every neuron needs its own output axons."""
 
     max_neurons: int
     max_input_axons: int
     max_output_axons: int
     synapse_memory_bits: int
     max_neuron_configs: int = 0  # 0: no such table in this profile
+    population_axon_slots: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "core.max_output_axons": (1, 1 << 20),
     "core.synapse_memory_bits": (1, 1 << 40),
     "core.max_neuron_configs": (0, 1 << 20),
+    "core.population_axon_slots": (0, 64),
     "synapse_encoding.word_bits": (1, 1024),
     "synapse_encoding.synapses_per_block": (1, 65536),
     "synapse_encoding.block_header_bits": (0, 65536),

@@ -164,7 +164,10 @@ def check_mapped(stage: MappedNetwork, pass_name: str = "map_cores", profile: Ha
         core_of_row[layer.name] = rows
     totals: dict[int, list[int]] = {}
     for layer in network.layers:
-        out = output_axons_per_neuron(network, layer, core_of_row)
+        assignment = np.zeros(layer.n_out, dtype=np.int64)
+        for i, piece in enumerate(stage.mapping(layer.name).slices):
+            assignment[piece.index] = i
+        out = output_axons_per_neuron(network, layer, core_of_row, assignment, profile.core.population_axon_slots)
         for i, piece in enumerate(stage.mapping(layer.name).slices):
             neurons, axons, bits = use[(layer.name, i)]
             outputs = int(out[piece.index].sum())

@@ -12,8 +12,11 @@ A core holding neurons [start, stop) of a layer needs, summed over the layer's p
                    convolution: the kernel is stored once per core, as one indexed list per
                    input channel (C_out in the slice x kh x kw synapses), as population
                    synapses share one list across positions (nengo-loihi's conv does this)
-    output axons   per neuron, one per distinct core it sends spikes to (all cores of a
-                   dense consumer; only the cores its synapses reach otherwise)
+    output axons   discrete: per neuron, one per distinct core it sends spikes to (all cores
+                   of a dense consumer; only the cores its synapses reach otherwise);
+                   convolution/pooling, where the profile has population axons: per slice,
+                   input position and destination core, one population axon shared by the
+                   position's channels (``core.population_axon_slots`` slots each)
 
 Lists are stored in blocks of ``synapses_per_block`` synapses with a header, rounded up
 to whole memory words (``SynapseEncodingSpec``). Every function works on a whole
@@ -108,11 +111,25 @@ def _projection_use(projection: QuantisedProjection, assignment, k, sizes, encod
     return axons, bits.astype(np.int64)
 
 
-def output_axons_per_neuron(network: QuantisedNetwork, layer: QuantisedLayer, core_of_row: dict[str, np.ndarray]) -> np.ndarray:
-    """Per neuron of ``layer``: distinct cores its synapses reach, over every layer it feeds."""
+def output_axons_per_neuron(
+    network: QuantisedNetwork, layer: QuantisedLayer, core_of_row: dict[str, np.ndarray],
+    group: np.ndarray | None = None, population_slots: int = 0,
+) -> np.ndarray:
+    """Per neuron of ``layer``: the output-axon slots it needs, over every layer it feeds.
+
+    A discrete axon serves one neuron and one destination core: a neuron needs one per
+    distinct core its synapses reach. With ``population_slots`` > 0, a projection with a shared
+    kernel (convolution, pooling) is reached by population axons, as its synapses are: the
+    neurons of one input position (every channel; the channel travels as the spike's atom)
+    that sit in one ``group`` (the slice of every neuron) share one population axon per
+    destination core, of ``population_slots`` slots (nengo-loihi's pop32 axons: 2). Its slots
+    are counted on one neuron of the group at that position, so the sum over a group is the
+    group's use; without ``group`` every neuron is a group of its own."""
     total = np.zeros(layer.n_out, dtype=np.int64)
+    group = np.arange(layer.n_out) if group is None else group
     for consumer in network.consumers(layer.name):
         targets = core_of_row[consumer.name]
+        n_cores = int(targets.max()) + 1
         columns, cores, dense = [], [], False
         for projection in consumer.projections:
             if projection.source != layer.name:
@@ -121,12 +138,24 @@ def output_axons_per_neuron(network: QuantisedNetwork, layer: QuantisedLayer, co
                 dense = True
                 break
             coo = sparse.coo_matrix(projection.weights)
+            geometry = projection.float_projection.geometry or projection.geometry
+            if population_slots and geometry is not None:
+                total += population_slots * _population_axon_owners(coo.col, targets[coo.row], group, geometry, layer.n_out, n_cores)
+                continue
             columns.append(coo.col)
             cores.append(targets[coo.row])
         if dense:
             total += np.unique(targets).size
         elif columns:
-            n_cores = int(targets.max()) + 1
             pairs = _pair_counts(np.concatenate(columns), np.concatenate(cores), layer.n_out, n_cores)
             total += np.diff(pairs.indptr)
     return total
+
+
+def _population_axon_owners(columns: np.ndarray, cores: np.ndarray, group: np.ndarray, geometry, n_in: int, n_cores: int) -> np.ndarray:
+    """Per source neuron: how many of the distinct (group, input position, destination core)
+    population axons it is counted for (one neuron per axon)."""
+    positions = int(np.prod(geometry.in_shape[1:]))
+    keys = (group[columns].astype(np.int64) * positions + columns % positions) * n_cores + cores
+    _, first = np.unique(keys, return_index=True)
+    return np.bincount(columns[first], minlength=n_in).astype(np.int64)

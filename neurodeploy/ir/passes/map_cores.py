@@ -11,9 +11,11 @@
    slice holds H times the neurons for the same synapse memory, but every neuron before it
    then reaches every slice. The pass keeps the cut with the fewer cores, counting those
    the layers before it need for their output axons (``_channel_major``).
-2. Output axons: a neuron needs one output axon per distinct core its synapses reach, so
-   a slice's output axons depend on how the layers it feeds are split (recurrence
-   included); slices that exceed the limit are split further until none does.
+2. Output axons: a neuron needs one output axon per distinct core its synapses reach, and
+   where the profile has population axons the neurons of one position of a feature map
+   that feed a convolution or pooling share them (``ir/resources.py``), so a slice's output
+   axons depend on how the layers it feeds are split (recurrence included); slices that
+   exceed the limit are split further until none does.
 3. Pack: slices are packed onto cores in layer order (first fit among the cores opened
    last, which keeps connected layers close), as long as every per-core limit holds for
    the sum (input axons summed is an upper bound when layers share a source). Small
@@ -60,10 +62,12 @@ def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetw
         core_of_row = _core_of_row_per_slice(network, plan)
         changed = False
         for layer in network.layers:
-            per_neuron = output_axons_per_neuron(network, layer, core_of_row)
-            if _fits_output_axons(plan[layer.name], per_neuron, profile):
+            axons_of = lambda group, layer=layer, core_of_row=core_of_row: output_axons_per_neuron(  # noqa: E731
+                network, layer, core_of_row, group, profile.core.population_axon_slots
+            )
+            if _fits_output_axons(plan[layer.name], axons_of(plan[layer.name]), profile):
                 continue
-            split = _split_for_output_axons(layer, per_neuron, plan[layer.name], profile, channel_major[layer.name])
+            split = _split_for_output_axons(layer, axons_of, plan[layer.name], profile, channel_major[layer.name])
             plan[layer.name], limits[layer.name], changed = split, "output_axons", True
         if not changed:
             break
@@ -75,14 +79,17 @@ def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetw
     slices = _slices(network, plan, profile)
     cores = _pack(network, slices, profile)
     _check_total(network, cores, profile)
-    core_of_row = {}
+    core_of_row, piece_of = {}, {}
     for layer in network.layers:
         rows = np.zeros(layer.n_out, dtype=np.int64)
-        for piece in slices[layer.name]:
+        pieces = np.zeros(layer.n_out, dtype=np.int64)
+        for i, piece in enumerate(slices[layer.name]):
             rows[piece.index] = piece.core
-        core_of_row[layer.name] = rows
+            pieces[piece.index] = i
+        core_of_row[layer.name], piece_of[layer.name] = rows, pieces
     placed, layer_maps = [], {layer.name: [] for layer in network.layers}
-    out_axons = {layer.name: output_axons_per_neuron(network, layer, core_of_row) for layer in network.layers}
+    slots = profile.core.population_axon_slots
+    out_axons = {layer.name: output_axons_per_neuron(network, layer, core_of_row, piece_of[layer.name], slots) for layer in network.layers}
     for index, members in enumerate(cores):
         chip, tile = place(index, profile)
         final = []
@@ -198,14 +205,22 @@ def _channel_major(network: QuantisedNetwork, layer: QuantisedLayer, parts: int,
 
 
 def _source_output_axon_cores(network: QuantisedNetwork, layer: QuantisedLayer, assignment: np.ndarray, k: int, profile: HardwareProfile) -> int:
-    """Cores the layers feeding ``layer`` need at least for their output axons into its ``k`` slices."""
+    """Cores the layers feeding ``layer`` need at least for their output axons into its ``k``
+    slices: one per (source neuron, slice) reached, or with population axons one per
+    (input position, slice) reached (all of a position's channels on one core)."""
     names = {layer.name for layer in network.layers}
+    slots = profile.core.population_axon_slots
     total = 0
     for projection in layer.projections:
         if projection.source not in names:
             continue
         coo = sparse.coo_matrix(projection.weights)
-        reached = _pair_counts(coo.col, assignment[coo.row], projection.n_in, k).nnz  # distinct (source neuron, slice) pairs
+        geometry = projection.float_projection.geometry or projection.geometry
+        if slots and geometry is not None:
+            positions = int(np.prod(geometry.in_shape[1:]))
+            reached = slots * _pair_counts(coo.col % positions, assignment[coo.row], positions, k).nnz
+        else:
+            reached = _pair_counts(coo.col, assignment[coo.row], projection.n_in, k).nnz  # distinct (source neuron, slice) pairs
         total += -(-reached // profile.core.max_output_axons)
     return total
 
@@ -261,37 +276,39 @@ def _fits_output_axons(assignment: np.ndarray, per_neuron: np.ndarray, profile: 
 
 
 def _split_for_output_axons(
-    layer: QuantisedLayer, per_neuron: np.ndarray, assignment: np.ndarray, profile: HardwareProfile, channel_major: bool = False
+    layer: QuantisedLayer, axons_of, assignment: np.ndarray, profile: HardwareProfile, channel_major: bool = False
 ) -> np.ndarray:
-    """A partition of ``layer`` whose slices also fit the output-axon limit (``per_neuron``:
-    the output axons of every neuron). Feature maps: bands of whole rows, filled greedily
-    (a row whose spikes cross a band boundary needs more axons); otherwise, or when that
-    fails, the fewest near-equal slices."""
+    """A partition of ``layer`` whose slices also fit the output-axon limit (``axons_of(group)``:
+    the output axons of every neuron when ``group`` cuts the layer). Feature maps: bands of
+    whole rows, filled greedily (a row whose spikes cross a band boundary needs more axons);
+    otherwise, or when that fails, the fewest near-equal slices."""
     limit = profile.core.max_output_axons
+    per_neuron = axons_of(np.arange(layer.n_out))  # every neuron a slice of its own: the most any neuron needs
     if per_neuron.max(initial=0) > limit:
         raise DoesNotFitError(
             f"layer {layer.name!r}: a neuron sends spikes to {int(per_neuron.max())} cores, but a core has {limit} output "
             "axons: make the layers it feeds smaller"
         )
-    bands = None if channel_major else _row_bands(layer, per_neuron, profile)
+    bands = None if channel_major else _row_bands(layer, axons_of, profile)
     if bands is not None:
         return bands
     parts = int(assignment.max(initial=0)) + 1
     cut = lambda k: partition(layer, k, channel_major=channel_major)[0]  # noqa: E731
-    parts = fewest_parts(lambda k: _fits_output_axons(cut(k), per_neuron, profile), parts, layer.n_out)
+    parts = fewest_parts(lambda k: _fits_output_axons(cut(k), axons_of(cut(k)), profile), parts, layer.n_out)
     split = cut(parts)
-    if not _fits_output_axons(split, per_neuron, profile):  # even its finest partition needs more
+    if not _fits_output_axons(split, axons_of(split), profile):  # even its finest partition needs more
         raise DoesNotFitError(
             f"layer {layer.name!r}: no split of it keeps a core within {limit} output axons (its {layer.n_out} neurons need "
-            f"{int(per_neuron.sum())} in all): use a profile with more output axons per core, or make the layers it feeds smaller"
+            f"{int(axons_of(split).sum())} in all): use a profile with more output axons per core, or make the layers it feeds smaller"
         )
     return split
 
 
-def _row_bands(layer: QuantisedLayer, per_neuron: np.ndarray, profile: HardwareProfile) -> np.ndarray | None:
+def _row_bands(layer: QuantisedLayer, axons_of, profile: HardwareProfile) -> np.ndarray | None:
     """Bands of consecutive rows (all channels) of a feature map, each as tall as every
     per-core limit allows, greedily from the top. Per-band use is estimated from per-row
-    use (neurons and output axons add up exactly; input axons are at most their sum;
+    use (neurons and output axons add up exactly, a population axon serving one position of
+    one row; input axons are at most their sum;
     a convolution's synapse memory is the same for every band holding all channels) and
     then checked exactly. None when a layer is not a feature map or the bands do not fit."""
     if len(layer.shape) != 3 or any(not sparse.issparse(p.weights) for p in layer.projections):
@@ -300,7 +317,7 @@ def _row_bands(layer: QuantisedLayer, per_neuron: np.ndarray, profile: HardwareP
     channels, height, width = layer.shape
     row = np.arange(layer.n_out) // width % height
     axons, bits = partition_use(layer, row, height, encoding)
-    outputs = np.bincount(row, weights=per_neuron, minlength=height)
+    outputs = np.bincount(row, weights=axons_of(row), minlength=height)
     band_of_row = np.zeros(height, dtype=np.int64)
     band, used = 0, None
     for r in range(height):
@@ -320,7 +337,7 @@ def _row_bands(layer: QuantisedLayer, per_neuron: np.ndarray, profile: HardwareP
     sizes = np.bincount(assignment, minlength=k)
     if (
         sizes.max() > core.max_neurons or exact_axons.max() > core.max_input_axons
-        or exact_bits.max() > core.synapse_memory_bits or not _fits_output_axons(assignment, per_neuron, profile)
+        or exact_bits.max() > core.synapse_memory_bits or not _fits_output_axons(assignment, axons_of(assignment), profile)
     ):
         return None
     return assignment
@@ -349,7 +366,7 @@ def _slices(network: QuantisedNetwork, plan: dict[str, np.ndarray], profile: Har
         assignment = plan[layer.name]
         k = int(assignment.max(initial=-1)) + 1
         axons, bits = partition_use(layer, assignment, k, profile.synapse_encoding)
-        out = output_axons_per_neuron(network, layer, core_of_row)
+        out = output_axons_per_neuron(network, layer, core_of_row, assignment, profile.core.population_axon_slots)
         configs = _neuron_configs(layer) if profile.core.max_neuron_configs else None
         order = np.argsort(assignment, kind="stable")
         members = np.split(order, np.cumsum(np.bincount(assignment, minlength=k))[:-1])
