@@ -43,6 +43,7 @@ import numpy as np
 from ..errors import InputDataError, InvalidValueError, UnsupportedModelError
 from ..ir.stages import INPUT, FloatGraph
 from ..limits import check_memory
+from ..neurons.threshold import or_neurons, window_sum
 from .ann_file import sequential_layers
 
 DT = 1e-3  # the converted graph's step: r = 1 / DT gives every IF a gain of 1 per step
@@ -369,9 +370,10 @@ class _Builder:
         kernel, stride, padding = _pool_params(op.module)
         if padding != (0, 0):
             raise UnsupportedModelError(f"module {op.names[0]!r} (MaxPool2d): padding with maxpool=or is not supported; use maxpool=avg")
-        self._append(key, nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding)))
+        pool, shape = window_sum(self.shape, kernel, stride, padding)
+        self._append(key, pool)
         layer = f"{key}_or"
-        self._append(layer, nir.Threshold(threshold=np.full(self.shapes[key], 0.5)))
+        self._append(layer, or_neurons(shape))
         scale, high, above = _percentile(self.activations[key], self.spec.percentile)
         self.layers.append(ConvertedLayer(layer, op.names, "or", key, self.scale, high, 0.0))
 

@@ -54,6 +54,7 @@ from ..ir.stages import INPUT, FloatGraph
 from ..limits import check_memory
 from ..neurons import snntorch_model, snntorch_types
 from ..neurons.snntorch import SNNTORCH_DT, per_neuron
+from ..neurons.threshold import or_neurons, window_sum
 
 _PASSTHROUGH_OPS = {
     "view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "clone", "detach",
@@ -526,15 +527,7 @@ def _pooling(name: str, module, in_shape: tuple[int, ...], source: str, trace: _
     if isinstance(module, nn.AvgPool2d):
         return _average_pooling(name, module, in_shape, kernel, stride, padding, out_shape)
     _require_spikes(name, kind, source, trace)
-    # zero padding is PyTorch's -inf padding on 0/1 spikes: PyTorch keeps padding <= kernel / 2, so
-    # every window holds at least one real input
-    dilation = _pair(module.dilation)
-    if dilation == (1, 1):
-        pool = nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
-    else:  # a sum pool with gaps: a grouped convolution with a kernel of ones
-        pool = nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=np.ones((in_shape[0], 1, *kernel)), stride=stride, padding=padding,
-                          dilation=dilation, groups=in_shape[0], bias=np.zeros(in_shape[0]))
-        out_shape = tuple(int(x) for x in pool.output_type["output"])
+    pool, out_shape = window_sum(in_shape, kernel, stride, padding, _pair(module.dilation))
     return _or_of_windows(name, kind, pool, out_shape, notes)
 
 
@@ -553,7 +546,7 @@ def _or_of_windows(name: str, kind: str, pool: nir.NIRNode, out_shape: tuple[int
         f"module {name!r} ({kind} on spikes) runs as a sum pool into threshold neurons ({name}.or): exact in spikes, "
         "one more synaptic step of latency on Loihi"
     )
-    threshold = nir.Threshold(threshold=np.full(out_shape, 0.5))
+    threshold = or_neurons(out_shape)
     return _Converted({name: pool, f"{name}.or": threshold}, [(name, f"{name}.or")], name, f"{name}.or", tuple(out_shape))
 
 
