@@ -17,7 +17,6 @@ In the Python API ``calibration_data`` may also be a dict of these arrays, and t
 from __future__ import annotations
 
 import copy
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from ..data import LabelledData
+from ..data.files import read_npz
 from ..encoders.base import InputBatch, encoding_of
 from ..errors import InputDataError, UserError
 from ..frontends.model import LoadedModel
-from ..limits import check_memory
 from .ann_file import load_ann
 from .convert import Conversion, ConvertSpec, convert
 
@@ -115,13 +114,7 @@ def _arrays(spec: Any) -> tuple[dict[str, np.ndarray], str]:
         path = Path(spec)
         if not path.is_file():
             raise InputDataError(f"--calibration-data {path}: no such file")
-        _check_declared_size(path)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files if key in ARRAYS}
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-            raise InputDataError(f"--calibration-data {path}: not a .npz of numeric arrays ({type(exc).__name__})") from None
-        source = str(path)
+        arrays, source = read_npz(path, ARRAYS, "--calibration-data")[0], str(path)
     if "x" not in arrays:
         raise InputDataError(f"--calibration-data {source}: needs x (calibration samples); y, x_test and y_test are optional")
     if ("x_test" in arrays) != ("y_test" in arrays):
@@ -130,16 +123,6 @@ def _arrays(spec: Any) -> tuple[dict[str, np.ndarray], str]:
         if key in arrays:
             arrays[key] = _labels(arrays[key], len(arrays[key.replace("y", "x")]), f"{source}: {key}")
     return arrays, source
-
-
-def _check_declared_size(path: Path) -> None:
-    """The arrays' declared (uncompressed) sizes must fit the memory limit before any is read."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            declared = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise InputDataError(f"--calibration-data {path}: not a .npz file (x: calibration samples; y, x_test, y_test optional)") from None
-    check_memory(declared, f"--calibration-data {path}: its arrays (declared sizes)", "give fewer samples")
 
 
 def _labels(y: np.ndarray, count: int, what: str) -> np.ndarray:

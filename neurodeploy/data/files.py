@@ -40,13 +40,7 @@ def load_file(spec: Any) -> LabelledData:
 
 
 def load_npz(path: Path) -> LabelledData:
-    _check_npz_size(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files if key in ARRAY_KEYS}
-            keys = list(archive.files)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file (object arrays included) is the user's to fix
-        raise InputDataError(f"--data {path}: not a readable .npz of numeric arrays ({type(exc).__name__}: {exc})") from None
+    arrays, keys = read_npz(path, ARRAY_KEYS, "--data")
     if "x" not in arrays:
         raise InputDataError(f"--data {path}: holds {', '.join(keys) or 'no arrays'}; it needs x (the samples) and optionally y (their classes)")
     x = checked_numbers(arrays["x"], path, "x")
@@ -57,14 +51,21 @@ def load_npz(path: Path) -> LabelledData:
     return data
 
 
-def _check_npz_size(path: Path) -> None:
-    """The declared (uncompressed) size of x and y must fit the memory limit before they are read."""
+def read_npz(path: Path, keys: tuple[str, ...], option: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The arrays named ``keys`` that the ``.npz`` at ``path`` holds, and the names of all it
+    holds; read with ``allow_pickle=False`` once their declared (uncompressed) sizes fit the
+    memory limit. ``option`` names the file in errors (``--data``, ``--calibration-data``)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            declared = sum(info.file_size for info in archive.infolist() if info.filename in ("x.npy", "y.npy"))
+            declared = sum(info.file_size for info in archive.infolist() if info.filename in {f"{key}.npy" for key in keys})
     except (zipfile.BadZipFile, OSError, ValueError):
-        return  # not a zip archive: np.load says what it is
-    check_memory(declared, f"--data {path}: x and y (declared sizes)", "give a smaller file")
+        declared = 0  # not a zip archive: np.load says what it is
+    check_memory(declared, f"{option} {path}: {', '.join(keys)} (declared sizes)", "give a smaller file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files if key in keys}, list(archive.files)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file (object arrays included) is the user's to fix
+        raise InputDataError(f"{option} {path}: not a readable .npz of numeric arrays ({type(exc).__name__}: {exc})") from None
 
 
 def checked_numbers(array: np.ndarray, path: Path, key: str) -> np.ndarray:
