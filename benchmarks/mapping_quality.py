@@ -8,7 +8,8 @@ mapped network (normalise + quantise + map_cores, i.e. ``compile_network``).
 Lower bound: for each per-core resource, the total demand divided by what one core
 holds, rounded up; the largest of these. Demands: neurons; synapse memory of every layer
 stored whole (splitting a layer only adds list overheads); input axons of every layer
-whole (its distinct sources); output axons, one per neuron and per layer it feeds. Lists
+whole (its distinct sources); output axons, one per neuron (or population axon: input
+position of a convolution or pooling) and per layer it feeds. Lists
 are rounded to memory words as the hardware stores them; split lists sometimes round more
 kindly, so a mapping can land a percent under this "bound".
 The output-axon bound ignores that a neuron near a band boundary of a feature map it
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's neurodeploy, installed or not
 
 from neurodeploy.hardware.profile import load_profile  # noqa: E402
 from neurodeploy.ir.passes import CompileOptions, compile_network  # noqa: E402
-from neurodeploy.ir.resources import partition_use  # noqa: E402
+from neurodeploy.ir.resources import output_axons_per_neuron, partition_use  # noqa: E402
 from neurodeploy.ir.stages import FloatGraph  # noqa: E402
 
 
@@ -114,7 +115,11 @@ def lower_bound(quantised, profile) -> tuple[int, dict[str, int]]:
     for layer in quantised.layers:
         a, b = partition_use(layer, np.zeros(layer.n_out, dtype=np.int64), 1, encoding)
         axons, bits = axons + int(a[0]), bits + int(b[0])
-    outputs = sum(layer.n_out * len(quantised.consumers(layer.name)) for layer in quantised.layers)
+    one_core = {layer.name: np.zeros(layer.n_out, dtype=np.int64) for layer in quantised.layers}
+    outputs = sum(  # every layer on one core: each neuron (or population axon) reaches one core per consumer
+        int(output_axons_per_neuron(quantised, layer, one_core, one_core[layer.name], core.population_axon_slots).sum())
+        for layer in quantised.layers
+    )
     bounds = {
         "neurons": math.ceil(neurons / core.max_neurons),
         "synapse_memory": math.ceil(bits / core.synapse_memory_bits),

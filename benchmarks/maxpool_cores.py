@@ -1,25 +1,34 @@
 """Cores of a max pool's OR neurons and of the layers around it: the table of docs/neurons.md,
 "Layers" (Mozafari et al. 2018's layer sizes, random weights; mapping only, no run).
 
-    python benchmarks/maxpool_cores.py                       # loihi2 and loihi1, both cuts
+    python benchmarks/maxpool_cores.py                       # loihi2 and loihi1
     python benchmarks/maxpool_cores.py --profiles loihi2
 
-"bands of rows only" forbids map_cores' cut in groups of whole channels.
+Each profile as it is (population axons into convolutions and poolings), and with
+"discrete axons only": every neuron its own output axon per core it reaches
+(core.population_axon_slots = 0). "bands of rows only" forbids map_cores' cut in groups of
+whole channels.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import re
+import sys
+from pathlib import Path
 from unittest import mock
 
 import snntorch as snn
 from torch import nn
 
-from neurodeploy.errors import DoesNotFitError
-from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph
-from neurodeploy.hardware.profile import load_profile
-from neurodeploy.ir.passes import CompileOptions, compile_network
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's neurodeploy, installed or not
+
+from neurodeploy.errors import DoesNotFitError  # noqa: E402
+from neurodeploy.frontends.snntorch_model import snntorch_to_float_graph  # noqa: E402
+from neurodeploy.hardware.profile import load_profile  # noqa: E402
+from neurodeploy.ir.passes import CompileOptions, compile_network  # noqa: E402
 
 
 class Mozafari(nn.Module):
@@ -39,12 +48,23 @@ class Mozafari(nn.Module):
 LAYERS = ("lif1", "pool1.or", "lif2", "pool2.or", "lif3")
 
 
-def cores(profile: str, whole_channels: bool) -> str:
+CUTS = {  # (population axons, whole channels)
+    "as mapped": (True, True),
+    "bands of rows only": (True, False),
+    "discrete axons only": (False, True),
+    "discrete axons, bands of rows only": (False, False),
+}
+
+
+def cores(profile_name: str, population: bool, whole_channels: bool) -> str:
     graph = snntorch_to_float_graph(Mozafari(), input_shape=(6, 28, 28))
     map_cores = importlib.import_module("neurodeploy.ir.passes.map_cores")
+    profile = load_profile(profile_name)
+    if not population:
+        profile = dataclasses.replace(profile, core=dataclasses.replace(profile.core, population_axon_slots=0))
     with mock.patch.object(map_cores, "_channel_major", map_cores._channel_major if whole_channels else (lambda *args: None)):
         try:
-            mapped = compile_network(graph, CompileOptions(profile=load_profile(profile))).mapped
+            mapped = compile_network(graph, CompileOptions(profile=profile)).mapped
         except DoesNotFitError as error:  # more cores than the profile's chips: its message lists them per layer
             found = re.search(r"needs (\d+) cores \(([^)]*)\)", str(error))
             if found is None:
@@ -59,10 +79,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", default="loihi2,loihi1")
     args = parser.parse_args()
-    print("| profile | cut | conv1 | pool1 | conv2 | pool2 | conv3 | total |\n|---|---|---|---|---|---|---|---|")
+    print("| profile | mapping | conv1 | pool1 | conv2 | pool2 | conv3 | total |\n|---|---|---|---|---|---|---|---|")
     for profile in args.profiles.split(","):
-        for whole in (False, True):
-            print(f"| {profile} | {'whole channels where cheaper' if whole else 'bands of rows only'} | {cores(profile, whole)} |")
+        for cut, (population, whole) in CUTS.items():
+            print(f"| {profile} | {cut} | {cores(profile, population, whole)} |", flush=True)
 
 
 if __name__ == "__main__":
