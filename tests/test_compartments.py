@@ -232,3 +232,67 @@ def test_torch_fixed_address_steps_leave_compartments_to_the_eager_loop(loihi2):
     run = run_engine(net, x, "cpu", None, True, False, static=True)
     for layer in net.layers:
         np.testing.assert_array_equal(run.rasters[layer.name].cpu().numpy().astype(bool), reference.rasters[layer.name], err_msg=layer.name)
+
+
+def refractory_if_network(rng, profile, n_in: int, n: int, refractory: int, vth: int):
+    """One layer of extended neurons that float64 computes exactly: u without memory (du = 4095:
+    Lava's du = 1), v without leak (dv = 0), biases of whole units of u (bias_exp 6), weight_exp 0;
+    and the biases in those units."""
+    base = random_quantised_network(rng, profile, [n_in, n], resets=["zero"], uniform=True)
+    layer = base.layers[0]
+    bias = rng.integers(-3, 4, n)
+    zeros = np.zeros(n, np.int32)
+    neurons = ExtendedNeurons("LIF", np.full(n, 4095, np.int32), zeros, np.full(n, vth, np.int32), bias.astype(np.int32), np.full(n, 6, np.int32),
+                              zeros, Reset.ZERO, zeros, u_bias=zeros, dtheta=zeros, dr=zeros, theta_step=zeros,
+                              refractory=np.full(n, refractory, np.int32))
+    layer = dataclasses.replace(layer, neurons=neurons, projections=(dataclasses.replace(layer.projections[0], weight_exp=0),))
+    return dataclasses.replace(base, layers=(layer,)), bias
+
+
+@pytest.mark.lava
+def test_the_refractory_period_equals_lavas_lif_refractory_bit_for_bit(loihi2):
+    """Lava 0.10's ``LIFRefractory`` has a floating-point model only (``PyLifRefractoryModelFloat``,
+    float64): where float64 computes the integers exactly (no leak in v, u without memory, integer
+    weights, biases and threshold) it runs the refractory period bit for bit against the extended
+    compartment; its v is ours / 2^6 (our u carries a_in << 6)."""
+    from neurodeploy.backends import lava_compat
+
+    lava_compat.install()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.lif.models import PyLifRefractoryModelFloat
+    from lava.proc.lif.process import LIFRefractory
+    from lava.proc.monitor.process import Monitor
+    from lava.utils.weightutils import SignMode
+
+    rng = np.random.default_rng(0)
+    n_in, n, steps, refractory, vth = 16, 10, 60, 3, 40
+    net, bias = refractory_if_network(rng, loihi2, n_in, n, refractory, vth)
+    layer = net.layers[0]
+    x = random_input(rng, steps, 1, n_in, rate=0.3)
+    ours = run_cpu(net, x, record_spikes=True, record_state=True, engine="numpy")
+    assert_active(ours, net)
+    no_refractory = dataclasses.replace(layer, neurons=dataclasses.replace(layer.neurons, refractory=np.zeros(n, np.int32)))
+    without = run_cpu(dataclasses.replace(net, layers=(no_refractory,)), x, record_spikes=True, engine="numpy")
+    assert not np.array_equal(without.rasters[layer.name], ours.rasters[layer.name]), "the refractory period changes no spike here"
+
+    projection = layer.projections[0]
+    source = Source(data=x[:, 0].T.astype(np.int32))
+    dense = Dense(weights=np.asarray(projection.weights, np.int32), weight_exp=0, num_weight_bits=projection.mantissa_bits,
+                  sign_mode={"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}[projection.sign_mode])
+    lif = LIFRefractory(shape=(n,), du=1.0, dv=0.0, vth=float(vth), bias_mant=bias.astype(float), refractory_period=refractory)
+    sink, monitor = Sink(shape=(n,), buffer=steps), Monitor()
+    monitor.probe(lif.v, steps)
+    source.s_out.connect(dense.s_in)
+    dense.a_out.connect(lif.a_in)
+    lif.s_out.connect(sink.a_in)
+    try:
+        lif.run(RunSteps(num_steps=steps), Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={LIFRefractory: PyLifRefractoryModelFloat}))
+        spikes, v = sink.data.get().T, monitor.get_data()[lif.name]["v"]
+    finally:
+        lif.stop()
+    np.testing.assert_array_equal(spikes, ours.rasters[layer.name][:, 0])
+    np.testing.assert_array_equal(v * 64, ours.traces[layer.name]["v"][:, 0])

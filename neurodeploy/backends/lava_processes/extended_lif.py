@@ -3,7 +3,8 @@
 Lava 0.10 has a bit-accurate model for its ``ATRLIF`` (``PyATRLIFModelFixed``), which
 computes the compartment exactly where one set of parameters serves the layer and the layer
 is ATRLIF itself (``neurons.extended.atrlif_compatible``); it runs those layers. Lava's
-``LIFRefractory`` has a floating-point model only, and no Lava process has per-neuron
+``LIFRefractory`` has a floating-point model only (a test holds the compartment to it where
+float64 is exact: no leak), and no Lava process has per-neuron
 adaptive thresholds, snnTorch's reset guard or a held current, so every other layer runs
 ``NeurodeployExtendedLIF``. Its process model follows Lava's ``AbstractPyLifModelFixed`` for u
 and v (its operations and types, with a constant current added to u) and Lava's
