@@ -439,8 +439,12 @@ def _learn(model: LoadedModel, options: DeployOptions, plan: Plan) -> tuple[Lear
         test = _learning_batch(test_data, model, options, options.seed + 1)
         if test.steps != train.steps:
             raise UserError(f"--test-data has {test.steps} steps per sample, --data {train.steps}: encode both alike")
+    rewards = rewards_of(train_source)
+    signals = getattr(model.data, "rewards", None)  # a Brian2 network's given reward (a TimedArray), the same in every sample
+    if rewards is None and signals and len(signals) == 1:
+        rewards = next(iter(signals.values())).rewards(train.batch, train.steps)
     request = LearnRequest(spec=spec, target=options.target, epochs=options.epochs, profile=plan.profile, train=train,
-                           test=test, rewards=rewards_of(train_source), dt=options.dt,
+                           test=test, rewards=rewards, dt=options.dt,
                            weight_scaling=options.weight_scaling, seed=options.seed, dialect=options.dialect,
                            dialect_options=plan.dialect_options)
     learned = learn_on_chip(model, request)

@@ -82,3 +82,35 @@ def raster(monitor, steps: int) -> np.ndarray:
     dt = float(monitor.source.clock.dt / second)
     out[np.round(np.asarray(monitor.t / second) / dt).astype(int), np.asarray(monitor.i[:])] = 1
     return out
+
+
+def reward_modulated_network(sign: float = 1.0, steps: int = 200, seed: int = 0):
+    """(network, synapses, SpikeMonitor): reward-modulated STDP as Brian2 writes it (an
+    eligibility c fed by pre/post traces, dw/dt = c * reward(t), reward a TimedArray that
+    alternates between reward and punishment), a SpikeGeneratorGroup whose neurons spike at
+    most once per 20 steps (the chip's 7-bit traces then hold every pair) into 3 LIF neurons."""
+    from brian2 import Hz, TimedArray
+
+    start_scope()
+    defaultclock.dt = 1 * ms
+    rng = np.random.default_rng(seed)
+    n_in = 12
+    times, index = [], []
+    for i in range(n_in):
+        t = np.sort(rng.choice(steps - 5, size=8, replace=False))
+        t = t[np.concatenate([[True], np.diff(t) > 20])]
+        times += list(t)
+        index += [i] * len(t)
+    inp = SpikeGeneratorGroup(n_in, index, np.asarray(times) * ms, name="inp")
+    post = NeuronGroup(3, "dv/dt = -v/(10*ms) : volt", threshold="v > 4*mV", reset="v = 0*mV", method="exact", name="post")
+    reward = TimedArray(sign * np.where(np.arange(steps) % 50 < 25, 20.0, -10.0) * Hz, dt=1 * ms)
+    syn = Synapses(inp, post, """dc/dt = -c / (100*ms) : 1 (clock-driven)
+dw/dt = c * reward(t) : 1 (clock-driven)
+dapre/dt = -apre / (10*ms) : 1 (event-driven)
+dapost/dt = -apost / (10*ms) : 1 (event-driven)""",
+                   on_pre="v_post += w*mV\napre += 1\nc -= 0.3*apost\nw = clip(w, 0, 6)", on_post="apost += 1\nc += 0.5*apre",
+                   method="euler", name="rstdp", namespace={"reward": reward})
+    syn.connect()
+    syn.w = rng.uniform(1.5, 3.0, len(syn))
+    monitor = SpikeMonitor(post, name="mon")
+    return Network(inp, post, syn, monitor), syn, monitor

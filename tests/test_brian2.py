@@ -27,7 +27,7 @@ from brian2 import (  # noqa: E402
     prefs,
     start_scope,
 )
-from brian2_nets import random_network, raster  # noqa: E402
+from brian2_nets import random_network, raster, reward_modulated_network  # noqa: E402
 
 from neurodeploy.backends import TARGETS, RunRequest  # noqa: E402
 from neurodeploy.encoders import ENCODERS, EncodeRequest  # noqa: E402
@@ -258,6 +258,65 @@ def test_diehl_cook_script_runs_in_brian2_itself():
     result = diehl_cook_brian2.run(neurons=10, n_train=20, n_test=10)
     assert result["spikes_per_sample"] > 0.5, "the layer must be active in Brian2"
     assert 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def _weights(syn, n_pre: int, n_post: int) -> np.ndarray:
+    out = np.zeros((n_pre, n_post))
+    out[np.asarray(syn.i[:]), np.asarray(syn.j[:])] = np.asarray(syn.w[:])
+    return out
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_reward_modulated_stdp_learns_as_in_brian2(sign):
+    """The weight change of R-STDP written in Brian2 (eligibility from traces, dw/dt = c * reward(t)),
+    for a given reward sequence, on the float rule and the chip's fixed point."""
+    from neurodeploy.training.learn import LearnRequest, learn_on_chip
+
+    steps = 200
+    net, syn, monitor = reward_modulated_network(sign, steps)
+    model = from_brian2(net)
+    layer = model.learning.layer("post")
+    assert layer.rule.kind == "rstdp" and layer.reward.source == "data"
+    before = _weights(syn, 12, 3)
+    net.run(steps * defaultclock.dt)
+    theirs = _weights(syn, 12, 3) - before
+    assert monitor.num_spikes > 20, "the layer must be active in Brian2"
+    assert np.abs(theirs).max() > 0.3, "the weights must change in Brian2"
+    inputs = ENCODERS.get("brian2").encode(EncodeRequest(shape=model.graph.input_shape, steps=steps, batch=1, data=model.data))
+    rewards = model.data.rewards["post"].rewards(1, steps)
+    for target, closeness, total in (("float", 0.98, 0.1), ("cpu", 0.85, 0.6)):
+        request = LearnRequest(spec=model.learning, target=target, epochs=1, profile=load_profile("loihi2"), train=inputs, test=None,
+                               rewards=rewards)
+        learned = learn_on_chip(model, request)
+        assert learned.summary["accuracy_by_epoch"][-1]["spikes_per_sample"] > 20, f"{target}: the layer must be active"
+        weight = next(node.weight for node in learned.model.graph.graph.nodes.values() if type(node).__name__ == "Linear")
+        ours = np.asarray(weight).T / 1e-3 - before  # the graph's weights are volts per unit of w * mV
+        assert np.corrcoef(theirs.ravel(), ours.ravel())[0, 1] > closeness, target
+        assert abs(ours.sum() - theirs.sum()) < total * abs(theirs.sum()), target
+
+
+THIRD_FACTORS = {
+    "dopamine trace per synapse": ("dc/dt = -c/(100*ms) : 1 (clock-driven)\ndd/dt = -d/(20*ms) : 1 (clock-driven)\n"
+                                   "dw/dt = c*d/second : 1 (clock-driven)", "per-synapse dopamine"),
+    "dopamine as a synaptic variable": ("dc/dt = -c/(100*ms) : 1 (clock-driven)\nd : 1\ndw/dt = c*d/second : 1 (clock-driven)",
+                                        "per-synapse variable"),
+    "weight-dependent": ("dc/dt = -c/(100*ms) : 1 (clock-driven)\ndw/dt = c*w/second : 1 (clock-driven)", "not proportional"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(THIRD_FACTORS))
+def test_third_factors_the_chip_cannot_run_are_refused_in_one_line(case):
+    model_eqs, why = THIRD_FACTORS[case]
+    start_scope()
+    inp = SpikeGeneratorGroup(2, [0, 1], [1, 2] * ms, name="inp")
+    post = NeuronGroup(2, "dv/dt = -v/(10*ms) : volt", threshold="v > 4*mV", reset="v = 0*mV", name="post")
+    syn = Synapses(inp, post, model_eqs + "\ndapre/dt = -apre/(10*ms) : 1 (event-driven)",
+                   on_pre="v_post += w*mV\napre += 1\nw = clip(w, 0, 6)", on_post="c += apre", method="euler", name="rstdp")
+    syn.connect()
+    with pytest.raises(UserError) as error:
+        from_brian2(Network(inp, post, syn))
+    message = str(error.value)
+    assert "\n" not in message and "rstdp" in message and why in message, message
 
 
 def test_a_rule_that_changes_nothing_at_an_event_is_read():

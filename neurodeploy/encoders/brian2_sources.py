@@ -9,6 +9,7 @@ spike, else 100.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class Brian2Input:
     sources: tuple  # brian2_extract.SpikeSourceGroup, in input order
     offsets: tuple[int, ...]
     t0_step: int
+    rewards: Any = None  # {layer: frontends.brian2_model.RewardSignal}: the given reward of reward-modulated layers
 
     @property
     def n(self) -> int:

@@ -175,6 +175,23 @@ class Trace:
 
 
 @dataclass(frozen=True)
+class ThirdFactor:
+    """Reward-modulated plasticity (Izhikevich 2007; Brian2's R-STDP example without its
+    per-synapse dopamine trace): clock-driven ``dc/dt = -c/tau`` (the eligibility, changed by
+    the trace statements at pre / post events) and ``dw/dt = gain * c * reward(t)`` with
+    ``reward`` a TimedArray of t (the given signal, one value per ``signal_dt``).
+    ``method``: Brian2's integration of the two ('exact' or 'euler')."""
+
+    eligibility: str
+    tau: float  # s
+    gain: float  # 1/s per unit of the TimedArray's value
+    signal: str  # the TimedArray's name
+    values: np.ndarray  # the TimedArray's values (SI), one per signal_dt
+    signal_dt: float
+    method: str
+
+
+@dataclass(frozen=True)
 class Plasticity:
     """Trace-based plasticity of one Synapses object.
 
@@ -184,6 +201,9 @@ class Plasticity:
     update is not a polynomial. ``w_min`` / ``w_max``: clip bounds (None: unbounded).
     ``pair_stdp``: A_pre, A_post, tau_pre, tau_post, w_min, w_max when the rule is the
     classic additive pair-based STDP (Brian2's documentation example), else None.
+    ``third_factor``: reward-modulated plasticity (``ThirdFactor``), where the weight follows
+    a clock-driven eligibility times a reward; then ``dw_pre`` / ``dw_post`` are the
+    eligibility's changes at the events.
     """
 
     synapses: str
@@ -194,6 +214,7 @@ class Plasticity:
     w_min: float | None
     w_max: float | None
     pair_stdp: dict | None
+    third_factor: ThirdFactor | None = None
 
 
 @dataclass(frozen=True)
@@ -683,9 +704,6 @@ def _event_driven_traces(syn, namespace):
 def _synapse_checks(syn):
     eqs = syn.equations
     for eq in eqs.values():
-        if eq.type == DIFFERENTIAL_EQUATION:
-            raise UnsupportedBrian2(f"{syn.name}: 'd{eq.varname}/dt = {eq.expr.code}': clock-driven synaptic equations are not supported "
-                                   "(use event-driven traces)")
         if eq.type == SUBEXPRESSION:
             raise UnsupportedBrian2(f"{syn.name}: '{eq.varname} = {eq.expr.code}': synaptic subexpressions (summed variables) are not supported")
     if getattr(syn, "summed_updaters", None):
@@ -780,9 +798,13 @@ def _plasticity(syn, pathways, traces, namespace, syn_values) -> Plasticity | No
     written = {st.var for pw in pathways for st in pw.statements if st.kind == "synaptic"}
     weight_vars = written - set(traces)
     effect_vars = {v for pw in pathways for st in pw.statements if st.kind == "effect" for v in expr_vars(st.expr)}
-    if not written:
+    third = _third_factor(syn, namespace, effect_vars)
+    if not written and third is None:
         return None
-    if not (weight_vars & effect_vars):
+    if third is not None:
+        w = third[0]
+        third = third[1]
+    elif not (weight_vars & effect_vars):
         w = None
     else:
         (w,) = sorted(weight_vars & effect_vars)[:1]
@@ -817,8 +839,103 @@ def _plasticity(syn, pathways, traces, namespace, syn_values) -> Plasticity | No
     hi = {b[1] for b in bounds.values() if b is not None}
     w_min = lo.pop() if len(lo) == 1 else None
     w_max = hi.pop() if len(hi) == 1 else None
+    if third is not None:
+        return _reward_modulated(syn, pathways, trace_list, dw, w, w_min, w_max, third)
     rule = Plasticity(syn.name, w or "", tuple(trace_list), dw.get("pre"), dw.get("post"), w_min, w_max, None)
     return Plasticity(**{**rule.__dict__, "pair_stdp": _pair_stdp(rule)})
+
+
+def _reward_modulated(syn, pathways, trace_list, dw: dict, w: str, w_min, w_max, third: ThirdFactor) -> Plasticity:
+    """The eligibility's changes at events as the rule's dw_pre / dw_post; the weight itself
+    may only be clipped at events (it changes through dw/dt = gain * c * reward)."""
+    for side, terms in dw.items():
+        if terms:
+            raise UnsupportedBrian2(f"{syn.name}: on_{side} changes {w} directly ({' + '.join(f'{c:g}*' + '*'.join(f) for c, f in terms)}): "
+                                    f"with a third factor the weight changes only through d{w}/dt (it may be clipped at events)")
+    dc = {}
+    for pw in pathways:
+        sts = [st for st in pw.statements if st.kind == "synaptic" and st.var == third.eligibility]
+        if len(sts) > 1:
+            raise UnsupportedBrian2(f"{syn.name}: on_{pw.side} writes {third.eligibility} more than once")
+        if sts:
+            terms, bounds = _sum_of_products(sts[0], third.eligibility)
+            if terms is None or bounds is not None:
+                raise UnsupportedBrian2(f"{syn.name}: on_{pw.side} '{third.eligibility} {sts[0].op} {expr_str(sts[0].expr)}': the eligibility "
+                                        "changes by a sum of traces at events (c += A*apre), unclipped")
+            dc[pw.side] = terms
+        else:
+            dc[pw.side] = ()
+    return Plasticity(syn.name, w, tuple(trace_list), dc.get("pre", ()), dc.get("post", ()), w_min, w_max, None, third)
+
+
+def _third_factor(syn, namespace, effect_vars: set) -> tuple[str, ThirdFactor] | None:
+    """(weight, ThirdFactor) of clock-driven synaptic equations that are an eligibility and a
+    reward-gated weight (``ThirdFactor``); None without clock-driven equations; anything else
+    one line: the equation and why the chip cannot run it."""
+    from brian2 import TimedArray
+
+    eqs = [eq for eq in syn.equations.values() if eq.type == DIFFERENTIAL_EQUATION]
+    if not eqs:
+        return None
+    ids = set().union(*(set(eq.identifiers) for eq in eqs)) | {eq.varname for eq in eqs} | {"t", "dt"}
+    variables = syn.resolve_all(ids, namespace, user_identifiers=set())
+    own = {eq.varname for eq in eqs}
+    exprs = {eq.varname: _fold_constants(_sym(eq.expr.code, variables), variables).expand() for eq in eqs}
+    text = {eq.varname: f"d{eq.varname}/dt = {eq.expr.code}" for eq in eqs}
+    usage = ("the chip runs reward-modulated plasticity as 'dc/dt = -c/tau_c' (the eligibility, changed by traces at events) "
+             "and 'dw/dt = k * c * reward(t)' (reward a TimedArray: the given reward per step)")
+    decays = {nm: e for nm, e in exprs.items() if e.free_symbols == {sp.Symbol(nm, real=True)} and sp.Poly(e).total_degree() == 1}
+    if len(eqs) != 2 or len(decays) != 1:
+        name = next(iter(n for n in exprs if n not in decays), eqs[0].varname)
+        third = " (a per-synapse dopamine trace, as Izhikevich's: the chip's reward is one signal per post neuron and step)" \
+            if len(decays) > 1 else ""
+        raise UnsupportedBrian2(f"{syn.name}: '{text[name]}': clock-driven synaptic equations other than an eligibility and a "
+                                f"reward-gated weight are not supported{third}; {usage}")
+    (c,) = decays
+    (w,) = own - {c}
+    e_w, c_sym = exprs[w], sp.Symbol(c, real=True)
+    rate = -float(exprs[c].coeff(c_sym))
+    if rate <= 0:
+        raise UnsupportedBrian2(f"{syn.name}: '{text[c]}': the eligibility must decay")
+    factor = sp.simplify(e_w / c_sym)
+    calls = [f for f in factor.atoms(sp.Function)]
+    symbols = {s.name for s in factor.free_symbols} - {"t"}
+    if not e_w.has(c_sym) or factor.has(c_sym) or sp.expand(factor * c_sym - e_w) != 0:
+        raise UnsupportedBrian2(f"{syn.name}: '{text[w]}': the weight change is not proportional to the eligibility {c} ({usage})")
+    if w in symbols:
+        raise UnsupportedBrian2(f"{syn.name}: '{text[w]}': the weight change depends on {w} itself: not proportional to the eligibility "
+                                f"times a reward ({usage})")
+    if symbols:
+        name = sorted(symbols)[0]
+        var = variables.get(name)
+        kind = ("a per-synapse variable (Izhikevich's dopamine trace d: on the chip the reward is one signal per post neuron and step)"
+                if getattr(getattr(var, "owner", None), "name", None) == syn.name
+                else "a neuron variable or parameter (the chip's reward is a given signal or comes from labels)")
+        raise UnsupportedBrian2(f"{syn.name}: '{text[w]}': the third factor '{name}' is {kind}; {usage}")
+    if len(calls) != 1 or not isinstance(variables.get(calls[0].func.__name__), TimedArray) or [str(a) for a in calls[0].args] != ["t"]:
+        raise UnsupportedBrian2(f"{syn.name}: '{text[w]}': the third factor is not one TimedArray of t ({usage})")
+    array = variables[calls[0].func.__name__]
+    values = np.asarray(array.values, float)
+    if values.ndim != 1:
+        raise UnsupportedBrian2(f"{syn.name}: '{text[w]}': a {values.ndim}-D TimedArray: the reward is one signal over time (1-D)")
+    gain = float(sp.simplify(factor / calls[0]))
+    method = _synapse_method(syn, text[w])
+    return w, ThirdFactor(c, 1.0 / rate, gain, calls[0].func.__name__, values, float(array.dt), method)
+
+
+def _synapse_method(syn, text: str) -> str:
+    """'exact' or 'euler', as Brian2 integrates the clock-driven equations: an explicit method,
+    else the first of Brian2's default list that applies (exact fails on a function of t)."""
+    updater = next((o for o in syn.contained_objects if o.name.endswith("_stateupdater")), None)
+    choice = getattr(updater, "method_choice", None) or ("exact", "euler")
+    name = choice if isinstance(choice, str) else "default"
+    if name == "default":
+        return "euler"  # reward(t) makes the system time-dependent: Brian2's 'exact' refuses it, 'euler' is next
+    if name.lower() in ("euler", "exact", "linear"):
+        if name.lower() != "euler":
+            raise UnsupportedBrian2(f"{syn.name}: '{text}': method '{name}' cannot integrate a TimedArray of t; use 'euler'")
+        return "euler"
+    raise UnsupportedBrian2(f"{syn.name}: '{text}': method '{name}' is not reproduced (use 'euler')")
 
 
 def _tree_to_sympy(t):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +181,11 @@ def lower(desc, source: str) -> LoadedModel:
     nodes["output"] = nir.Output(output_type={"output": np.array([nodes[output].v_threshold.shape[0]])})
     edges.append((output, "output"))
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": desc.dt})
-    learning = _learning_spec(desc, plastic, homeostasis, source, notes)
-    data = Brian2Input(desc.dt, sources, offsets, desc.t0_step)
+    reward_signals: dict = {}
+    learning = _learning_spec(desc, plastic, homeostasis, source, notes, reward_signals)
+    rewards = {layer: RewardSignal(layer, int(nodes[layer].v_threshold.shape[0]), values, signal_dt, desc.dt, desc.t0_step)
+               for layer, (values, signal_dt) in reward_signals.items()}
+    data = Brian2Input(desc.dt, sources, offsets, desc.t0_step, rewards=rewards)
     return LoadedModel(FloatGraph(graph, source, "brian2", notes=tuple(notes)), data=data, encoder="brian2", learning=learning)
 
 
@@ -337,8 +341,9 @@ def _add_projection(proj, desc, nodes: dict, edges: list, gain_of: dict, positio
 
 
 # --------------------------------------------------------------------------- plasticity
-def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: list[str]):
-    """The learning specification of the plastic Synapses, or None."""
+def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: list[str], reward_signals: dict):
+    """The learning specification of the plastic Synapses, or None; ``reward_signals`` gains
+    the given reward of each reward-modulated layer (``RewardSignal``)."""
     if not plastic:
         if homeostasis:
             raise UnsupportedModelError(f"{source}: adaptive thresholds without plastic synapses are not deployed")
@@ -351,8 +356,11 @@ def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: l
         if proj.weight_var != rule.weight_var:
             raise UnsupportedModelError(f"{name}: the learning weight {rule.weight_var} is not the weight its on_pre transmits")
         # the spec's weights are the graph's: the transmitted increment per unit of the Brian2 weight
-        entry: dict[str, Any] = {"rule": _stdp_rule(rule, notes, proj.scale),
-                                 "source": INPUT if proj.source in {s.name for s in desc.sources} else proj.source}
+        if rule.third_factor is not None:
+            entry = {"rule": _rstdp_rule(rule, notes, proj.scale, desc.dt), "reward": _reward_of(rule, desc.dt, reward_signals, proj.target)}
+        else:
+            entry = {"rule": _stdp_rule(rule, notes, proj.scale)}
+        entry["source"] = INPUT if proj.source in {s.name for s in desc.sources} else proj.source
         if proj.target in layers:
             raise UnsupportedModelError(f"{name}: a second plastic projection into {proj.target}: one learning projection per layer")
         if proj.target in homeostasis:
@@ -360,8 +368,9 @@ def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: l
             entry["homeostasis"] = {"theta_plus": theta["theta_plus"], "tau_theta": theta["tau_theta"]}
         layers[proj.target] = entry
     first = next(iter(layers))
-    return spec_from_dict({"neurodeploy-learning": 1, "layers": layers, "readout": {"layer": first, "decision": "label-assignment"}},
-                          source)
+    # a reward-modulated layer reads out its classes (neuron i: class i) by spike count; an STDP layer labels its neurons
+    decision = "spike-count" if "reward" in layers[first] else "label-assignment"
+    return spec_from_dict({"neurodeploy-learning": 1, "layers": layers, "readout": {"layer": first, "decision": decision}}, source)
 
 
 def _stdp_rule(rule, notes: list[str], scale: float) -> dict:
@@ -372,26 +381,8 @@ def _stdp_rule(rule, notes: list[str], scale: float) -> dict:
     def refuse(why: str):
         raise UnsupportedBrian2(f"{rule.synapses}: plasticity (dw at pre: {_terms(rule.dw_pre)}; at post: {_terms(rule.dw_post)}): {why}")
 
-    pre = [t for t in rule.traces if t.side == "pre" and t.increment in ("add", "set")]
-    post = [t for t in rule.traces if t.side == "post" and t.increment in ("add", "set")]
-    other = [t for t in rule.traces if t not in pre and t not in post]
-    if other or len(pre) != 1 or len(post) > 1:
-        refuse("only one pre trace and at most one post trace (x += a or x = a at their own events) map onto the STDP rule")
-    x, w = pre[0], rule.weight_var
-    y = post[0] if post else None
-    a_plus = w_decay = a_minus = 0.0
-    for coef, factors in rule.dw_post or ():
-        if factors == (x.name,):
-            a_plus += coef * x.amount
-        elif factors == (w,) and coef <= 0:
-            w_decay += -coef
-        else:
-            refuse(f"term {coef:g}*{'*'.join(factors) or '1'} at a post event is not a_plus*{x.name} or -w_decay*{w}")
-    for coef, factors in rule.dw_pre or ():
-        if y is not None and factors == (y.name,) and coef <= 0:
-            a_minus += -coef * y.amount
-        else:
-            refuse(f"term {coef:g}*{'*'.join(factors) or '1'} at a pre event is not -a_minus*(post trace)")
+    a_plus, a_minus, w_decay, x, y = _stdp_amplitudes(rule, refuse)
+    w = rule.weight_var
     if rule.w_max is None or rule.w_min is None:
         refuse(f"the weight is not clipped: write {w} = clip(..., 0, w_max)")
     if a_plus < 0:
@@ -403,6 +394,98 @@ def _stdp_rule(rule, notes: list[str], scale: float) -> dict:
         refuse(f"the weight enters with the factor {scale:g}: learning synapses are excitatory (v += w * unit, unit > 0)")
     return {"kind": "stdp", "a_plus": a_plus * scale, "a_minus": a_minus * scale, "tau_plus": x.tau, "tau_minus": y.tau if y else x.tau,
             "w_max": rule.w_max * scale, "w_min": rule.w_min * scale, "w_decay": w_decay}
+
+
+def _stdp_amplitudes(rule, refuse) -> tuple[float, float, float, Any, Any]:
+    """(a_plus, a_minus, w_decay, pre trace, post trace) of changes at events in the pair form:
+    + a_plus x (- w_decay w) at a post event, - a_minus y at a pre event."""
+    pre = [t for t in rule.traces if t.side == "pre" and t.increment in ("add", "set")]
+    post = [t for t in rule.traces if t.side == "post" and t.increment in ("add", "set")]
+    other = [t for t in rule.traces if t not in pre and t not in post]
+    if other or len(pre) != 1 or len(post) > 1:
+        refuse("only one pre trace and at most one post trace (x += a or x = a at their own events) map onto the STDP rule")
+    x, w = pre[0], rule.weight_var
+    y = post[0] if post else None
+    a_plus = w_decay = a_minus = 0.0
+    changed = w if rule.third_factor is None else rule.third_factor.eligibility
+    for coef, factors in rule.dw_post or ():
+        if factors == (x.name,):
+            a_plus += coef * x.amount
+        elif factors == (w,) and coef <= 0 and rule.third_factor is None:
+            w_decay += -coef
+        else:
+            refuse(f"term {coef:g}*{'*'.join(factors) or '1'} at a post event is not a_plus*{x.name}"
+                   + (f" or -w_decay*{w}" if rule.third_factor is None else f" (of {changed})"))
+    for coef, factors in rule.dw_pre or ():
+        if y is not None and factors == (y.name,) and coef <= 0:
+            a_minus += -coef * y.amount
+        else:
+            refuse(f"term {coef:g}*{'*'.join(factors) or '1'} at a pre event is not -a_minus*(post trace) (of {changed})")
+    return a_plus, a_minus, w_decay, x, y
+
+
+def _rstdp_rule(rule, notes: list[str], scale: float, dt: float) -> dict:
+    """Reward-modulated plasticity as the spec's ``rstdp``: the eligibility c (dc/dt = -c/tau_c,
+    + a_plus x at a post event, - a_minus y at a pre event) and w += c r each step, with
+    r = dt k reward(t) (Brian2's Euler step of dw/dt = k c reward(t))."""
+    from .brian2_extract import UnsupportedBrian2
+
+    third = rule.third_factor
+
+    def refuse(why: str):
+        raise UnsupportedBrian2(f"{rule.synapses}: reward-modulated plasticity (d{third.eligibility} at pre: {_terms(rule.dw_pre)}; "
+                                f"at post: {_terms(rule.dw_post)}): {why}")
+
+    a_plus, a_minus, _, x, y = _stdp_amplitudes(rule, refuse)
+    if rule.w_max is None or rule.w_min is None:
+        refuse(f"the weight is not clipped: add '{rule.weight_var} = clip({rule.weight_var}, 0, w_max)' to on_pre or on_post")
+    if a_plus < 0:
+        refuse("potentiation of the eligibility with a negative amplitude")
+    if scale <= 0:
+        refuse(f"the weight enters with the factor {scale:g}: learning synapses are excitatory (v += w * unit, unit > 0)")
+    if "set" in (x.increment, getattr(y, "increment", "add")):
+        notes.append(f"{rule.synapses}: nearest-spike traces ('x = a') learn with Loihi's additive traces")
+    # Brian2's Euler step keeps 1 - dt/tau_c of c; the chip keeps exp(-dt/tau): the same decay per step
+    keep = 1.0 - dt / third.tau
+    if keep <= 0:
+        refuse(f"tau of {third.eligibility} ({third.tau:g} s) is not longer than dt")
+    notes.append(f"{rule.synapses}: reward-modulated STDP: the eligibility {third.eligibility} in the chip's tag, the reward "
+                 f"{third.signal}(t) on the post neurons' reward trace, given per step")
+    return {"kind": "rstdp", "a_plus": a_plus * scale, "a_minus": a_minus * scale, "tau_plus": x.tau, "tau_minus": y.tau if y else x.tau,
+            "tau_eligibility": -dt / np.log(keep), "w_max": rule.w_max * scale, "w_min": rule.w_min * scale}
+
+
+@dataclass(frozen=True)
+class RewardSignal:
+    """A reward-modulated layer's given reward: r per step (w += c r), from Brian2's TimedArray
+    (its value at step n is values[int((n dt + 1e-3 dt) / signal_dt)], the last one after its end)."""
+
+    layer: str
+    n: int
+    per_value: np.ndarray  # r of each TimedArray value: dt * gain * value
+    signal_dt: float
+    dt: float
+    t0_step: int
+
+    def per_step(self, steps: int) -> np.ndarray:
+        """(steps,) r of the network's next ``steps`` steps."""
+        t = (np.arange(steps) + self.t0_step) * self.dt
+        index = np.clip(((t + 1e-3 * self.dt) / self.signal_dt).astype(np.int64), 0, len(self.per_value) - 1)
+        return self.per_value[index]
+
+    def rewards(self, samples: int, steps: int) -> np.ndarray:
+        """(samples, steps, n): the learning run's ``rewards`` (the same signal in every sample)."""
+        return np.broadcast_to(self.per_step(steps)[None, :, None], (samples, steps, self.n)).copy()
+
+
+def _reward_of(rule, dt: float, reward_signals: dict, layer: str) -> dict:
+    """The spec's ``reward`` of a reward-modulated rule (``source: data``, the signal's largest
+    reward and punishment per step), and the signal itself in ``reward_signals``."""
+    third = rule.third_factor
+    per_value = dt * third.gain * third.values
+    reward_signals[layer] = (per_value, third.signal_dt)
+    top, bottom = float(max(per_value.max(), 0.0)), float(max(-per_value.min(), 0.0))
+    return {"source": "data", "reward": top or 1.0, "punishment": bottom or top or 1.0}
 
 
 def _terms(terms) -> str:
