@@ -92,6 +92,31 @@ def test_poisson_input_rates_agree_with_brian2_statistically():
     assert abs(brian_counts.mean() - ours.mean()) < 4 * stderr + 0.5
 
 
+def test_poisson_input_is_deployed_as_poisson_axons_and_agrees_with_brian2_statistically():
+    from brian2 import PoissonInput
+
+    start_scope()
+    defaultclock.dt = 1 * ms
+    layer = NeuronGroup(20, "dv/dt = (-v + I)/(20*ms) : volt\ndI/dt = -I/(5*ms) : volt", threshold="v > 10*mV", reset="v = 0*mV",
+                        method="exact", name="layer")
+    drive = PoissonInput(layer, "I", N=15, rate=40 * Hz, weight=3 * mV)
+    monitor = SpikeMonitor(layer, name="mon")
+    net = Network(layer, drive, monitor)
+    model = from_brian2(net)
+    assert model.graph.input_shape == (15 * 20,) and any("PoissonInput" in note for note in model.graph.notes)
+    steps, trials = 1000, 6
+    brian2.seed(5)
+    net.run(steps * trials * defaultclock.dt)
+    brian_counts = np.asarray(monitor.count[:], float) / trials
+    rasters, inputs, _ = run_float(model, steps, batch=trials, seed=5)
+    expected = 40 * 1e-3 * steps * trials * 15 * 20  # Binomial(N, rate dt) per neuron and step
+    assert abs(inputs.values.sum() - expected) < 4 * np.sqrt(expected)
+    ours = rasters["layer"].sum(axis=0).mean(axis=0)
+    assert brian_counts.mean() > 5 and ours.mean() > 5, "the layer must be active"
+    stderr = np.sqrt(brian_counts.var() / len(brian_counts) + ours.var() / len(ours))
+    assert abs(brian_counts.mean() - ours.mean()) < 4 * stderr + 0.5
+
+
 def test_fixed_point_follows_the_float_reference():
     net, monitors, steps, _ = random_network(1)
     model = from_brian2(net)

@@ -148,12 +148,10 @@ def lower(desc, source: str) -> LoadedModel:
     notes: list[str] = [f"Brian2 network read from its parsed model (dt = {desc.dt:g} s)"]
     if not desc.groups:
         raise UnsupportedBrian2(f"{source}: the network has no NeuronGroup")
+    desc = _poisson_inputs_as_sources(desc, notes)
     if not desc.sources:
-        raise UnsupportedBrian2(f"{source}: the network has no SpikeGeneratorGroup or PoissonGroup: nothing drives it "
+        raise UnsupportedBrian2(f"{source}: the network has no SpikeGeneratorGroup, PoissonGroup or PoissonInput: nothing drives it "
                                 "(the network input is its spike sources)")
-    for p in desc.poisson_inputs:
-        raise UnsupportedBrian2(f"{p.name}: PoissonInput into {p.target}.{p.target_var}: write it as a PoissonGroup with Synapses "
-                                "(the deployed network's input is its spike sources)")
     sources = tuple(sorted(desc.sources, key=lambda s: s.name))
     offsets = tuple(int(x) for x in np.cumsum([0] + [s.n for s in sources])[:-1])
     offset_of = {s.name: off for s, off in zip(sources, offsets)}
@@ -187,6 +185,38 @@ def lower(desc, source: str) -> LoadedModel:
                for layer, (values, signal_dt) in reward_signals.items()}
     data = Brian2Input(desc.dt, sources, offsets, desc.t0_step, rewards=rewards)
     return LoadedModel(FloatGraph(graph, source, "brian2", notes=tuple(notes)), data=data, encoder="brian2", learning=learning)
+
+
+MAX_POISSON_INPUT_AXONS = 1 << 20  # N x neurons input axons of all PoissonInputs together
+
+
+def _poisson_inputs_as_sources(desc, notes: list[str]):
+    """Each PoissonInput (target_var += Binomial(N, rate dt) * weight per neuron and step, in the
+    'synapses' slot) as N independent Poisson sources per target neuron, each an input axon with
+    one synapse of that weight: their sum is the same binomial, added in the same slot as a
+    PoissonGroup's Synapses. Its cost is stated: N x neurons input axons and synapses."""
+    import dataclasses
+
+    from .brian2_extract import Projection, SpikeSourceGroup, UnsupportedBrian2
+
+    if not desc.poisson_inputs:
+        return desc
+    axons = sum(p.N * desc.group(p.target).n for p in desc.poisson_inputs)
+    if axons > MAX_POISSON_INPUT_AXONS:
+        raise UnsupportedBrian2(f"{desc.poisson_inputs[0].name}: PoissonInputs need {axons} input axons (N per target neuron), more than "
+                                f"{MAX_POISSON_INPUT_AXONS}: lower N (and raise the rate or weight) or use a PoissonGroup shared by the neurons")
+    sources, projections = list(desc.sources), list(desc.projections)
+    for p in desc.poisson_inputs:
+        n = desc.group(p.target).n
+        sources.append(SpikeSourceGroup(p.name, p.N * n, "poisson", rates=np.full(p.N * n, p.rate)))
+        count = p.N * n
+        projections.append(Projection(name=f"{p.name}:{p.target_var}", source=p.name, target=p.target, target_var=p.target_var,
+                                      i=np.arange(count), j=np.repeat(np.arange(n), p.N), weight=np.full(count, p.weight),
+                                      delay_steps=np.zeros(count, np.int64), weight_var=None, scale=1.0, conditional=p.conditional))
+        notes.append(f"{p.name}: PoissonInput (N = {p.N} at {p.rate:g} Hz into {p.target}.{p.target_var}) deployed as {count} Poisson "
+                     f"input axons ({p.N} per neuron, one synapse each): the same Binomial(N, rate dt) per step, at the cost of "
+                     f"{count} input axons and synapses")
+    return dataclasses.replace(desc, sources=tuple(sources), projections=tuple(projections), poisson_inputs=())
 
 
 def _target_of(desc, synapses: str) -> str:
