@@ -69,6 +69,21 @@ class Deployment:
         return result.rasters
 
     @property
+    def monitors(self) -> dict[str, dict[str, np.ndarray]]:
+        """What the model's own monitors record (a Brian2 network's SpikeMonitors and StateMonitors),
+        on the target: {"spikes": {layer: (steps, samples, n)}, "state": {"layer.v" | "layer.u": (steps, samples, n)}}."""
+        from .frontends.model import model_monitors
+
+        wanted = model_monitors(self.outcome.compiled.float_graph)
+        result = self.outcome.results.get(self.options.target)
+        if result is None:
+            return {"spikes": {}, "state": {}}
+        spikes = {layer: result.rasters[layer] for layer in wanted["spikes"] if result.rasters is not None and layer in result.rasters}
+        state = {f"{layer}.{var}": result.traces[layer][var] for layer, names in wanted["state"].items() for var in names
+                 if result.traces is not None and layer in result.traces}
+        return {"spikes": spikes, "state": state}
+
+    @property
     def results(self):
         """Each run's RunResult by target (the float reference included)."""
         return self.outcome.results

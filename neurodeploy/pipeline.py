@@ -50,7 +50,7 @@ from .encoders.random_spikes import DEFAULT_RATE
 from .errors import InputDataError, UserError
 from .frontends import LoadedModel, load
 from .frontends.compiled_file import SavedNetwork, is_saved_network, read_saved_network
-from .frontends.model import MODEL_RULES
+from .frontends.model import MODEL_RULES, model_monitors
 from .hardware.profile import HardwareProfile, load_profile
 from .interrupts import deferred
 from .ir.passes import CompiledNetwork, CompileOptions, compile_network
@@ -162,7 +162,7 @@ def _deploy(options: DeployOptions) -> DeployOutcome:
         overflow_source=overflow_source, settings=None if plan.dry_run else dict(settings),
         finetuning=prepared.tuned.summary if prepared.tuned is not None else None, learning=learning, timing_s=timing, conversion=conversion,
     ))
-    files = _files(report, results.get(options.target), prepared.tuned, options.record)
+    files = _files(report, results.get(options.target), prepared.tuned, options.record, model_monitors(compiled.float_graph))
     if curves:
         from .conversion.report import render_conversion_png
 
@@ -202,6 +202,9 @@ def _prepare(options: DeployOptions) -> Prepared:
     with _timed(timing, "load"):
         converted = _load_converted(options, saved)
         model, batch = (converted.model, converted.batch) if converted is not None else _load(options, saved)
+    monitors = model_monitors(model.graph)
+    if monitors["spikes"] or monitors["state"]:  # a model that names what it records (a Brian2 network's monitors)
+        plan = dataclasses.replace(plan, rasters=plan.rasters or bool(monitors["spikes"]), state=bool(monitors["state"]))
     tuned = None
     if options.finetune_epochs:
         with _timed(timing, "finetune"):
@@ -311,6 +314,7 @@ class Plan:
     order: tuple[str, ...]  # --target, --verify's second target, then the float reference
     verify: tuple[str, str] | None  # (reference, candidate) compared bit for bit
     rasters: bool = False  # record every layer's raster (a first-spike readout after --learn needs them)
+    state: bool = False  # record every layer's u and v (a model's state monitors)
 
     @property
     def dry_run(self) -> bool:
@@ -328,7 +332,7 @@ class Plan:
         rasters, state = decision_needs(self.options.decision)
         return RunRequest(
             record_spikes=self.options.record or self.verify is not None or rasters or self.options.convert is not None or self.rasters,
-            record_state=verified or state, windows=windows,
+            record_state=verified or state or (self.state and name == self.options.target), windows=windows,
             progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
             core_plan=core_plan if name == self.options.target else None,
         )
@@ -780,7 +784,7 @@ def _timed(timing: dict[str, float], key: str):
 
 
 # --------------------------------------------------------------------------- outputs
-def _files(report: Report, result: RunResult | None, tuned: Tuned | None, record: bool) -> dict[str, bytes]:
+def _files(report: Report, result: RunResult | None, tuned: Tuned | None, record: bool, monitors: dict | None = None) -> dict[str, bytes]:
     files = {"report.json": render_json(report).encode()}
     if result is not None:
         files["report.png"] = render_png(report)
@@ -791,6 +795,13 @@ def _files(report: Report, result: RunResult | None, tuned: Tuned | None, record
         files.update(tuned.files)
     if record and result is not None:
         files["spikes.npz"] = _spikes_npz(result)
+    elif monitors and monitors["spikes"] and result is not None and result.rasters is not None:
+        files["spikes.npz"] = _spikes_npz(result, monitors["spikes"])
+    if monitors and monitors["state"] and result is not None and result.traces is not None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{f"{layer}.{var}": result.traces[layer][var] for layer, names in monitors["state"].items()
+                                       for var in names if layer in result.traces})
+        files["state.npz"] = buffer.getvalue()
     return files
 
 
@@ -817,9 +828,9 @@ def save_compiled(outcome: DeployOutcome, options: DeployOptions, path: str | Pa
         raise UserError(f"--save-compiled {path}: cannot write it ({exc.strerror or exc})") from None
 
 
-def _spikes_npz(result: RunResult) -> bytes:
+def _spikes_npz(result: RunResult, layers: list[str] | None = None) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{name: raster for name, raster in result.rasters.items()})
+    np.savez_compressed(buffer, **{name: raster for name, raster in result.rasters.items() if layers is None or name in layers})
     return buffer.getvalue()
 
 

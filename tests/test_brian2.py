@@ -137,6 +137,34 @@ def test_the_python_api_deploys_a_brian2_network():
     assert dep.report["layers"][-1]["name"] == "layer"
 
 
+def test_monitors_decide_what_is_recorded(tmp_path):
+    """A SpikeMonitor on a hidden group and a StateMonitor of v are what the deployment records
+    (report, API, spikes.npz / state.npz); a monitored variable without a register is noted."""
+    import neurodeploy
+    from brian2 import StateMonitor
+
+    start_scope()
+    defaultclock.dt = 1 * ms
+    inp = SpikeGeneratorGroup(6, np.arange(60) % 6, np.arange(60) * ms, name="inp")
+    hidden = NeuronGroup(5, "dv/dt = -v/(10*ms) : volt\ndtheta/dt = -theta/(10*ms) : volt", threshold="v > 3*mV", reset="v = 0*mV",
+                         name="hidden")
+    out = NeuronGroup(3, "dv/dt = -v/(10*ms) : volt", threshold="v > 3*mV", reset="v = 0*mV", name="out")
+    a = Synapses(inp, hidden, on_pre="v_post += 2*mV", name="a")
+    a.connect()
+    b = Synapses(hidden, out, on_pre="v_post += 2*mV", name="b")
+    b.connect()
+    net = Network(inp, hidden, out, a, b, SpikeMonitor(hidden, name="hidden_spikes"), StateMonitor(hidden, ["v", "theta"], record=True, name="hv"))
+    model = from_brian2(net)
+    assert any("theta has no register" in note for note in model.graph.notes)
+    dep = neurodeploy.deploy(model, target="cpu", steps=60, record=False)
+    assert dep.report["model"]["monitors"] == {"spikes": ["hidden"], "state": {"hidden": ["v"]}}
+    recorded = dep.monitors
+    assert recorded["spikes"]["hidden"].sum() > 5, "the monitored group must be active"
+    assert set(recorded["spikes"]) == {"hidden"} and recorded["state"]["hidden.v"].shape == (60, 1, 5)
+    dep.save(tmp_path)
+    assert set(np.load(tmp_path / "spikes.npz").files) == {"hidden"} and set(np.load(tmp_path / "state.npz").files) == {"hidden.v"}
+
+
 # --------------------------------------------------------------------------- refusals
 def _group(eqs, name="grp", **kw):
     start_scope()

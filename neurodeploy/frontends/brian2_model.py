@@ -178,7 +178,7 @@ def lower(desc, source: str) -> LoadedModel:
     output = _output_group(desc, order)
     nodes["output"] = nir.Output(output_type={"output": np.array([nodes[output].v_threshold.shape[0]])})
     edges.append((output, "output"))
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": desc.dt})
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": desc.dt, "monitors": _monitors(desc, order, notes)})
     reward_signals: dict = {}
     learning = _learning_spec(desc, plastic, homeostasis, source, notes, reward_signals)
     rewards = {layer: RewardSignal(layer, int(nodes[layer].v_threshold.shape[0]), values, signal_dt, desc.dt, desc.t0_step)
@@ -236,10 +236,37 @@ def _group_order(desc) -> list[str]:
     return done
 
 
+def _monitors(desc, order: list[str], notes: list[str]) -> dict:
+    """What the network's monitors record, as the deployment records it: ``spikes`` (groups with a
+    SpikeMonitor), ``state`` ({group: ["v" | "u"]}: a StateMonitor of the membrane variable is
+    the deployed neuron's v, of its synaptic current u). Monitors of anything else are noted."""
+    spikes, state = [], {}
+    for m in desc.monitors:
+        if m.source not in order:
+            notes.append(f"{m.name}: monitors {m.source}, which is not a deployed neuron group: not recorded")
+            continue
+        if m.kind == "spikes" and m.source not in spikes:
+            spikes.append(m.source)
+        elif m.kind == "state":
+            group = next(g for g in desc.groups if g.name == m.source)
+            names = {group.v: "v", **{s.name: "u" for s in group.currents}}
+            kept = [names[v] for v in m.variables if v in names]
+            for v in m.variables:
+                if v not in names:
+                    notes.append(f"{m.name}: {m.source}.{v} has no register on the chip: not recorded")
+            if kept:
+                state[m.source] = sorted(set(state.get(m.source, [])) | set(kept))
+        elif m.kind == "rate" and m.source not in spikes:
+            spikes.append(m.source)  # a population rate is read from the group's spikes
+    return {"spikes": sorted(spikes, key=order.index), "state": {k: state[k] for k in sorted(state, key=order.index)}}
+
+
 def _output_group(desc, order: list[str]) -> str:
-    """The monitored group (SpikeMonitor) latest in the order, else the last group."""
-    monitored = [m.source for m in desc.monitors if m.kind == "spikes" and m.source in order]
-    return max(monitored, key=order.index) if monitored else order[-1]
+    """The group that feeds no other (a monitor on a hidden group records it, it does not cut the
+    network there); among several such, the monitored (SpikeMonitor) one latest in the order, else the last."""
+    sinks = [g for g in order if not any(p.source == g and p.target != g for p in desc.projections)] or order
+    monitored = [m.source for m in desc.monitors if m.kind == "spikes" and m.source in sinks]
+    return max(monitored, key=order.index) if monitored else sinks[-1]
 
 
 def _neuron_node(group, projections, desc, learns: bool):

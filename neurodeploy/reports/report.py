@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import __version__
 from ..backends.results import RunResult
+from ..frontends.model import model_monitors
 from ..ir.passes import CompiledNetwork
 from . import energy
 from .accuracy import accuracy_section, classification_section
@@ -149,6 +150,7 @@ def _model_section(compiled: CompiledNetwork, n_layers: int) -> dict[str, Any]:
         "dt_source": compiled.normalised.dt_source,
         "input_shape": list(compiled.normalised.input_shape),
         "layers": n_layers,
+        **({"monitors": monitors} if (monitors := model_monitors(compiled.float_graph))["spikes"] or monitors["state"] else {}),
     }
 
 
