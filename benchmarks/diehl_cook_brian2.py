@@ -52,7 +52,7 @@ def split(n_train: int, n_test: int):
     return x_train[:n_train], y_train[:n_train], x_test[:n_test], y_test[:n_test]
 
 
-def run_brian2(neurons: int, n_train: int, n_test: int, steps: int, seed: int) -> dict:
+def run_brian2(neurons: int, n_train: int, n_test: int, steps: int, seed: int, trace_max: float | None = None) -> dict:
     import diehl_cook_brian2 as dc
     from brian2 import BrianLogger, ms
     from brian2 import seed as brian_seed
@@ -62,6 +62,8 @@ def run_brian2(neurons: int, n_train: int, n_test: int, steps: int, seed: int) -
     BrianLogger.log_level_error()
     brian_seed(seed)
     dc.PRESENT = steps * ms
+    if trace_max is not None:  # the diagnosis: Brian2's pre trace saturating where the chip's 7-bit trace does
+        dc.ON_PRE = dc.ON_PRE.replace("pre += 1.", f"pre = clip(pre + 1., 0, {trace_max!r})")
     x_train, y_train, x_test, y_test = split(n_train, n_test)
     order = np.random.default_rng(seed).permutation(len(x_train))
     net = dc.build(neurons, x_train.shape[1], seed)
@@ -108,6 +110,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--runs", default="brian2,float,cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--brian2-trace-max", type=float, help="run brian2 with its pre trace clipped here (127 / the chip's impulse: "
+                    "what the 7-bit trace holds), to measure what the trace range does")
     ap.add_argument("--out")
     a = ap.parse_args()
     results = []
@@ -115,7 +119,8 @@ def main() -> None:
     for run in a.runs.split(","):
         wall, cpu = time.perf_counter(), cpu_seconds()
         if run == "brian2":
-            out = run_brian2(a.neurons, a.train, a.test, a.steps, a.seed)
+            out = run_brian2(a.neurons, a.train, a.test, a.steps, a.seed, a.brian2_trace_max)
+            out["trace_max"] = a.brian2_trace_max
         else:
             out = run_deployed(run, a.neurons, a.train, a.test, a.steps, a.seed)
         out = {"run": run, "neurons": a.neurons, "train": a.train, "test": a.test, "steps": a.steps, "seed": a.seed, **out,

@@ -61,6 +61,32 @@ def test_random_networks_spike_for_spike_with_brian2(seed):
         np.testing.assert_array_equal(rasters[name][:, 0], theirs, err_msg=f"{name}: {kinds}")
 
 
+@pytest.mark.parametrize("refractory,method,dt", [(3, "exact", 0.5), (5, "euler", 0.5), (2.5, "exact", 1.0)])
+def test_refractory_periods_spike_for_spike_with_brian2(refractory, method, dt):
+    """Brian2's refractory= with '(unless refractory)' on v and synapses into a current: v held for
+    the steps after the spike step, the current integrating (the Refractory extension)."""
+    start_scope()
+    defaultclock.dt = dt * ms
+    rng = np.random.default_rng(1)
+    steps = 300
+    cells = np.unique(rng.integers(0, 10 * (steps - 5), 400))
+    inp = SpikeGeneratorGroup(10, cells % 10, (cells // 10) * defaultclock.dt, name="inp")
+    group = NeuronGroup(8, "dv/dt = (-65*mV - v + I)/(10*ms) : volt (unless refractory)\ndI/dt = -I/(3*ms) : volt", threshold="v > -58*mV",
+                        reset="v = -67*mV", refractory=refractory * ms, method=method, name="g")
+    group.v = -65 * mV
+    syn = Synapses(inp, group, "w : volt", on_pre="I_post += w", name="s")
+    syn.connect(p=0.6)
+    syn.w = rng.uniform(1, 6, len(syn)) * mV
+    monitor = SpikeMonitor(group, name="mon")
+    net = Network(inp, group, syn, monitor)
+    model = from_brian2(net)
+    net.run(steps * defaultclock.dt)
+    rasters, _, _ = run_float(model, steps)
+    theirs = raster(monitor, steps)
+    assert theirs.sum() > 20, "the group must be active"
+    np.testing.assert_array_equal(rasters["g"][:, 0], theirs)
+
+
 def _poisson_layer(rate_hz: float, n_in: int = 40, n: int = 20):
     start_scope()
     defaultclock.dt = 1 * ms
@@ -140,8 +166,9 @@ def test_the_python_api_deploys_a_brian2_network():
 def test_monitors_decide_what_is_recorded(tmp_path):
     """A SpikeMonitor on a hidden group and a StateMonitor of v are what the deployment records
     (report, API, spikes.npz / state.npz); a monitored variable without a register is noted."""
-    import neurodeploy
     from brian2 import StateMonitor
+
+    import neurodeploy
 
     start_scope()
     defaultclock.dt = 1 * ms
@@ -183,7 +210,9 @@ REFUSED = {
                     "conductance-based"),
     "exponential": ("dv/dt = (-65*mV - v + 2*mV*exp((v + 50*mV)/(2*mV)))/(20*ms) : volt", {}, "exponential"),
     "izhikevich": ("dv/dt = (0.04*v**2/mV + 5*v + 140*mV - u)/ms : volt\ndu/dt = 0.02*(0.2*v - u)/ms : volt", {}, "nonlinearly"),
-    "refractory": ("dv/dt = (-65*mV - v)/(20*ms) : volt", {"refractory": 5 * ms}, "refractory"),
+    "refractory": ("dv/dt = (-65*mV - v)/(20*ms) : volt", {"refractory": 5 * ms}, "without '(unless refractory)'"),
+    "refractory with synapses onto v": ("dv/dt = (-65*mV - v)/(20*ms) : volt (unless refractory)", {"refractory": 5 * ms},
+                                        "change it while refractory"),
     "two currents": ("dv/dt = (-65*mV - v + Ie - Ii)/(20*ms) : volt\ndIe/dt = -Ie/(5*ms) : volt\ndIi/dt = -Ii/(10*ms) : volt",
                      {"on_pre": "Ie_post += 1*mV\nIi_post += 1*mV"}, "different time constants"),
 }

@@ -274,9 +274,7 @@ def _neuron_node(group, projections, desc, learns: bool):
     from .brian2_extract import UnsupportedBrian2
 
     dt, n, notes = desc.dt, group.n, []
-    if group.has_refractory and np.any(group.refractory_steps > 1):
-        raise UnsupportedBrian2(f"{group.name}: refractory period of {int(group.refractory_steps.max())} steps: the deployed neuron "
-                                "(CubaLIF) has no refractoriness; remove refractory= (or shorten it to one step)")
+    held = _refractory_steps(group, projections, learns)
     if np.any(np.isinf(group.tau_m)):
         raise UnsupportedBrian2(f"{group.name}: 'd{group.v}/dt' has no leak: the deployed LIF needs a finite membrane time constant")
     if not np.all(np.isfinite(group.threshold)):
@@ -331,7 +329,40 @@ def _neuron_node(group, projections, desc, learns: bool):
     else:
         node = nir.LIF(tau=dt / one_minus_b, r=b / one_minus_b, metadata=metadata, **common)
         gain_of = {group.v: np.ones(n)}
+    if held is not None:
+        from ..neurons.nir_extension import with_extension
+
+        with_extension(node, "Refractory", t_ref=held * dt)
+        notes.append(f"{group.name}: refractory period of up to {int(held.max()) + 1} steps: v held for {int(held.max())} steps after "
+                     "a spike (the Refractory extension, as Lava's LIFRefractory), the current integrating")
     return node, gain_of, notes, theta
+
+
+def _refractory_steps(group, projections, learns: bool) -> np.ndarray | None:
+    """Steps v is held after a spike (Brian2 holds a neuron with refractory=K steps for the K-1
+    steps after its spike step), or None without a refractory period longer than one step.
+    Loihi holds v and lets the current integrate: Brian2 does the same with '(unless refractory)'
+    on v only and synapses into a current; any other form is refused."""
+    from .brian2_extract import UnsupportedBrian2
+
+    if not group.has_refractory or not np.any(group.refractory_steps > 1):
+        return None
+    k = int(group.refractory_steps.max())
+    where = f"{group.name}: refractory period of {k} steps"
+    if not group.clamp_v:
+        raise UnsupportedBrian2(f"{where} without '(unless refractory)' on d{group.v}/dt: Brian2 keeps integrating {group.v} and only blocks "
+                                f"the threshold; the chip holds {group.v} (add the flag)")
+    if any(s.clamped for s in group.states):
+        raise UnsupportedBrian2(f"{where}: a current with '(unless refractory)' is frozen in Brian2; the chip's current integrates "
+                                "throughout (remove the flag from the current)")
+    if any(p.target_var == group.v for p in projections):
+        raise UnsupportedBrian2(f"{where}: synapses onto {group.v} change it while refractory in Brian2; the chip's held {group.v} drops "
+                                "that input (write the synapses into a current)")
+    if learns:
+        raise UnsupportedBrian2(f"{where}: a learning layer's neurons have no refractory period on the chip")
+    if np.any(group.lastspike_step > -(10**6)) and np.any(group.lastspike_step + group.refractory_steps > 0):
+        raise UnsupportedBrian2(f"{where}: neurons start refractory (lastspike set): the deployed neurons start free")
+    return np.maximum(group.refractory_steps - 1, 0).astype(float)
 
 
 def _adaptive_threshold(group, adaptations, dt: float, learns: bool) -> dict:
