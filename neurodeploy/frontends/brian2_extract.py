@@ -448,7 +448,69 @@ def _diagnose_nonlinear(group, eqs, variables) -> str:
     return f"{group.name}: equations are not linear with constant coefficients"
 
 
-def _linear_system(group, namespace):
+V_REF = "_neurodeploy_v_ref"
+
+
+def _conductances_as_currents(group, eqs, variables, namespace, notes: list):
+    """Conductance-based synapses, g*(E - v) in dv/dt with g a decaying state, as currents
+    g*(E - V_ref): the driving force at the reference potential V_ref, midway between the mean
+    initial v and the mean threshold (where v spends its time below threshold). Returns (eqs,
+    names, M, B) of the linearised system, or None when the equations are nonlinear otherwise
+    (exponential, quadratic, products of states other than g*v) or have no threshold."""
+    from brian2 import Equations
+    from brian2.core.variables import Constant as BrianConstant
+    from brian2.equations.codestrings import Expression
+    from brian2.equations.equations import SingleEquation
+
+    states = sorted(eqs.diff_eq_names)
+    symbols = {n: sp.Symbol(n, real=True) for n in states}
+    thr = _threshold(group, dict(variables), states, namespace)
+    if thr is None:
+        return None
+    in_thr = [n for n in states if symbols[n] in thr[1].free_symbols]
+    v = "v" if "v" in in_thr else (in_thr[0] if len(in_thr) == 1 else None)
+    if v is None:
+        return None
+    vs = symbols[v]
+    n = len(group)
+    where = f"{group.name}: threshold '{thr[0]}'"
+    c_v = _numeric(thr[1].coeff(vs), variables, n, where)
+    rest = thr[1].subs({vs: 0, **{symbols[s]: 0 for s in states if s != v}})
+    threshold = -_numeric(rest, variables, n, where) / c_v
+    v0 = np.asarray(group.variables[v].get_value(), float)
+    v_ref = float((np.mean(v0) + np.mean(threshold)) / 2)
+    ref = sp.Symbol(V_REF, real=True)
+    equations, conductances = [], []
+    for eq in eqs.values():
+        if eq.type != DIFFERENTIAL_EQUATION:
+            equations.append(eq)
+            continue
+        e = _sym(eq.expr.code, variables).expand()
+        if eq.varname == v:
+            replaced = 0
+            for term in sp.Add.make_args(e):
+                others = [symbols[s] for s in states if s != v and term.has(symbols[s])]
+                if term.has(vs) and len(others) == 1 and sp.degree(term, vs) == 1 and sp.degree(term, others[0]) == 1:
+                    replaced += term.subs(vs, ref) - term
+                    conductances.append(others[0].name)
+            e = e + replaced
+        equations.append(SingleEquation(DIFFERENTIAL_EQUATION, eq.varname, eq.dim, var_type=eq.var_type, expr=Expression(sympy_to_str(e)),
+                                        flags=eq.flags))
+    if not conductances:
+        return None
+    try:
+        new = Equations(equations)
+        names, M, B = get_linear_system(new, {**variables, V_REF: BrianConstant(V_REF, v_ref)})
+    except Exception:  # noqa: BLE001 - still not linear: the caller's diagnosis names why
+        return None
+    variables[V_REF] = BrianConstant(V_REF, v_ref)
+    notes.append(f"{group.name}: conductance-based synapses ({', '.join(sorted(set(conductances)))} times (E - {v})) deployed "
+                                     f"as currents with the driving force at {v} = {v_ref * 1e3:.4g} mV (midway between the initial {v} and "
+                 "the threshold): an approximation (its error: docs/brian2.md)")
+    return new, names, M, B
+
+
+def _linear_system(group, namespace, notes: list):
     eqs = group.user_equations
     ids = set(eqs.identifiers) | set(eqs.names) | {"dt", "t"}
     variables = group.resolve_all(ids, namespace, user_identifiers=set())
@@ -460,7 +522,10 @@ def _linear_system(group, namespace):
     try:
         names, M, B = get_linear_system(eqs, variables)
     except UnsupportedEquationsException:
-        raise UnsupportedBrian2(_diagnose_nonlinear(group, eqs, variables)) from None
+        linearised = _conductances_as_currents(group, eqs, variables, namespace, notes)
+        if linearised is None:
+            raise UnsupportedBrian2(_diagnose_nonlinear(group, eqs, variables)) from None
+        eqs, names, M, B = linearised
     state_names = set(names)
     exprs = dict(eqs.get_substituted_expressions(variables))
     for r, row in enumerate(names):
@@ -513,7 +578,7 @@ def _threshold(group, variables, names, namespace):
     return code, sp.expand(f), strict
 
 
-def extract_neuron_group(group: NeuronGroup, namespace: dict, dt: float) -> LIFGroup:
+def extract_neuron_group(group: NeuronGroup, namespace: dict, dt: float, notes: list | None = None) -> LIFGroup:
     extra = [o for o in group.contained_objects
              if not any(o.name.startswith(f"{group.name}_{p}") for p in ("stateupdater",))
              and not o.name.startswith(f"{group.name}_spike_")
@@ -522,7 +587,7 @@ def extract_neuron_group(group: NeuronGroup, namespace: dict, dt: float) -> LIFG
         raise UnsupportedBrian2(f"{group.name}: contains {extra[0].name} (run_regularly or custom events are not supported)")
     if set(group.events) - {"spike"}:
         raise UnsupportedBrian2(f"{group.name}: custom events {sorted(set(group.events) - {'spike'})} are not supported")
-    eqs, names, M, B, variables = _linear_system(group, namespace)
+    eqs, names, M, B, variables = _linear_system(group, namespace, [] if notes is None else notes)
     n = len(group)
     thr = _threshold(group, variables, names, namespace)
     v = _guess_v(group, names, thr[1] if thr else None)
@@ -619,7 +684,7 @@ def extract_neuron_group(group: NeuronGroup, namespace: dict, dt: float) -> LIFG
         lastspike = _timestep(np.asarray(group.variables["lastspike"].get_value(), float), dt)
     else:
         lastspike = np.full(n, -(10**12), np.int64)
-    method = _effective_method(group)
+    method = _effective_method(group, linearised=V_REF in variables)
     return LIFGroup(
         name=group.name, n=n, v=v, tau_m=tau_m, v_rest=v_rest, clamp_v=flags.get(v, False) and has_ref,
         states=tuple(StateVar(s.name, s.tau, s.gain, s.threshold_coef, s.clamped and has_ref, s.unit) for s in states),
@@ -629,15 +694,16 @@ def extract_neuron_group(group: NeuronGroup, namespace: dict, dt: float) -> LIFG
     )
 
 
-def _effective_method(group) -> str:
+def _effective_method(group, linearised: bool = False) -> str:
     """'exact' or 'euler': the integration Brian2 applies (brian2/stateupdaters/base.py
     apply_stateupdater tries a list of methods in order; the default list starts with
-    'exact', which succeeds for every system accepted here)."""
+    'exact', which succeeds for every linear system accepted here, and fails for a
+    conductance-based one, ``linearised``, which goes on to 'euler')."""
     choice = group.state_updater.method_choice
     if isinstance(choice, str):
         name = choice.lower()
     elif isinstance(choice, (list, tuple)) and choice and isinstance(choice[0], str):
-        name = choice[0].lower()
+        name = next((c.lower() for c in choice if c.lower() not in ("exact", "linear")), "exact") if linearised else choice[0].lower()
     else:
         raise UnsupportedBrian2(f"{group.name}: method {choice!r}: a custom state updater is not reproduced")
     if name in ("exact", "linear"):
@@ -1069,7 +1135,7 @@ def _extract(network_or_objects, namespace: dict) -> Description:
             sources.append(extract_spike_generator(o, dt))
             neuron_groups[o.name] = o
         elif isinstance(o, NeuronGroup):
-            groups.append(extract_neuron_group(o, namespace, dt))
+            groups.append(extract_neuron_group(o, namespace, dt, notes))
             neuron_groups[o.name] = o
     for o in sorted(objs, key=lambda o: o.name):
         if isinstance(o, Synapses):
