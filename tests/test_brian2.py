@@ -282,6 +282,8 @@ def test_trace_stdp_becomes_the_learning_spec():
     assert rule.a_plus == pytest.approx(0.01 * 1e-3) and rule.a_minus == pytest.approx(0.012 * 1e-3)
     assert (rule.tau_plus, rule.tau_minus) == (pytest.approx(0.02), pytest.approx(0.03))
     assert (rule.w_min, rule.w_max, rule.w_decay) == (0.0, pytest.approx(2e-3), pytest.approx(0.05))
+    # additive traces: the chip's traces keep room for what Brian2's reach at one spike per step (the longer tau, 30 steps)
+    assert rule.trace_range == pytest.approx(1 / -np.expm1(-1 / 30))
     assert layer.homeostasis.theta_plus == pytest.approx(5e-4) and layer.homeostasis.tau_theta == pytest.approx(1.0)
 
 

@@ -145,7 +145,7 @@ def lower(desc, source: str) -> LoadedModel:
     """A ``brian2_extract.Description`` as a LoadedModel (see the module docstring)."""
     from .brian2_extract import UnsupportedBrian2
 
-    notes: list[str] = [f"Brian2 network read from its parsed model (dt = {desc.dt:g} s)"]
+    notes: list[str] = [f"Brian2 network read from its parsed model (dt = {desc.dt:g} s)", *desc.notes]
     if not desc.groups:
         raise UnsupportedBrian2(f"{source}: the network has no NeuronGroup")
     desc = _poisson_inputs_as_sources(desc, notes)
@@ -447,7 +447,7 @@ def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: l
         if rule.third_factor is not None:
             entry = {"rule": _rstdp_rule(rule, notes, proj.scale, desc.dt), "reward": _reward_of(rule, desc.dt, reward_signals, proj.target)}
         else:
-            entry = {"rule": _stdp_rule(rule, notes, proj.scale)}
+            entry = {"rule": _stdp_rule(rule, notes, proj.scale, desc.dt)}
         entry["source"] = INPUT if proj.source in {s.name for s in desc.sources} else proj.source
         if proj.target in layers:
             raise UnsupportedModelError(f"{name}: a second plastic projection into {proj.target}: one learning projection per layer")
@@ -461,7 +461,7 @@ def _learning_spec(desc, plastic: dict, homeostasis: dict, source: str, notes: l
     return spec_from_dict({"neurodeploy-learning": 1, "layers": layers, "readout": {"layer": first, "decision": decision}}, source)
 
 
-def _stdp_rule(rule, notes: list[str], scale: float) -> dict:
+def _stdp_rule(rule, notes: list[str], scale: float, dt: float) -> dict:
     """A trace rule as the spec's STDP: at a post event w += a_plus x - w_decay w, at a pre
     event w -= a_minus y, clipped to [w_min, w_max]; anything else is refused (one line)."""
     from .brian2_extract import UnsupportedBrian2
@@ -475,13 +475,32 @@ def _stdp_rule(rule, notes: list[str], scale: float) -> dict:
         refuse(f"the weight is not clipped: write {w} = clip(..., 0, w_max)")
     if a_plus < 0:
         refuse("potentiation with a negative amplitude")
-    if "set" in (x.increment, getattr(y, "increment", "add")):
+    kinds = {x.increment, getattr(y, "increment", x.increment)}
+    if kinds == {"set"}:
+        notes.append(f"{rule.synapses}: nearest-spike traces ('x = a'): the chip's additive trace with an impulse of the whole 7-bit "
+                     "range saturates at one spike's worth, the same")
+    elif "set" in kinds:
         notes.append(f"{rule.synapses}: nearest-spike traces ('x = a') learn with Loihi's additive traces (equal while spikes "
                      "are further apart than the trace's time constant)")
     if scale <= 0:
         refuse(f"the weight enters with the factor {scale:g}: learning synapses are excitatory (v += w * unit, unit > 0)")
     return {"kind": "stdp", "a_plus": a_plus * scale, "a_minus": a_minus * scale, "tau_plus": x.tau, "tau_minus": y.tau if y else x.tau,
-            "w_max": rule.w_max * scale, "w_min": rule.w_min * scale, "w_decay": w_decay}
+            "w_max": rule.w_max * scale, "w_min": rule.w_min * scale, "w_decay": w_decay,
+            "trace_range": _trace_range((x, y), dt, rule.synapses, notes)}
+
+
+def _trace_range(traces, dt: float, synapses: str, notes: list[str]) -> float:
+    """The largest value (in spikes) the traces reach in Brian2: 1 for a nearest-spike trace
+    ('x = a'), 1 / (1 - exp(-dt/tau)) for an additive one at one spike per step (Brian2's trace has
+    no ceiling; the chip's 7-bit trace then keeps room for it, with an impulse of 127 / range)."""
+    reach = [1.0 if t.increment == "set" else 1.0 / -np.expm1(-dt / t.tau) for t in traces if t is not None and np.isfinite(t.tau)]
+    if not reach:
+        return 0.0
+    top = float(max(reach))
+    if top > 1.0:
+        notes.append(f"{synapses}: additive traces reach up to {top:.3g} spikes' worth in Brian2: the chip's 7-bit traces are given an "
+                     f"impulse of {max(1, int(127 // top))} so that they never saturate (a trace's resolution is 1/impulse of a spike)")
+    return top
 
 
 def _stdp_amplitudes(rule, refuse) -> tuple[float, float, float, Any, Any]:

@@ -320,11 +320,13 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         minus = k * rule.a_minus * (shift / span if multiplicative else 1.0)
         pieces = [("a_plus", plus, "y0", "x1", rule.a_plus), ("a_minus", minus, "x0", "y1", rule.a_minus)]
         impulses = {}
+        # trace_range: the impulse leaves the 7-bit trace room for that many spikes' worth (coarser, unsaturated)
+        cap = max(1, int((2 ** limits.trace_bits - 1) // rule.trace_range)) if rule.trace_range > 0 else None
         for name, target, dep, trace, requested in pieces:
             if target <= 0:
                 impulses[trace] = 1
                 continue
-            i, m, e = impulse_and_scale(target, limits)
+            i, m, e = impulse_and_scale(target, limits, impulse=cap)
             impulses[trace] = i
             sign = -1 if name == "a_minus" else 1
             # per unit of the integer trace (x1 = I x): the float rule's exact coefficient

@@ -66,6 +66,7 @@ class STDP:
     bounds: str = "additive"
     w_decay: float = 0.0
     epoch: int = 1  # learning epoch in steps (a power of two): synapses update every epoch steps
+    trace_range: float = 0.0  # the largest trace (in spikes) the chip's 7-bit traces must hold; 0: one spike's worth and more
     kind: str = "stdp"
 
 
@@ -330,6 +331,7 @@ def _rule(raw: Any, where: _Where):
             raise SpecError(f"{where.at('w_min')}: {rule.w_min:g}; Loihi clips learned weights to the sign mode's range: "
                             f"use 0 (excitatory) or -w_max = {-rule.w_max:g} (mixed sign)")
     if isinstance(rule, STDP):
+        _number(rule.trace_range, where.at("trace_range"), low=0)
         _choice(rule.bounds, BOUNDS, where.at("bounds"))
     if isinstance(rule, (STDP, RSTDP)):
         _number(rule.w_decay, where.at("w_decay"), low=0)
