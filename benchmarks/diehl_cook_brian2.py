@@ -63,7 +63,7 @@ def run_brian2(neurons: int, n_train: int, n_test: int, steps: int, seed: int, t
     brian_seed(seed)
     dc.PRESENT = steps * ms
     if trace_max is not None:  # the diagnosis: Brian2's pre trace saturating where the chip's 7-bit trace does
-        dc.ON_PRE = dc.ON_PRE.replace("pre += 1.", f"pre = clip(pre + 1., 0, {trace_max!r})")
+        dc.ON_PRE = dc.ON_PRE.replace("pre += 1.", f"pre = clip(pre + 1., 0, {trace_max!r})").replace("pre = 1.", f"pre = {min(1.0, trace_max)!r}")
     x_train, y_train, x_test, y_test = split(n_train, n_test)
     order = np.random.default_rng(seed).permutation(len(x_train))
     net = dc.build(neurons, x_train.shape[1], seed)

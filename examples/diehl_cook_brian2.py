@@ -2,13 +2,15 @@
 8x8 digits: the same script runs in Brian2 itself and deploys onto the chip through neurodeploy.
 
 Poisson input (pixel x fires at x * MAX_RATE), one excitatory layer whose input synapses learn
-with STDP (a pre trace, potentiation at the post spike), adaptive thresholds (theta), direct
+with STDP (a nearest-spike pre trace, potentiation at the post spike), adaptive thresholds (theta), direct
 lateral inhibition (each spike inhibits every other neuron); after learning each neuron is
 labelled with the class it answers most on the training digits, and a test digit's class is
 the label whose neurons spike most. The choices that make it deployable (docs/brian2.md):
-synapses act on v directly (current-based, no conductances), no refractory period, and the
+synapses act on v directly (current-based, no conductances), no refractory period, the
 paper's host-side weight normalisation becomes heterosynaptic depression in the rule
-(``- W_DECAY * w`` at a post spike), which the chip's learning engine runs.
+(``- W_DECAY * w`` at a post spike), which the chip's learning engine runs, and the pre trace is
+nearest-spike (``pre = 1``), which the chip's 7-bit trace holds exactly (an additive ``pre += 1``
+reaches about 7 for a bright pixel: the chip holds it only with a coarse trace, docs/brian2.md).
 
     python examples/diehl_cook_brian2.py [--neurons 100] [--train 1347] [--test 450] [--seed 0]
         trains and tests in Brian2 itself (numpy code generation); prints one JSON line
@@ -52,7 +54,7 @@ TAU_M = 100 * ms
 TAU_THETA = 1e4 * second  # theta grows over training and hardly decays (the paper's 1e7 ms)
 THETA_PLUS = 1 * mV
 TAU_PRE = 20 * ms
-A_PLUS = 0.008
+A_PLUS = 0.012
 W_DECAY = 2 ** -6
 W_MAX = 1.0
 W_INIT = 0.3
@@ -68,7 +70,7 @@ dpre/dt = -pre / TAU_PRE : 1 (event-driven)
 """
 ON_PRE = """
 v_post += w * mV
-pre += 1.
+pre = 1.
 """
 ON_POST = "w = clip(w + A_PLUS * pre - W_DECAY * w, 0, W_MAX)"
 

@@ -184,7 +184,7 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
                         "their rule, inhibition, homeostasis, reward, readout; docs/learning.md), run on --target (cpu, cpu-numpy, "
                         "loihi-sim, float) on --data (a built-in set: its train split); writes learned.nir and deploys the learned "
                         "network on --test-data. Raw samples are rate-coded (x * --rate per step, --steps, default 100) unless --encode says otherwise; "
-                        "--learn without a file: the plasticity the model states itself (a Brian2 network's STDP)")
+                        "--learn without a file: the plasticity the model states itself (a Brian2 network's STDP or R-STDP)")
     parser.add_argument("--epochs", type=int, default=1, help="passes over --data of --learn (default: 1)")
     parser.add_argument("--test-data", metavar="FILE|DIR|NAME", help="test data of --learn, read and encoded as --data "
                         "(default for a built-in set: its test split)")

@@ -39,7 +39,7 @@ class Brian2Input:
 
 class Brian2Sources(Encoder):
     name = "brian2"
-    summary = "a Brian2 model's own spike sources: SpikeGeneratorGroup times, PoissonGroup rates (seeded by --seed)"
+    summary = "a Brian2 model's own spike sources: SpikeGeneratorGroup times, PoissonGroup and PoissonInput rates (seeded by --seed)"
 
     def encode(self, request: EncodeRequest) -> InputBatch:
         data = request.data

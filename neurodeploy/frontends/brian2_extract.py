@@ -180,7 +180,7 @@ class ThirdFactor:
     per-synapse dopamine trace): clock-driven ``dc/dt = -c/tau`` (the eligibility, changed by
     the trace statements at pre / post events) and ``dw/dt = gain * c * reward(t)`` with
     ``reward`` a TimedArray of t (the given signal, one value per ``signal_dt``).
-    ``method``: Brian2's integration of the two ('exact' or 'euler')."""
+    ``method``: Brian2's integration of the two (always 'euler': 'exact' refuses a function of t)."""
 
     eligibility: str
     tau: float  # s
@@ -990,18 +990,13 @@ def _third_factor(syn, namespace, effect_vars: set) -> tuple[str, ThirdFactor] |
 
 
 def _synapse_method(syn, text: str) -> str:
-    """'exact' or 'euler', as Brian2 integrates the clock-driven equations: an explicit method,
-    else the first of Brian2's default list that applies (exact fails on a function of t)."""
+    """'euler', the only method Brian2 integrates these equations with: its default list tries
+    'exact', which refuses a function of t, then 'euler'; any other explicit choice is refused."""
     updater = next((o for o in syn.contained_objects if o.name.endswith("_stateupdater")), None)
-    choice = getattr(updater, "method_choice", None) or ("exact", "euler")
-    name = choice if isinstance(choice, str) else "default"
-    if name == "default":
-        return "euler"  # reward(t) makes the system time-dependent: Brian2's 'exact' refuses it, 'euler' is next
-    if name.lower() in ("euler", "exact", "linear"):
-        if name.lower() != "euler":
-            raise UnsupportedBrian2(f"{syn.name}: '{text}': method '{name}' cannot integrate a TimedArray of t; use 'euler'")
-        return "euler"
-    raise UnsupportedBrian2(f"{syn.name}: '{text}': method '{name}' is not reproduced (use 'euler')")
+    choice = getattr(updater, "method_choice", None)
+    if isinstance(choice, str) and choice.lower() != "euler":
+        raise UnsupportedBrian2(f"{syn.name}: '{text}': method '{choice}' is not reproduced (use 'euler', or leave Brian2's default)")
+    return "euler"
 
 
 def _tree_to_sympy(t):
