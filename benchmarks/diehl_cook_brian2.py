@@ -18,6 +18,10 @@ distribution, not spike for spike.
 
     python benchmarks/diehl_cook_brian2.py [--neurons 100] [--train 300] [--test 150] [--steps 150]
                                            [--runs brian2,float,cpu] [--seed 0] [--out FILE]
+                                           [--additive] [--brian2-trace-max X]
+
+``--additive`` runs the rule with an additive pre trace; ``--brian2-trace-max`` clips Brian2's
+pre trace where the chip's 7-bit trace would saturate (the diagnosis in docs/benchmarks.md).
 
 Prints one JSON line per run (accuracy, spikes per test digit, mean learned weight and theta,
 wall and CPU seconds) and the machine's load average before and after.
@@ -112,9 +116,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--brian2-trace-max", type=float, help="run brian2 with its pre trace clipped here (127 / the chip's impulse: "
                     "what the 7-bit trace holds), to measure what the trace range does")
+    ap.add_argument("--additive", action="store_true", help="the example's rule with an additive pre trace (pre += 1, A_PLUS 0.008) "
+                    "in place of its nearest-spike one, in every run")
     ap.add_argument("--out")
     a = ap.parse_args()
     results = []
+    if a.additive:
+        import diehl_cook_brian2 as dc
+
+        dc.ON_PRE, dc.A_PLUS = dc.ON_PRE.replace("pre = 1.", "pre += 1."), 0.008
     print(json.dumps({"load_average_before": os.getloadavg()}), flush=True)
     for run in a.runs.split(","):
         wall, cpu = time.perf_counter(), cpu_seconds()
@@ -123,7 +133,8 @@ def main() -> None:
             out["trace_max"] = a.brian2_trace_max
         else:
             out = run_deployed(run, a.neurons, a.train, a.test, a.steps, a.seed)
-        out = {"run": run, "neurons": a.neurons, "train": a.train, "test": a.test, "steps": a.steps, "seed": a.seed, **out,
+        out = {"run": run, "trace": "additive" if a.additive else "nearest-spike", "neurons": a.neurons, "train": a.train, "test": a.test,
+               "steps": a.steps, "seed": a.seed, **out,
                "wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu_seconds() - cpu, 1)}
         results.append(out)
         print(json.dumps(out), flush=True)
