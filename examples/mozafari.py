@@ -42,7 +42,7 @@ from neurodeploy.training.learn import LearnRequest, learn_on_chip  # noqa: E402
 DT = 1e-3
 DEFAULTS = dict(window=12, steps=24, patch_threshold=2.0, patch_inhibition=0.0, patch_theta=0.02, patch_a_plus=0.03, patch_decay=2 ** -5,
                 conv_threshold=5.0, readout_threshold=5.0, a_plus=0.05, a_minus=0.05, reward=0.05, punishment=0.02, tau_eligibility=0.01,
-                tau_trace=0.02, readout_decay=2 ** -7, readout_min=0.0, patches=3000)
+                tau_trace=0.02, readout_decay=2 ** -7, readout_min=0.0, patches=3000, per_class=2)
 
 
 # --------------------------------------------------------------------------- input
@@ -108,7 +108,8 @@ def conv_network(kernel: np.ndarray, p: dict) -> nir.NIRGraph:
     linear -> readout IF (20)."""
     k = kernel.shape[0]
     rng = np.random.default_rng(0)
-    readout = rng.uniform(0.0, 0.3, (20, k * 16))
+    n = 10 * p["per_class"]
+    readout = rng.uniform(0.0, 0.3, (n, k * 16))
     one = lambda shape: np.ones(shape)  # noqa: E731
     nodes = {
         "input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
@@ -118,8 +119,8 @@ def conv_network(kernel: np.ndarray, p: dict) -> nir.NIRGraph:
         "pooled": nir.IF(r=one((k, 4, 4)) / DT, v_threshold=0.5 * one((k, 4, 4)), v_reset=np.zeros((k, 4, 4))),
         "flatten": nir.Flatten(input_type={"input": np.array([k, 4, 4])}, start_dim=0),
         "synapses": nir.Linear(weight=readout),
-        "readout": nir.IF(r=one(20) / DT, v_threshold=p["readout_threshold"] * one(20), v_reset=np.zeros(20)),
-        "output": nir.Output(output_type={"output": np.array([20])}),
+        "readout": nir.IF(r=one(n) / DT, v_threshold=p["readout_threshold"] * one(n), v_reset=np.zeros(n)),
+        "output": nir.Output(output_type={"output": np.array([n])}),
     }
     edges = [("input", "conv"), ("conv", "features"), ("features", "pool"), ("pool", "pooled"), ("pooled", "flatten"),
              ("flatten", "synapses"), ("synapses", "readout"), ("readout", "output")]
@@ -158,8 +159,8 @@ def run(features=16, n_train=1200, n_test=597, epochs=4, target="cpu", seed=0, f
                                             "tau_minus": p["tau_trace"], "tau_eligibility": p["tau_eligibility"], "w_max": 1.0,
                                             "w_min": -p["readout_min"], "w_decay": p["readout_decay"]},
                                    "inhibition": {"k_wta": 1},
-                                   "reward": {"source": "label", "reward": p["reward"], "punishment": p["punishment"], "neurons_per_class": 2}}},
-            "readout": {"layer": "readout", "decision": "first-spike", "neurons_per_class": 2}}
+                                   "reward": {"source": "label", "reward": p["reward"], "punishment": p["punishment"], "neurons_per_class": p["per_class"]}}},
+            "readout": {"layer": "readout", "decision": "first-spike", "neurons_per_class": p["per_class"]}}
     request = LearnRequest(spec=spec_from_dict(spec, "mozafari readout"), target=target, epochs=epochs, profile=load_profile("loihi2"),
                            train=batch(train_maps, y_train, (2, 8, 8), "DoG latency digits"),
                            test=batch(test_maps, y_test, (2, 8, 8), "DoG latency digits"), seed=seed, dialect="nir")

@@ -170,6 +170,15 @@ class LavaLearningLayer:
         out["spike_counts"] = out["spikes"].sum(axis=0, dtype=np.int64)
         return out
 
+    def set_rates(self, reward: int, punishment: int) -> None:
+        """The first-spike reward unit's reward and punishment from the next sample on (written
+        into the paused runtime, as the host writes registers between samples)."""
+        for var, value in ((self.neurons.reward, reward), (self.neurons.punishment, punishment)):
+            if self._runtime_up:
+                var.set(np.array([int(value)], np.int32))
+            else:
+                var.init = np.array([int(value)], np.int32)
+
     def weights_after(self) -> np.ndarray:
         """The weights after each sample (``weights_after_each_sample``), else after the last one."""
         return np.load(self.files["weights_after"]).copy()

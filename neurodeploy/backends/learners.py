@@ -12,11 +12,22 @@ real-valued integer units and its theta the threshold raise in float units of v)
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..learning.lowering import LoweredLayer
+from ..learning.program import LayerProgram, RewardUnit
+from ..learning.rules import LearningRule
 
 TRACE_TOP = 127
+
+
+def frozen_program(program: LayerProgram) -> LayerProgram:
+    """``program`` with learning off: a rule that changes nothing, no reward unit (the answer
+    of a sample is its spikes, which the rule does not touch within the sample)."""
+    rule = LearningRule(dw="0*y0", t_epoch=program.rule.t_epoch, rng_seed=program.rule.rng_seed)
+    return dataclasses.replace(program, rule=rule, reward=RewardUnit(), tag_1=None, tag_2=None)
 
 
 class Learner:
@@ -45,6 +56,15 @@ class Learner:
     def _rewards(self, rewards: np.ndarray) -> np.ndarray:
         return np.clip(np.round(rewards), -TRACE_TOP, TRACE_TOP).astype(np.int32)
 
+    def set_rates(self, reward: float, punishment: float) -> None:
+        """The first-spike reward unit's reward and punishment (y units), from the next sample
+        on: what the host writes into the chip's reward registers between samples."""
+        r, p = (int(np.clip(np.round(v), 0, TRACE_TOP)) for v in (reward, punishment))
+        self._set_rates(r, p)
+
+    def _set_rates(self, reward, punishment) -> None:
+        raise NotImplementedError
+
     def _run(self, pre, rewards, labels) -> np.ndarray:
         raise NotImplementedError
 
@@ -53,6 +73,19 @@ class Learner:
 
     def theta(self) -> np.ndarray:
         raise NotImplementedError
+
+    def answers(self, pre: np.ndarray) -> np.ndarray:
+        """The layer's spikes (samples * steps, n_post) on ``pre`` (samples, steps, n_pre) with
+        learning off, as the chip runs the layer (k-WTA included), from the learned state; the
+        learner itself is not changed. Bit-exact targets answer on the CPU backend's engine
+        (identical to Lava's, tests/test_learning_lava.py)."""
+        from .learning_engine import LearningEngine
+
+        engine = LearningEngine(frozen_program(self.lowered.program))
+        engine.weights[...] = self.weights()
+        engine.theta[...] = self.theta()
+        n, steps, n_pre = pre.shape
+        return engine.run(pre.reshape(n * steps, n_pre), resets=range(0, n * steps, steps), raster=True)["raster"]
 
     def close(self) -> None:
         """Release what the learner holds (Lava's runtime)."""
@@ -78,6 +111,9 @@ class CpuLearner(_EngineLearner):
 
         super().__init__(lowered, sample_steps, LearningEngine(lowered.program))
 
+    def _set_rates(self, reward, punishment) -> None:
+        self.layer.set_rates(reward, punishment)
+
     def weights(self) -> np.ndarray:
         return self.layer.weights.astype(np.int64)
 
@@ -92,6 +128,9 @@ class ReferenceLearner(_EngineLearner):
         from ..learning.reference import ReferenceLayer
 
         super().__init__(lowered, sample_steps, ReferenceLayer(lowered.program))
+
+    def _set_rates(self, reward, punishment) -> None:
+        self.layer.set_rates(reward, punishment)
 
     def weights(self) -> np.ndarray:
         return self.layer.state.weights.astype(np.int64)
@@ -112,6 +151,18 @@ class FloatLearner(_EngineLearner):
     def _rewards(self, rewards: np.ndarray) -> np.ndarray:
         return np.clip(rewards, -TRACE_TOP, TRACE_TOP).astype(np.float64)
 
+    def set_rates(self, reward: float, punishment: float) -> None:
+        self.layer.reward_value, self.layer.punishment_value = (float(np.clip(v, 0.0, TRACE_TOP)) for v in (reward, punishment))
+
+    def answers(self, pre: np.ndarray) -> np.ndarray:
+        import copy
+        import dataclasses
+
+        layer = copy.deepcopy(self.layer)
+        layer.rule = dataclasses.replace(layer.rule, products=())
+        n, steps, n_pre = pre.shape
+        return layer.run(pre.reshape(n * steps, n_pre), resets=range(0, n * steps, steps), raster=True)["raster"]
+
     def weights(self) -> np.ndarray:
         return self.layer.weights.copy()
 
@@ -130,6 +181,9 @@ class LavaLearner(Learner):
 
     def _run(self, pre, rewards, labels) -> np.ndarray:
         return self.layer.run(pre, rewards=rewards, labels=labels)["spikes"].astype(np.uint8)
+
+    def _set_rates(self, reward, punishment) -> None:
+        self.layer.set_rates(reward, punishment)
 
     def weights(self) -> np.ndarray:
         return self.layer.weights_after()[-1].astype(np.int64)

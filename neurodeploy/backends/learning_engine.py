@@ -1056,6 +1056,11 @@ class LearningEngine:
                              for n, v in (("weights", self.weights), ("tag_2", self.tag_2), ("tag_1", self.tag_1))
                              if self.code.has_target[TARGETS.index(n)])
 
+    def set_rates(self, reward: int, punishment: int) -> None:
+        """The first-spike reward unit's y2 reward and y3 punishment from now on (reference ``set_rates``)."""
+        kind, classes, _, _, window = self.reward_params
+        self.reward_params = (kind, classes, int(reward), int(punishment), window)
+
     def reset_sample(self) -> None:
         """The reference's ``reset_sample``: u, v, Dense outputs, traces, spike times, the neuron's y."""
         for a in (self.u, self.a_ff, self.a_rec, self.x, self.y, self.tx, self.ty, self.neuron_y, self.previous_spikes):

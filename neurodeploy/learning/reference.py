@@ -24,6 +24,7 @@ time step and the random streams carry on.
 """
 from __future__ import annotations
 
+import dataclasses
 import typing as ty
 from dataclasses import dataclass
 
@@ -342,6 +343,11 @@ class ReferenceLayer:
             u=np.zeros(n_post, dtype=np.int32), v=self.neurons.v_init.astype(np.int32), theta=self.neurons.theta_0(),
             a_buff=np.zeros(n_post, dtype=np.int32), a_rec=np.zeros(n_post, dtype=np.int32),
             previous_spikes=np.zeros(n_post, dtype=bool), neuron_y=np.zeros((3, n_post), dtype=np.int32))
+
+    def set_rates(self, reward: int, punishment: int) -> None:
+        """The first-spike reward unit's y2 reward and y3 punishment from now on (the host's write between samples)."""
+        unit = dataclasses.replace(self.program.reward, reward=int(reward), punishment=int(punishment))
+        self.program = dataclasses.replace(self.program, reward=unit)
 
     def reset_sample(self) -> None:
         """The sample state back to its start (see the module docstring); weights, tags, theta carry on."""

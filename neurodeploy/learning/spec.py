@@ -143,13 +143,21 @@ class Reward:
     ``punishment`` (a negative reward), from the next step for ``window`` seconds (0: until the
     sample ends). ``source: data``: the data file's ``reward`` array, per sample (samples,),
     per sample and neuron (samples, neurons) or per step (samples, steps, neurons), in the
-    same units (reward per step)."""
+    same units (reward per step).
+
+    ``adaptive`` (``source: label``; Mozafari et al. 2018): the host sets the reward unit's two
+    rates before every ``batch`` samples: ``reward`` times the share of the previous batch's
+    samples answered wrongly, ``punishment`` times the share answered rightly (the first batch
+    as at chance: 1 - 1/classes and 1/classes), so that learning is driven by reward while the
+    readout errs and held steady by punishment once it is right."""
 
     source: str = "label"
     reward: float = 1.0
     punishment: float = 1.0
     window: float = 0.0
     neurons_per_class: int = 1
+    adaptive: bool = False
+    batch: int = 100
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,7 @@ class LayerLearning:
     homeostasis: Homeostasis | None = None
     inhibition: Inhibition = field(default_factory=Inhibition)
     reward: Reward | None = None
+    dropout: float = 0.0  # while learning, the share of the layer's neurons the host disables for each sample
 
 
 @dataclass(frozen=True)
@@ -203,6 +212,8 @@ class LearningSpec:
                 item["inhibition"] = _plain(entry.inhibition)
             if entry.reward is not None:
                 item["reward"] = _plain(entry.reward)
+            if entry.dropout:
+                item["dropout"] = entry.dropout
             layers[entry.layer] = item
         out: dict[str, Any] = {VERSION_KEY: self.version, "seed": self.seed, "reset_between_samples": self.reset_between_samples,
                                "layers": layers}
@@ -281,7 +292,7 @@ def _known(raw: dict, allowed, where: _Where, what: str) -> None:
 def _layer(name: str, item: Any, where: _Where) -> LayerLearning:
     if not isinstance(item, dict):
         raise SpecError(f"{where}: must be a mapping with 'rule' (and optionally source, homeostasis, inhibition, reward)")
-    _known(item, ("source", "rule", "homeostasis", "inhibition", "reward"), where, "")
+    _known(item, ("source", "rule", "homeostasis", "inhibition", "reward", "dropout"), where, "")
     if "rule" not in item:
         raise SpecError(f"{where}: missing 'rule' (kind: stdp, rstdp or loihi)")
     rule = _rule(item["rule"], where.at("rule"))
@@ -303,12 +314,22 @@ def _layer(name: str, item: Any, where: _Where) -> LayerLearning:
         for key in ("reward", "punishment", "window"):
             _number(getattr(reward, key), where.at(f"reward.{key}"), low=0)
         _positive_int(reward.neurons_per_class, where.at("reward.neurons_per_class"))
+        _positive_int(reward.batch, where.at("reward.batch"))
+        if not isinstance(reward.adaptive, bool):
+            raise SpecError(f"{where.at('reward.adaptive')}: {reward.adaptive!r} must be true or false")
+        if reward.adaptive and reward.source != "label":
+            raise SpecError(f"{where.at('reward.adaptive')}: adaptive rates follow the first-spike rule's answers (source: label)")
     elif three_factor:
         raise SpecError(f"{where}: a reward-modulated rule needs 'reward' (source: label or data)")
     source = item.get("source")
     if source is not None and not isinstance(source, str):
         raise SpecError(f"{where.at('source')}: {source!r} must be a layer name or 'input'")
-    return LayerLearning(layer=name, rule=rule, source=source, homeostasis=homeostasis, inhibition=inhibition, reward=reward)
+    dropout = item.get("dropout", 0.0)
+    _number(dropout, where.at("dropout"), low=0)
+    if dropout >= 1:
+        raise SpecError(f"{where.at('dropout')}: {dropout!r} must be below 1 (the share of neurons disabled for a sample)")
+    return LayerLearning(layer=name, rule=rule, source=source, homeostasis=homeostasis, inhibition=inhibition, reward=reward,
+                         dropout=float(dropout))
 
 
 def _rule(raw: Any, where: _Where):

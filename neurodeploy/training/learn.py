@@ -84,20 +84,22 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
         pre = train if lowered.program.source == INPUT else _source_spikes(frozen, request, lowered.program.source)
         learner = target.learner(lowered, frozen, sample_steps=steps, total_samples=request.epochs * n_samples)
         before = _nir_weights(lowered, _initial_units(lowered, learner.exact, compiled))
+        host = HostControl(lowered, _n_classes(request))
         ops = 0
         try:
             for epoch in range(1, request.epochs + 1):
                 t0 = time.perf_counter()
                 order = rng.permutation(n_samples)
                 rewards = _rewards(request, lowered, order, steps)
-                out = learner.present(pre[order], rewards=rewards, labels=None if request.train.labels is None else request.train.labels[order])
+                labels = None if request.train.labels is None else request.train.labels[order]
+                out = _present(learner, lowered, pre[order], rewards, labels, host)
                 ops += learning_ops(pre[order].reshape(n_samples * steps, -1), out["raster"], lowered, (epoch - 1) * n_samples * steps)
                 learned[lowered.name] = learned_state(lowered, learner.weights(), learner.theta(), learner.exact)
                 frozen, notes = freeze(compiled, plan, learned)
                 timing["learn"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 history.append({"epoch": len(history), "layer": lowered.name, "spikes_per_sample": float(out["spike_counts"].sum() / n_samples),
-                                **_evaluate(frozen, request)})
+                                **_evaluate(frozen, request), **_evaluate_with_wta(frozen, request, lowered, learner)})
                 timing["evaluate"] += time.perf_counter() - t0
         finally:
             learner.close()
@@ -122,6 +124,53 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
         "timing_s": {**timing, "total": time.perf_counter() - start},
     }
     return Learned(model=learned_model, summary=summary, files=files, compiled=frozen, plan=plan)
+
+
+class HostControl:
+    """What the host does between samples while a layer learns (docs/learning.md): the adaptive
+    reward and punishment rates of the first-spike reward unit (``reward.adaptive``), set before
+    every ``reward.batch`` samples from the answers of the batch before."""
+
+    def __init__(self, lowered: LoweredLayer, n_classes: int):
+        entry = lowered.entry
+        self.adaptive = entry.reward is not None and entry.reward.adaptive
+        self.batch = entry.reward.batch if self.adaptive else None
+        self.per_class = entry.reward.neurons_per_class if entry.reward is not None else 1
+        self.scale = reward_scale(lowered) if entry.reward is not None else 0.0
+        self.reward = entry.reward
+        chance = 1.0 / max(n_classes, 1)
+        self.hit, self.miss = chance, 1.0 - chance  # before any answer: as at chance
+
+    def rates(self) -> tuple[float, float]:
+        """(reward, punishment) in y units for the next batch."""
+        return self.reward.reward * self.miss * self.scale, self.reward.punishment * self.hit * self.scale
+
+    def answered(self, raster: np.ndarray, labels: np.ndarray, steps: int) -> None:
+        """The batch's answers (its first spikes, as the host reads them): the next rates follow them."""
+        answers = R.first_spike_class(raster.reshape(len(labels), steps, -1).transpose(1, 0, 2), self.per_class)
+        self.hit, self.miss = float(np.mean(answers == labels)), float(np.mean((answers >= 0) & (answers != labels)))
+
+
+def _present(learner, lowered: LoweredLayer, pre: np.ndarray, rewards, labels, host: HostControl) -> dict:
+    """One epoch's samples on the learner; with adaptive rates in batches, the host setting the
+    rates before each."""
+    if not host.adaptive:
+        return learner.present(pre, rewards=rewards, labels=labels)
+    counts, rasters = [], []
+    steps = pre.shape[1]
+    for start in range(0, len(pre), host.batch):
+        part = slice(start, start + host.batch)
+        learner.set_rates(*host.rates())
+        out = learner.present(pre[part], rewards=None if rewards is None else rewards[part], labels=labels[part])
+        host.answered(out["raster"], labels[part], steps)
+        counts.append(out["spike_counts"])
+        rasters.append(out["raster"])
+    return {"spike_counts": np.concatenate(counts), "raster": np.concatenate(rasters)}
+
+
+def _n_classes(request: LearnRequest) -> int:
+    labels = [b.labels for b in (request.train, request.test) if b is not None and b.labels is not None]
+    return int(max(int(np.max(y, initial=0)) for y in labels)) + 1 if labels else 1
 
 
 def compile_learning(graph: FloatGraph, request: LearnRequest) -> CompiledNetwork:
@@ -204,6 +253,26 @@ def _evaluate(frozen: CompiledNetwork, request: LearnRequest) -> dict:
     out["test_accuracy"] = float(np.mean(predicted == request.test.labels))
     out["test_silent"] = float(np.mean(predicted < 0))
     return out
+
+
+def _evaluate_with_wta(frozen: CompiledNetwork, request: LearnRequest, lowered: LoweredLayer, learner) -> dict:
+    """A first-spike readout on a layer with k-WTA, answered as the chip runs that layer (its
+    k-WTA and the reward unit's choice of the first spiker, ties by the largest v), learning off:
+    the decision training rewarded. ``learned.nir`` holds no k-WTA, so the deployed network
+    answers by its first spikes with ties by spike count instead (``test_accuracy``)."""
+    readout = request.spec.readout
+    if (readout is None or readout.decision != "first-spike" or readout.layer != lowered.name or not lowered.program.neurons.wta_k
+            or request.test is None or request.test.labels is None):
+        return {}
+    source = lowered.program.source
+    if source == INPUT:
+        pre = np.ascontiguousarray(request.test.values.transpose(1, 0, 2))
+    else:
+        pre = np.ascontiguousarray(_infer(frozen, request, request.test, record=True).rasters[source].transpose(1, 0, 2)).astype(np.uint8)
+    steps = pre.shape[1]
+    raster = learner.answers(pre).reshape(len(pre), steps, -1).transpose(1, 0, 2)
+    predicted = R.first_spike_class(raster, readout.neurons_per_class)
+    return {"test_accuracy_wta": float(np.mean(predicted == request.test.labels))}
 
 
 def learning_ops(pre: np.ndarray, post: np.ndarray, lowered: LoweredLayer, first_step: int) -> int:

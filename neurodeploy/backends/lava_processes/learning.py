@@ -50,7 +50,11 @@ class LearningPostNeurons(LearningNeuronProcess, AbstractProcess):
 
     def __init__(self, *, shape, learning_rule, theta, name=None, **params):
         per_neuron = {k: params.pop(k) for k in PER_NEURON}
+        rates = {k: params.pop(k) for k in ("reward", "punishment")}
         super().__init__(shape=shape, learning_rule=learning_rule, name=name, **params)
+        # the reward unit's two registers, which the host may rewrite between samples (adaptive rates)
+        self.reward = Var(shape=(1,), init=np.array([rates["reward"]], np.int32))
+        self.punishment = Var(shape=(1,), init=np.array([rates["punishment"]], np.int32))
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.u = Var(shape=shape, init=0)
@@ -93,10 +97,12 @@ class PyLearningPostNeuronsModel(_Files, LearningNeuronModelFixed, AbstractPyLif
     dtheta: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
     theta_step: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     neuron_class: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    reward: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+    punishment: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        for key in ("reset_zero", "wta_k", "adaptive", "reward_kind", "reward", "punishment", "window", "post_keep", "post_impulse"):
+        for key in ("reset_zero", "wta_k", "adaptive", "reward_kind", "window", "post_keep", "post_impulse"):
             setattr(self, key, proc_params[key])
         self.theta_0 = 0
         self.previous_spikes = np.zeros(proc_params["shape"], dtype=bool)
@@ -171,9 +177,9 @@ class PyLearningPostNeuronsModel(_Files, LearningNeuronModelFixed, AbstractPyLif
         if self.reward_left:
             label = int(self._file("labels", "r")[self.time_step - 1])
             if self.neuron_class[self.winner] == label:
-                self.y2[self.winner] = self.reward
+                self.y2[self.winner] = self.reward[0]
             else:
-                self.y3[self.winner] = self.punishment
+                self.y3[self.winner] = self.punishment[0]
             self.reward_left -= self.reward_left > 0
         if self.winner < 0 and fired.any():
             spiking = np.flatnonzero(fired)
