@@ -2,21 +2,20 @@
 STDP layer with lateral inhibition and adaptive thresholds) learned on the CPU backend and on
 Lava's simulator, batch 1 (samples presented one after another, the state reset between them).
 
-    python benchmarks/learning_speed.py [--neurons 200] [--samples 100] [--steps 150] [--repeats 3] [--out FILE]
+    python benchmarks/learning_speed.py [--samples 100 300] [--cpu-repeats 3] [--lava-repeats 1] [--out FILE]
 
 Each run is a fresh Python process that imports neurodeploy, builds the network, its learning
 specification and the encoded samples, then calls ``training.learn.learn_on_chip`` (compile,
 lower, build the target's learning layer, present every sample, write the learned network as
-NIR; no evaluation): "learn s" is that call, "process s" the whole process as its parent sees
-it (interpreter start, imports and numba's cache load included), "CPU s" the user + system
-time of the process and every process it started (Lava runs each of its processes in a forked
-OS process), "learn CPU s" that of the learning call alone (on a loaded machine the fairer
-figure: wall-clock times then measure the other jobs too). The CPU backend's compiled engine comes from numba's cache: one untimed
-run first fills it; loading it is part of "learn s". "warm" (CPU backend only)
-repeats the call in the same process, the engine already loaded: what each further
-learning run costs. Every repeat checks that both targets learn identical weights. The load
-average of the machine is printed before and after (other jobs slow a run: compare the CPU
-columns too). Medians over the repeats; results as JSON to --out.
+NIR; no evaluation). "learn" is that call as a user's first learning run in a process meets it:
+for the CPU backend it includes importing numba and loading the compiled engine from numba's
+cache (not compiling it: an untimed run first fills the cache, as ``make setup``'s warm-up does);
+"CPU" is the user + system time of the process and every process it started during the call
+(Lava runs each of its processes in a forked OS process): on a loaded machine the fairer figure,
+since wall-clock times then measure the other jobs too. "warm" (CPU backend only) repeats the call
+in the same process: what each further learning run costs. Every run checks that both targets
+learn identical weights. Prints a table (medians over the repeats) and the load average before
+and after; writes JSON to --out.
 """
 from __future__ import annotations
 
@@ -84,44 +83,66 @@ def run_child(target: str, neurons: int, samples: int, steps: int, weights: Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--neurons", type=int, default=200)
-    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--samples", type=int, nargs="+", default=[100, 300])
     ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cpu-repeats", type=int, default=3)
+    ap.add_argument("--lava-repeats", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "learning_speed.json"))
     a = ap.parse_args()
     import numpy as np
 
     load_before = os.getloadavg()
     machine = platform.processor() or platform.machine()
-    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; {os.cpu_count()} cores; {machine}")
-    rows = {"cpu": [], "loihi-sim": []}
+    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; {os.cpu_count()} cores; {machine}", flush=True)
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        run_child("cpu", a.neurons, 2, a.steps, Path(tmp) / "warm.npy")  # fills numba's cache
-        for repeat in range(a.repeats):
-            paths = {target: Path(tmp) / f"{target}-{repeat}.npy" for target in rows}
-            for target in rows:
-                rows[target].append(run_child(target, a.neurons, a.samples, a.steps, paths[target]))
-            if not np.array_equal(np.load(paths["cpu"]), np.load(paths["loihi-sim"])):
-                raise SystemExit("the CPU backend and Lava learned different weights")
-            print(f"repeat {repeat}: " + ", ".join(f"{t} learn {r[-1]['learn_s']:.2f} s (warm {r[-1]['learn_warm_s'] or 0:.2f} s), "
-                                                   f"learn CPU {r[-1]['learn_cpu_s']:.2f} s, process {r[-1]['process_s']:.2f} s, CPU {r[-1]['cpu_s']:.2f} s"
-                                                   for t, r in rows.items()), flush=True)
+        run_child("cpu", a.neurons, 2, a.steps, Path(tmp) / "warm.npy")  # fills numba's cache (make setup's warm-up does the same)
+        for samples in a.samples:
+            runs = {"cpu": [], "loihi-sim": []}
+            for target, repeats in (("loihi-sim", a.lava_repeats), ("cpu", a.cpu_repeats)):
+                for repeat in range(repeats):
+                    path = Path(tmp) / f"{target}-{samples}-{repeat}.npy"
+                    runs[target].append(run_child(target, a.neurons, samples, a.steps, path))
+                    if not np.array_equal(np.load(path), np.load(Path(tmp) / f"loihi-sim-{samples}-0.npy")):
+                        raise SystemExit(f"{samples} samples: the CPU backend and Lava learned different weights")
+                    print(f"{samples} samples, {target}: learn {runs[target][-1]['learn_s']:.2f} s, CPU {runs[target][-1]['learn_cpu_s']:.2f} s", flush=True)
+            results.append(_row(samples, a.steps, runs))
     load_after = os.getloadavg()
-    steps_total = a.samples * a.steps
-    median = {t: {k: statistics.median(r[k] for r in runs) for k in ("learn_s", "learn_cpu_s", "process_s", "cpu_s", "setup_s")} for t, runs in rows.items()}
     summary = {
-        "workload": "diehl_cook (examples/diehl_cook.py)", "neurons": a.neurons, "inputs": 64, "samples": a.samples, "steps_per_sample": a.steps,
-        "batch": 1, "repeats": a.repeats, "load_before": load_before, "load_after": load_after, "cores": os.cpu_count(),
-        "spikes_per_sample": rows["cpu"][-1]["spikes_per_sample"], "median": median,
-        "steps_per_s": {t: steps_total / m["learn_s"] for t, m in median.items()},
-        "speedup": {k: median["loihi-sim"][k] / median["cpu"][k] for k in ("learn_s", "learn_cpu_s", "process_s", "cpu_s")},
-        "speedup_warm": {"learn_s": median["loihi-sim"]["learn_s"] / statistics.median(r["learn_warm_s"] for r in rows["cpu"]),
-                         "learn_cpu_s": median["loihi-sim"]["learn_cpu_s"] / statistics.median(r["learn_warm_cpu_s"] for r in rows["cpu"])},
-        "runs": rows,
+        "workload": "diehl_cook (examples/diehl_cook.py)", "neurons": a.neurons, "inputs": 64, "steps_per_sample": a.steps, "batch": 1,
+        "cpu_repeats": a.cpu_repeats, "lava_repeats": a.lava_repeats, "load_before": load_before, "load_after": load_after,
+        "cores": os.cpu_count(), "machine": machine, "python": platform.python_version(), "rows": results,
     }
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=1))
+    print(table(results))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(summary, indent=1))
+    print(f"written: {a.out}")
+
+
+def _row(samples: int, steps: int, runs: dict) -> dict:
+    median = {t: {k: statistics.median(r[k] for r in rs) for k in ("learn_s", "learn_cpu_s", "process_s", "cpu_s", "setup_s")}
+              for t, rs in runs.items()}
+    warm = {k: statistics.median(r[f"learn_warm{k}"] for r in runs["cpu"]) for k in ("_s", "_cpu_s")}
+    lava, cpu = median["loihi-sim"], median["cpu"]
+    return {"samples": samples, "steps": samples * steps, "spikes_per_sample": runs["cpu"][-1]["spikes_per_sample"], "median": median,
+            "cpu_warm": {"learn_s": warm["_s"], "learn_cpu_s": warm["_cpu_s"]},
+            "speedup": {"learn_s": lava["learn_s"] / cpu["learn_s"], "learn_cpu_s": lava["learn_cpu_s"] / cpu["learn_cpu_s"]},
+            "speedup_warm": {"learn_s": lava["learn_s"] / warm["_s"], "learn_cpu_s": lava["learn_cpu_s"] / warm["_cpu_s"]},
+            "runs": runs}
+
+
+def table(rows: list[dict]) -> str:
+    """The results as a Markdown table (docs/benchmarks.md)."""
+    lines = ["| samples | Lava learn | its CPU | CPU backend learn | its CPU | warm | warm CPU | speed-up, CPU time | speed-up, wall |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lava, cpu, warm = r["median"]["loihi-sim"], r["median"]["cpu"], r["cpu_warm"]
+        up, up_warm = r["speedup"], r["speedup_warm"]
+        lines.append(f"| {r['samples']} x {r['steps'] // r['samples']} steps | {lava['learn_s']:.1f} s | {lava['learn_cpu_s']:.1f} s "
+                     f"| {cpu['learn_s']:.2f} s | {cpu['learn_cpu_s']:.2f} s | {warm['learn_s']:.2f} s | {warm['learn_cpu_s']:.2f} s "
+                     f"| {up['learn_cpu_s']:.0f}x (warm {up_warm['learn_cpu_s']:.0f}x) | {up['learn_s']:.0f}x (warm {up_warm['learn_s']:.0f}x) |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ no on-chip counterpart (docs/learning.md). Everything runs through neurodeploy's
 network is a NIR graph, the rule a learning spec, learning happens on ``--target`` (cpu,
 cpu-numpy, loihi-sim: Lava's LearningDense; float: the float rule).
 
-    python examples/diehl_cook.py [--neurons 200] [--train 1200] [--epochs 3] [--target cpu] [--seed 0]
+    python examples/diehl_cook.py [--neurons 200] [--train 1347] [--epochs 3] [--target cpu] [--seed 0]
 
 prints one JSON line (accuracy, spikes, time). ``build`` and ``data`` are reused by the tests
 and benchmarks/learning_speed.py.
@@ -69,11 +69,10 @@ def poisson(x: np.ndarray, steps: int, max_rate: float, seed: int) -> np.ndarray
 
 
 def data(n_train: int, n_test: int, steps: int, max_rate: float, seed: int = 0) -> tuple[InputBatch, InputBatch]:
-    from sklearn.datasets import load_digits
+    """The first n_train / n_test digits of data/'s 75/25 split (what --data digits learns and tests on)."""
+    from neurodeploy.data.builtin import digits_split
 
-    digits = load_digits()
-    order = np.random.default_rng(seed).permutation(len(digits.target))
-    x, y = digits.data[order] / 16.0, digits.target[order]
+    (x_train, y_train), (x_test, y_test) = digits_split("train"), digits_split("test")
 
     def batch(xs, ys, offset):
         values = poisson(xs, steps, max_rate, seed + offset)
@@ -81,10 +80,11 @@ def data(n_train: int, n_test: int, steps: int, max_rate: float, seed: int = 0) 
                           description={"source": "digits", "steps": steps, "batch": len(ys), "shape": [64], "encoding": "spikes",
                                        "description": f"scikit-learn digits, Poisson at {max_rate:g} Hz x pixel"})
 
-    return batch(x[:n_train], y[:n_train], 1), batch(x[-n_test:], y[-n_test:], 2)
+    return (batch(x_train[:n_train].reshape(-1, 64), y_train[:n_train], 1),
+            batch(x_test[:n_test].reshape(-1, 64), y_test[:n_test], 2))
 
 
-def run(neurons=200, n_train=1200, n_test=597, epochs=3, target="cpu", seed=0, **overrides) -> dict:
+def run(neurons=200, n_train=1347, n_test=450, epochs=3, target="cpu", seed=0, **overrides) -> dict:
     p = {**DEFAULTS, **overrides}
     graph, spec = build(neurons, seed, **{k: v for k, v in overrides.items() if k in DEFAULTS})
     train, test = data(n_train, n_test, p["steps"], p["max_rate"], seed)
@@ -105,8 +105,8 @@ def run(neurons=200, n_train=1200, n_test=597, epochs=3, target="cpu", seed=0, *
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--neurons", type=int, default=200)
-    ap.add_argument("--train", type=int, default=1200)
-    ap.add_argument("--test", type=int, default=597)
+    ap.add_argument("--train", type=int, default=1347)
+    ap.add_argument("--test", type=int, default=450)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--target", default="cpu")
     ap.add_argument("--seed", type=int, default=0)

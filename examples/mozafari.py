@@ -14,7 +14,7 @@ latency coding, a convolutional layer trained with STDP and k-WTA, and a reward-
              first-spike reward rule (+reward for the correct first spiker, punishment
              otherwise, Mozafari's rule), its class is the sample's answer
 
-    python examples/mozafari.py [--features 16] [--train 1200] [--epochs 4] [--target cpu]
+    python examples/mozafari.py [--features 16] [--train 1347] [--epochs 4] [--target cpu]
 
 prints one JSON line. ``run`` is reused by the tests (small sizes).
 """
@@ -72,12 +72,11 @@ def latency(maps: np.ndarray, window: int, steps: int, cut: float = 0.1) -> np.n
 
 
 def digits(n_train: int, n_test: int, seed: int):
-    from sklearn.datasets import load_digits
+    """The first n_train / n_test digits of data/'s 75/25 split (what --data digits learns and tests on)."""
+    from neurodeploy.data.builtin import digits_split
 
-    d = load_digits()
-    order = np.random.default_rng(seed).permutation(len(d.target))
-    x, y = d.images[order] / 16.0, d.target[order]
-    return (x[:n_train], y[:n_train]), (x[-n_test:], y[-n_test:])
+    (x_train, y_train), (x_test, y_test) = digits_split("train"), digits_split("test")
+    return (x_train[:n_train], y_train[:n_train]), (x_test[:n_test], y_test[:n_test])
 
 
 def batch(values: np.ndarray, labels, shape, what: str) -> InputBatch:
@@ -145,7 +144,7 @@ def learn_features(train_spikes, features: int, epochs: int, target: str, seed: 
     return weights.reshape(features, 2, 5, 5), learned.summary
 
 
-def run(features=16, n_train=1200, n_test=597, epochs=4, target="cpu", seed=0, feature_epochs=1, **overrides) -> dict:
+def run(features=16, n_train=1347, n_test=450, epochs=4, target="cpu", seed=0, feature_epochs=1, **overrides) -> dict:
     p = {**DEFAULTS, **overrides}
     start = time.perf_counter()
     (x_train, y_train), (x_test, y_test) = digits(n_train, n_test, seed)
@@ -179,8 +178,8 @@ def run(features=16, n_train=1200, n_test=597, epochs=4, target="cpu", seed=0, f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", type=int, default=16)
-    ap.add_argument("--train", type=int, default=1200)
-    ap.add_argument("--test", type=int, default=597)
+    ap.add_argument("--train", type=int, default=1347)
+    ap.add_argument("--test", type=int, default=450)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--target", default="cpu")
     ap.add_argument("--seed", type=int, default=0)

@@ -7,7 +7,9 @@ would otherwise fall on the first ``deploy.py`` run after installation, and agai
 run with the other kind. The pipeline hands the engine one of two kinds (``encoders.to_integer_input``):
 uint8 spikes and int32 graded values, always C-contiguous and three-dimensional; every other
 argument has one type whatever the network (``numba_engine.PackedNetwork``). Running a tiny network
-once with each fills the cache for every later run.
+once with each fills the cache for every later run. The learning engine
+(``backends/learning_engine.py``, ``--learn``) has one signature whatever the rule: one tiny
+learning layer fills its cache.
 """
 from __future__ import annotations
 
@@ -45,9 +47,26 @@ def warm() -> dict[str, float]:
     return seconds
 
 
+def warm_learning() -> float:
+    """Run a tiny learning layer once on the learning engine; seconds."""
+    from .backends.learning_engine import LearningEngine
+    from .hardware.fixed_point import Reset
+    from .learning.program import LayerProgram, PostNeurons
+    from .learning.rules import LearningRule
+
+    neurons = PostNeurons(du=4095, dv=0, vth=1, bias_mant=0, bias_exp=0, v_init=0, reset=Reset.ZERO, reset_sub=0, dtheta=0, theta_step=0)
+    program = LayerProgram(name="warmup", source="input", rule=LearningRule(dw="2^-2*y0*x1 - 2^-2*x0*y1", x1_impulse=16, x1_tau=10, y1_impulse=16,
+                                                                             y1_tau=10), weights=np.full((2, 3), 100), sign_mode="excitatory",
+                           num_weight_bits=8, weight_exp=0, neurons=neurons)
+    start = time.perf_counter()
+    LearningEngine(program).run(np.ones((4, 3), np.uint8), resets=[0, 2], raster=True)
+    return time.perf_counter() - start
+
+
 def main() -> int:
     for kind, seconds in warm().items():
         print(f"numba engine ready for {kind} input ({seconds:.1f} s)")
+    print(f"numba learning engine ready ({warm_learning():.1f} s)")
     return 0
 
 

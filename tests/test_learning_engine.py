@@ -206,3 +206,35 @@ def test_engine_paths_on_a_larger_layer():
         ref = R.ReferenceLayer(program).run(pre, record=COMPARED)
         assert ref["spikes"].sum() > 10
         assert_identical(ref, E.LearningEngine(program).run(pre, record=COMPARED), COMPARED)
+
+
+def _first_spike_case():
+    for seed in range(300):
+        case = random_case(seed)
+        if case["program"].reward.kind == "first-spike" and len(case["resets"]) >= 3:
+            return case
+    raise AssertionError("no case found")
+
+
+def test_reward_rates_set_between_samples():
+    """The host's writes of the first-spike reward unit's rates between samples (adaptive
+    rates): the engine matches the reference, and the new rates reach y2 / y3."""
+    case = _first_spike_case()
+    program = case["program"]
+    bounds = [0, *case["resets"], len(case["pre"])]
+    rates = [(3, 90), (120, 0), (0, 7), (64, 64)]
+    ref_layer, engine = R.ReferenceLayer(program), E.LearningEngine(program)
+    refs, outs = [], []
+    for k, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        r, p = rates[k % len(rates)]
+        ref_layer.set_rates(r, p)
+        engine.set_rates(r, p)
+        part = {"labels": case["labels"][start:stop], "record": COMPARED, "resets": [0] if start else []}
+        refs.append(ref_layer.run(case["pre"][start:stop], **part))
+        outs.append(engine.run(case["pre"][start:stop], **part))
+    ref = {name: np.concatenate([p[name] for p in refs]) for name in COMPARED}
+    out = {name: np.concatenate([p[name] for p in outs]) for name in COMPARED}
+    assert active(ref, case)
+    sent = set(np.unique(ref["y2"])) | set(np.unique(ref["y3"]))
+    assert len(sent & {3, 90, 120, 7, 64}) >= 2, "the rates written did not reach the reward traces"
+    assert_identical(ref, out, COMPARED)

@@ -67,6 +67,10 @@ def test_spec_yaml_round_trip_and_python_api(tmp_path):
     (lambda s: s["layers"]["layer"].update(inhibtion={"k_wta": 1}), "unknown key(s) inhibtion"),
     (lambda s: s["layers"]["layer"]["rule"].pop("a_plus"), "missing a_plus"),
     (lambda s: s["readout"].update(decision="vote"), "readout.decision: 'vote'"),
+    (lambda s: s["layers"]["layer"].update(dropout=1.0), "layers.layer.dropout: 1.0 must be below 1"),
+    (lambda s: s["layers"]["layer"].update(rule={"kind": "rstdp", "a_plus": 0.1, "a_minus": 0.1, "tau_plus": 0.02, "tau_minus": 0.02,
+                                                 "tau_eligibility": 0.02, "w_max": 1.0},
+                                           reward={"source": "data", "adaptive": True}), "adaptive rates follow the first-spike rule"),
 ])
 def test_spec_errors_are_one_line(change, message):
     raw = stdp_spec()
@@ -128,6 +132,13 @@ def test_learning_ops_count_active_synapses():
         expected += int((a[None, :] | b[:, None]).sum())
     assert learning_ops(pre, post, Lowered, 0) == expected
     assert learning_ops(pre[:62], post[:62], Lowered, 0) == expected - int((pre[60:64].any(0)[None, :] | post[60:64].any(0)[:, None]).sum())
+
+    class EveryStep:  # t_epoch 1: each step its own epoch
+        class program:
+            rule = rules.LearningRule(dw="x0*y1", t_epoch=1)
+
+    per_step = sum(int((pre[t].astype(bool)[None, :] | post[t].astype(bool)[:, None]).sum()) for t in range(64))
+    assert learning_ops(pre, post, EveryStep, 7) == per_step
 
 
 # --------------------------------------------------------------------------- learning on the targets
@@ -208,6 +219,47 @@ def test_rstdp_first_spike_readout_learns():
     assert layer["reward"] == "first-spike" and "t*y3" in layer["rule_strings"]["dw"] and layer["k_wta"] == 1
     assert history[-1]["spikes_per_sample"] == 1.0  # k-WTA 1: one spike per sample
     assert max(h["test_accuracy"] for h in history[1:]) > history[0]["test_accuracy"] + 0.1
+
+
+def test_adaptive_rates_and_the_chips_first_spike_answer(monkeypatch):
+    """reward.adaptive: the host sets the reward unit's rates before each batch, from chance first
+    and then from the previous batch's answers (Mozafari et al. 2018); the readout is also answered
+    as the chip runs the layer (k-WTA, learning off), which leaves the learned state as it was."""
+    from neurodeploy.backends.learners import CpuLearner
+
+    calls, answered = [], []
+    original_set, original_answers = CpuLearner.set_rates, CpuLearner.answers
+
+    def set_rates(self, reward, punishment):
+        calls.append((reward, punishment))
+        original_set(self, reward, punishment)
+
+    def answers(self, pre):
+        before = self.weights().copy()
+        out = original_answers(self, pre)
+        answered.append((out, np.array_equal(before, self.weights()), original_answers(self, pre)))
+        return out
+
+    monkeypatch.setattr(CpuLearner, "set_rates", set_rates)
+    monkeypatch.setattr(CpuLearner, "answers", answers)
+    spec = {"neurodeploy-learning": 1, "seed": 0,
+            "layers": {"layer": {"rule": {"kind": "rstdp", "a_plus": 0.05, "a_minus": 0.0, "tau_plus": 0.02, "tau_minus": 0.02,
+                                          "tau_eligibility": 0.01, "w_max": 1.0},
+                                 "inhibition": {"k_wta": 1},
+                                 "reward": {"source": "label", "reward": 0.01, "punishment": 0.0025, "neurons_per_class": 2,
+                                            "adaptive": True, "batch": 40}}},
+            "readout": {"layer": "layer", "decision": "first-spike", "neurons_per_class": 2}}
+    run = learn("cpu", spec=spec, epochs=2, neurons=20, n_train=80, n_test=40, steps=40)
+    history = run.summary["accuracy_by_epoch"]
+    assert history[-1]["spikes_per_sample"] > 0.5  # active: most samples have their one k-WTA spike
+    assert len(calls) == 4  # two batches in each of two epochs
+    assert calls[0][0] / calls[0][1] == pytest.approx(0.01 * 0.9 / (0.0025 * 0.1), rel=1e-9)  # chance: 1 - 1/10 and 1/10
+    assert len({round(c[0] / max(c[1], 1e-9), 6) for c in calls}) > 1  # later rates follow the answers
+    assert all(0 <= h["test_accuracy_wta"] <= 1 for h in history[1:])
+    for raster, unchanged, again in answered:
+        assert unchanged and np.array_equal(raster, again)
+        assert raster.reshape(40, 40, -1).sum(axis=(1, 2)).max() == 1  # k-WTA 1: at most one spike per sample
+        assert raster.any()
 
 
 # --------------------------------------------------------------------------- write-back and the command line

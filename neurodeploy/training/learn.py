@@ -285,9 +285,13 @@ def learning_ops(pre: np.ndarray, post: np.ndarray, lowered: LoweredLayer, first
     steps = len(pre)
     n_post, n_pre = post.shape[1], pre.shape[1]
     index = (first_step + np.arange(steps)) // t_epoch
-    epochs, starts = np.unique(index, return_index=True)
-    pre_active = np.logical_or.reduceat(pre.astype(bool), starts, axis=0).sum(axis=1)
-    post_active = np.logical_or.reduceat(post.astype(bool), starts, axis=0).sum(axis=1)
+    if t_epoch == 1:  # every step an epoch: the counts of the step (most rules; no reduction over epochs)
+        epochs = index
+        pre_active, post_active = np.count_nonzero(pre, axis=1), np.count_nonzero(post, axis=1)
+    else:
+        epochs, starts = np.unique(index, return_index=True)
+        pre_active = np.logical_or.reduceat(pre != 0, starts, axis=0).sum(axis=1)
+        post_active = np.logical_or.reduceat(post != 0, starts, axis=0).sum(axis=1)
     touched = n_post * n_pre - (n_post - post_active) * (n_pre - pre_active)
     k = rule.decimate_exponent
     complete = (epochs + 1) * t_epoch <= first_step + steps  # an epoch's learning phase runs at its last step
