@@ -188,26 +188,3 @@ def test_generic_rules_and_saturation_match_lava():
     assert_identical(lava, ref, COMPARED, ("lava", "reference"))
     assert_identical(lava, eng, COMPARED, ("lava", "engine"))
 
-
-@pytest.mark.lava
-def test_reward_rates_written_between_samples_match_lava():
-    """The host's writes of the first-spike reward unit's rates into the paused runtime
-    (adaptive rates) reach Lava's neurons as they reach the engine's."""
-    case = random_case(18)
-    program = case["program"]
-    length = case["resets"][0]
-    steps = len(case["pre"]) // length * length
-    halves = ((0, steps // length // 2 * length), (steps // length // 2 * length, steps))
-    engine = LearningEngine(program)
-    with LavaLearningLayer(program, sample_steps=length, total_steps=steps, record=COMPARED) as lava:
-        pieces, ours = [], []
-        for (a, b), rates in zip(halves, ((100, 5), (9, 120))):
-            lava.set_rates(*rates)
-            engine.set_rates(*rates)
-            pieces.append(lava.run(case["pre"][a:b], labels=case["labels"][a:b]))
-            ours.append(engine.run(case["pre"][a:b], labels=case["labels"][a:b], resets=range(0, b - a, length), record=COMPARED))
-    out = {name: np.concatenate([p[name] for p in pieces]) for name in COMPARED}
-    eng = {name: np.concatenate([p[name] for p in ours]) for name in COMPARED}
-    assert active(out, case), "the case is silent or does not learn on Lava"
-    assert {100, 120} & (set(np.unique(out["y2"])) | set(np.unique(out["y3"]))), "the written rates did not reach y2 / y3"
-    assert_identical(out, eng, COMPARED, ("lava", "engine"))

@@ -168,6 +168,8 @@ RSTDP_SPEC = {"neurodeploy-learning": 1, "seed": 3,
                                    "inhibition": {"k_wta": 1},
                                    "reward": {"source": "label", "reward": 0.02, "punishment": 0.01, "neurons_per_class": 1}}},
               "readout": {"layer": "layer", "decision": "first-spike"}}
+HOST_SPEC = {**RSTDP_SPEC, "layers": {"layer": {**RSTDP_SPEC["layers"]["layer"], "dropout": 0.5,
+                                                "reward": {**RSTDP_SPEC["layers"]["layer"]["reward"], "adaptive": True, "batch": 3}}}}
 LOIHI_SPEC = {"neurodeploy-learning": 1, "seed": 5,
               "layers": {"layer": {"rule": {"kind": "loihi", "dw": "2^-1*y0*x1 - 2^-3*x0*y1 + 2^-4*y0*x2*w - 2^-7*u2*w", "epoch": 2,
                                             "x1_impulse": 40, "x1_tau": 12, "x2_impulse": 20.5, "x2_tau": 4, "y1_impulse": 30, "y1_tau": 8},
@@ -175,11 +177,27 @@ LOIHI_SPEC = {"neurodeploy-learning": 1, "seed": 5,
               "readout": {"layer": "layer", "decision": "label-assignment"}}
 
 
+def test_dropout_writes_thresholds_between_samples():
+    """dropout: the host raises a share of the neurons' thresholds out of reach for each sample
+    and writes them back after it; the engine and the numpy reference agree, and neurons drop."""
+    kw = dict(neurons=10, n_train=12, n_test=6, steps=30, epochs=1)
+    dropped = {**HOST_SPEC, "layers": {"layer": {**HOST_SPEC["layers"]["layer"], "dropout": 0.9, "inhibition": {"k_wta": 0}}}}
+    kept = {**dropped, "layers": {"layer": {**dropped["layers"]["layer"], "dropout": 0.0}}}
+    cpu, reference, full = learn("cpu", spec=dropped, **kw), learn("cpu-numpy", spec=dropped, **kw), learn("cpu", spec=kept, **kw)
+    spikes = [run.summary["accuracy_by_epoch"][-1]["spikes_per_sample"] for run in (cpu, full)]
+    assert 0 < spikes[0] < 0.5 * spikes[1]
+    assert cpu.summary["layers"][0]["weights_after"] == reference.summary["layers"][0]["weights_after"]
+    assert cpu.summary["accuracy_by_epoch"] == reference.summary["accuracy_by_epoch"]
+    theta = [np.asarray(run.model.graph.graph.nodes["layer"].v_threshold) for run in (cpu, full)]
+    assert np.array_equal(theta[0], theta[1])  # the thresholds written back after each sample
+
+
 @pytest.mark.lava
-@pytest.mark.parametrize("spec", [None, RSTDP_SPEC, LOIHI_SPEC], ids=["stdp", "rstdp", "loihi"])
+@pytest.mark.parametrize("spec", [None, RSTDP_SPEC, LOIHI_SPEC, HOST_SPEC], ids=["stdp", "rstdp", "loihi", "adaptive-dropout"])
 def test_lava_learning_run_is_bit_exact_with_cpu(spec):
     """Each kind of rule, from the specification through lowering to learning, on Lava and on
-    the CPU backend: the same weights, thresholds, updates and accuracy after every epoch."""
+    the CPU backend: the same weights, thresholds, updates and accuracy after every epoch; with
+    the host's rate and threshold writes between samples (adaptive rates, dropout) too."""
     kw = dict(neurons=6, n_train=6, n_test=6, steps=30, epochs=2)
     cpu, lava = learn("cpu", spec=spec, **kw), learn("loihi-sim", spec=spec, **kw)
     assert cpu.summary["accuracy_by_epoch"][-1]["spikes_per_sample"] >= 1
@@ -191,7 +209,7 @@ def test_lava_learning_run_is_bit_exact_with_cpu(spec):
     q = lambda run: run.compiled.quantised.layer("layer")  # noqa: E731
     assert np.array_equal(q(cpu).projections[0].weights, q(lava).projections[0].weights)
     assert np.array_equal(q(cpu).neurons.vth, q(lava).neurons.vth)
-    if spec is not RSTDP_SPEC:  # homeostasis: thresholds learned
+    if spec not in (RSTDP_SPEC, HOST_SPEC):  # homeostasis: thresholds learned
         assert (q(cpu).neurons.vth > q(cpu).neurons.vth.min()).any()
 
 

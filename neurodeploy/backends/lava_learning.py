@@ -179,6 +179,19 @@ class LavaLearningLayer:
             else:
                 var.init = np.array([int(value)], np.int32)
 
+    def thresholds(self) -> np.ndarray:
+        """The post neurons' thresholds now (read from the paused runtime)."""
+        return np.asarray(self.neurons.theta.get() if self._runtime_up else self.neurons.theta.init).copy()
+
+    def set_thresholds(self, theta: np.ndarray) -> None:
+        """Write the post neurons' thresholds into the paused runtime (the host's write between samples)."""
+        value = np.asarray(theta).astype(np.int32)
+        if self._runtime_up:
+            self.neurons.theta.set(value)
+        else:
+            self.neurons.theta.init = value
+        np.load(self.files["theta_now"], mmap_mode="r+")[0] = value  # what theta() reads until the next sample ends
+
     def weights_after(self) -> np.ndarray:
         """The weights after each sample (``weights_after_each_sample``), else after the last one."""
         return np.load(self.files["weights_after"]).copy()

@@ -65,6 +65,14 @@ class Learner:
     def _set_rates(self, reward, punishment) -> None:
         raise NotImplementedError
 
+    def thresholds(self) -> np.ndarray:
+        """The post neurons' thresholds now (the register the host reads and writes)."""
+        return self.theta()
+
+    def set_thresholds(self, theta: np.ndarray) -> None:
+        """Write the post neurons' thresholds (between samples)."""
+        raise NotImplementedError
+
     def _run(self, pre, rewards, labels) -> np.ndarray:
         raise NotImplementedError
 
@@ -114,6 +122,9 @@ class CpuLearner(_EngineLearner):
     def _set_rates(self, reward, punishment) -> None:
         self.layer.set_rates(reward, punishment)
 
+    def set_thresholds(self, theta: np.ndarray) -> None:
+        self.layer.theta[...] = theta
+
     def weights(self) -> np.ndarray:
         return self.layer.weights.astype(np.int64)
 
@@ -131,6 +142,9 @@ class ReferenceLearner(_EngineLearner):
 
     def _set_rates(self, reward, punishment) -> None:
         self.layer.set_rates(reward, punishment)
+
+    def set_thresholds(self, theta: np.ndarray) -> None:
+        self.layer.state.theta = np.asarray(theta).astype(np.int32)
 
     def weights(self) -> np.ndarray:
         return self.layer.state.weights.astype(np.int64)
@@ -153,6 +167,9 @@ class FloatLearner(_EngineLearner):
 
     def set_rates(self, reward: float, punishment: float) -> None:
         self.layer.reward_value, self.layer.punishment_value = (float(np.clip(v, 0.0, TRACE_TOP)) for v in (reward, punishment))
+
+    def set_thresholds(self, theta: np.ndarray) -> None:
+        self.layer.theta = np.asarray(theta, np.float64).copy()
 
     def answers(self, pre: np.ndarray) -> np.ndarray:
         import copy
@@ -184,6 +201,12 @@ class LavaLearner(Learner):
 
     def _set_rates(self, reward, punishment) -> None:
         self.layer.set_rates(reward, punishment)
+
+    def thresholds(self) -> np.ndarray:
+        return self.layer.thresholds().astype(np.int64)
+
+    def set_thresholds(self, theta: np.ndarray) -> None:
+        self.layer.set_thresholds(theta)
 
     def weights(self) -> np.ndarray:
         return self.layer.weights_after()[-1].astype(np.int64)

@@ -356,7 +356,7 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         return lowered, float_rule
     # R-STDP: eligibility in tag_1, reward on y2 and punishment on y3 (docs/learning.md)
     impulse = DEFAULT_RSTDP_IMPULSE
-    largest = max(rule.a_plus, rule.a_minus, rule.a_depress)
+    largest = max(rule.a_plus, rule.a_minus)
     tag_top = 2 ** limits.tag_bits - 1
     k_tag = tag_top / (4.0 * largest) if largest > 0 else 1.0  # tag units per weight unit of eligibility: a few pairs fit
     dt_products, float_dt = [], []
@@ -367,11 +367,6 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         dt_products.append(f"{sign}{literal(m, e)}*{dep}*{trace}")
         float_dt.append(FloatProduct("tag_1", dep, (1 if sign == "+" else -1) * k_tag * a / impulse, ((trace, 0.0, False),)))
         table.append(LoweredValue(name, a, f"{literal(m, e)} x impulse {impulse}", m * 2.0 ** e * impulse / k_tag, "eligibility per unit trace"))
-    if rule.a_depress > 0:  # every synapse of a spiking neuron: a product with no trace
-        m, e = scale_only(k_tag * rule.a_depress, limits)
-        dt_products.append(f"-{literal(m, e)}*y0")
-        float_dt.append(FloatProduct("tag_1", "y0", -k_tag * rule.a_depress, ()))
-        table.append(LoweredValue("a_depress", rule.a_depress, literal(m, e), m * 2.0 ** e / k_tag, "eligibility per post spike"))
     decay_per_epoch = 1.0 - math.exp(-epoch * dt / rule.tau_eligibility)
     m, e = scale_only(decay_per_epoch, limits)
     dt_products.append(f"-{literal(m, e)}*u0*t")

@@ -75,10 +75,7 @@ class RSTDP:
     """Reward-modulated STDP. The STDP pairs (a_plus, a_minus, tau_plus, tau_minus, as in
     ``STDP``) accumulate in an eligibility trace e per synapse that decays with
     tau_eligibility; each step w += e * r, r the reward of the post neuron (``Reward``);
-    ``w_decay`` as in ``STDP`` (at a post spike, w shrinks by w_decay w). ``a_depress``: at a
-    post spike the eligibility of every input synapse of the neuron also falls by a_depress, so
-    that a reward weakens the inputs that did not take part and a punishment strengthens them
-    (Mozafari et al.'s STDP, which depresses every input not preceding the post spike)."""
+    ``w_decay`` as in ``STDP`` (at a post spike, w shrinks by w_decay w)."""
 
     a_plus: float
     a_minus: float
@@ -89,7 +86,6 @@ class RSTDP:
     w_min: float = 0.0
     w_decay: float = 0.0
     epoch: int = 1
-    a_depress: float = 0.0
     kind: str = "rstdp"
 
 
@@ -346,7 +342,7 @@ def _rule(raw: Any, where: _Where):
     if rule.epoch & (rule.epoch - 1):
         raise SpecError(f"{where.at('epoch')}: {rule.epoch} is not a power of two (Loihi's learning epochs are 2**k steps)")
     if isinstance(rule, (STDP, RSTDP)):
-        for key in ("a_plus", "a_minus") + (("a_depress",) if isinstance(rule, RSTDP) else ()):
+        for key in ("a_plus", "a_minus"):
             _number(getattr(rule, key), where.at(key), low=0)
         for key in ("tau_plus", "tau_minus") + (("tau_eligibility",) if isinstance(rule, RSTDP) else ()):
             _number(getattr(rule, key), where.at(key), low=0, open_low=True)

@@ -14,6 +14,7 @@ report's ``learning`` section (``reports/learning.py``) comes from ``Learned.sum
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -84,7 +85,7 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
         pre = train if lowered.program.source == INPUT else _source_spikes(frozen, request, lowered.program.source)
         learner = target.learner(lowered, frozen, sample_steps=steps, total_samples=request.epochs * n_samples)
         before = _nir_weights(lowered, _initial_units(lowered, learner.exact, compiled))
-        host = HostControl(lowered, _n_classes(request))
+        host = HostControl(lowered, _n_classes(request), request.seed + 1 + [layer.name for layer in plan.layers].index(lowered.name))
         ops = 0
         try:
             for epoch in range(1, request.epochs + 1):
@@ -129,15 +130,21 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
 class HostControl:
     """What the host does between samples while a layer learns (docs/learning.md): the adaptive
     reward and punishment rates of the first-spike reward unit (``reward.adaptive``), set before
-    every ``reward.batch`` samples from the answers of the batch before."""
+    every ``reward.batch`` samples from the answers of the batch before, and dropout (``dropout``):
+    before each sample it raises the thresholds of a random share of the neurons out of reach,
+    and writes them back after it."""
 
-    def __init__(self, lowered: LoweredLayer, n_classes: int):
+    UNREACHABLE = 2 ** 31 - 1  # above any v (24 bits): a threshold no neuron crosses
+
+    def __init__(self, lowered: LoweredLayer, n_classes: int, seed: int):
         entry = lowered.entry
         self.adaptive = entry.reward is not None and entry.reward.adaptive
         self.batch = entry.reward.batch if self.adaptive else None
         self.per_class = entry.reward.neurons_per_class if entry.reward is not None else 1
         self.scale = reward_scale(lowered) if entry.reward is not None else 0.0
         self.reward = entry.reward
+        self.dropout = entry.dropout
+        self.rng = np.random.default_rng(seed)
         chance = 1.0 / max(n_classes, 1)
         self.hit, self.miss = chance, 1.0 - chance  # before any answer: as at chance
 
@@ -150,18 +157,33 @@ class HostControl:
         answers = R.first_spike_class(raster.reshape(len(labels), steps, -1).transpose(1, 0, 2), self.per_class)
         self.hit, self.miss = float(np.mean(answers == labels)), float(np.mean((answers >= 0) & (answers != labels)))
 
+    def present(self, learner, pre: np.ndarray, rewards, labels) -> dict:
+        """Samples on the learner; with dropout one at a time, some neurons' thresholds out of reach."""
+        if not self.dropout:
+            return learner.present(pre, rewards=rewards, labels=labels)
+        outs = []
+        for k in range(len(pre)):
+            dropped = self.rng.random(learner.lowered.program.n_post) < self.dropout
+            saved = learner.thresholds()
+            unreachable = math.inf if not learner.exact else self.UNREACHABLE
+            learner.set_thresholds(np.where(dropped, unreachable, saved))
+            outs.append(learner.present(pre[k:k + 1], rewards=None if rewards is None else rewards[k:k + 1],
+                                        labels=None if labels is None else labels[k:k + 1]))
+            learner.set_thresholds(np.where(dropped, saved, learner.thresholds()))
+        return {"spike_counts": np.concatenate([o["spike_counts"] for o in outs]), "raster": np.concatenate([o["raster"] for o in outs])}
+
 
 def _present(learner, lowered: LoweredLayer, pre: np.ndarray, rewards, labels, host: HostControl) -> dict:
     """One epoch's samples on the learner; with adaptive rates in batches, the host setting the
     rates before each."""
     if not host.adaptive:
-        return learner.present(pre, rewards=rewards, labels=labels)
+        return host.present(learner, pre, rewards, labels)
     counts, rasters = [], []
     steps = pre.shape[1]
     for start in range(0, len(pre), host.batch):
         part = slice(start, start + host.batch)
         learner.set_rates(*host.rates())
-        out = learner.present(pre[part], rewards=None if rewards is None else rewards[part], labels=labels[part])
+        out = host.present(learner, pre[part], None if rewards is None else rewards[part], labels[part])
         host.answered(out["raster"], labels[part], steps)
         counts.append(out["spike_counts"])
         rasters.append(out["raster"])
