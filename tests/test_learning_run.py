@@ -80,6 +80,18 @@ def test_spec_errors_are_one_line(change, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+def test_loihi_rule_spec_mirrors_the_engine_rule():
+    """spec.LoihiRule (what a user writes) and rules.LearningRule (what the engines run) name the
+    same rule: the same fields and defaults but for the epoch's name, the seed (the spec's) and the kind."""
+    import dataclasses
+
+    from neurodeploy.learning.spec import LoihiRule
+
+    spec_fields = {f.name: f.default for f in dataclasses.fields(LoihiRule) if f.name != "kind"}
+    engine_fields = {("epoch" if f.name == "t_epoch" else f.name): f.default for f in dataclasses.fields(rules.LearningRule) if f.name != "rng_seed"}
+    assert spec_fields == engine_fields
+
+
 def test_loihi_rule_strings_are_checked():
     raw = stdp_spec()
     raw["layers"]["layer"]["rule"] = {"kind": "loihi", "dw": "2^-2*x0*y1 - 9*y0*x1", "x1_impulse": 20, "x1_tau": 10, "y1_impulse": 20,
