@@ -231,7 +231,8 @@ def test_float_rule_learns_what_the_chip_learns():
     chip, ideal = chip_run.summary["layers"][0]["weights_after"], float_run.summary["layers"][0]["weights_after"]
     assert chip["mean"] != chip_run.summary["layers"][0]["weights_before"]["mean"]
     assert abs(chip["mean"] - ideal["mean"]) < 0.25 * ideal["mean"]
-    assert float_run.summary["accuracy_by_epoch"][-1]["test_accuracy"] > 0.5
+    history = float_run.summary["accuracy_by_epoch"]
+    assert history[-1]["test_accuracy"] > history[0]["test_accuracy"] + 0.15  # one epoch of 150 digits: clearly learned
 
 
 def test_rstdp_first_spike_readout_learns():
