@@ -7,9 +7,10 @@ would otherwise fall on the first ``deploy.py`` run after installation, and agai
 run with the other kind. The pipeline hands the engine one of two kinds (``encoders.to_integer_input``):
 uint8 spikes and int32 graded values, always C-contiguous and three-dimensional; every other
 argument has one type whatever the network (``numba_engine.PackedNetwork``). Running a tiny network
-once with each fills the cache for every later run. The learning engine
-(``backends/learning_engine.py``, ``--learn``) has one signature whatever the rule: one tiny
-learning layer fills its cache.
+once with each fills the cache for every later run. The float reference's event-driven products
+(``backends/float_kernels.py``, a few seconds to compile) are compiled with the first kind. The
+learning engine (``backends/learning_engine.py``, ``--learn``) has one signature whatever the
+rule: one tiny learning layer fills its cache.
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ INPUT_KINDS = {"spikes": np.uint8, "graded": np.int32}
 
 
 def warm() -> dict[str, float]:
-    """Run a tiny network once per input kind on the numba engine; seconds per kind."""
+    """Run a tiny network once per input kind on the numba engine (and compile the float
+    reference's kernels); seconds per kind."""
     import nir
 
+    from .backends import float_kernels
     from .backends.cpu import run_cpu
     from .hardware.profile import load_profile
     from .ir.passes import CompileOptions, compile_network
@@ -43,6 +46,8 @@ def warm() -> dict[str, float]:
         compiled = compile_network(FloatGraph(graph=graph, source="warmup", format="nir"), CompileOptions(profile=profile, input_encoding=encoding))
         start = time.perf_counter()
         run_cpu(compiled.quantised, np.ones((2, 1, 4), dtype))
+        if not seconds:
+            float_kernels.warm()
         seconds[kind] = time.perf_counter() - start
     return seconds
 

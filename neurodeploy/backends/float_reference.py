@@ -7,6 +7,13 @@ feeding itself) uses the previous step's spikes, as snnTorch's RLeaky/RSynaptic 
 There is no per-synapse delay: on Loihi (and in Lava and the CPU backend) every
 feed-forward synapse adds one step.
 
+How it runs: the steps are cut into chunks (``CHUNK_BYTES`` bounds a chunk's arrays). Within
+a chunk the layers run in order, and a layer's input from the network's input or from an
+earlier layer is one matrix product over all of the chunk's steps and samples, sparse where
+the source is mostly zeros (spikes usually are), rather than one small product per step.
+Layers joined by recurrence (a projection from a layer not earlier in the order) step
+together within the chunk. The neurons' updates are in place.
+
 Updated neurons (``core_counts.py``) follow the same rule as on the fixed-point targets, with
 this reference's timing: v nonzero before the step, an event through any stored synapse
 (every synapse of a dense projection), a nonzero bias (of v or of the current), or a spike.
@@ -14,6 +21,7 @@ this reference's timing: v nonzero before the step, an event through any stored 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -22,9 +30,25 @@ from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, NormalisedNetwork
 from ..neurons import COMPARTMENTS, compartment_of
 from .core_counts import CorePlan, StepCounter, updated_mask
+from .float_kernels import add_product, kernel_weights
 from .kernels import split_by_delay
-from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
+from .results import LayerActivity, RunResult, fill_synops, open_windows, raster_dtype
 from .target import RunRequest, Target
+
+CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64, every sample)
+SPARSE_BELOW = 0.15  # fraction of nonzero source values under which a sparse product is the faster
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One projection (one of its delays) into a layer: ``a[t] += source[t - lag] @ weights``."""
+
+    source: str
+    lag: int
+    weights: object  # (n_source, n) dense array or CSR
+    kernel: object  # the weights as the event-driven kernels take them (``float_kernels.kernel_weights``)
+    structure: object | None  # CSR of the stored synapses (sparse weights); None: dense, every synapse stored
+    internal: bool  # the source steps together with the layer (same recurrent group)
 
 
 def run_float(
@@ -40,23 +64,10 @@ def run_float(
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
-    order = [layer.name for layer in network.layers]
-    position = {name: i for i, name in enumerate(order)}
-    # (source, lag in steps, W^T) per layer; lag 0 means "this step's value"
-    terms = {}
-    max_lag = 0
-    for layer in network.layers:
-        terms[layer.name] = []
-        for p in layer.projections:
-            back_edge = p.source != INPUT and position[p.source] >= position[layer.name]
-            for delay, w in split_by_delay(p.weight, p.delays).items():
-                lag = delay + (1 if back_edge else 0)
-                max_lag = max(max_lag, lag)
-                w_t = w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)
-                structure = (w_t != 0).astype(np.int32) if sparse.issparse(w) else None  # dense: every synapse is stored
-                terms[layer.name].append((p.source, lag, w_t, structure))
-    history = max_lag + 1
-    past = {name: np.zeros((history, batch, n)) for name, n in [(INPUT, network.n_inputs)] + [(layer.name, layer.n_out) for layer in network.layers]}
+    groups = recurrent_groups(network)
+    terms, history = _terms(network, groups)
+    widest = max([network.n_inputs, *(layer.n_out for layer in network.layers)])
+    chunk = int(max(1, min(steps, CHUNK_BYTES // max(1, batch * widest * 8))))
     activity = {
         layer.name: LayerActivity(
             layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64), updated_neuron_updates=0 if core_plan is not None else None,
@@ -67,13 +78,6 @@ def run_float(
         if layer.neurons.several_spikes:
             activity[layer.name].event_counts = np.zeros((batch, layer.n_out), np.int64)
     open_windows(activity, windows)
-    u = {layer.name: np.zeros((batch, layer.n_out)) for layer in network.layers}
-    v = {layer.name: np.tile(layer.neurons.v_initial, (batch, 1)) for layer in network.layers}
-    # layers of another compartment than CUBA keep their state in the compartment's float form
-    other = {layer.name: compartment_of(layer.neurons) for layer in network.layers if layer.neurons.compartment != "cuba"}
-    states = {name: compartment.float_init(network.layer(name).neurons, batch) for name, compartment in other.items()}
-    for name, state in states.items():
-        u[name], v[name] = state["u"], state["v"]
     rasters = {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers} if record_spikes else None
     traces = (
         {layer.name: {"u": np.zeros((steps, batch, layer.n_out)), "v": np.zeros((steps, batch, layer.n_out))} for layer in network.layers}
@@ -83,48 +87,32 @@ def run_float(
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out))
     counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
-    for t in range(steps):
-        past[INPUT][t % history] = x_all[t]  # (float64 history: one step of the input at a time)
+    runs = {layer.name: _LayerRun(layer, batch, chunk, history[layer.name], activity[layer.name]) for layer in network.layers}
+    for c0 in range(0, steps, chunk):
+        c1 = min(steps, c0 + chunk)
         if counter is not None:
-            counter.events(t, INPUT, x_all[t])
-        for layer in network.layers:
-            dyn, name = layer.neurons, layer.name
-            a = np.zeros((batch, layer.n_out))
-            arrived = np.zeros((batch, layer.n_out), bool)
-            for source, lag, w_t, structure in terms[name]:
-                if t - lag >= 0:
-                    src = past[source][(t - lag) % history]
-                    a += np.asarray(src @ w_t)
+            for t in range(c0, c1):
+                counter.events(t, INPUT, x_all[t])
+        for group in groups:
+            external = {name: _external_input(terms[name], runs[name], x_all, runs, c0, c1) for name in group}
+            for t in range(c0, c1):
+                for name in group:
+                    run = runs[name]
+                    a = external[name][t - c0]
+                    for term in terms[name]:
+                        if term.internal and t - term.lag >= 0:
+                            _add_product(_source_at(term, t, c0, x_all, runs), term, a)
+                    arrived = _arrived(terms[name], t, c0, x_all, runs, a.shape) if counter is not None else None
+                    v_before = run.v.copy() if counter is not None else None
+                    s = run.step(a, t - c0)
                     if counter is not None:
-                        events = src != 0
-                        arrived |= events.any(axis=1, keepdims=True) if structure is None else np.asarray(events.astype(np.int32) @ structure) > 0
-            activity[name].active_neuron_updates += int(np.count_nonzero(a))
-            v_before = v[name]
-            if name in other:
-                s = other[name].float_step(dyn, states[name], a)
-                u[name], v[name] = states[name]["u"], states[name]["v"]
-                if counter is not None:
-                    _count_updates(activity[name], counter, t, name, dyn, v_before, arrived, s)
-                _record(activity[name], past[name], rasters, traces, name, t, s, u[name], v[name], history)
-                continue
-            u[name] = dyn.alpha * u[name] + a + dyn.current_bias
-            v[name] = dyn.beta * v[name] + u[name] + dyn.bias
-            if dyn.spiking:
-                s, v[name] = fire_and_reset(dyn, v[name])
-            else:
-                s = np.zeros_like(v[name], dtype=bool)
-            if counter is not None:
-                _count_updates(activity[name], counter, t, name, dyn, v_before, arrived, s)
-            activity[name].spike_counts += s
-            if activity[name].event_counts is not None:
-                activity[name].event_counts += s > 0
-            count_window(activity[name], t, s)
-            past[name][t % history] = s
-            if rasters is not None:
-                rasters[name][t] = s
-            if traces is not None:
-                traces[name]["u"][t], traces[name]["v"][t] = u[name], v[name]
-        out_v_sum += v[out.name] + out.neurons.v_offset
+                        _count_updates(activity[name], counter, t, name, run.dyn, v_before, arrived, s)
+                    if traces is not None:
+                        traces[name]["u"][t], traces[name]["v"][t] = run.u, run.v
+                    if name == out.name:
+                        out_v_sum += run.v + out.neurons.v_offset
+        for run in runs.values():
+            run.close_chunk(c0, c1, rasters)
     for layer in network.layers:
         acts = activity[layer.name]
         acts.spikes = int(acts.spike_counts.sum())
@@ -145,23 +133,178 @@ def run_float(
     )
 
 
-def fire_and_reset(dyn, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(spikes, v) after the threshold test, the reset and the floor of ``NeuronDynamics``:
+def recurrent_groups(network: NormalisedNetwork) -> list[list[str]]:
+    """The layers in order, cut into runs that step together: a layer fed by a layer not
+    earlier than itself (recurrence) joins every layer up to that one."""
+    layers = network.layers
+    position = {layer.name: i for i, layer in enumerate(layers)}
+    groups, first = [], 0
+    while first < len(layers):
+        last = index = first
+        while index <= last:
+            for p in layers[index].projections:
+                if p.source != INPUT and position[p.source] >= index:
+                    last = max(last, position[p.source])
+            index += 1
+        groups.append([layer.name for layer in layers[first : last + 1]])
+        first = last + 1
+    return groups
+
+
+def _terms(network: NormalisedNetwork, groups: list[list[str]]) -> tuple[dict[str, list[_Term]], dict[str, int]]:
+    """Per layer its terms; per layer the steps of its spikes its consumers read back (the largest lag)."""
+    position = {layer.name: i for i, layer in enumerate(network.layers)}
+    group_of = {name: g for g, names in enumerate(groups) for name in names}
+    terms, history = {}, {layer.name: 0 for layer in network.layers}
+    for layer in network.layers:
+        terms[layer.name] = []
+        for p in layer.projections:
+            back_edge = p.source != INPUT and position[p.source] >= position[layer.name]
+            internal = p.source != INPUT and group_of[p.source] == group_of[layer.name]
+            for delay, w in split_by_delay(p.weight, p.delays).items():
+                lag = delay + (1 if back_edge else 0)
+                if p.source != INPUT:
+                    history[p.source] = max(history[p.source], lag)
+                w_t = w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)
+                structure = (w_t != 0).astype(np.int32) if sparse.issparse(w) else None  # dense: every synapse is stored
+                terms[layer.name].append(_Term(p.source, lag, w_t, kernel_weights(w_t), structure, internal))
+    return terms, history
+
+
+class _LayerRun:
+    """One layer's state during a run, and its spikes of the current chunk after the last
+    ``history`` steps of the chunk before (``line``: what its consumers read)."""
+
+    def __init__(self, layer, batch: int, chunk: int, history: int, activity: LayerActivity):
+        self.name, self.dyn, self.activity, self.history = layer.name, layer.neurons, activity, history
+        self.compartment = compartment_of(self.dyn) if self.dyn.compartment != "cuba" else None
+        if self.compartment is not None:  # a compartment's state, in its float form
+            self.state = self.compartment.float_init(self.dyn, batch)
+        else:
+            self.state = {"u": np.zeros((batch, layer.n_out)), "v": np.tile(self.dyn.v_initial, (batch, 1))}
+            self.fired = np.zeros((batch, layer.n_out), bool)
+            self.decays = bool(np.any(self.dyn.alpha != 0))
+        self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
+
+    @property
+    def u(self) -> np.ndarray:
+        return self.state["u"]
+
+    @property
+    def v(self) -> np.ndarray:
+        return self.state["v"]
+
+    def step(self, a: np.ndarray, j: int) -> np.ndarray:
+        """One step on synaptic input ``a`` (batch, n) (consumed), at position ``j`` of the chunk:
+        the neurons updated, their spikes into ``line``; returns the spikes."""
+        self.activity.active_neuron_updates += int(np.count_nonzero(a))
+        dyn = self.dyn
+        if self.compartment is not None:
+            s = self.compartment.float_step(dyn, self.state, a)
+        else:  # u = alpha u + a + current_bias;  v = beta v + u + bias: in place, in this order
+            u, v = self.state["u"], self.state["v"]
+            if self.decays:
+                u *= dyn.alpha
+                u += a
+            else:
+                np.copyto(u, a)
+            u += dyn.current_bias
+            v *= dyn.beta
+            v += u
+            v += dyn.bias
+            s = fire_and_reset(dyn, v, self.fired)[0] if dyn.spiking else np.zeros(v.shape, bool)
+        self.line[self.history + j] = s
+        return s
+
+    def close_chunk(self, c0: int, c1: int, rasters) -> None:
+        """The chunk's spikes into the counts and the raster; its last steps kept as history."""
+        acts, slab = self.activity, self.line[self.history : self.history + c1 - c0]
+        acts.spike_counts += slab.sum(axis=0, dtype=np.int64)
+        if acts.event_counts is not None:
+            acts.event_counts += np.count_nonzero(slab, axis=0)
+        if acts.window is not None:
+            lo, hi = max(acts.window[0], c0), min(acts.window[1], c1)
+            if lo < hi:
+                acts.window_counts += slab[lo - c0 : hi - c0].sum(axis=0, dtype=np.int64)
+        if rasters is not None:
+            rasters[self.name][c0:c1] = slab
+        if self.history:
+            self.line[: self.history] = self.line[c1 - c0 : c1 - c0 + self.history].copy()
+
+
+def _external_input(terms: list[_Term], run: _LayerRun, x_all: np.ndarray, runs: dict[str, _LayerRun], c0: int, c1: int) -> np.ndarray:
+    """(c1 - c0, batch, n) a layer's synaptic input of steps c0..c1 from the input and from
+    layers that ran before its group: one product per term over all those steps."""
+    batch, n = run.line.shape[1:]
+    a = np.zeros((c1 - c0, batch, n))
+    for term in terms:
+        if term.internal:
+            continue
+        first = max(c0, term.lag)  # steps before the lag receive nothing
+        if first >= c1:
+            continue
+        if term.source == INPUT:
+            rows = x_all[first - term.lag : c1 - term.lag]
+        else:
+            source = runs[term.source]
+            rows = source.line[source.history + first - term.lag - c0 : source.history + c1 - term.lag - c0]
+        _add_product(rows.reshape(-1, rows.shape[-1]), term, a[first - c0 :].reshape(-1, n))
+    return a
+
+
+def _source_at(term: _Term, t: int, c0: int, x_all: np.ndarray, runs: dict[str, _LayerRun]) -> np.ndarray:
+    """(batch, n_source) the term's source at step t - lag (t - lag >= 0)."""
+    if term.source == INPUT:
+        return x_all[t - term.lag]
+    source = runs[term.source]
+    return source.line[source.history + t - term.lag - c0]
+
+
+def _add_product(values: np.ndarray, term: _Term, out: np.ndarray) -> None:
+    """out (rows, n) += values (rows, n_source) @ the term's weights: event-driven
+    (``float_kernels``) where the values are mostly zeros or the weights sparse, else one
+    dense product."""
+    nonzero = np.count_nonzero(values)
+    if nonzero == 0:
+        return
+    if isinstance(term.kernel, tuple) or nonzero < SPARSE_BELOW * values.size:
+        add_product(values, term.kernel, out)
+    else:
+        out += values.astype(np.float64, copy=False) @ term.weights
+
+
+def _arrived(terms: list[_Term], t: int, c0: int, x_all: np.ndarray, runs: dict[str, _LayerRun], shape) -> np.ndarray:
+    """(batch, n) neurons a synaptic event reaches at step t (over any stored synapse)."""
+    arrived = np.zeros(shape, bool)
+    for term in terms:
+        if t - term.lag < 0:
+            continue
+        events = _source_at(term, t, c0, x_all, runs) != 0
+        arrived |= events.any(axis=1, keepdims=True) if term.structure is None else np.asarray(events.astype(np.int32) @ term.structure) > 0
+    return arrived
+
+
+def fire_and_reset(dyn, v: np.ndarray, fired: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(spikes, v) after the threshold test, the reset and the floor of ``NeuronDynamics``,
+    ``v`` updated in place (``fired``: an optional (batch, n) bool array for the test):
     spikes are booleans, or counts (int32) where a neuron fires several spikes per step,
     n = 1 + floor((v - threshold) / reset_amount), computed as floor(v / threshold) where
     the two are equal, the way Sinabs and Rockpool compute it."""
-    fired = v >= dyn.threshold if dyn.inclusive else v > dyn.threshold
+    fired = (np.greater_equal if dyn.inclusive else np.greater)(v, dyn.threshold, out=fired)
     if dyn.several_spikes:
         same = dyn.reset_amount == dyn.threshold
         count = np.where(same, np.floor(v / dyn.threshold), 1.0 + np.floor((v - dyn.threshold) / dyn.reset_amount))
         count = np.where(fired, np.minimum(count, dyn.max_spikes), 0.0)
-        v = v - count * dyn.reset_amount
+        v -= count * dyn.reset_amount
         spikes = count.astype(np.int32)
     else:
-        v = np.where(fired, 0.0, v) if dyn.reset is Reset.ZERO else np.where(fired, v - dyn.reset_amount, v)
+        if dyn.reset is Reset.ZERO:
+            np.copyto(v, 0.0, where=fired)
+        else:
+            np.subtract(v, dyn.reset_amount, out=v, where=fired)
         spikes = fired
     if dyn.floor is not None:
-        v = np.maximum(v, dyn.floor)
+        np.maximum(v, dyn.floor, out=v)
     return spikes, v
 
 
@@ -171,17 +314,6 @@ def _count_updates(activity, counter, t, name, dyn, v_before, arrived, s) -> Non
     activity.updated_neuron_updates += int(np.count_nonzero(updated))
     counter.updates(t, name, updated)
     counter.events(t, name, s)
-
-
-def _record(activity, past, rasters, traces, name, t, s, u, v, history) -> None:
-    """A layer's step into its counts, its history and the recordings."""
-    activity.spike_counts += s
-    count_window(activity, t, s)
-    past[t % history] = s
-    if rasters is not None:
-        rasters[name][t] = s
-    if traces is not None:
-        traces[name]["u"][t], traces[name]["v"][t] = u, v
 
 
 class FloatReference(Target):

@@ -1,0 +1,64 @@
+"""The float reference's chunked run (layers over many steps at once, event-driven products
+where sources are mostly zeros) against the same network one step at a time with dense
+products: recurrence within a layer and from a later layer, synaptic delays, sparse weights,
+several spikes per step and a compartment of its own (refractory) all cross chunk borders."""
+import numpy as np
+from scipy import sparse
+
+from neurodeploy.backends import float_reference
+from neurodeploy.hardware.fixed_point import Reset
+from neurodeploy.ir.stages import INPUT, NeuronDynamics, NormalisedLayer, NormalisedNetwork, Projection
+from neurodeploy.neurons.extended import extend
+
+
+def dynamics(rng, n, **options):
+    return NeuronDynamics("LIF", rng.uniform(0, 0.9, n), rng.uniform(0.5, 0.95, n), rng.uniform(0.8, 1.2, n), rng.normal(0, 0.02, n),
+                          np.zeros(n), np.zeros(n), options.pop("reset", Reset.ZERO), np.ones(n), **options)
+
+
+def network(rng) -> NormalisedNetwork:
+    def dense(n_out, n_in, scale):
+        return rng.normal(0.2, scale, (n_out, n_in))
+
+    def layer(name, n, projections, neurons):
+        return NormalisedLayer(name, (n,), tuple(Projection(s, w, d, None, ()) for s, w, d in projections), neurons, (name,))
+
+    delays = rng.integers(0, 3, (25, 30))
+    sparse_w = sparse.random(20, 25, density=0.3, random_state=1, format="csr") * 2.0
+    several = dynamics(rng, 15, reset=Reset.SUBTRACT, inclusive=True, max_spikes=3, floor=np.full(15, -1.0))
+    layers = (
+        layer("a", 25, [(INPUT, dense(25, 30, 0.5), delays)], dynamics(rng, 25)),
+        layer("b", 20, [("a", sparse_w, None), ("b", dense(20, 20, 0.3), None), ("c", dense(20, 15, 0.3), None)], dynamics(rng, 20)),
+        layer("c", 15, [("b", dense(15, 20, 0.6), None)], several),
+        layer("d", 10, [("c", dense(10, 15, 0.5), None)], extend(dynamics(rng, 10), refractory=2)),
+    )
+    return NormalisedNetwork((30,), layers, "d", 1e-3, "test", None)
+
+
+def test_chunks_and_event_driven_products_equal_single_steps(monkeypatch):
+    rng = np.random.default_rng(3)
+    net = network(rng)
+    assert float_reference.recurrent_groups(net) == [["a"], ["b", "c"], ["d"]]
+    x = (rng.random((50, 6, 30)) < 0.2).astype(np.uint8)
+    options = dict(record_spikes=True, record_state=True, windows={"d": (7, 31)})
+    monkeypatch.setattr(float_reference, "CHUNK_BYTES", 6 * 30 * 8 * 16)  # chunks of 16 steps
+    chunked = float_reference.run_float(net, x, **options)
+    monkeypatch.setattr(float_reference, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(float_reference, "SPARSE_BELOW", 0.0)
+    monkeypatch.setattr(float_reference, "add_product", lambda values, weights, out: out.__iadd__(_dense_product(values, weights, out.shape[1])))
+    stepped = float_reference.run_float(net, x, **options)
+    for name, acts in chunked.layers.items():
+        assert acts.spikes > 0, f"layer {name} is silent"
+        np.testing.assert_array_equal(acts.spike_counts, stepped.layers[name].spike_counts)
+        np.testing.assert_array_equal(chunked.rasters[name], stepped.rasters[name])
+        np.testing.assert_allclose(chunked.traces[name]["v"], stepped.traces[name]["v"], rtol=1e-12, atol=1e-12)
+        assert acts.active_neuron_updates == stepped.layers[name].active_neuron_updates
+    assert chunked.rasters["c"].max() > 1, "some neuron of c fires several spikes in a step"
+    np.testing.assert_array_equal(chunked.layers["d"].window_counts, stepped.layers["d"].window_counts)
+    np.testing.assert_allclose(chunked.output_v_sum, stepped.output_v_sum, rtol=1e-12)
+
+
+def _dense_product(values, weights, n_out):
+    """values @ CSR weights (``float_kernels.kernel_weights``) as one dense product."""
+    indptr, indices, data = weights
+    return values.astype(np.float64) @ sparse.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_out)).toarray()
