@@ -63,9 +63,9 @@ data (--data): a .npz with x (samples) and optional y (classes), a .npy, an even
 a folder of event files with one subfolder per class, or a built-in set that ships offline: digits (8x8), digits28 (28x28),
 mnist1d (40 values); built-ins take split=train|test|all (default test) and max=M (values in [0, M]).
 
-outputs (in --report-dir): report.json (all numbers, documented in docs/report.md),
+outputs (in --report-dir): report.json (all numbers, documented in docs/report.md); with --plots
 report.png (per-layer plots), mesh.png (each chip's mesh of cores, coloured by use), confusion.png (with labels: one
-confusion matrix per run), spikes.npz (with --record: one (steps, batch, n) array per layer),
+confusion matrix per run); spikes.npz (with --record: one (steps, batch, n) array per layer),
 finetuned.nir and finetuned_state_dict.pt (with --finetune), learned.nir (with --learn); --save-compiled writes the compiled network.
 exit status: 0 ok, 2 bad input (one-line error, nothing written), 3 --verify found a difference,
 130 / 143 interrupted by Ctrl-C / SIGTERM (every process stopped, temporary files removed, nothing written).
@@ -135,7 +135,9 @@ def build_parser(prog: str = "neurodeploy") -> argparse.ArgumentParser:
     parser.add_argument("--norm-input", type=_yes_no, metavar="{yes,no}", help="Sinabs LIF norm_input, which NIR files do not store "
                         "(default: no, as Sinabs' importer, with a warning)")
     parser.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="shape of one input sample, for snnTorch models that do not start with nn.Linear")
-    parser.add_argument("--report-dir", default="report", help="where report.json, report.png, mesh.png (and spikes.npz) go (default: ./report)")
+    parser.add_argument("--report-dir", default="report", help="where report.json (and the plots, spikes.npz) go (default: ./report)")
+    parser.add_argument("--plots", action="store_true", help="also draw report.png, mesh.png and, with labels, confusion.png "
+                        "(matplotlib: about a second more)")
     parser.add_argument("--record", action="store_true", help="also save every layer's spike raster to REPORT_DIR/spikes.npz")
     parser.add_argument("--verify", action="store_true", help="also run a second bit-exact target (--verify-against) and compare spikes, u and v "
                         "bit for bit with the --target's (exit 3 on a difference)")
@@ -254,7 +256,7 @@ def _main(argv: list[str] | None, prog: str, written: list[str]) -> int:
         options = DeployOptions(
             model=args.model, target=args.target, profile=args.profile, input=args.input, encode=args.encode, steps=args.steps,
             batch=args.batch, seed=args.seed, rate=args.rate, dt=args.dt, dialect=args.dialect, reset=args.reset, reset_delay=args.reset_delay,
-            min_v_mem=args.min_v_mem, norm_input=args.norm_input, input_shape=args.input_shape, record=args.record, verify=args.verify,
+            min_v_mem=args.min_v_mem, norm_input=args.norm_input, input_shape=args.input_shape, record=args.record, plots=args.plots, verify=args.verify,
             per_core=args.per_core, weight_scaling=args.weight_scaling, calibration_data=args.calibration_data, calibration=args.calibration,
             progress=True, finetune_epochs=args.finetune, finetune_data=args.finetune_data, finetune_learning_rate=args.finetune_lr,
             verify_against=args.verify_against, device=args.device, trust_pickle=args.trust_pickle, convert=args.convert,

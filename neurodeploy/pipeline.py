@@ -102,6 +102,7 @@ class DeployOptions:
     norm_input: bool | None = None  # Sinabs LIF norm_input
     input_shape: tuple[int, ...] | None = None  # for snnTorch models whose input size cannot be inferred
     record: bool = False
+    plots: bool = True  # render report.png, mesh.png and confusion.png (the command line renders them with --plots)
     verify: bool = False
     verify_against: str | None = None  # --verify's second bit-exact target (implies verify); default: loihi-sim, or cpu against loihi-sim
     weight_scaling: str = "channel"  # or "layer": one state scale per layer
@@ -162,7 +163,7 @@ def _deploy(options: DeployOptions) -> DeployOutcome:
         overflow_source=overflow_source, settings=None if plan.dry_run else dict(settings),
         finetuning=prepared.tuned.summary if prepared.tuned is not None else None, learning=learning, timing_s=timing, conversion=conversion,
     ))
-    files = _files(report, results.get(options.target), prepared.tuned, options.record, model_monitors(compiled.float_graph))
+    files = _files(report, results.get(options.target), prepared.tuned, options.record, options.plots, model_monitors(compiled.float_graph))
     if curves:
         from .conversion.report import render_conversion_png
 
@@ -784,13 +785,14 @@ def _timed(timing: dict[str, float], key: str):
 
 
 # --------------------------------------------------------------------------- outputs
-def _files(report: Report, result: RunResult | None, tuned: Tuned | None, record: bool, monitors: dict | None = None) -> dict[str, bytes]:
+def _files(report: Report, result: RunResult | None, tuned: Tuned | None, record: bool, plots: bool, monitors: dict | None = None) -> dict[str, bytes]:
     files = {"report.json": render_json(report).encode()}
-    if result is not None:
-        files["report.png"] = render_png(report)
-    files["mesh.png"] = render_mesh_png(report)
-    if report.classification is not None:
-        files["confusion.png"] = render_confusion_png(report)
+    if plots:  # matplotlib's import and drawing cost more than the rest of the report
+        if result is not None:
+            files["report.png"] = render_png(report)
+        files["mesh.png"] = render_mesh_png(report)
+        if report.classification is not None:
+            files["confusion.png"] = render_confusion_png(report)
     if tuned is not None:
         files.update(tuned.files)
     if record and result is not None:

@@ -193,7 +193,7 @@ def test_recurrent_cubalif_deploys_on_both_profiles(example_models, tmp_path, ca
 
 
 def test_dry_run_maps_and_reports_without_running(example_models, tmp_path, capsys):
-    status, out, err = run([example_models["cnn_dvs"], "--target", "none", "--profile", "kapoho_point", "--report-dir", tmp_path / "r"], capsys)
+    status, out, err = run([example_models["cnn_dvs"], "--target", "none", "--profile", "kapoho_point", "--plots", "--report-dir", tmp_path / "r"], capsys)
     assert status == 0, err
     assert "dry run" in out and "use of those cores:" in out
     report = json.loads((tmp_path / "r" / "report.json").read_text())

@@ -28,7 +28,7 @@ def net64(tmp_path_factory):
 
 def test_data_and_encoder_give_accuracy_a_confusion_matrix_and_say_how(net64, tmp_path, capsys):
     status, out, err = run([net64, "--data", "digits", "--encode", "latency:steps=16,tau=4,normalize=true", "--batch", "60",
-                            "--decision", "first-spike", "--target", "cpu", "--report-dir", tmp_path / "r"], capsys)
+                            "--decision", "first-spike", "--target", "cpu", "--plots", "--report-dir", tmp_path / "r"], capsys)
     assert status == 0, err
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     section = report["input"]

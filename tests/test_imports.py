@@ -1,5 +1,5 @@
 """A run imports only what it uses: a NIR model on the bit-exact CPU target needs neither torch,
-nor Lava, nor Ray (each costs seconds of a user's command before any work)."""
+nor Lava, nor Ray, nor (without --plots) matplotlib (each costs up to seconds of a user's command)."""
 import json
 import subprocess
 import sys
@@ -20,7 +20,7 @@ print(json.dumps({"status": status, "modules": sorted({name.split(".")[0] for na
 """
 
 
-def test_a_nir_model_on_the_cpu_target_imports_no_torch_lava_or_ray(tmp_path):
+def test_a_nir_model_on_the_cpu_target_imports_no_torch_lava_ray_or_matplotlib(tmp_path):
     net = tmp_path / "net.nir"
     nir.write(net, random_nir_graph(np.random.default_rng(0), [12, 8, 3], kinds=["LIF", "LIF"]))
     argv = [str(net), "--target", "cpu", "--batch", "2", "--steps", "5", "--report-dir", str(tmp_path / "report"), "--json"]
@@ -28,4 +28,4 @@ def test_a_nir_model_on_the_cpu_target_imports_no_torch_lava_or_ray(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["status"] == 0, done.stderr
     assert "numba" in result["modules"], "the probe must see the run's own imports"
-    assert not {"torch", "lava", "ray", "snntorch"} & set(result["modules"])
+    assert not {"torch", "lava", "ray", "snntorch", "matplotlib"} & set(result["modules"])

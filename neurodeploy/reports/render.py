@@ -130,7 +130,7 @@ def render_table(report: Report) -> str:
         f"chip: {chip['cores_used']} of {chip['cores_available']} cores on {chip['chips_used']} of "
         f"{chip['chips_available']} chip(s): {'fits' if chip['fits'] else 'DOES NOT FIT'}",
         "use of those cores: " + ", ".join(f"{name.replace('_', ' ')} {value:.0%}" for name, value in chip["resources"]["utilisation"].items())
-        + " (per core: 'cores' in report.json, mesh.png)",
+        + " (per core: 'cores' in report.json, mesh.png with --plots)",
     ]
     if t["energy_j"] is not None:
         lines += [
@@ -147,7 +147,7 @@ def render_table(report: Report) -> str:
         decided = ""
         if report.classification:
             c = report.classification
-            decided = f" on {c['samples']} labelled samples, class by {c['decision']} ({c['rule']}; confusion.png)"
+            decided = f" on {c['samples']} labelled samples, class by {c['decision']} ({c['rule']}; confusion.png with --plots)"
         lines.append("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()) + decided)
     if report.learning:
         lines += _learning_lines(report.learning)
