@@ -42,10 +42,11 @@ def test_chunks_and_event_driven_products_equal_single_steps(monkeypatch):
     x = (rng.random((50, 6, 30)) < 0.2).astype(np.uint8)
     options = dict(record_spikes=True, record_state=True, windows={"d": (7, 31)})
     monkeypatch.setattr(float_reference, "CHUNK_BYTES", 6 * 30 * 8 * 16)  # chunks of 16 steps
+    monkeypatch.setattr(float_reference, "EVENT_ROWS", 1)  # the event-driven kernels for every product they take
     chunked = float_reference.run_float(net, x, **options)
     monkeypatch.setattr(float_reference, "CHUNK_BYTES", 1)
     monkeypatch.setattr(float_reference, "SPARSE_BELOW", 0.0)
-    monkeypatch.setattr(float_reference, "add_product", lambda values, weights, out: out.__iadd__(_dense_product(values, weights, out.shape[1])))
+    monkeypatch.setattr(float_reference, "_event_product", lambda values, term, out: out.__iadd__(_dense(values) @ _dense(term.weights)))
     stepped = float_reference.run_float(net, x, **options)
     for name, acts in chunked.layers.items():
         assert acts.spikes > 0, f"layer {name} is silent"
@@ -58,7 +59,5 @@ def test_chunks_and_event_driven_products_equal_single_steps(monkeypatch):
     np.testing.assert_allclose(chunked.output_v_sum, stepped.output_v_sum, rtol=1e-12)
 
 
-def _dense_product(values, weights, n_out):
-    """values @ CSR weights (``float_kernels.kernel_weights``) as one dense product."""
-    indptr, indices, data = weights
-    return values.astype(np.float64) @ sparse.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_out)).toarray()
+def _dense(matrix):
+    return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix, dtype=np.float64)

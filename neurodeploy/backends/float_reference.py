@@ -30,25 +30,25 @@ from ..hardware.fixed_point import Reset
 from ..ir.stages import INPUT, NormalisedNetwork
 from ..neurons import COMPARTMENTS, compartment_of
 from .core_counts import CorePlan, StepCounter, updated_mask
-from .float_kernels import add_product, kernel_weights
 from .kernels import split_by_delay
 from .results import LayerActivity, RunResult, fill_synops, open_windows, raster_dtype
 from .target import RunRequest, Target
 
 CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64, every sample)
 SPARSE_BELOW = 0.15  # fraction of nonzero source values under which a sparse product is the faster
+EVENT_ROWS = 256  # rows of source values (samples x steps) from which the event-driven kernels pay for loading numba
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Term:
     """One projection (one of its delays) into a layer: ``a[t] += source[t - lag] @ weights``."""
 
     source: str
     lag: int
     weights: object  # (n_source, n) dense array or CSR
-    kernel: object  # the weights as the event-driven kernels take them (``float_kernels.kernel_weights``)
     structure: object | None  # CSR of the stored synapses (sparse weights); None: dense, every synapse stored
     internal: bool  # the source steps together with the layer (same recurrent group)
+    kernel: object = None  # the weights as the event-driven kernels take them (``float_kernels.kernel_weights``), once used
 
 
 def run_float(
@@ -167,7 +167,7 @@ def _terms(network: NormalisedNetwork, groups: list[list[str]]) -> tuple[dict[st
                     history[p.source] = max(history[p.source], lag)
                 w_t = w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)
                 structure = (w_t != 0).astype(np.int32) if sparse.issparse(w) else None  # dense: every synapse is stored
-                terms[layer.name].append(_Term(p.source, lag, w_t, kernel_weights(w_t), structure, internal))
+                terms[layer.name].append(_Term(p.source, lag, w_t, structure, internal))
     return terms, history
 
 
@@ -262,15 +262,28 @@ def _source_at(term: _Term, t: int, c0: int, x_all: np.ndarray, runs: dict[str, 
 
 def _add_product(values: np.ndarray, term: _Term, out: np.ndarray) -> None:
     """out (rows, n) += values (rows, n_source) @ the term's weights: event-driven
-    (``float_kernels``) where the values are mostly zeros or the weights sparse, else one
-    dense product."""
+    (``float_kernels``) where there are many rows of mostly zeros or the weights are sparse,
+    else one product (dense, or scipy's for sparse weights)."""
     nonzero = np.count_nonzero(values)
     if nonzero == 0:
         return
-    if isinstance(term.kernel, tuple) or nonzero < SPARSE_BELOW * values.size:
-        add_product(values, term.kernel, out)
+    sparse_weights = sparse.issparse(term.weights)
+    if values.shape[0] >= EVENT_ROWS and (sparse_weights or nonzero < SPARSE_BELOW * values.size):
+        _event_product(values, term, out)
+    elif sparse_weights:
+        out += (sparse.csr_matrix(values, dtype=np.float64) @ term.weights).toarray()
     else:
         out += values.astype(np.float64, copy=False) @ term.weights
+
+
+def _event_product(values: np.ndarray, term: _Term, out: np.ndarray) -> None:
+    """out += values @ the term's weights in the event-driven kernels (numba, imported here:
+    a small run does without it)."""
+    from . import float_kernels
+
+    if term.kernel is None:
+        term.kernel = float_kernels.kernel_weights(term.weights)
+    float_kernels.add_product(values, term.kernel, out)
 
 
 def _arrived(terms: list[_Term], t: int, c0: int, x_all: np.ndarray, runs: dict[str, _LayerRun], shape) -> np.ndarray:
