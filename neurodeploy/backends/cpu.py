@@ -264,9 +264,10 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
         if rasters is not None:
             rasters[layer.name] = result.rasters[:, :, cut].astype(raster_dtype(layer))
         if traces is not None:
-            traces[layer.name] = {"u": result.u_trace[:, :, cut].copy(), "v": result.v_trace[:, :, cut].copy()}
+            # views of the engine's traces (a copy per layer doubled their memory and took longer than the run)
+            traces[layer.name] = {"u": result.u_trace[:, :, cut], "v": result.v_trace[:, :, cut]}
             for row, var in enumerate(_state_names(layer)[2:]):  # compartments with more state (numba_engine.EXTRA_STATE rows)
-                traces[layer.name][var] = result.x_trace[:, :, row, cut].copy()
+                traces[layer.name][var] = result.x_trace[:, :, row, cut]
     counts = CoreCounts(core_plan, result.count_totals, step_counts) if core_plan is not None else None
     return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events, counts)
 
