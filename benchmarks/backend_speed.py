@@ -4,6 +4,8 @@
     python benchmarks/backend_speed.py --networks mlp      # only the 784-500-10 network
     python benchmarks/backend_speed.py --engines cpu,torch,snntorch,snntorch-device --device cuda --batches 1,256,4096
                                                            # the torch engine and snnTorch on a GPU
+    python benchmarks/backend_speed.py --engines float,snntorch --batches 1,512
+                                                           # the float reference (--target float) against snnTorch's float inference
 
 All engines run the same network (an snnTorch model converted once by neurodeploy) on the
 same seeded input spikes (10 % rate, 200 steps unless changed). Throughput is sample-steps
@@ -150,6 +152,10 @@ def main(argv=None) -> int:
         compiled = compile_network(snntorch_to_float_graph(model, input_shape=shape), CompileOptions(profile=load_profile("loihi2")))
         if "cpu" in engines:
             run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8))  # compile / load the kernels
+        if "float" in engines:
+            from neurodeploy.backends.float_kernels import warm as warm_float
+
+            warm_float()
         if "torch" in engines:
             run_cpu(compiled.quantised, np.zeros((2, 1, int(np.prod(shape))), np.uint8), engine="torch", device=device)
         rng = np.random.default_rng(args.seed)
@@ -182,6 +188,11 @@ def main(argv=None) -> int:
                 if "torch" in engines:
                     same = all(np.array_equal(torch_result.layers[n].spike_counts, eager.spike_counts[n].cpu().numpy()) for n in torch_result.layers)
                     row["torch-eager"]["spike_counts_equal_torch"] = bool(same)
+            if "float" in engines:  # the float reference on the normalised network, the input as the pipeline hands it
+                from neurodeploy.backends.float_reference import run_float
+
+                wall, mib, _, walls = measure(run_float, compiled.normalised, flat, repeats=args.repeats)
+                row["float"] = timing(wall, walls, batch, args.steps, mib)
             if "snntorch" in engines:
                 wall, mib, _, walls = measure(time_snntorch, model, spikes, repeats=args.repeats)
                 row["snntorch"] = timing(wall, walls, batch, args.steps, mib)
@@ -221,7 +232,7 @@ def timing(wall: float, walls: list[float], samples: int, steps: int, mib: float
 
 def print_row(row) -> None:
     parts = [f"{row['network']:>4} batch {row['batch']:>4}"]
-    for engine in ("cpu", "torch", "torch-eager", "lava", "snntorch", "snntorch-device"):
+    for engine in ("cpu", "float", "torch", "torch-eager", "lava", "snntorch", "snntorch-device"):
         if engine in row:
             r = row[engine]
             note = f" ({r['samples']} timed)" if r["samples"] != row["batch"] else ""
@@ -230,6 +241,8 @@ def print_row(row) -> None:
     for engine in ("lava", "snntorch"):
         if "cpu" in row and engine in row:
             parts.append(f"cpu/{engine} {row['cpu']['sample_steps_per_s'] / row[engine]['sample_steps_per_s']:.1f}x")
+    if "float" in row and "snntorch" in row:
+        parts.append(f"float/snntorch {row['float']['sample_steps_per_s'] / row['snntorch']['sample_steps_per_s']:.2f}x")
     if "torch" in row and "snntorch-device" in row:
         parts.append(f"torch/snntorch on {row['torch']['device']} {row['torch']['sample_steps_per_s'] / row['snntorch-device']['sample_steps_per_s']:.2f}x")
     if "torch" in row and "torch-eager" in row:
