@@ -25,7 +25,7 @@ def net_file(tmp_path):
 
 
 def test_cpu_run_writes_report_png_and_spikes(net_file, tmp_path, capsys):
-    status, out, _ = run([net_file, "--target", "cpu", "--steps", "30", "--batch", "3", "--record", "--report-dir", tmp_path / "r"], capsys)
+    status, out, _ = run([net_file, "--target", "cpu", "--steps", "30", "--batch", "3", "--record", "--plots", "--report-dir", tmp_path / "r"], capsys)
     assert status == 0
     assert "neuron0" in out and "random spikes (no --input given): rate 0.1" in out
     report = json.loads((tmp_path / "r" / "report.json").read_text())
