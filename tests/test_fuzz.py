@@ -468,6 +468,8 @@ def array_cases(draw):
     valid = valid_shape and dtype in ("uint8", "bool", "int64", "float32", "float64", "float16") and form == "npy"
     valid = valid and not (fill in ("nan", "inf") and dtype.startswith("float"))
     valid = valid and not (fill == "huge" and dtype in ("float16", "float32"))  # 1e300 is inf there
+    # 1e300 as graded input scales the conv model's several-spike layer's threshold below one state unit: refused in one line
+    valid = valid and not (fill == "huge" and kind == "conv")
     report = draw(st.sampled_from(["fresh"] * 5 + ["nested", "existing", "under-file", "proc", "dangling", "json-dir", "stale"]))
     valid = valid and report in ("fresh", "nested", "existing", "stale")
     return kind, shape, dtype, fill, form, flag, report, "ok" if valid else "error"
