@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) deploy.py --target loihi-sim
+	$(PY) deploy.py --target loihi-sim --plots
 
 test: setup
 	$(PY) -m pytest -q
