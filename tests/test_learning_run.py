@@ -17,6 +17,7 @@ import yaml
 from neurodeploy import cli
 from neurodeploy.frontends.model import LoadedModel
 from neurodeploy.hardware.profile import load_profile
+from neurodeploy.learning import reference as R
 from neurodeploy.learning import rules
 from neurodeploy.learning.lowering import impulse_and_scale, lower
 from neurodeploy.learning.spec import SpecError, load_spec, spec_from_dict
@@ -71,6 +72,7 @@ def test_spec_yaml_round_trip_and_python_api(tmp_path):
     (lambda s: s["layers"]["layer"].update(rule={"kind": "rstdp", "a_plus": 0.1, "a_minus": 0.1, "tau_plus": 0.02, "tau_minus": 0.02,
                                                  "tau_eligibility": 0.02, "w_max": 1.0},
                                            reward={"source": "data", "adaptive": True}), "adaptive rates follow the first-spike rule"),
+    (lambda s: s["layers"]["layer"]["rule"].update(trace_range=0.5), "trace_range: 0.5; a trace holds at least one spike's worth"),
 ])
 def test_spec_errors_are_one_line(change, message):
     raw = stdp_spec()
@@ -118,6 +120,24 @@ def test_lowering_uses_the_full_mantissa_and_states_each_parameter():
     assert "*y0*x1" in rule.dw and "*x0*y1" in rule.dw and "*y0*w" in rule.dw and rule.t_epoch == 1
     assert rules.parse_rule(rule.dw)  # Lava's grammar takes what the lowering writes
     assert layer.program.neurons.theta_step[0] % 64 == 0 and layer.program.recurrent is not None
+
+
+@pytest.mark.parametrize("trace_range", [1, 3, 30.5])
+def test_trace_range_sets_an_impulse_that_never_saturates(trace_range):
+    """The impulse leaves the trace room for ``trace_range`` spikes at one spike per step."""
+    graph, train, _ = small_problem(neurons=4, n_train=2)
+    profile = load_profile("loihi2")
+    request = LearnRequest(spec=spec_from_dict(stdp_spec(a_minus=0.004, trace_range=trace_range)), target="cpu", epochs=1,
+                           profile=profile, train=train, test=None)
+    rule = lower(request.spec, compile_learning(graph, request).quantised, profile).layer("layer").program.rule
+    top = 2 ** profile.learning.trace_bits - 1
+    for impulse, tau in ((rule.x1_impulse, rule.x1_tau), (rule.y1_impulse, rule.y1_tau)):
+        assert impulse == top // trace_range
+        trace = np.zeros(1, dtype=int)
+        for _ in range(math.floor(trace_range)):
+            before = R.decay_trace(trace, tau, 0.0)
+            trace = R.add_impulse(before, 0, int(impulse), 0)
+            assert trace[0] == before[0] + impulse <= top  # the whole impulse lands: not clipped
 
 
 def test_impulse_and_scale_search():

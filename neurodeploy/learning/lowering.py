@@ -289,6 +289,15 @@ def scale_only(target: float, limits: LearningEngineSpec) -> tuple[int, int]:
     return min(scale_grid(limits), key=lambda me: (abs(me[0] * 2.0 ** me[1] - target) / target, me[0]))
 
 
+def range_impulse(trace_range: float, limits: LearningEngineSpec) -> int | None:
+    """The impulse that leaves the trace room for ``trace_range`` spikes' worth (coarser,
+    never saturating), at most the trace's maximum; None when no range is stated."""
+    if trace_range <= 0:
+        return None
+    top = 2 ** limits.trace_bits - 1
+    return int(min(top, max(1, top // trace_range)))
+
+
 def quantised_decay(tau_steps: float, limits: LearningEngineSpec) -> tuple[float, int]:
     """(the time constant whose exp(-1/tau) is a trace_decay_bits decay, that decay d)."""
     unity = 2 ** limits.trace_decay_bits
@@ -320,8 +329,7 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         minus = k * rule.a_minus * (shift / span if multiplicative else 1.0)
         pieces = [("a_plus", plus, "y0", "x1", rule.a_plus), ("a_minus", minus, "x0", "y1", rule.a_minus)]
         impulses = {}
-        # trace_range: the impulse leaves the 7-bit trace room for that many spikes' worth (coarser, unsaturated)
-        cap = max(1, int((2 ** limits.trace_bits - 1) // rule.trace_range)) if rule.trace_range > 0 else None
+        cap = range_impulse(rule.trace_range, limits)
         for name, target, dep, trace, requested in pieces:
             if target <= 0:
                 impulses[trace] = 1

@@ -353,6 +353,8 @@ def _rule(raw: Any, where: _Where):
                             f"use 0 (excitatory) or -w_max = {-rule.w_max:g} (mixed sign)")
     if isinstance(rule, STDP):
         _number(rule.trace_range, where.at("trace_range"), low=0)
+        if 0 < rule.trace_range < 1:
+            raise SpecError(f"{where.at('trace_range')}: {rule.trace_range:g}; a trace holds at least one spike's worth: use 0 (unset) or >= 1")
         _choice(rule.bounds, BOUNDS, where.at("bounds"))
     if isinstance(rule, (STDP, RSTDP)):
         _number(rule.w_decay, where.at("w_decay"), low=0)
