@@ -430,6 +430,24 @@ def test_third_factors_the_chip_cannot_run_are_refused_in_one_line(case):
     assert "\n" not in message and "rstdp" in message and why in message, message
 
 
+@pytest.mark.parametrize("dw", ["c*(reward(t) + 5*Hz)", "c*reward(t)**2*second"])
+def test_a_reward_entering_nonlinearly_is_refused_in_one_line(dw):
+    from brian2 import Hz, TimedArray
+
+    start_scope()
+    reward = TimedArray(np.array([1.0, -1.0]) * Hz, dt=10 * ms)
+    inp = SpikeGeneratorGroup(2, [0, 1], [1, 2] * ms, name="inp")
+    post = NeuronGroup(2, "dv/dt = -v/(10*ms) : volt", threshold="v > 4*mV", reset="v = 0*mV", name="post")
+    syn = Synapses(inp, post, f"dc/dt = -c/(100*ms) : 1 (clock-driven)\ndw/dt = {dw} : 1 (clock-driven)\n"
+                   "dapre/dt = -apre/(10*ms) : 1 (event-driven)", on_pre="v_post += w*mV\napre += 1\nw = clip(w, 0, 6)",
+                   on_post="c += apre", method="euler", name="rstdp", namespace={"reward": reward, "Hz": Hz})
+    syn.connect()
+    with pytest.raises(UserError) as error:
+        from_brian2(Network(inp, post, syn))
+    message = str(error.value)
+    assert "\n" not in message and "rstdp" in message and "the reward enters nonlinearly" in message, message
+
+
 def test_a_rule_that_changes_nothing_at_an_event_is_read():
     model = from_brian2(_plastic(on_post="apost += 0.012\nw = clip(w + 0*apre, 0, 2)"))
     assert model.learning.layer("exc").rule.a_plus == 0.0

@@ -984,7 +984,11 @@ def _third_factor(syn, namespace, effect_vars: set) -> tuple[str, ThirdFactor] |
     values = np.asarray(array.values, float)
     if values.ndim != 1:
         raise UnsupportedBrian2(f"{syn.name}: '{text[w]}': a {values.ndim}-D TimedArray: the reward is one signal over time (1-D)")
-    gain = float(sp.simplify(factor / calls[0]))
+    gain = sp.simplify(factor / calls[0])
+    if not gain.is_number or not gain.is_real:
+        raise UnsupportedBrian2(f"{syn.name}: '{text[w]}': the reward enters nonlinearly (the chip's dw is the eligibility times the "
+                                f"reward times a constant; {usage})")
+    gain = float(gain)
     method = _synapse_method(syn, text[w])
     return w, ThirdFactor(c, 1.0 / rate, gain, calls[0].func.__name__, values, float(array.dt), method)
 
