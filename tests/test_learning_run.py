@@ -129,8 +129,9 @@ def test_trace_range_sets_an_impulse_that_never_saturates(trace_range):
     profile = load_profile("loihi2")
     request = LearnRequest(spec=spec_from_dict(stdp_spec(a_minus=0.004, trace_range=trace_range)), target="cpu", epochs=1,
                            profile=profile, train=train, test=None)
-    rule = lower(request.spec, compile_learning(graph, request).quantised, profile).layer("layer").program.rule
-    top = 2 ** profile.learning.trace_bits - 1
+    layer = lower(request.spec, compile_learning(graph, request).quantised, profile).layer("layer")
+    rule, top = layer.program.rule, 2 ** profile.learning.trace_bits - 1
+    assert any(f"impulse {top // trace_range:g} on the pre and the post trace" in note for note in layer.notes)
     for impulse, tau in ((rule.x1_impulse, rule.x1_tau), (rule.y1_impulse, rule.y1_tau)):
         assert impulse == top // trace_range
         trace = np.zeros(1, dtype=int)

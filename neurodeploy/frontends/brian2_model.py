@@ -470,36 +470,42 @@ def _stdp_rule(rule, notes: list[str], scale: float, dt: float) -> dict:
         raise UnsupportedBrian2(f"{rule.synapses}: plasticity (dw at pre: {_terms(rule.dw_pre)}; at post: {_terms(rule.dw_post)}): {why}")
 
     a_plus, a_minus, w_decay, x, y = _stdp_amplitudes(rule, refuse)
-    w = rule.weight_var
-    if rule.w_max is None or rule.w_min is None:
-        refuse(f"the weight is not clipped: write {w} = clip(..., 0, w_max)")
-    if a_plus < 0:
-        refuse("potentiation with a negative amplitude")
+    _check_pair_rule(rule, a_plus, scale, refuse)
     kinds = {x.increment, getattr(y, "increment", x.increment)}
     if kinds == {"set"}:
-        notes.append(f"{rule.synapses}: nearest-spike traces ('x = a'): the chip's additive trace with an impulse of the whole 7-bit "
-                     "range saturates at one spike's worth, the same")
+        notes.append(f"{rule.synapses}: nearest-spike traces ('x = a'): the chip's additive trace, given the impulse of its whole "
+                     "range, saturates at one spike's worth, the same")
     elif "set" in kinds:
         notes.append(f"{rule.synapses}: nearest-spike traces ('x = a') learn with Loihi's additive traces (equal while spikes "
                      "are further apart than the trace's time constant)")
-    if scale <= 0:
-        refuse(f"the weight enters with the factor {scale:g}: learning synapses are excitatory (v += w * unit, unit > 0)")
     return {"kind": "stdp", "a_plus": a_plus * scale, "a_minus": a_minus * scale, "tau_plus": x.tau, "tau_minus": y.tau if y else x.tau,
             "w_max": rule.w_max * scale, "w_min": rule.w_min * scale, "w_decay": w_decay,
             "trace_range": _trace_range((x, y), dt, rule.synapses, notes)}
 
 
+def _check_pair_rule(rule, a_plus: float, scale: float, refuse) -> None:
+    """What the chip's pair rules (``stdp`` and ``rstdp``) need: a clipped weight, potentiation
+    with a positive amplitude, an excitatory synapse."""
+    w = rule.weight_var
+    if rule.w_max is None or rule.w_min is None:
+        refuse(f"the weight is not clipped: add '{w} = clip({w}, 0, w_max)' to on_pre or on_post")
+    if a_plus < 0:
+        refuse("potentiation with a negative amplitude")
+    if scale <= 0:
+        refuse(f"the weight enters with the factor {scale:g}: learning synapses are excitatory (v += w * unit, unit > 0)")
+
+
 def _trace_range(traces, dt: float, synapses: str, notes: list[str]) -> float:
     """The largest value (in spikes) the traces reach in Brian2: 1 for a nearest-spike trace
     ('x = a'), 1 / (1 - exp(-dt/tau)) for an additive one at one spike per step (Brian2's trace has
-    no ceiling; the chip's 7-bit trace then keeps room for it, with an impulse of 127 / range)."""
+    no ceiling; the lowering then gives the chip's trace an impulse that keeps room for it)."""
     reach = [1.0 if t.increment == "set" else 1.0 / -np.expm1(-dt / t.tau) for t in traces if t is not None and np.isfinite(t.tau)]
     if not reach:
         return 0.0
     top = float(max(reach))
     if top > 1.0:
-        notes.append(f"{synapses}: additive traces reach up to {top:.3g} spikes' worth in Brian2: the chip's 7-bit traces are given an "
-                     f"impulse of {max(1, int(127 // top))} so that they never saturate (a trace's resolution is 1/impulse of a spike)")
+        notes.append(f"{synapses}: additive traces reach up to {top:.3g} spikes' worth in Brian2: the rule's trace_range keeps the "
+                     "chip's traces from saturating (the learning table states their impulse)")
     return top
 
 
@@ -544,12 +550,7 @@ def _rstdp_rule(rule, notes: list[str], scale: float, dt: float) -> dict:
                                 f"at post: {_terms(rule.dw_post)}): {why}")
 
     a_plus, a_minus, _, x, y = _stdp_amplitudes(rule, refuse)
-    if rule.w_max is None or rule.w_min is None:
-        refuse(f"the weight is not clipped: add '{rule.weight_var} = clip({rule.weight_var}, 0, w_max)' to on_pre or on_post")
-    if a_plus < 0:
-        refuse("potentiation of the eligibility with a negative amplitude")
-    if scale <= 0:
-        refuse(f"the weight enters with the factor {scale:g}: learning synapses are excitatory (v += w * unit, unit > 0)")
+    _check_pair_rule(rule, a_plus, scale, refuse)
     if "set" in (x.increment, getattr(y, "increment", "add")):
         notes.append(f"{rule.synapses}: nearest-spike traces ('x = a') learn with Loihi's additive traces")
     # Brian2's Euler step keeps 1 - dt/tau_c of c; the chip keeps exp(-dt/tau): the same decay per step

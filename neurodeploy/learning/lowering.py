@@ -330,6 +330,9 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         pieces = [("a_plus", plus, "y0", "x1", rule.a_plus), ("a_minus", minus, "x0", "y1", rule.a_minus)]
         impulses = {}
         cap = range_impulse(rule.trace_range, limits)
+        if cap is not None:
+            notes.append(f"{where}.rule.trace_range: {rule.trace_range:g} spikes: impulse {cap} on the pre and the post trace "
+                         f"({limits.trace_bits}-bit, a resolution of 1/{cap} spike)")
         for name, target, dep, trace, requested in pieces:
             if target <= 0:
                 impulses[trace] = 1
