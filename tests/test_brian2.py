@@ -388,6 +388,7 @@ def test_reward_modulated_stdp_learns_as_in_brian2(sign):
     model = from_brian2(net)
     layer = model.learning.layer("post")
     assert layer.rule.kind == "rstdp" and layer.reward.source == "data"
+    assert layer.rule.trace_range == pytest.approx(1 / -np.expm1(-1 / 10))  # additive traces, tau 10 steps: as for stdp
     before = _weights(syn, 12, 3)
     net.run(steps * defaultclock.dt)
     theirs = _weights(syn, 12, 3) - before

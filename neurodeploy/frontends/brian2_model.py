@@ -560,7 +560,8 @@ def _rstdp_rule(rule, notes: list[str], scale: float, dt: float) -> dict:
     notes.append(f"{rule.synapses}: reward-modulated STDP: the eligibility {third.eligibility} in the chip's tag, the reward "
                  f"{third.signal}(t) on the post neurons' reward trace, given per step")
     return {"kind": "rstdp", "a_plus": a_plus * scale, "a_minus": a_minus * scale, "tau_plus": x.tau, "tau_minus": y.tau if y else x.tau,
-            "tau_eligibility": -dt / np.log(keep), "w_max": rule.w_max * scale, "w_min": rule.w_min * scale}
+            "tau_eligibility": -dt / np.log(keep), "w_max": rule.w_max * scale, "w_min": rule.w_min * scale,
+            "trace_range": _trace_range((x, y), dt, rule.synapses, notes)}
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,10 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
     mixed = rule.w_min != 0
     span = 2 * top if mixed else top
     products, float_products = [], []
+    cap = range_impulse(rule.trace_range, limits)
+    if cap is not None:
+        notes.append(f"{where}.rule.trace_range: {rule.trace_range:g} spikes: impulse {cap} on the pre and the post trace "
+                     f"({limits.trace_bits}-bit, a resolution of 1/{cap} spike)")
     if isinstance(rule, STDP):
         multiplicative = rule.bounds == "multiplicative"
         # coefficient per unit float trace, in weight LSBs (multiplicative: per unit trace and per LSB of distance, x 2**5)
@@ -329,10 +333,6 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         minus = k * rule.a_minus * (shift / span if multiplicative else 1.0)
         pieces = [("a_plus", plus, "y0", "x1", rule.a_plus), ("a_minus", minus, "x0", "y1", rule.a_minus)]
         impulses = {}
-        cap = range_impulse(rule.trace_range, limits)
-        if cap is not None:
-            notes.append(f"{where}.rule.trace_range: {rule.trace_range:g} spikes: impulse {cap} on the pre and the post trace "
-                         f"({limits.trace_bits}-bit, a resolution of 1/{cap} spike)")
         for name, target, dep, trace, requested in pieces:
             if target <= 0:
                 impulses[trace] = 1
@@ -366,7 +366,7 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         table.append(LoweredValue("w_max", rule.w_max, f"{top} ({'mixed' if mixed else 'excitatory'} sign mode)", top / k, "weight"))
         return lowered, float_rule
     # R-STDP: eligibility in tag_1, reward on y2 and punishment on y3 (docs/learning.md)
-    impulse = DEFAULT_RSTDP_IMPULSE
+    impulse = cap or DEFAULT_RSTDP_IMPULSE
     largest = max(rule.a_plus, rule.a_minus)
     tag_top = 2 ** limits.tag_bits - 1
     k_tag = tag_top / (4.0 * largest) if largest > 0 else 1.0  # tag units per weight unit of eligibility: a few pairs fit

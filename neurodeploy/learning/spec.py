@@ -86,6 +86,7 @@ class RSTDP:
     w_min: float = 0.0
     w_decay: float = 0.0
     epoch: int = 1
+    trace_range: float = 0.0  # as in STDP; 0: an impulse of half the trace
     kind: str = "rstdp"
 
 
@@ -351,10 +352,11 @@ def _rule(raw: Any, where: _Where):
         if rule.w_min not in (0.0, -rule.w_max):
             raise SpecError(f"{where.at('w_min')}: {rule.w_min:g}; Loihi clips learned weights to the sign mode's range: "
                             f"use 0 (excitatory) or -w_max = {-rule.w_max:g} (mixed sign)")
-    if isinstance(rule, STDP):
+    if isinstance(rule, (STDP, RSTDP)):
         _number(rule.trace_range, where.at("trace_range"), low=0)
         if 0 < rule.trace_range < 1:
             raise SpecError(f"{where.at('trace_range')}: {rule.trace_range:g}; a trace holds at least one spike's worth: use 0 (unset) or >= 1")
+    if isinstance(rule, STDP):
         _choice(rule.bounds, BOUNDS, where.at("bounds"))
     if isinstance(rule, (STDP, RSTDP)):
         _number(rule.w_decay, where.at("w_decay"), low=0)
