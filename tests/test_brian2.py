@@ -88,7 +88,7 @@ def test_refractory_periods_spike_for_spike_with_brian2(refractory, method, dt):
 
 
 def test_conductance_synapses_are_deployed_as_currents_at_a_stated_driving_force():
-    """ge*(E - v) as ge*(E - V_ref), V_ref midway between the initial v and the threshold: the
+    """ge*(E - v) as ge*(E - V_ref), V_ref midway between the rest potential and the threshold: the
     spike count stays within 10 % of Brian2's on a strongly driven group (docs/brian2.md has the
     error at weaker drive)."""
     start_scope()
@@ -112,6 +112,19 @@ def test_conductance_synapses_are_deployed_as_currents_at_a_stated_driving_force
     theirs, ours = raster(monitor, steps).sum(), rasters["g"].sum()
     assert theirs > 100, "the group must be active"
     assert abs(int(ours) - int(theirs)) < 0.1 * theirs
+
+
+def test_conductance_reference_comes_from_the_rest_potential_not_the_initial_v():
+    """v left at Brian2's default 0 V: the driving force is still taken midway between the
+    leak's target (-65 mV) and the threshold (-50 mV)."""
+    start_scope()
+    inp = SpikeGeneratorGroup(2, [0, 1], [1, 2] * ms, name="inp")
+    group = NeuronGroup(3, "dv/dt = (-65*mV - v + ge*(0*mV - v))/(20*ms) : volt\ndge/dt = -ge/(5*ms) : 1", threshold="v > -50*mV",
+                        reset="v = -65*mV", name="g")
+    syn = Synapses(inp, group, on_pre="ge_post += 0.1", name="s")
+    syn.connect()
+    model = from_brian2(Network(inp, group, syn))
+    assert any("driving force at v = -57.5 mV (midway between the rest potential" in note for note in model.graph.notes)
 
 
 def _poisson_layer(rate_hz: float, n_in: int = 40, n: int = 20):
@@ -235,6 +248,12 @@ def _group(eqs, name="grp", **kw):
 REFUSED = {
     "conductance without threshold": ("dv/dt = (-65*mV - v + ge*(0*mV - v))/(20*ms) : volt\ndge/dt = -ge/(5*ms) : 1",
                                       {"on_pre": "ge_post += 0.1", "threshold": None, "reset": None}, "conductance-based"),
+    "conductance with rest above threshold": ("dv/dt = (-45*mV - v + ge*(0*mV - v))/(20*ms) : volt\ndge/dt = -ge/(5*ms) : 1",
+                                              {"on_pre": "ge_post += 0.1"}, "reference potential below the threshold"),
+    "conductance driven by v": ("dv/dt = (-65*mV - v + ge*(0*mV - v))/(20*ms) : volt\ndge/dt = (0.01*v/mV - ge)/(5*ms) : 1",
+                                {"on_pre": "ge_post += 0.1"}, "not a pure decay"),
+    "conductance without synapses": ("dv/dt = (-65*mV - v + ge*(0*mV - v))/(20*ms) : volt\ndge/dt = -ge/(5*ms) : 1", {},
+                                     "no synapses or PoissonInput feed it"),
     "exponential": ("dv/dt = (-65*mV - v + 2*mV*exp((v + 50*mV)/(2*mV)))/(20*ms) : volt", {}, "exponential"),
     "izhikevich": ("dv/dt = (0.04*v**2/mV + 5*v + 140*mV - u)/ms : volt\ndu/dt = 0.02*(0.2*v - u)/ms : volt", {}, "nonlinearly"),
     "refractory": ("dv/dt = (-65*mV - v)/(20*ms) : volt", {"refractory": 5 * ms}, "without '(unless refractory)'"),

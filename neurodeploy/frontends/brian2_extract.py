@@ -110,6 +110,7 @@ class LIFGroup:
     lastspike_step: np.ndarray  # int per neuron (very negative if never spiked)
     method: str  # the integration Brian2 uses: 'exact' (linear propagator) or 'euler'
     v_unit: str
+    conductances: tuple[str, ...] = ()  # states deployed as currents at a reference potential (g*(E - v))
 
     @property
     def currents(self) -> tuple[StateVar, ...]:
@@ -451,12 +452,14 @@ def _diagnose_nonlinear(group, eqs, variables) -> str:
 V_REF = "_neurodeploy_v_ref"
 
 
-def _conductances_as_currents(group, eqs, variables, namespace, notes: list):
-    """Conductance-based synapses, g*(E - v) in dv/dt with g a decaying state, as currents
-    g*(E - V_ref): the driving force at the reference potential V_ref, midway between the mean
-    initial v and the mean threshold (where v spends its time below threshold). Returns (eqs,
-    names, M, B) of the linearised system, or None when the equations are nonlinear otherwise
-    (exponential, quadratic, products of states other than g*v) or have no threshold."""
+def _conductances_as_currents(group, eqs, variables, namespace, notes: list, found: list):
+    """Conductance-based synapses, g*(E - v) in dv/dt with g a pure decay (dg/dt = -g/tau), as
+    currents g*(E - V_ref): the driving force at the reference potential V_ref, midway between
+    the rest potential (the leak's target; the mean initial v when v has no leak) and the mean
+    threshold, where v spends its time below threshold. Returns (eqs, names, M, B) of the
+    linearised system, or None when the equations are nonlinear otherwise (exponential,
+    quadratic, products of states other than g*v) or have no threshold; the conductances go
+    into ``found`` (the caller checks that synapses feed them)."""
     from brian2 import Equations
     from brian2.core.variables import Constant as BrianConstant
     from brian2.equations.codestrings import Expression
@@ -477,8 +480,6 @@ def _conductances_as_currents(group, eqs, variables, namespace, notes: list):
     c_v = _numeric(thr[1].coeff(vs), variables, n, where)
     rest = thr[1].subs({vs: 0, **{symbols[s]: 0 for s in states if s != v}})
     threshold = -_numeric(rest, variables, n, where) / c_v
-    v0 = np.asarray(group.variables[v].get_value(), float)
-    v_ref = float((np.mean(v0) + np.mean(threshold)) / 2)
     ref = sp.Symbol(V_REF, real=True)
     equations, conductances = [], []
     for eq in eqs.values():
@@ -500,17 +501,50 @@ def _conductances_as_currents(group, eqs, variables, namespace, notes: list):
         return None
     try:
         new = Equations(equations)
-        names, M, B = get_linear_system(new, {**variables, V_REF: BrianConstant(V_REF, v_ref)})
+        get_linear_system(new, {**variables, V_REF: BrianConstant(V_REF, 0.0)})
     except Exception:  # noqa: BLE001 - still not linear: the caller's diagnosis names why
         return None
+    for g in sorted(set(conductances)):
+        _check_pure_decay(group, eqs, variables, symbols, g, v)
+    rest, origin = _rest_potential(group, eqs, variables, symbols, v, n)
+    if np.mean(rest) >= np.mean(threshold):
+        raise UnsupportedBrian2(f"{group.name}: conductance-based synapses need a reference potential below the threshold: the "
+                                f"{origin} ({np.mean(rest) * 1e3:.4g} mV) is at or above it ({np.mean(threshold) * 1e3:.4g} mV); "
+                                f"give {v} a rest potential below threshold")
+    v_ref = float((np.mean(rest) + np.mean(threshold)) / 2)
+    names, M, B = get_linear_system(new, {**variables, V_REF: BrianConstant(V_REF, v_ref)})
     variables[V_REF] = BrianConstant(V_REF, v_ref)
+    found.extend(sorted(set(conductances)))
     notes.append(f"{group.name}: conductance-based synapses ({', '.join(sorted(set(conductances)))} times (E - {v})) deployed "
-                                     f"as currents with the driving force at {v} = {v_ref * 1e3:.4g} mV (midway between the initial {v} and "
+                 f"as currents with the driving force at {v} = {v_ref * 1e3:.4g} mV (midway between the {origin} and "
                  "the threshold): an approximation (its error: docs/brian2.md)")
     return new, names, M, B
 
 
-def _linear_system(group, namespace, notes: list):
+def _rest_potential(group, eqs, variables, symbols: dict, v: str, n: int) -> tuple[np.ndarray, str]:
+    """(per neuron, its name): the leak's target of dv/dt with every other state at 0, or the
+    initial v when v does not leak."""
+    vs = symbols[v]
+    e = _sym(eqs[v].expr.code, variables).expand().subs({symbols[s]: 0 for s in symbols if s != v})
+    where = f"{group.name}: 'd{v}/dt = {eqs[v].expr.code}'"
+    leak = _numeric(e.coeff(vs), variables, n, where)
+    if np.all(leak < 0):
+        return -_numeric(e.subs(vs, 0), variables, n, where) / leak, "rest potential"
+    return np.asarray(group.variables[v].get_value(), float), f"initial {v}"
+
+
+def _check_pure_decay(group, eqs, variables, symbols: dict, g: str, v: str) -> None:
+    """dg/dt = -g/tau (g depends on nothing but itself, and decays), else a one-line refusal."""
+    e = _sym(eqs[g].expr.code, variables).expand()
+    coef = e.coeff(symbols[g])
+    where = f"{group.name}: 'd{g}/dt = {eqs[g].expr.code}'"
+    if (sp.expand(e - coef * symbols[g]) != 0 or coef.free_symbols & set(symbols.values())
+            or np.any(_numeric(coef, variables, len(group), where) >= 0)):
+        raise UnsupportedBrian2(f"{where}: {g} multiplies {v} (a conductance) but is not a pure decay (d{g}/dt = -{g}/tau, "
+                                "synaptic input its only drive): not deployed")
+
+
+def _linear_system(group, namespace, notes: list, conductances: list):
     eqs = group.user_equations
     ids = set(eqs.identifiers) | set(eqs.names) | {"dt", "t"}
     variables = group.resolve_all(ids, namespace, user_identifiers=set())
@@ -522,7 +556,7 @@ def _linear_system(group, namespace, notes: list):
     try:
         names, M, B = get_linear_system(eqs, variables)
     except UnsupportedEquationsException:
-        linearised = _conductances_as_currents(group, eqs, variables, namespace, notes)
+        linearised = _conductances_as_currents(group, eqs, variables, namespace, notes, conductances)
         if linearised is None:
             raise UnsupportedBrian2(_diagnose_nonlinear(group, eqs, variables)) from None
         eqs, names, M, B = linearised
@@ -587,7 +621,8 @@ def extract_neuron_group(group: NeuronGroup, namespace: dict, dt: float, notes: 
         raise UnsupportedBrian2(f"{group.name}: contains {extra[0].name} (run_regularly or custom events are not supported)")
     if set(group.events) - {"spike"}:
         raise UnsupportedBrian2(f"{group.name}: custom events {sorted(set(group.events) - {'spike'})} are not supported")
-    eqs, names, M, B, variables = _linear_system(group, namespace, [] if notes is None else notes)
+    conductances = []
+    eqs, names, M, B, variables = _linear_system(group, namespace, [] if notes is None else notes, conductances)
     n = len(group)
     thr = _threshold(group, variables, names, namespace)
     v = _guess_v(group, names, thr[1] if thr else None)
@@ -690,7 +725,7 @@ def extract_neuron_group(group: NeuronGroup, namespace: dict, dt: float, notes: 
         states=tuple(StateVar(s.name, s.tau, s.gain, s.threshold_coef, s.clamped and has_ref, s.unit) for s in states),
         threshold=threshold, threshold_strict=strict, reset=tuple(reset_ops),
         refractory_steps=np.asarray(ref_steps, np.int64), has_refractory=has_ref, init=init,
-        lastspike_step=np.asarray(lastspike, np.int64), method=str(method), v_unit=_unit_str(eqs[v].dim),
+        lastspike_step=np.asarray(lastspike, np.int64), method=str(method), v_unit=_unit_str(eqs[v].dim), conductances=tuple(conductances),
     )
 
 
@@ -1098,6 +1133,16 @@ def extract(network_or_objects=None, namespace: dict | None = None) -> Descripti
         raise UnsupportedBrian2(f"Brian2 network: {message} (give the object namespace=..., or the names as module globals)") from None
 
 
+def _check_conductances_fed(groups, projections, pinputs) -> None:
+    """A conductance linearised at a reference potential must be a synaptic one."""
+    fed = {(p.target, p.target_var) for p in (*projections, *pinputs)}
+    for group in groups:
+        for g in group.conductances:
+            if (group.name, g) not in fed:
+                raise UnsupportedBrian2(f"{group.name}: '{g}' multiplies {group.v} but no synapses or PoissonInput feed it: only "
+                                        "synaptic conductances are deployed (as currents)")
+
+
 def _extract(network_or_objects, namespace: dict) -> Description:
     """Read a Brian2 Network (or a list of its objects) into a Description.
 
@@ -1182,5 +1227,6 @@ def _extract(network_or_objects, namespace: dict) -> Description:
             continue
         else:
             raise UnsupportedBrian2(f"{o.name}: {type(o).__name__} is not supported (only groups, synapses, inputs and monitors)")
+    _check_conductances_fed(groups, projections, pinputs)
     return Description(dt, t0, tuple(groups), tuple(sources), tuple(pathways), tuple(projections), syn_values_all,
                        event_driven, tuple(plasticity), tuple(pinputs), tuple(monitors), tuple(notes))
