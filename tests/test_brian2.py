@@ -232,6 +232,36 @@ def test_monitors_decide_what_is_recorded(tmp_path):
     assert set(np.load(tmp_path / "spikes.npz").files) == {"hidden"} and set(np.load(tmp_path / "state.npz").files) == {"hidden.v"}
 
 
+def test_recorded_v_is_brian2s_v_from_the_rest_potential():
+    """The float target's recorded v (volts), plus the rest potential, is Brian2's v after the
+    step's state update (StateMonitor when='after_groups'); in a spike step, the reset value.
+    Input every third step: none falls in a spike step, where Brian2 drops it (docs/brian2.md)."""
+    from brian2 import StateMonitor
+
+    import neurodeploy
+
+    start_scope()
+    defaultclock.dt = 1 * ms
+    steps = 40
+    inp = SpikeGeneratorGroup(1, np.zeros(steps // 3, int), np.arange(0, steps - 1, 3) * ms, name="inp")
+    group = NeuronGroup(2, "dv/dt = (-65*mV - v)/(10*ms) : volt", threshold="v > -62*mV", reset="v = -65*mV", method="exact", name="g")
+    group.v = [-65, -64] * mV
+    syn = Synapses(inp, group, "w : volt", on_pre="v_post += w", name="s")
+    syn.connect()
+    syn.w = [2.0, 1.2] * mV
+    theirs = StateMonitor(group, "v", record=True, when="after_groups", name="gv")
+    spikes = SpikeMonitor(group, name="gs")
+    net = Network(inp, group, syn, theirs, spikes)
+    dep = neurodeploy.deploy(from_brian2(net), target="float", steps=steps, record=False)
+    net.run(steps * defaultclock.dt)
+    fired = raster(spikes, steps).astype(bool)
+    assert fired.sum() > 3, "the group must be active"
+    np.testing.assert_array_equal(dep.monitors["spikes"]["g"][:, 0, :].astype(bool), fired)
+    ours = dep.monitors["state"]["g.v"][:, 0, :] - 65e-3
+    np.testing.assert_allclose(ours[~fired], np.asarray(theirs.v[:]).T[~fired], atol=1e-9)
+    np.testing.assert_allclose(ours[fired], -65e-3, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- refusals
 def _group(eqs, name="grp", **kw):
     start_scope()
