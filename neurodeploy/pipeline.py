@@ -445,9 +445,8 @@ def _learn(model: LoadedModel, options: DeployOptions, plan: Plan) -> tuple[Lear
         if test.steps != train.steps:
             raise UserError(f"--test-data has {test.steps} steps per sample, --data {train.steps}: encode both alike")
     rewards = rewards_of(train_source)
-    signals = getattr(model.data, "rewards", None)  # a Brian2 network's given reward (a TimedArray), the same in every sample
-    if rewards is None and signals and len(signals) == 1:
-        rewards = next(iter(signals.values())).rewards(train.batch, train.steps)
+    if rewards is None:
+        rewards = model_rewards(model, train.batch, train.steps)
     request = LearnRequest(spec=spec, target=options.target, epochs=options.epochs, profile=plan.profile, train=train,
                            test=test, rewards=rewards, dt=options.dt,
                            weight_scaling=options.weight_scaling, seed=options.seed, dialect=options.dialect,
@@ -459,6 +458,18 @@ def _learn(model: LoadedModel, options: DeployOptions, plan: Plan) -> tuple[Lear
     if options.batch is not None:
         batch = fit(batch, None, options.batch)
     return learned, batch
+
+
+def model_rewards(model: LoadedModel, samples: int, steps: int) -> np.ndarray | None:
+    """A Brian2 network's given reward (a TimedArray), the same in every sample, as the learning
+    run's rewards; None when the model gives none. The run takes one reward array for all layers."""
+    signals = getattr(model.data, "rewards", None)
+    if not signals:
+        return None
+    if len(signals) > 1:
+        raise UserError(f"--learn: the reward-modulated layers {', '.join(sorted(signals))} each have their own TimedArray reward; "
+                        "learning takes one reward for all layers: keep one reward-modulated layer, or give a 'reward' array in --data")
+    return next(iter(signals.values())).rewards(samples, steps)
 
 
 def _learning_batch(data: LabelledData, model: LoadedModel, options: DeployOptions, seed: int) -> InputBatch:

@@ -480,6 +480,30 @@ def test_third_factors_the_chip_cannot_run_are_refused_in_one_line(case):
     assert "\n" not in message and "rstdp" in message and why in message, message
 
 
+def test_two_reward_modulated_layers_with_their_own_rewards_are_refused_in_one_line():
+    from brian2 import TimedArray
+
+    from neurodeploy.pipeline import model_rewards
+
+    start_scope()
+    defaultclock.dt = 1 * ms
+    reward = TimedArray(np.array([1.0, -1.0]) * Hz, dt=10 * ms)
+    inp = SpikeGeneratorGroup(2, [0, 1], [1, 2] * ms, name="inp")
+    objects = [inp]
+    for name in ("a", "b"):
+        post = NeuronGroup(2, "dv/dt = -v/(10*ms) : volt", threshold="v > 4*mV", reset="v = 0*mV", name=name)
+        syn = Synapses(inp, post, "dc/dt = -c/(100*ms) : 1 (clock-driven)\ndw/dt = c*reward(t) : 1 (clock-driven)\n"
+                       "dapre/dt = -apre/(10*ms) : 1 (event-driven)", on_pre="v_post += w*mV\napre += 1\nw = clip(w, 0, 6)",
+                       on_post="c += apre", method="euler", name=f"rstdp_{name}", namespace={"reward": reward})
+        syn.connect()
+        objects += [post, syn]
+    model = from_brian2(Network(*objects))
+    with pytest.raises(UserError) as error:
+        model_rewards(model, 1, 20)
+    message = str(error.value)
+    assert "\n" not in message and "layers a, b each have their own TimedArray reward" in message, message
+
+
 @pytest.mark.parametrize("dw", ["c*(reward(t) + 5*Hz)", "c*reward(t)**2*second"])
 def test_a_reward_entering_nonlinearly_is_refused_in_one_line(dw):
     from brian2 import Hz, TimedArray

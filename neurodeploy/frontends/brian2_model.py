@@ -583,7 +583,8 @@ class RewardSignal:
         return self.per_value[index]
 
     def rewards(self, samples: int, steps: int) -> np.ndarray:
-        """(samples, steps, n): the learning run's ``rewards`` (the same signal in every sample)."""
+        """(samples, steps, n): the learning run's ``rewards``: every sample replays the signal from
+        the network's time at reading (Brian2's reward(t) runs on network time instead)."""
         return np.broadcast_to(self.per_step(steps)[None, :, None], (samples, steps, self.n)).copy()
 
 
