@@ -160,6 +160,27 @@ def test_max_pooling_becomes_an_or_of_spikes_or_an_average(digits):
         convert(before_relu, digits[0][:50], INPUT_SHAPE, ConvertSpec(maxpool="or"))
 
 
+def test_padded_max_pooling_is_the_or_of_its_window_and_follows_the_ann(digits):
+    """Zero padding of the window sum is the ANN's -inf padding (ReLU outputs are >= 0): the float
+    SNN's pooled spikes are the OR of each padded window's IF spikes in the same step, and their
+    rates follow the ANN's max pooling."""
+    x = digits[0][:20]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2, padding=1)).eval()
+    conversion = convert(model, digits[0][:200], INPUT_SHAPE, ConvertSpec(maxpool="or"))
+    assert tuple(conversion.graph.graph.nodes["2"].padding) == (1, 1)
+    compiled = compile_network(conversion.graph, CompileOptions(profile=load_profile("loihi2")))
+    steps = 100
+    inputs = np.broadcast_to(x[None] / conversion.input_scale, (steps, *x.shape)).reshape(steps, len(x), -1).astype(np.float32)
+    rasters = TARGETS.get("float").run(compiled.normalised, inputs, RunRequest(record_spikes=True)).rasters
+    assert rasters["1_if"].sum() > 0 and rasters["2_or"].sum() > 0, "the network must be active"
+    spikes = torch.tensor(rasters["1_if"].reshape(steps * len(x), 4, 8, 8).astype(np.float32))
+    np.testing.assert_array_equal(rasters["2_or"], nn.functional.max_pool2d(spikes, 2, 2, padding=1).numpy().reshape(steps, len(x), -1))
+    with torch.no_grad():
+        ann = (model(torch.tensor(x)).numpy() / conversion.layers[0].scale).clip(0, 1)
+    assert np.corrcoef(rasters["2_or"].mean(0).ravel(), ann.ravel())[0, 1] > 0.9
+
+
 # --------------------------------------------------------------------------- accuracy on digits
 def test_converted_cnn_keeps_the_ann_accuracy_at_100_steps_on_the_cpu_backend(files, tmp_path):
     """Issue 18's criterion: at most 1 point lost from the ANN at 100 steps on the CPU backend

@@ -368,8 +368,7 @@ class _Builder:
             raise UnsupportedModelError(f"module {op.names[0]!r} (MaxPool2d): with maxpool=or it must follow a ReLU (max pooling and "
                                         "ReLU commute: move it after the ReLU), or use --convert maxpool=avg")
         kernel, stride, padding = _pool_params(op.module)
-        if padding != (0, 0):
-            raise UnsupportedModelError(f"module {op.names[0]!r} (MaxPool2d): padding with maxpool=or is not supported; use maxpool=avg")
+        # ReLU outputs are >= 0, so the window sum's zero padding is the ANN's -inf padding
         pool, shape = window_sum(self.shape, kernel, stride, padding)
         self._append(key, pool)
         layer = f"{key}_or"
