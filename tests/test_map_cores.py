@@ -93,6 +93,13 @@ def conv_network(profile, in_shape=(2, 16, 16), channels=8, readout=0):
     return compile_network(float_graph(graph), CompileOptions(profile=profile)).quantised
 
 
+def test_a_neuron_over_the_output_axon_limit_is_named_in_slots(loihi1):
+    """A dense layer's neuron reaches 4 cores by discrete axons: 4 slots, not 4 population axons' worth."""
+    dense = small_core_profile(loihi1, max_output_axons=3, max_neurons=50)
+    with pytest.raises(DoesNotFitError, match=r"a neuron needs 4 output-axon slots \(one per destination core reached by discrete axons"):
+        map_cores(network(loihi1, [10, 80, 200]), dense)
+
+
 def test_feature_maps_split_in_bands_of_rows(loihi2):
     net = conv_network(loihi2)
     profile = small_core_profile(loihi2, max_neurons=8 * 16 * 4)  # four rows of 8 channels

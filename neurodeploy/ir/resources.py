@@ -125,8 +125,15 @@ def output_axons_per_neuron(
     destination core, of ``population_slots`` slots (nengo-loihi's pop32 axons: 2). Its slots
     are counted on one neuron of the group at that position, so the sum over a group is the
     group's use; without ``group`` every neuron is a group of its own."""
-    total = np.zeros(layer.n_out, dtype=np.int64)
-    group = np.arange(layer.n_out) if group is None else group
+    return output_axon_counter(network, layer, core_of_row, population_slots)(group)
+
+
+def output_axon_counter(network: QuantisedNetwork, layer: QuantisedLayer, core_of_row: dict[str, np.ndarray], population_slots: int = 0):
+    """``output_axons_per_neuron`` as a function of ``group`` alone, for the many candidate cuts
+    of a partition search: what does not depend on the grouping (discrete and dense axons; each
+    shared projection's distinct (neuron, destination core) pairs) is computed once."""
+    fixed = np.zeros(layer.n_out, dtype=np.int64)
+    shared = []  # (columns, cores, positions, n_cores): each (neuron, core) pair once, in the order of its first synapse
     for consumer in network.consumers(layer.name):
         targets = core_of_row[consumer.name]
         n_cores = int(targets.max()) + 1
@@ -140,22 +147,32 @@ def output_axons_per_neuron(
             coo = sparse.coo_matrix(projection.weights)
             geometry = projection.float_projection.geometry or projection.geometry
             if population_slots and geometry is not None:
-                total += population_slots * _population_axon_owners(coo.col, targets[coo.row], group, geometry, layer.n_out, n_cores)
+                reached = targets[coo.row]
+                _, first = np.unique(coo.col.astype(np.int64) * n_cores + reached, return_index=True)
+                first.sort()
+                shared.append((coo.col[first], reached[first], int(np.prod(geometry.in_shape[1:])), n_cores))
                 continue
             columns.append(coo.col)
             cores.append(targets[coo.row])
         if dense:
-            total += np.unique(targets).size
+            fixed += np.unique(targets).size
         elif columns:
             pairs = _pair_counts(np.concatenate(columns), np.concatenate(cores), layer.n_out, n_cores)
-            total += np.diff(pairs.indptr)
-    return total
+            fixed += np.diff(pairs.indptr)
+
+    def count(group: np.ndarray | None = None) -> np.ndarray:
+        group = np.arange(layer.n_out) if group is None else group
+        total = fixed.copy()
+        for columns, cores, positions, n_cores in shared:
+            total += population_slots * _population_axon_owners(columns, cores, group, positions, layer.n_out, n_cores)
+        return total
+
+    return count
 
 
-def _population_axon_owners(columns: np.ndarray, cores: np.ndarray, group: np.ndarray, geometry, n_in: int, n_cores: int) -> np.ndarray:
+def _population_axon_owners(columns: np.ndarray, cores: np.ndarray, group: np.ndarray, positions: int, n_in: int, n_cores: int) -> np.ndarray:
     """Per source neuron: how many of the distinct (group, input position, destination core)
-    population axons it is counted for (one neuron per axon)."""
-    positions = int(np.prod(geometry.in_shape[1:]))
+    population axons it is counted for (one neuron per axon: the first in ``columns``' order)."""
     keys = (group[columns].astype(np.int64) * positions + columns % positions) * n_cores + cores
     _, first = np.unique(keys, return_index=True)
     return np.bincount(columns[first], minlength=n_in).astype(np.int64)

@@ -39,7 +39,7 @@ from ...errors import DoesNotFitError
 from ...hardware.profile import HardwareProfile
 from ...hardware.topology import place
 from ...neurons import compartment_of
-from ..resources import _pair_counts, output_axons_per_neuron, partition_use
+from ..resources import _pair_counts, output_axon_counter, output_axons_per_neuron, partition_use
 from ..stages import CoreUse, LayerMapping, LayerSlice, MappedNetwork, QuantisedLayer, QuantisedNetwork
 
 MAX_ITERATIONS = 50
@@ -62,9 +62,7 @@ def map_cores(network: QuantisedNetwork, profile: HardwareProfile) -> MappedNetw
         core_of_row = _core_of_row_per_slice(network, plan)
         changed = False
         for layer in network.layers:
-            axons_of = lambda group, layer=layer, core_of_row=core_of_row: output_axons_per_neuron(  # noqa: E731
-                network, layer, core_of_row, group, profile.core.population_axon_slots
-            )
+            axons_of = output_axon_counter(network, layer, core_of_row, profile.core.population_axon_slots)
             if _fits_output_axons(plan[layer.name], axons_of(plan[layer.name]), profile):
                 continue
             split = _split_for_output_axons(layer, axons_of, plan[layer.name], profile, channel_major[layer.name])
@@ -285,9 +283,11 @@ def _split_for_output_axons(
     limit = profile.core.max_output_axons
     per_neuron = axons_of(np.arange(layer.n_out))  # every neuron a slice of its own: the most any neuron needs
     if per_neuron.max(initial=0) > limit:
+        slots = profile.core.population_axon_slots
         raise DoesNotFitError(
-            f"layer {layer.name!r}: a neuron sends spikes to {int(per_neuron.max())} cores, but a core has {limit} output "
-            "axons: make the layers it feeds smaller"
+            f"layer {layer.name!r}: a neuron needs {int(per_neuron.max())} output-axon slots (one per destination core reached by "
+            f"discrete axons" + (f", {slots} per population axon" if slots else "") + f"), but a core has {limit}: make the layers it "
+            "feeds smaller"
         )
     bands = None if channel_major else _row_bands(layer, axons_of, profile)
     if bands is not None:
