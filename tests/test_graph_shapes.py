@@ -203,9 +203,9 @@ def layer_cores(mapped) -> dict[str, int]:
 def test_a_max_pool_costs_no_more_cores_than_the_layer_it_pools(loihi2, loihi1):
     """The OR neurons of a max pool feed the next convolution through population axons: one
     per input position and core reached, shared by the position's channels (nengo-loihi's
-    accounting). Counted as one output axon per neuron and core reached, pool 2 here took
-    8 cores against 2 for the layer it pools (loihi2): its 1,000 neurons each reach the 29
-    cores of l3, which is synapse-memory bound."""
+    accounting). With discrete axons only (one per neuron and core reached) pool 2 needs more
+    cores than the layer it pools: each of its neurons reaches every core of l3, which is
+    synapse-memory bound."""
     graph = snntorch_to_float_graph(MozafariShaped(), input_shape=(6, 12, 12))
     for profile in (loihi2, loihi1):
         cores = layer_cores(compile_network(graph, CompileOptions(profile=profile)).mapped)
