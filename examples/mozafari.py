@@ -45,9 +45,9 @@ from neurodeploy.training.learn import LearnRequest, learn_on_chip  # noqa: E402
 
 DT = 1e-3
 DEFAULTS = dict(window=12, steps=24, patch_threshold=2.0, patch_inhibition=0.0, patch_theta=0.02, patch_a_plus=0.03, patch_decay=2 ** -5,
-                conv_threshold=5.0, readout_threshold=60.0, a_plus=0.05, a_minus=0.05, reward=0.05, punishment=0.02, tau_eligibility=0.01,
-                tau_trace=0.02, readout_decay=2 ** -7, readout_min=0.0, patches=3000, per_class=20, readout_init=0.5, readout_spread=0.05,
-                adaptive=1, batch=100, dropout=0.0)
+                conv_threshold=5.0, readout_threshold=60.0, a_plus=0.05, a_minus=0.4, reward=0.2, punishment=0.2, tau_eligibility=0.01,
+                tau_trace=0.02, readout_decay=0.0, readout_min=0.0, patches=3000, per_class=20, readout_init=0.5, readout_spread=0.05,
+                adaptive=1, batch=100, dropout=0.0, bounds="multiplicative", tau_pre=1.0, reward_window=0.002)
 
 
 # --------------------------------------------------------------------------- input
@@ -160,11 +160,12 @@ def run(features=16, n_train=1347, n_test=450, epochs=4, target="cpu", seed=0, f
     graph = FloatGraph(conv_network(kernel, p), "mozafari", "nir")
     spec = {"neurodeploy-learning": 1, "seed": seed,
             "layers": {"readout": {"source": "pooled",
-                                   "rule": {"kind": "rstdp", "a_plus": p["a_plus"], "a_minus": p["a_minus"], "tau_plus": p["tau_trace"],
+                                   "rule": {"kind": "rstdp", "a_plus": p["a_plus"], "a_minus": p["a_minus"], "tau_plus": p["tau_pre"],
                                             "tau_minus": p["tau_trace"], "tau_eligibility": p["tau_eligibility"], "w_max": 1.0,
-                                            "w_min": -p["readout_min"], "w_decay": p["readout_decay"]},
+                                            "w_min": -p["readout_min"], "w_decay": p["readout_decay"], "bounds": p["bounds"]},
                                    "inhibition": {"k_wta": 1},
                                    "reward": {"source": "label", "reward": p["reward"], "punishment": p["punishment"], "neurons_per_class": p["per_class"],
+                                              "window": p["reward_window"],
                                               "adaptive": bool(p["adaptive"]), "batch": p["batch"]},
                                    "dropout": p["dropout"]}},
             "readout": {"layer": "readout", "decision": "first-spike", "neurons_per_class": p["per_class"]}}

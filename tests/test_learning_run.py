@@ -73,6 +73,9 @@ def test_spec_yaml_round_trip_and_python_api(tmp_path):
                                                  "tau_eligibility": 0.02, "w_max": 1.0},
                                            reward={"source": "data", "adaptive": True}), "adaptive rates follow the first-spike rule"),
     (lambda s: s["layers"]["layer"]["rule"].update(trace_range=0.5), "trace_range: 0.5; a trace holds at least one spike's worth"),
+    (lambda s: s["layers"]["layer"].update(rule={**MULT_RSTDP_SPEC["layers"]["layer"]["rule"], "trace_range": 4},
+                                           reward=MULT_RSTDP_SPEC["layers"]["layer"]["reward"]),
+     "multiplicative rstdp reads the pre trace as an indicator"),
 ])
 def test_spec_errors_are_one_line(change, message):
     raw = stdp_spec()
@@ -203,6 +206,12 @@ RSTDP_SPEC = {"neurodeploy-learning": 1, "seed": 3,
               "readout": {"layer": "layer", "decision": "first-spike"}}
 HOST_SPEC = {**RSTDP_SPEC, "layers": {"layer": {**RSTDP_SPEC["layers"]["layer"], "dropout": 0.5,
                                                 "reward": {**RSTDP_SPEC["layers"]["layer"]["reward"], "adaptive": True, "batch": 3}}}}
+MULT_RSTDP_SPEC = {"neurodeploy-learning": 1, "seed": 3,
+                   "layers": {"layer": {"rule": {"kind": "rstdp", "a_plus": 0.1, "a_minus": 0.05, "tau_plus": 1.0, "tau_minus": 0.02,
+                                                 "tau_eligibility": 0.01, "w_max": 1.0, "bounds": "multiplicative"},
+                                        "inhibition": {"k_wta": 1},
+                                        "reward": {"source": "label", "reward": 0.5, "punishment": 0.05, "neurons_per_class": 1}}},
+                   "readout": {"layer": "layer", "decision": "first-spike"}}
 LOIHI_SPEC = {"neurodeploy-learning": 1, "seed": 5,
               "layers": {"layer": {"rule": {"kind": "loihi", "dw": "2^-1*y0*x1 - 2^-3*x0*y1 + 2^-4*y0*x2*w - 2^-7*u2*w", "epoch": 2,
                                             "x1_impulse": 40, "x1_tau": 12, "x2_impulse": 20.5, "x2_tau": 4, "y1_impulse": 30, "y1_tau": 8},
@@ -226,7 +235,8 @@ def test_dropout_writes_thresholds_between_samples():
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("spec", [None, RSTDP_SPEC, LOIHI_SPEC, HOST_SPEC], ids=["stdp", "rstdp", "loihi", "adaptive-dropout"])
+@pytest.mark.parametrize("spec", [None, RSTDP_SPEC, MULT_RSTDP_SPEC, LOIHI_SPEC, HOST_SPEC],
+                         ids=["stdp", "rstdp", "rstdp-multiplicative", "loihi", "adaptive-dropout"])
 def test_lava_learning_run_is_bit_exact_with_cpu(spec):
     """Each kind of rule, from the specification through lowering to learning, on Lava and on
     the CPU backend: the same weights, thresholds, updates and accuracy after every epoch; with
@@ -242,7 +252,7 @@ def test_lava_learning_run_is_bit_exact_with_cpu(spec):
     q = lambda run: run.compiled.quantised.layer("layer")  # noqa: E731
     assert np.array_equal(q(cpu).projections[0].weights, q(lava).projections[0].weights)
     assert np.array_equal(q(cpu).neurons.vth, q(lava).neurons.vth)
-    if spec not in (RSTDP_SPEC, HOST_SPEC):  # homeostasis: thresholds learned
+    if spec not in (RSTDP_SPEC, MULT_RSTDP_SPEC, HOST_SPEC):  # homeostasis: thresholds learned
         assert (q(cpu).neurons.vth > q(cpu).neurons.vth.min()).any()
 
 
@@ -254,6 +264,33 @@ def test_float_rule_learns_what_the_chip_learns():
     assert abs(chip["mean"] - ideal["mean"]) < 0.25 * ideal["mean"]
     history = float_run.summary["accuracy_by_epoch"]
     assert history[-1]["test_accuracy"] > history[0]["test_accuracy"] + 0.15  # one epoch of 150 digits: clearly learned
+
+
+def test_multiplicative_rstdp_soft_bounds():
+    """bounds: multiplicative R-STDP (Mozafari et al. 2018): a reward pulls the inputs that have
+    spiked towards w_max and every other input towards 0, each in proportion to its distance
+    from that bound; the float rule does so, and the engine equals the numpy reference."""
+    kw = dict(neurons=10, n_train=30, n_test=10, steps=40, epochs=1)
+    graph, train, _ = small_problem(neurons=10, n_train=30, n_test=10, steps=40)
+    before = np.asarray(graph.graph.nodes["synapses"].weight)
+    silent = train.values.sum(axis=(0, 1)) == 0  # inputs that never spike in training
+    layer = MULT_RSTDP_SPEC["layers"]["layer"]
+    spec = {**MULT_RSTDP_SPEC, "layers": {"layer": {**layer, "reward": {**layer["reward"], "punishment": 0.0}}}}
+    runs = {target: learn(target, spec=spec, **kw) for target in ("float", "cpu", "cpu-numpy")}
+    for run in runs.values():
+        assert run.summary["accuracy_by_epoch"][-1]["spikes_per_sample"] > 0.5
+    rule = runs["cpu"].summary["layers"][0]["rule_strings"]
+    assert not rule.get("dt") and all(term in rule["dw"] for term in ("u0*y2*x1*(255-w)", "u0*y2*(x1-127)*w", "u0*y3*x1*w"))
+    assert runs["cpu"].summary["layers"][0]["weights_after"] == runs["cpu-numpy"].summary["layers"][0]["weights_after"]
+    after = np.asarray(runs["float"].model.graph.graph.nodes["synapses"].weight)
+    assert silent.sum() >= 4 and after.min() >= 0 and after.max() <= 1
+    assert np.all(after[:, silent] <= before[:, silent] + 1 / 255)  # only depressed (no punishment here)
+    rewarded = np.flatnonzero((after[:, silent] < 0.9 * before[:, silent]).all(axis=1))
+    assert rewarded.size >= 1
+    for row in rewarded:  # depression in proportion to w: one factor for all of a neuron's silent inputs (learned from 8-bit weights)
+        large = silent & (before[row] > 0.2)
+        ratio = after[row, large] / before[row, large]
+        assert ratio.std() < 0.02 * ratio.mean()
 
 
 def test_rstdp_first_spike_readout_learns():

@@ -18,7 +18,7 @@ def test_mozafari_learns_features_then_a_rewarded_readout():
     assert out["feature_spikes_per_patch"] > 0.2  # the patch layer answers (1-WTA: at most one spike)
     assert out["feature_weights"][0] != out["feature_weights"][1]  # the kernel was learned
     assert 0.3 < out["readout_spikes_per_sample"] <= 1.0  # 1-WTA readout: at most one spike per sample
-    assert "t*y2" in out["readout_rule"]["dw"] and "t*y3" in out["readout_rule"]["dw"]  # reward and punishment
+    assert "y2*x1*(255-w)" in out["readout_rule"]["dw"] and "y3*x1*w" in out["readout_rule"]["dw"]  # reward and punishment, soft bounds
     assert out["readout_weights"][0] != out["readout_weights"][1]
     assert len(out["accuracy_by_epoch"]) == 2 and 0 <= out["test_accuracy_wta"] <= 1
 

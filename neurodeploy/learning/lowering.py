@@ -16,7 +16,9 @@ the quantise pass so that w_max takes the top of the 8-bit mantissa, ``weight_bo
     stdp        dw = -S- x0 y1 + S+ y0 x1 (additive); multiplicative: S+ y0 x1 (W - w) and
                 -S- x0 y1 (w - W_min), W the integer bound, shifted by Lava's width rule (>> 5)
     rstdp       dt = S+ y0 x1 - S- x0 y1 - c u0 t (eligibility in the tag, decaying by c per
-                epoch); dw = G u0 t y2 - G u0 t y3 (y2 the reward, y3 the punishment magnitude)
+                epoch); dw = G u0 t y2 - G u0 t y3 (y2 the reward, y3 the punishment magnitude);
+                multiplicative: dw = S+ u0 y2 x1 (W - w) + S- u0 y2 (x1 - I) (w - W_min)
+                - S+ u0 y3 x1 (w - W_min), the pre trace x1 an indicator (impulse I = the trace's top)
     thresholds  theta_plus in state units, rounded to a multiple of 2**threshold_shift (so the
                 learned threshold is a threshold mantissa again), its decay 12 bits
     epoch       a power of two no larger than 2**epoch_exponent_max
@@ -366,6 +368,8 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
         table.append(LoweredValue("w_max", rule.w_max, f"{top} ({'mixed' if mixed else 'excitatory'} sign mode)", top / k, "weight"))
         return lowered, float_rule
     # R-STDP: eligibility in tag_1, reward on y2 and punishment on y3 (docs/learning.md)
+    if rule.bounds == "multiplicative":
+        return _soft_bounded_rstdp(entry, limits, seed, epoch, taus, top, k, mixed, table, notes, where)
     impulse = cap or DEFAULT_RSTDP_IMPULSE
     largest = max(rule.a_plus, rule.a_minus)
     tag_top = 2 ** limits.tag_bits - 1
@@ -405,6 +409,58 @@ def _lower_stdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, dt:
                            post_trace_tau=taus["tau_minus"][0], post_trace_impulse=float(impulse))
     table.append(LoweredValue("w_max", rule.w_max, f"{top} ({'mixed' if mixed else 'excitatory'} sign mode)", top / k, "weight"))
     notes.append(f"{where}: R-STDP eligibility held in tag_1 ({k_tag:.3g} tag units per weight unit); reward on y2, punishment on y3")
+    return lowered, float_rule
+
+
+def _soft_bounded_rstdp(entry: LayerLearning, limits: LearningEngineSpec, seed: int, epoch: int, taus: dict, top: int, k: float,
+                        mixed: bool, table, notes, where):
+    """Multiplicative R-STDP (Mozafari et al. 2018): while the reward unit rewards a neuron (y2)
+    each input that has spiked in the sample (x1 = I, one spike fills the trace) moves towards
+    W, every other input towards W_min, each by its distance; a punishment (y3) moves the inputs
+    that have spiked towards W_min (the others stay: raising them, as anti-STDP does, makes a
+    punished neuron's weights larger and so its first spikes earlier):
+
+        dw = S+ u0 y2 x1 (W - w) + S- u0 y2 (x1 - I) (w - W_min) - S+ u0 y3 x1 (w - W_min)
+
+    >> 12 by Lava's widths (7 + 7 + 9 + 4 - 15); the reward's y2 and the scales chosen together."""
+    rule, reward = entry.rule, entry.reward
+    impulse = 2 ** limits.trace_bits - 1
+    span = 2 * top if mixed else top
+    low = f"(w+{top})" if mixed else "w"
+    r_top = max(reward.reward, reward.punishment) if reward is not None else 1.0
+    r_top = r_top if r_top > 0 else 1.0
+    shift = 2.0 ** 12
+    # per unit of y2 (y2 = y_top for r_top), of x1 and of weight LSB of distance: w moves by a r k (distance / span) per step
+    per = {name: a * k * r_top / (impulse * span) for name, a in (("a_plus", rule.a_plus), ("a_minus", rule.a_minus)) if a > 0}
+    if not per:
+        raise SpecError(f"{where}.rule: a_plus and a_minus are both 0: nothing to learn")
+    y_top, _, _ = impulse_and_scale(shift * min(per.values()), limits)  # the smaller rate at the smallest scale, the larger above it
+    products, floats = [], []
+    for name, exact in per.items():
+        exact = exact / y_top
+        m, e = scale_only(shift * exact, limits)
+        lit = literal(m, e)
+        if name == "a_plus":
+            products += [f"+{lit}*u0*y2*x1*({top}-w)", f"-{lit}*u0*y3*x1*{low}"]
+            floats += [FloatProduct("weights", "u", -exact, (("y2", 0.0, False), ("x1", 0.0, False), ("w", -float(top), False)), 0),
+                       FloatProduct("weights", "u", -exact, (("y3", 0.0, False), ("x1", 0.0, False), ("w", float(top) if mixed else 0.0, False)), 0)]
+        else:
+            products += [f"+{lit}*u0*y2*(x1-{impulse})*{low}"]
+            floats += [FloatProduct("weights", "u", exact, (("y2", 0.0, False), ("x1", -float(impulse), False),
+                                                           ("w", float(top) if mixed else 0.0, False)), 0)]
+        a = getattr(rule, name)
+        effective = m * 2.0 ** e / shift * y_top * impulse * span / (k * r_top)
+        table.append(LoweredValue(name, a, f"{lit} x y2 {y_top} x impulse {impulse} x distance to the bound >> 12", effective,
+                                  "share of the distance to the bound per unit reward"))
+    products += _weight_decay(rule, limits, floats, table)
+    lowered = rules.three_factor_rule(dw=" ".join(products).lstrip("+"), x1_impulse=impulse, x1_tau=taus["tau_plus"][1],
+                                      post_trace_tau=taus["tau_minus"][1], post_trace_impulse=impulse, t_epoch=epoch, rng_seed=seed)
+    float_rule = FloatRule(products=tuple(floats), reward_top=float(y_top), x_impulse=(float(impulse), 0.0), x_tau=(taus["tau_plus"][0], 0.0),
+                           y_impulse=(0.0, 0.0, 0.0), y_tau=(0.0, 0.0, 0.0), t_epoch=epoch, three_factor=True,
+                           post_trace_tau=taus["tau_minus"][0], post_trace_impulse=float(impulse))
+    table.append(LoweredValue("w_max", rule.w_max, f"{top} ({'mixed' if mixed else 'excitatory'} sign mode)", top / k, "weight"))
+    notes.append(f"{where}: multiplicative R-STDP: the pre trace is an indicator (impulse {impulse}); reward on y2 (= {y_top} for "
+                 f"{r_top:g}), punishment on y3; no eligibility trace (tau_eligibility unused)")
     return lowered, float_rule
 
 

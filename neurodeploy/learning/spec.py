@@ -75,7 +75,14 @@ class RSTDP:
     """Reward-modulated STDP. The STDP pairs (a_plus, a_minus, tau_plus, tau_minus, as in
     ``STDP``) accumulate in an eligibility trace e per synapse that decays with
     tau_eligibility; each step w += e * r, r the reward of the post neuron (``Reward``);
-    ``w_decay`` as in ``STDP`` (at a post spike, w shrinks by w_decay w)."""
+    ``w_decay`` as in ``STDP`` (at a post spike, w shrinks by w_decay w).
+
+    ``multiplicative`` (Mozafari et al. 2018, soft bounds, no eligibility trace): each step a
+    neuron is rewarded (r), every input that has spiked in the sample (its pre trace, filled by
+    one spike, read as an indicator) gains a_plus r (w_max - w) / (w_max - w_min) and every
+    other input loses a_minus r (w - w_min) / (w_max - w_min); each step it is punished (p),
+    the inputs that have spiked lose a_plus p (w - w_min) / (w_max - w_min) and the others
+    are left alone (tau_eligibility and tau_minus unused)."""
 
     a_plus: float
     a_minus: float
@@ -87,6 +94,7 @@ class RSTDP:
     w_decay: float = 0.0
     epoch: int = 1
     trace_range: float = 0.0  # as in STDP; 0: an impulse of half the trace
+    bounds: str = "additive"
     kind: str = "rstdp"
 
 
@@ -356,8 +364,11 @@ def _rule(raw: Any, where: _Where):
         _number(rule.trace_range, where.at("trace_range"), low=0)
         if 0 < rule.trace_range < 1:
             raise SpecError(f"{where.at('trace_range')}: {rule.trace_range:g}; a trace holds at least one spike's worth: use 0 (unset) or >= 1")
-    if isinstance(rule, STDP):
+    if isinstance(rule, (STDP, RSTDP)):
         _choice(rule.bounds, BOUNDS, where.at("bounds"))
+    if isinstance(rule, RSTDP) and rule.bounds == "multiplicative" and rule.trace_range:
+        raise SpecError(f"{where.at('trace_range')}: {rule.trace_range:g}; multiplicative rstdp reads the pre trace as an indicator "
+                        "(one spike fills it): leave trace_range unset")
     if isinstance(rule, (STDP, RSTDP)):
         _number(rule.w_decay, where.at("w_decay"), low=0)
         if rule.w_decay > 1:
