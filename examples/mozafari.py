@@ -10,9 +10,11 @@ latency coding, a convolutional layer trained with STDP and k-WTA, and a reward-
              adaptive thresholds on random 2x5x5 patches of the training images; the learned
              weights are then the convolution's kernel (learned_patch.nir -> the conv network)
     pool     2x2 sum pooling into IF neurons that fire on any input spike
-    readout  200 neurons (20 per class, as Mozafari et al. 2019) learning with R-STDP from the
-             pooled spikes: 1-WTA, the first-spike reward rule (+reward for the correct first
-             spiker, punishment otherwise), rates adapted by the host to the previous batch's
+    readout  200 neurons (20 per class, as Mozafari et al. 2019) learning with multiplicative
+             R-STDP (weights in [0, 1], soft bounds; the inputs that have spiked rise under a
+             reward, the others fall) from the pooled spikes: 1-WTA, the first-spike reward rule
+             (+reward for the correct first spiker, punishment otherwise, for the two steps after
+             its spike), rates adapted by the host to the previous batch's
              hit and miss rates (Mozafari et al. 2018), optional dropout; a threshold high enough
              that the first spike comes once most pooled spikes have arrived. Its class is the
              sample's answer, read with the layer's k-WTA (test_accuracy_wta) and on the
@@ -45,7 +47,7 @@ from neurodeploy.training.learn import LearnRequest, learn_on_chip  # noqa: E402
 
 DT = 1e-3
 DEFAULTS = dict(window=12, steps=24, patch_threshold=2.0, patch_inhibition=0.0, patch_theta=0.02, patch_a_plus=0.03, patch_decay=2 ** -5,
-                conv_threshold=5.0, readout_threshold=60.0, a_plus=0.05, a_minus=0.4, reward=0.2, punishment=0.2, tau_eligibility=0.01,
+                conv_threshold=5.0, readout_threshold=60.0, a_plus=0.05, a_minus=0.8, reward=0.2, punishment=0.2, tau_eligibility=0.01,
                 tau_trace=0.02, readout_decay=0.0, readout_min=0.0, patches=3000, per_class=20, readout_init=0.5, readout_spread=0.05,
                 adaptive=1, batch=100, dropout=0.0, bounds="multiplicative", tau_pre=1.0, reward_window=0.002)
 
