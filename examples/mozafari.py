@@ -10,15 +10,18 @@ latency coding, a convolutional layer trained with STDP and k-WTA, and a reward-
              adaptive thresholds on random 2x5x5 patches of the training images; the learned
              weights are then the convolution's kernel (learned_patch.nir -> the conv network)
     pool     2x2 sum pooling into IF neurons that fire on any input spike
-    readout  200 neurons (20 per class, as Mozafari et al. 2019) learning with multiplicative
-             R-STDP (weights in [0, 1], soft bounds; the inputs that have spiked rise under a
-             reward, the others fall) from the pooled spikes: 1-WTA, the first-spike reward rule
-             (+reward for the correct first spiker, punishment otherwise, for the two steps after
-             its spike), rates adapted by the host to the previous batch's
-             hit and miss rates (Mozafari et al. 2018), optional dropout; a threshold high enough
-             that the first spike comes once most pooled spikes have arrived. Its class is the
-             sample's answer, read with the layer's k-WTA (test_accuracy_wta) and on the
-             deployed network without it (test_accuracy)
+    readout  200 neurons (20 per class, as Mozafari et al. 2019) learning with R-STDP from the
+             pooled spikes, 1-WTA and the first-spike reward rule (+reward for the correct first
+             spiker, punishment otherwise, for the two steps after its spike). The rule (Loihi's
+             sum-of-products form) moves a rewarded neuron's weights towards its input's spike
+             counts (the pre trace counts up to three spikes) and lowers a punished neuron's
+             weights on the inputs that spiked. Between batches of 100 samples the host rescales
+             each neuron's weights to one L2 norm (``normalise``), so that v is a normalised match
+             of the input with the neuron's prototype; a bias ramps every neuron's v so that the
+             first spike comes once the input has arrived, from the best match. The initial
+             weights are the pooled spike counts of 20 training digits per class (the host
+             imprints them). Its class is the sample's answer, read with the layer's k-WTA
+             (test_accuracy_wta) and on the deployed network without it (test_accuracy)
 
     python examples/mozafari.py [--features 16] [--train 1347] [--epochs 4] [--target cpu]
 
@@ -46,10 +49,12 @@ from neurodeploy.learning.spec import spec_from_dict  # noqa: E402
 from neurodeploy.training.learn import LearnRequest, learn_on_chip  # noqa: E402
 
 DT = 1e-3
-DEFAULTS = dict(window=12, steps=24, patch_threshold=2.0, patch_inhibition=0.0, patch_theta=0.02, patch_a_plus=0.03, patch_decay=2 ** -5,
-                conv_threshold=5.0, readout_threshold=60.0, a_plus=0.05, a_minus=0.8, reward=0.2, punishment=0.2, tau_eligibility=0.01,
-                tau_trace=0.02, readout_decay=0.0, readout_min=0.0, patches=3000, per_class=20, readout_init=0.5, readout_spread=0.05,
-                adaptive=1, batch=100, dropout=0.0, bounds="multiplicative", tau_pre=1.0, reward_window=0.002)
+DEFAULTS = dict(window=12, steps=36, patch_threshold=2.0, patch_inhibition=0.0, patch_theta=0.02, patch_a_plus=0.03, patch_decay=2 ** -5,
+                conv_threshold=5.0, readout_threshold=80.0, readout_bias=1.2, readout_norm=4.0, count_cap=3, reward=0.33, punishment=1.0,
+                patches=3000, per_class=20, imprint_seed=0, adaptive=0, batch=100, dropout=0.0, reward_window=0.002)
+# the readout's rule in Loihi's form: under reward (y2) w moves towards 255 x1 / 127 (x1 the pre trace, 127 // count_cap per
+# spike: the input's spike count, up to count_cap, in weight units), under punishment (y3) the inputs that spiked lose w x1 / 127
+READOUT_RULE = "1*2^-7*u0*y2*x1*(255-w) + 1*2^-7*u0*y2*(x1-127)*w - 1*2^-7*u0*y3*x1*w"
 
 
 # --------------------------------------------------------------------------- input
@@ -109,14 +114,14 @@ def patches(spikes: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- networks
-def conv_network(kernel: np.ndarray, p: dict) -> nir.NIRGraph:
+def conv_network(kernel: np.ndarray, readout: np.ndarray, p: dict) -> nir.NIRGraph:
     """input (2,8,8) -> conv (K,2,5,5) -> IF (K,8,8) -> sum pool 2x2 -> IF (K,4,4) -> flatten ->
-    linear -> readout IF (20)."""
+    affine (``readout`` weights, the bias ramp) -> readout IF. The readout resets by subtraction
+    (after its one k-WTA spike it makes no difference) so that the quantiser keeps the threshold
+    plus a step's largest input within the 24-bit v: the k-WTA picks the first spiker by the
+    largest v, which must not saturate at the threshold."""
     k = kernel.shape[0]
-    rng = np.random.default_rng(0)
-    n = 10 * p["per_class"]
-    # alike initial weights (Mozafari et al.: 0.8 +- 0.05 of 1): which neuron wins is decided by the input, not by the draw
-    readout = rng.uniform(p["readout_init"] - p["readout_spread"], p["readout_init"] + p["readout_spread"], (n, k * 16))
+    n = len(readout)
     one = lambda shape: np.ones(shape)  # noqa: E731
     nodes = {
         "input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
@@ -125,13 +130,37 @@ def conv_network(kernel: np.ndarray, p: dict) -> nir.NIRGraph:
         "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
         "pooled": nir.IF(r=one((k, 4, 4)) / DT, v_threshold=0.5 * one((k, 4, 4)), v_reset=np.zeros((k, 4, 4))),
         "flatten": nir.Flatten(input_type={"input": np.array([k, 4, 4])}, start_dim=0),
-        "synapses": nir.Linear(weight=readout),
-        "readout": nir.IF(r=one(n) / DT, v_threshold=p["readout_threshold"] * one(n), v_reset=np.zeros(n)),
+        "synapses": nir.Affine(weight=readout, bias=p["readout_bias"] * one(n)),
+        "readout": nir.IF(r=one(n) / DT, v_threshold=p["readout_threshold"] * one(n), v_reset=np.zeros(n), metadata={"reset": "subtract"}),
         "output": nir.Output(output_type={"output": np.array([n])}),
     }
     edges = [("input", "conv"), ("conv", "features"), ("features", "pool"), ("pool", "pooled"), ("pooled", "flatten"),
              ("flatten", "synapses"), ("synapses", "readout"), ("readout", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": DT})
+
+
+def pooled_spikes(kernel: np.ndarray, maps: np.ndarray, labels, target: str, p: dict) -> np.ndarray:
+    """The pooled layer's spikes on ``maps`` (steps, n, 128), as the chosen target runs the network: (steps, n, K*16)."""
+    from neurodeploy.backends import TARGETS, RunRequest
+    from neurodeploy.encoders import to_integer_input
+    from neurodeploy.ir.passes import CompileOptions, compile_network
+
+    data = batch(maps, labels, (2, 8, 8), "DoG latency digits")
+    graph = FloatGraph(conv_network(kernel, np.ones((1, kernel.shape[0] * 16)), p), "mozafari", "nir")
+    compiled = compile_network(graph, CompileOptions(profile=load_profile("loihi2"), dt=DT, input_encoding=data.encoding, dialect="nir"))
+    chosen = TARGETS.get(target)
+    inputs = data.values if chosen.stage == "normalised" else to_integer_input(data, compiled.quantised)
+    return chosen.run(compiled.stage(chosen.stage), inputs, RunRequest(record_spikes=True)).rasters["pooled"]
+
+
+def imprinted(pooled: np.ndarray, labels: np.ndarray, p: dict) -> np.ndarray:
+    """Initial readout weights: neuron i (class i // per_class) holds the pooled spike counts
+    (up to count_cap, over count_cap) of a random training digit of its class, rescaled to the
+    L2 norm readout_norm and clipped to [0, 1] (the host writes them before learning)."""
+    rng = np.random.default_rng(p["imprint_seed"])
+    pick = np.concatenate([rng.choice(np.nonzero(labels == c)[0], p["per_class"], replace=False) for c in range(10)])
+    w = np.minimum(pooled[:, pick].sum(axis=0), p["count_cap"]) / p["count_cap"]
+    return np.clip(w * (p["readout_norm"] / np.linalg.norm(w, axis=1))[:, None], 0.0, 1.0)
 
 
 def learn_features(train_spikes, features: int, epochs: int, target: str, seed: int, p: dict):
@@ -159,21 +188,21 @@ def run(features=16, n_train=1347, n_test=450, epochs=4, target="cpu", seed=0, f
     train_maps = latency(dog(x_train), p["window"], p["steps"])
     test_maps = latency(dog(x_test), p["window"], p["steps"])
     kernel, feature_summary = learn_features(train_maps.reshape(p["steps"], n_train, 2, 8, 8), features, feature_epochs, target, seed, p)
-    graph = FloatGraph(conv_network(kernel, p), "mozafari", "nir")
+    readout = imprinted(pooled_spikes(kernel, train_maps, y_train, target, p), y_train, p)
+    graph = FloatGraph(conv_network(kernel, readout, p), "mozafari", "nir")
+    rule = {"kind": "loihi", "three_factor": True, "dw": READOUT_RULE, "x1_impulse": 127 // p["count_cap"], "x1_tau": 65535,
+            "post_trace_tau": 20, "post_trace_impulse": 127}
     spec = {"neurodeploy-learning": 1, "seed": seed,
-            "layers": {"readout": {"source": "pooled",
-                                   "rule": {"kind": "rstdp", "a_plus": p["a_plus"], "a_minus": p["a_minus"], "tau_plus": p["tau_pre"],
-                                            "tau_minus": p["tau_trace"], "tau_eligibility": p["tau_eligibility"], "w_max": 1.0,
-                                            "w_min": -p["readout_min"], "w_decay": p["readout_decay"], "bounds": p["bounds"]},
-                                   "inhibition": {"k_wta": 1},
+            "layers": {"readout": {"source": "pooled", "rule": rule, "inhibition": {"k_wta": 1},
                                    "reward": {"source": "label", "reward": p["reward"], "punishment": p["punishment"], "neurons_per_class": p["per_class"],
-                                              "window": p["reward_window"],
-                                              "adaptive": bool(p["adaptive"]), "batch": p["batch"]},
+                                              "window": p["reward_window"], "adaptive": bool(p["adaptive"]), "batch": p["batch"]},
+                                   "normalise": {"weights": p["readout_norm"], "norm": 2, "batch": p["batch"]},
                                    "dropout": p["dropout"]}},
             "readout": {"layer": "readout", "decision": "first-spike", "neurons_per_class": p["per_class"]}}
+    # one v scale across the readout (not one per neuron): its k-WTA compares v between neurons
     request = LearnRequest(spec=spec_from_dict(spec, "mozafari readout"), target=target, epochs=epochs, profile=load_profile("loihi2"),
                            train=batch(train_maps, y_train, (2, 8, 8), "DoG latency digits"),
-                           test=batch(test_maps, y_test, (2, 8, 8), "DoG latency digits"), seed=seed, dialect="nir")
+                           test=batch(test_maps, y_test, (2, 8, 8), "DoG latency digits"), seed=seed, dialect="nir", weight_scaling="layer")
     learned = learn_on_chip(LoadedModel(graph), request)
     history = learned.summary["accuracy_by_epoch"]
     readout = learned.summary["layers"][0]

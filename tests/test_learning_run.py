@@ -69,6 +69,8 @@ def test_spec_yaml_round_trip_and_python_api(tmp_path):
     (lambda s: s["layers"]["layer"]["rule"].pop("a_plus"), "missing a_plus"),
     (lambda s: s["readout"].update(decision="vote"), "readout.decision: 'vote'"),
     (lambda s: s["layers"]["layer"].update(dropout=1.0), "layers.layer.dropout: 1.0 must be below 1"),
+    (lambda s: s["layers"]["layer"].update(normalise={"weights": 0}), "layers.layer.normalise.weights: 0 must be > 0"),
+    (lambda s: s["layers"]["layer"].update(normalise={"weights": 1.0, "norm": 3}), "layers.layer.normalise.norm: 3; choose one of 1, 2"),
     (lambda s: s["layers"]["layer"].update(rule={"kind": "rstdp", "a_plus": 0.1, "a_minus": 0.1, "tau_plus": 0.02, "tau_minus": 0.02,
                                                  "tau_eligibility": 0.02, "w_max": 1.0},
                                            reward={"source": "data", "adaptive": True}), "adaptive rates follow the first-spike rule"),
@@ -219,6 +221,25 @@ LOIHI_SPEC = {"neurodeploy-learning": 1, "seed": 5,
               "readout": {"layer": "layer", "decision": "label-assignment"}}
 
 
+NORM_SPEC = {**HOST_SPEC, "layers": {"layer": {**HOST_SPEC["layers"]["layer"], "normalise": {"weights": 1.5, "norm": 2, "batch": 2}}}}
+
+
+def test_normalise_rescales_each_neurons_weights_between_batches(tmp_path):
+    """normalise: before every batch and after the last sample the host rescales each neuron's
+    weights to one L2 norm (integer weights on the chip, exact for the float rule); the engine
+    and the numpy reference agree; the YAML holds it."""
+    kw = dict(neurons=8, n_train=9, n_test=6, steps=30, epochs=1)
+    runs = {target: learn(target, spec=NORM_SPEC, **kw) for target in ("cpu", "cpu-numpy", "float")}
+    assert runs["cpu"].summary["accuracy_by_epoch"][-1]["spikes_per_sample"] >= 0.5
+    assert runs["cpu"].summary["layers"][0]["weights_after"] == runs["cpu-numpy"].summary["layers"][0]["weights_after"]
+    for target, tolerance in (("cpu", 0.02), ("float", 1e-9)):
+        w = np.asarray(runs[target].model.graph.graph.nodes["synapses"].weight)
+        assert np.allclose(np.linalg.norm(w, axis=1), 1.5, rtol=tolerance), target
+    path = tmp_path / "rules.yaml"
+    path.write_text(spec_from_dict(NORM_SPEC).to_yaml())
+    assert load_spec(path).layer("layer").normalise == spec_from_dict(NORM_SPEC).layer("layer").normalise
+
+
 def test_dropout_writes_thresholds_between_samples():
     """dropout: the host raises a share of the neurons' thresholds out of reach for each sample
     and writes them back after it; the engine and the numpy reference agree, and neurons drop."""
@@ -235,12 +256,13 @@ def test_dropout_writes_thresholds_between_samples():
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("spec", [None, RSTDP_SPEC, MULT_RSTDP_SPEC, LOIHI_SPEC, HOST_SPEC],
-                         ids=["stdp", "rstdp", "rstdp-multiplicative", "loihi", "adaptive-dropout"])
+@pytest.mark.parametrize("spec", [None, RSTDP_SPEC, MULT_RSTDP_SPEC, LOIHI_SPEC, NORM_SPEC],
+                         ids=["stdp", "rstdp", "rstdp-multiplicative", "loihi", "adaptive-dropout-normalise"])
 def test_lava_learning_run_is_bit_exact_with_cpu(spec):
     """Each kind of rule, from the specification through lowering to learning, on Lava and on
     the CPU backend: the same weights, thresholds, updates and accuracy after every epoch; with
-    the host's rate and threshold writes between samples (adaptive rates, dropout) too."""
+    the host's rate, threshold and weight writes between samples (adaptive rates, dropout,
+    normalise) too."""
     kw = dict(neurons=6, n_train=6, n_test=6, steps=30, epochs=2)
     cpu, lava = learn("cpu", spec=spec, **kw), learn("loihi-sim", spec=spec, **kw)
     assert cpu.summary["accuracy_by_epoch"][-1]["spikes_per_sample"] >= 1
@@ -252,7 +274,7 @@ def test_lava_learning_run_is_bit_exact_with_cpu(spec):
     q = lambda run: run.compiled.quantised.layer("layer")  # noqa: E731
     assert np.array_equal(q(cpu).projections[0].weights, q(lava).projections[0].weights)
     assert np.array_equal(q(cpu).neurons.vth, q(lava).neurons.vth)
-    if spec not in (RSTDP_SPEC, MULT_RSTDP_SPEC, HOST_SPEC):  # homeostasis: thresholds learned
+    if spec not in (RSTDP_SPEC, MULT_RSTDP_SPEC, NORM_SPEC):  # homeostasis: thresholds learned
         assert (q(cpu).neurons.vth > q(cpu).neurons.vth.min()).any()
 
 

@@ -13,12 +13,12 @@ import stdp_window  # noqa: E402
 
 
 def test_mozafari_learns_features_then_a_rewarded_readout():
-    # a quarter of the features, so a quarter of the readout's input: a quarter of its threshold; two batches of adaptive rates
-    out = mozafari.run(features=4, n_train=120, n_test=60, epochs=1, patches=300, readout_threshold=15.0, batch=60, per_class=4)
+    # a quarter of the features, so a quarter of the readout's input: a lower threshold and ramp; two host batches
+    out = mozafari.run(features=4, n_train=120, n_test=60, epochs=1, patches=300, readout_threshold=30.0, readout_bias=0.6, batch=60, per_class=4)
     assert out["feature_spikes_per_patch"] > 0.2  # the patch layer answers (1-WTA: at most one spike)
     assert out["feature_weights"][0] != out["feature_weights"][1]  # the kernel was learned
     assert 0.3 < out["readout_spikes_per_sample"] <= 1.0  # 1-WTA readout: at most one spike per sample
-    assert "y2*x1*(255-w)" in out["readout_rule"]["dw"] and "y3*x1*w" in out["readout_rule"]["dw"]  # reward and punishment, soft bounds
+    assert "y2*x1*(255-w)" in out["readout_rule"]["dw"] and "y3*x1*w" in out["readout_rule"]["dw"]  # reward and punishment
     assert out["readout_weights"][0] != out["readout_weights"][1]
     assert len(out["accuracy_by_epoch"]) == 2 and 0 <= out["test_accuracy_wta"] <= 1
 

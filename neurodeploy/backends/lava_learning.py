@@ -58,6 +58,10 @@ class LavaLearningLayer:
         self._runtime_up = False
         rows = max(1, total_steps // sample_steps) if weights_after_each_sample else 1
         self.files = self._create_files(rows)
+        from ..learning.program import truncate_weights
+
+        # the weights as the learning synapses hold them, until a sample ends (what the host reads before the first)
+        np.load(self.files["weights_after"], mmap_mode="r+")[:] = truncate_weights(program.weights, program.sign_mode, program.num_weight_bits)
         self._build()
 
     # files -----------------------------------------------------------------
@@ -191,6 +195,17 @@ class LavaLearningLayer:
         else:
             self.neurons.theta.init = value
         np.load(self.files["theta_now"], mmap_mode="r+")[0] = value  # what theta() reads until the next sample ends
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Write the learning synapses' weights into the paused runtime (the host's write between samples)."""
+        if self._runtime_up:
+            current = self.dense.weights.get()
+            self.dense.weights.set(np.asarray(weights).astype(current.dtype).reshape(current.shape))
+        else:
+            self.dense.weights.init = np.asarray(weights).astype(np.asarray(self.dense.weights.init).dtype)
+        after = np.load(self.files["weights_after"], mmap_mode="r+")
+        if after.shape[0] == 1:
+            after[0] = weights  # what weights_after() reads until the next sample ends
 
     def weights_after(self) -> np.ndarray:
         """The weights after each sample (``weights_after_each_sample``), else after the last one."""

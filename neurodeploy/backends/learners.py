@@ -73,6 +73,10 @@ class Learner:
         """Write the post neurons' thresholds (between samples)."""
         raise NotImplementedError
 
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Write the learning synapses' weights (integer units; the float rule's real-valued), between samples."""
+        raise NotImplementedError
+
     def _run(self, pre, rewards, labels) -> np.ndarray:
         raise NotImplementedError
 
@@ -125,6 +129,9 @@ class CpuLearner(_EngineLearner):
     def set_thresholds(self, theta: np.ndarray) -> None:
         self.layer.theta[...] = theta
 
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.layer.weights[...] = weights
+
     def weights(self) -> np.ndarray:
         return self.layer.weights.astype(np.int64)
 
@@ -145,6 +152,9 @@ class ReferenceLearner(_EngineLearner):
 
     def set_thresholds(self, theta: np.ndarray) -> None:
         self.layer.state.theta = np.asarray(theta).astype(np.int32)
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.layer.state.weights = np.asarray(weights).astype(self.layer.state.weights.dtype)
 
     def weights(self) -> np.ndarray:
         return self.layer.state.weights.astype(np.int64)
@@ -170,6 +180,9 @@ class FloatLearner(_EngineLearner):
 
     def set_thresholds(self, theta: np.ndarray) -> None:
         self.layer.theta = np.asarray(theta, np.float64).copy()
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.layer.weights = np.asarray(weights, np.float64).copy()
 
     def answers(self, pre: np.ndarray) -> np.ndarray:
         import copy
@@ -207,6 +220,9 @@ class LavaLearner(Learner):
 
     def set_thresholds(self, theta: np.ndarray) -> None:
         self.layer.set_thresholds(theta)
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.layer.set_weights(weights)
 
     def weights(self) -> np.ndarray:
         return self.layer.weights_after()[-1].astype(np.int64)

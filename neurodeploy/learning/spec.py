@@ -170,6 +170,19 @@ class Reward:
 
 
 @dataclass(frozen=True)
+class Normalise:
+    """A host step between batches (docs/learning.md): before every ``batch`` samples, and
+    after the last, the host reads the layer's weights and rescales each neuron's input weights
+    to the ``norm`` norm (1 or 2) ``weights`` (NIR units; clipped to the rule's bounds), as
+    Diehl & Cook normalise theirs. v is then a normalised match w.x / |w| of the input with the
+    neuron's weights, so a neuron with many large weights has no head start in a first-spike race."""
+
+    weights: float
+    norm: int = 2
+    batch: int = 100
+
+
+@dataclass(frozen=True)
 class LayerLearning:
     """How one layer's input synapses learn."""
 
@@ -180,6 +193,7 @@ class LayerLearning:
     inhibition: Inhibition = field(default_factory=Inhibition)
     reward: Reward | None = None
     dropout: float = 0.0  # while learning, the share of the layer's neurons the host disables for each sample
+    normalise: Normalise | None = None  # thresholds set by the host from the weights between batches
 
 
 @dataclass(frozen=True)
@@ -223,6 +237,8 @@ class LearningSpec:
                 item["reward"] = _plain(entry.reward)
             if entry.dropout:
                 item["dropout"] = entry.dropout
+            if entry.normalise is not None:
+                item["normalise"] = _plain(entry.normalise)
             layers[entry.layer] = item
         out: dict[str, Any] = {VERSION_KEY: self.version, "seed": self.seed, "reset_between_samples": self.reset_between_samples,
                                "layers": layers}
@@ -301,7 +317,7 @@ def _known(raw: dict, allowed, where: _Where, what: str) -> None:
 def _layer(name: str, item: Any, where: _Where) -> LayerLearning:
     if not isinstance(item, dict):
         raise SpecError(f"{where}: must be a mapping with 'rule' (and optionally source, homeostasis, inhibition, reward)")
-    _known(item, ("source", "rule", "homeostasis", "inhibition", "reward", "dropout"), where, "")
+    _known(item, ("source", "rule", "homeostasis", "inhibition", "reward", "dropout", "normalise"), where, "")
     if "rule" not in item:
         raise SpecError(f"{where}: missing 'rule' (kind: stdp, rstdp or loihi)")
     rule = _rule(item["rule"], where.at("rule"))
@@ -337,8 +353,15 @@ def _layer(name: str, item: Any, where: _Where) -> LayerLearning:
     _number(dropout, where.at("dropout"), low=0)
     if dropout >= 1:
         raise SpecError(f"{where.at('dropout')}: {dropout!r} must be below 1 (the share of neurons disabled for a sample)")
+    normalise = None
+    if item.get("normalise") is not None:
+        normalise = _build(Normalise, item["normalise"], where.at("normalise"))
+        _number(normalise.weights, where.at("normalise.weights"), low=0, open_low=True)
+        _positive_int(normalise.batch, where.at("normalise.batch"))
+        if normalise.norm not in (1, 2) or isinstance(normalise.norm, bool):
+            raise SpecError(f"{where.at('normalise.norm')}: {normalise.norm!r}; choose one of 1, 2")
     return LayerLearning(layer=name, rule=rule, source=source, homeostasis=homeostasis, inhibition=inhibition, reward=reward,
-                         dropout=float(dropout))
+                         dropout=float(dropout), normalise=normalise)
 
 
 def _rule(raw: Any, where: _Where):

@@ -130,9 +130,11 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
 class HostControl:
     """What the host does between samples while a layer learns (docs/learning.md): the adaptive
     reward and punishment rates of the first-spike reward unit (``reward.adaptive``), set before
-    every ``reward.batch`` samples from the answers of the batch before, and dropout (``dropout``):
+    every ``reward.batch`` samples from the answers of the batch before; dropout (``dropout``):
     before each sample it raises the thresholds of a random share of the neurons out of reach,
-    and writes them back after it."""
+    and writes them back after it; and weight normalisation (``normalise``): before every
+    ``normalise.batch`` samples and after the last it reads the weights and rescales each
+    neuron's to one norm."""
 
     UNREACHABLE = 2 ** 31 - 1  # above any v (24 bits): a threshold no neuron crosses
 
@@ -144,6 +146,8 @@ class HostControl:
         self.scale = reward_scale(lowered) if entry.reward is not None else 0.0
         self.reward = entry.reward
         self.dropout = entry.dropout
+        self.normalise = entry.normalise
+        self.lowered = lowered
         self.rng = np.random.default_rng(seed)
         chance = 1.0 / max(n_classes, 1)
         self.hit, self.miss = chance, 1.0 - chance  # before any answer: as at chance
@@ -156,6 +160,26 @@ class HostControl:
         """The batch's answers (its first spikes, as the host reads them): the next rates follow them."""
         answers = R.first_spike_class(raster.reshape(len(labels), steps, -1).transpose(1, 0, 2), self.per_class)
         self.hit, self.miss = float(np.mean(answers == labels)), float(np.mean((answers >= 0) & (answers != labels)))
+
+    def normalise_layer(self, learner) -> None:
+        """``normalise``: each neuron's input weights rescaled to the norm ``normalise.weights``
+        (NIR units), clipped to the rule's bounds (on a bit-exact target rounded to integer
+        weights at the synapses' precision): what the host writes between batches, from the
+        weights it reads back."""
+        if self.normalise is None:
+            return
+        lowered = self.lowered
+        w = np.asarray(learner.weights(), np.float64)
+        norm = np.linalg.norm(w, ord=self.normalise.norm, axis=1)
+        target = self.normalise.weights * lowered.units * np.abs(lowered.gain)  # integer weight units
+        scaled = w * np.divide(target, norm, out=np.ones_like(norm), where=norm > 0)[:, None]
+        scaled = np.clip(scaled, *lowered.weight_range)
+        if learner.exact:  # integer weights at the synapses' precision, as Lava's LearningDense takes initial weights
+            from ..learning.program import truncate_weights
+
+            p = lowered.program
+            scaled = truncate_weights(np.round(scaled), p.sign_mode, p.num_weight_bits)
+        learner.set_weights(scaled)
 
     def present(self, learner, pre: np.ndarray, rewards, labels) -> dict:
         """Samples on the learner; with dropout one at a time, some neurons' thresholds out of reach."""
@@ -174,19 +198,30 @@ class HostControl:
 
 
 def _present(learner, lowered: LoweredLayer, pre: np.ndarray, rewards, labels, host: HostControl) -> dict:
-    """One epoch's samples on the learner; with adaptive rates in batches, the host setting the
-    rates before each."""
-    if not host.adaptive:
-        return host.present(learner, pre, rewards, labels)
-    counts, rasters = [], []
-    steps = pre.shape[1]
-    for start in range(0, len(pre), host.batch):
-        part = slice(start, start + host.batch)
-        learner.set_rates(*host.rates())
-        out = host.present(learner, pre[part], None if rewards is None else rewards[part], labels[part])
-        host.answered(out["raster"], labels[part], steps)
+    """One epoch's samples on the learner, in the host's batches: before each it sets the
+    adaptive rates (every ``reward.batch`` samples, from the answers of the batch before) and
+    the weight normalisation (every ``normalise.batch`` samples, and after the last)."""
+    n, steps = len(pre), pre.shape[1]
+    rate_batch = host.batch if host.adaptive else n
+    norm_batch = host.normalise.batch if host.normalise is not None else n
+    starts = sorted(set(range(0, n, rate_batch)) | set(range(0, n, norm_batch)))
+    counts, rasters, answers = [], [], []
+    for start, stop in zip(starts, [*starts[1:], n]):
+        if host.adaptive and start % rate_batch == 0:
+            if answers:
+                host.answered(np.concatenate(answers), labels[start - rate_batch:start], steps)
+                answers = []
+            learner.set_rates(*host.rates())
+        if start % norm_batch == 0:
+            host.normalise_layer(learner)
+        part = slice(start, stop)
+        out = host.present(learner, pre[part], None if rewards is None else rewards[part], None if labels is None else labels[part])
         counts.append(out["spike_counts"])
         rasters.append(out["raster"])
+        answers.append(out["raster"])
+    if host.adaptive and answers:
+        host.answered(np.concatenate(answers), labels[n - sum(len(a) for a in answers) // steps:], steps)
+    host.normalise_layer(learner)
     return {"spike_counts": np.concatenate(counts), "raster": np.concatenate(rasters)}
 
 
