@@ -23,7 +23,7 @@ latency coding, a convolutional layer trained with STDP and k-WTA, and a reward-
              imprints them). Its class is the sample's answer, read with the layer's k-WTA
              (test_accuracy_wta) and on the deployed network without it (test_accuracy)
 
-    python examples/mozafari.py [--features 16] [--train 1347] [--epochs 4] [--target cpu]
+    python examples/mozafari.py [--features 16] [--train 1347] [--epochs 6] [--target cpu]
 
 prints one JSON line. ``run`` is reused by the tests (small sizes).
 """
@@ -181,7 +181,7 @@ def learn_features(train_spikes, features: int, epochs: int, target: str, seed: 
     return weights.reshape(features, 2, 5, 5), learned.summary
 
 
-def run(features=16, n_train=1347, n_test=450, epochs=4, target="cpu", seed=0, feature_epochs=1, **overrides) -> dict:
+def run(features=16, n_train=1347, n_test=450, epochs=6, target="cpu", seed=0, feature_epochs=1, **overrides) -> dict:
     p = {**DEFAULTS, **overrides}
     start = time.perf_counter()
     (x_train, y_train), (x_test, y_test) = digits(n_train, n_test, seed)
@@ -221,7 +221,7 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=16)
     ap.add_argument("--train", type=int, default=1347)
     ap.add_argument("--test", type=int, default=450)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--target", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     for key, value in DEFAULTS.items():
