@@ -193,7 +193,7 @@ class LayerLearning:
     inhibition: Inhibition = field(default_factory=Inhibition)
     reward: Reward | None = None
     dropout: float = 0.0  # while learning, the share of the layer's neurons the host disables for each sample
-    normalise: Normalise | None = None  # thresholds set by the host from the weights between batches
+    normalise: Normalise | None = None  # each neuron's weights rescaled to one norm by the host between batches
 
 
 @dataclass(frozen=True)

@@ -202,8 +202,8 @@ def _present(learner, lowered: LoweredLayer, pre: np.ndarray, rewards, labels, h
     adaptive rates (every ``reward.batch`` samples, from the answers of the batch before) and
     the weight normalisation (every ``normalise.batch`` samples, and after the last)."""
     n, steps = len(pre), pre.shape[1]
-    rate_batch = host.batch if host.adaptive else n
-    norm_batch = host.normalise.batch if host.normalise is not None else n
+    rate_batch = host.batch if host.adaptive else max(n, 1)
+    norm_batch = host.normalise.batch if host.normalise is not None else max(n, 1)
     starts = sorted(set(range(0, n, rate_batch)) | set(range(0, n, norm_batch)))
     counts, rasters, answers = [], [], []
     for start, stop in zip(starts, [*starts[1:], n]):
