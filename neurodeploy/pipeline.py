@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 
 CALIBRATIONS = ("worst-case", "data")
 DEFAULT_PROFILE = "loihi2"
-OVERFLOW_TARGET = "cpu"  # runs the calibration data with u and v recorded, for the overflow analysis
+OVERFLOW_TARGET = "cpu"  # reports each layer's largest |u| and |v| on the calibration data, for the overflow analysis
 LAVA_TARGET = "loihi-sim"
 OUTPUT_FILES = ("report.json", "report.png", "mesh.png", "confusion.png", "spikes.npz", "finetuned.nir", "finetuned_state_dict.pt",
                 "conversion.png", "learned.nir")
@@ -704,7 +704,9 @@ def _compile(graph: FloatGraph, batch: InputBatch, calibration: InputBatch, plan
 
 def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, plan: Plan, timing: dict[str, float]):
     """Every planned target on the stage it consumes (float input for the normalised stage, the
-    chip's integers otherwise), then the overflow analysis's run; (results by target, that run)."""
+    chip's integers otherwise), then the overflow analysis's run; (results by target, that run).
+    Where the calibration data is the run's input and OVERFLOW_TARGET is planned, its own run
+    (asked for peaks) is the overflow analysis's: no run of its own."""
     if plan.dry_run:
         return {}, None
     check_run_memory(compiled, batch, plan)
@@ -712,16 +714,23 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
     fixed_windows, float_windows = comparison_windows(compiled.quantised, batch.steps)
     core_plan = plan_core_counts(compiled.mapped)
     results: dict[str, RunResult] = {}
+    traced = plan.options.convert is not None  # the conversion's saturation section reads the overflow run's v traces
+    shared = calibration is batch and OVERFLOW_TARGET in plan.order and not traced
     with _runner(plan.options) as run:
         for name in plan.order:
             target = TARGETS.get(name)
             inputs = batch.values if target.stage == "normalised" else integers
             with _timed(timing, f"run.{name}"):
                 request = plan.request(name, float_windows if name == "float" else fixed_windows, core_plan)
+                if shared and name == OVERFLOW_TARGET:
+                    request = dataclasses.replace(request, record_peaks=True)
                 results[name] = _with_input_events(run(name, compiled.stage(target.stage), inputs, request), inputs)
+        if shared:
+            return results, results[OVERFLOW_TARGET]
         sample = integers if calibration is batch else to_integer_input(calibration, compiled.quantised)
         with _timed(timing, "run.overflow"):
-            overflow = run(OVERFLOW_TARGET, compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], RunRequest(record_state=True))
+            request = RunRequest(record_peaks=True, record_state=traced)
+            overflow = run(OVERFLOW_TARGET, compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], request)
     return results, overflow
 
 
@@ -751,7 +760,8 @@ def estimate_run_memory(compiled: CompiledNetwork, batch: InputBatch, plan: Plan
     delays = sum((max((p.max_delay for p in layer.float_layer.projections), default=0) + 1) * layer.n_out for layer in network.layers)
     parts = {"input": float(steps) * samples * network.n_inputs * 8, "parameters": 0.0, "engine state": 0.0, "recordings": 0.0}
     runs = [(name, plan.request(name, {}), samples) for name in plan.order]
-    runs.append((OVERFLOW_TARGET, RunRequest(record_state=True), min(samples, MAX_CALIBRATION_SAMPLES)))
+    if not (OVERFLOW_TARGET in plan.order and plan.options.calibration_data is None and plan.options.convert is None):  # else the target's own run
+        runs.append((OVERFLOW_TARGET, RunRequest(record_state=plan.options.convert is not None), min(samples, MAX_CALIBRATION_SAMPLES)))
     for name, request, n_samples in runs:
         parts["parameters"] += float(synapses) * ENGINE_BYTES_PER_SYNAPSE
         parts["engine state"] += float(n_samples) * (neurons * STATE_BYTES_PER_NEURON + delays * 8)

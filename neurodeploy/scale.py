@@ -5,7 +5,8 @@ Samples are independent in every target (no state crosses the batch axis), so a 
 cuts the batch into one contiguous shard per worker, runs each shard of each target as a
 Ray task, and ``merge_results`` joins the shards back: per-sample arrays (spike counts,
 window counts, the output's v, rasters, traces) are concatenated in sample order, totals
-(spikes, synops, neuron updates, active updates, saturations) add. Everything the report
+(spikes, synops, neuron updates, active updates, saturations) add, peaks (largest |u|, |v|)
+take the maximum. Everything the report
 computes from a run (fidelity, accuracy, energy) is then computed from the merged counts,
 so the report is the single-process report bit for bit (tests/test_scale.py).
 
@@ -69,6 +70,7 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
         traces=None if first.traces is None else {
             k: {s: np.concatenate([p.traces[k][s] for p in parts], axis=1) for s in first.traces[k]} for k in first.traces
         },
+        peaks=None if first.peaks is None else {k: {s: max(p.peaks[k][s] for p in parts) for s in first.peaks[k]} for k in first.peaks},
         core_counts=_merge_core_counts([p.core_counts for p in parts], sum(p.batch for p in parts), first.steps),
         input_events=None if any(p.input_events is None for p in parts) else sum(p.input_events for p in parts),
         wall_s=max(p.wall_s for p in parts),

@@ -223,6 +223,22 @@ def test_calibration_data_feeds_the_overflow_analysis(net_file, tmp_path, capsys
     assert "register use on" in out and "weight error from rounding" in out
 
 
+def test_the_cpu_targets_run_is_the_overflow_analysis_on_the_runs_input(net_file, tmp_path, capsys):
+    """With the run's input as calibration data, the cpu target's own run (all 70 samples) gives
+    the peaks: no run of its own; another target runs one on the first 64 samples."""
+    reports = {}
+    for target in ("cpu", "cpu-numpy"):
+        status, _, err = run([net_file, "--target", target, "--steps", "10", "--batch", "70", "--rate", "0.5", "--report-dir", tmp_path / target], capsys)
+        assert status == 0, err
+        reports[target] = json.loads((tmp_path / target / "report.json").read_text())
+    assert sum(layer["spikes"] for layer in reports["cpu"]["layers"]) > 0
+    shared, own = (reports[t]["quantisation"]["overflow"] for t in ("cpu", "cpu-numpy"))
+    assert shared["samples"] == 70 and own["samples"] == 64 and shared["steps"] == own["steps"] == 10
+    assert "run.overflow" not in reports["cpu"]["timing_s"] and "run.overflow" in reports["cpu-numpy"]["timing_s"]
+    assert all(0 < entry["v_peak"] <= 1 for entry in shared["layers"].values())
+    assert all(shared["layers"][name]["v_peak"] >= entry["v_peak"] for name, entry in own["layers"].items())
+
+
 def test_torch_target_from_the_cli_reports_what_the_numba_engine_reports(net_file, tmp_path, capsys):
     reports = {}
     for target in ("cpu", "torch"):

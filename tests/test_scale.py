@@ -37,6 +37,7 @@ def _same(a, b):
         np.testing.assert_array_equal(a.rasters[name], b.rasters[name])
         for kind in ("u", "v"):
             np.testing.assert_array_equal(a.traces[name][kind], b.traces[name][kind])
+    assert a.peaks == b.peaks
 
 
 @pytest.mark.parametrize("target,seed,spike_rules", [("cpu", 7, False), ("cpu-numpy", 7, False), ("cpu-numpy", 0, True)])
@@ -44,7 +45,7 @@ def test_merged_shards_equal_the_whole_run_including_saturation(target, seed, sp
     rng = np.random.default_rng(seed)
     network = random_quantised_network(rng, loihi2, [30, 25, 6], extreme=True, spike_rules=spike_rules)
     x = random_input(rng, 25, 7, 30, rate=0.5)
-    request = RunRequest(record_spikes=True, record_state=True, windows={"layer1": (5, 20)})
+    request = RunRequest(record_spikes=True, record_state=True, windows={"layer1": (5, 20)}, record_peaks=True)
     whole = TARGETS.get(target).run(network, x, request)
     assert whole.layers["layer0"].spikes > 0 and whole.layers["layer1"].spikes > 0, "a silent network proves nothing"
     assert sum(sum(a.saturations.values()) for a in whole.layers.values()) > 0, "the case must saturate"

@@ -45,6 +45,7 @@ def run_cpu(
     engine: str = "numba",
     device: str = "cpu",
     core_plan: CorePlan | None = None,
+    record_peaks: bool = False,
 ) -> RunResult:
     """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would.
 
@@ -55,23 +56,25 @@ def run_cpu(
     the step loop below, the readable statement of the same arithmetic (both are tested
     against Lava and each other); "torch" runs ``torch_engine.py`` on ``device`` (e.g.
     "cuda"), the whole batch as tensors. ``core_plan``: also count every core's work per step
-    (``RunResult.core_counts``, see ``core_counts.py``)."""
+    (``RunResult.core_counts``, see ``core_counts.py``). ``record_peaks``: every layer's largest
+    |u| and |v| over steps, samples and neurons (``RunResult.peaks``), taken as the engine steps,
+    without recording traces."""
     if engine == "numba":
         from .numba_engine import unsupported_reason
 
         reason = unsupported_reason(network)
         if reason is None:
-            return _run_numba(network, inputs, record_spikes, record_state, windows, progress, core_plan)
-        result = _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan)
+            return _run_numba(network, inputs, record_spikes, record_state, windows, progress, core_plan, record_peaks)
+        result = _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan, record_peaks)
         return dataclasses.replace(result, notes=[*result.notes, f"{reason}: running the numpy engine (the same results, slower)"])
     if engine == "torch":
-        return _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan)
+        return _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan, record_peaks)
     if engine != "numpy":
         raise ValueError(f"unknown CPU engine {engine!r}: {ENGINES}")
-    return _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan)
+    return _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan, record_peaks)
 
 
-def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan=None) -> RunResult:
+def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan=None, record_peaks=False) -> RunResult:
     """The numpy engine: the step loop of the module docstring. CUBA layers run
     ``hardware/fixed_point.py``; layers of other compartments their compartment's ``step``."""
     start = time.perf_counter()
@@ -108,6 +111,7 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, 
         if record_state
         else None
     )
+    peaks = {layer.name: {"u": 0, "v": 0} for layer in network.layers} if record_peaks else None
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out), np.int64)
     for t in _step_range(steps, batch, progress):
@@ -149,6 +153,9 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, 
             if traces is not None:
                 for var, trace in traces[name].items():
                     trace[t] = st[var]
+            if peaks is not None:
+                for var, peak in peaks[name].items():
+                    peaks[name][var] = max(peak, int(np.abs(st[var].astype(np.int64)).max(initial=0)))
         signals = {INPUT: x_all[t], **{name: st["s"] for name, st in state.items()}}
         buffers.deliver(signals, t)
         if counter is not None:
@@ -160,7 +167,7 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, 
         acts = activity[layer.name]
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = layer.n_out * steps * batch
-    return _result(network, x_all, activity, out_v_sum, rasters, traces, start, core_counts=counter.result() if counter is not None else None)
+    return _result(network, x_all, activity, out_v_sum, rasters, traces, start, core_counts=counter.result() if counter is not None else None, peaks=peaks)
 
 
 def _state_names(layer) -> tuple[str, ...]:
@@ -168,13 +175,13 @@ def _state_names(layer) -> tuple[str, ...]:
     return compartment_of(layer.neurons).state
 
 
-def _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan=None) -> RunResult:
+def _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan=None, record_peaks=False) -> RunResult:
     from .torch_graphs import run_engine
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x = inputs.reshape(steps, batch, -1)
-    run = run_engine(network, x, device, windows, record_spikes, record_state, core_plan)
+    run = run_engine(network, x, device, windows, record_spikes, record_state, core_plan, record_peaks=record_peaks)
     activity = {
         layer.name: _layer_activity(
             layer, steps, batch, run.spike_counts[layer.name].cpu().numpy(), run.active[layer.name], run.u_wraps[layer.name],
@@ -186,7 +193,8 @@ def _run_torch(network, inputs, record_spikes, record_state, windows, device, co
     rasters = {k: r.cpu().numpy() for k, r in run.rasters.items()} if run.rasters is not None else None
     traces = {k: {s: a.cpu().numpy() for s, a in tr.items()} for k, tr in run.traces.items()} if run.traces is not None else None
     input_events = run.input_events.cpu().numpy() if run.input_events is not None else None
-    return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start, input_events, core_counts=run.core_counts)
+    peaks = {k: {s: int(value) for s, value in zip(("u", "v"), p.cpu().tolist())} for k, p in run.peaks.items()} if run.peaks is not None else None
+    return _result(network, x, activity, run.output_v_sum.cpu().numpy(), rasters, traces, start, input_events, core_counts=run.core_counts, peaks=peaks)
 
 
 def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturate, windows, window_counts, updated, event_counts=None) -> LayerActivity:
@@ -205,7 +213,8 @@ def _layer_activity(layer, steps, batch, spike_counts, active, u_wrap, v_saturat
     return acts
 
 
-def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, rasters, traces, start: float, input_events=None, core_counts=None) -> RunResult:
+def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, rasters, traces, start: float, input_events=None, core_counts=None,
+            peaks=None) -> RunResult:
     """The RunResult of a CPU-backend run: synops from the events, the output's v in float units."""
     steps, batch = x.shape[:2]
     input_events = fill_synops(network, x, activity, input_events)
@@ -219,6 +228,7 @@ def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, raste
         output_v_sum=out_v_sum / out.state_scale + steps * out.float_layer.neurons.v_offset,
         rasters=rasters,
         traces=traces,
+        peaks=peaks,
         core_counts=core_counts,
         input_events=input_events,
         wall_s=time.perf_counter() - start,
@@ -228,7 +238,7 @@ def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, raste
 PROGRESS_CHUNKS = 50  # with a progress bar, samples run in about this many calls
 
 
-def _run_numba(network, inputs, record_spikes, record_state, windows, progress=False, core_plan=None) -> RunResult:
+def _run_numba(network, inputs, record_spikes, record_state, windows, progress=False, core_plan=None, record_peaks=False) -> RunResult:
     from .core_counts import CoreCounts
     from .numba_engine import pack, pack_counting, run_engine
 
@@ -250,10 +260,11 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
     for first, last in _sample_chunks(steps, batch, progress):
         parts.append(run_engine(
             packed, np.ascontiguousarray(x[:, first:last]), names.index(out.name), window_start, window_stop, record_spikes, record_state,
-            counting, step_counts, first,
+            counting, step_counts, first, record_peaks,
         ))
     result = _join(parts)
     activity, rasters, traces = {}, ({} if record_spikes else None), ({} if record_state else None)
+    peaks = {} if record_peaks else None
     for i, layer in enumerate(network.layers):
         cut = slice(offsets[layer.name], offsets[layer.name] + layer.n_out)
         activity[layer.name] = _layer_activity(
@@ -268,8 +279,10 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
             traces[layer.name] = {"u": result.u_trace[:, :, cut], "v": result.v_trace[:, :, cut]}
             for row, var in enumerate(_state_names(layer)[2:]):  # compartments with more state (numba_engine.EXTRA_STATE rows)
                 traces[layer.name][var] = result.x_trace[:, :, row, cut]
+        if peaks is not None:
+            peaks[layer.name] = {"u": int(result.peaks[:, i, 0].max(initial=0)), "v": int(result.peaks[:, i, 1].max(initial=0))}
     counts = CoreCounts(core_plan, result.count_totals, step_counts) if core_plan is not None else None
-    return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events, counts)
+    return _result(network, x, activity, result.out_v_sum, rasters, traces, start, result.input_events, counts, peaks)
 
 
 def _sample_chunks(steps: int, batch: int, progress: bool):
@@ -304,6 +317,7 @@ def _join(parts):
         *(cat(name, 1) for name in ("rasters", "u_trace", "v_trace")),
         cat("event_counts", 0),
         cat("x_trace", 1),
+        cat("peaks", 0),
     )
 
 
@@ -345,7 +359,7 @@ class BitExactBackend(Target):
     def run(self, stage: QuantisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
         result = run_cpu(
             stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, progress=request.progress,
-            windows=request.windows, engine=self.engine, device=request.device, core_plan=request.core_plan,
+            windows=request.windows, engine=self.engine, device=request.device, core_plan=request.core_plan, record_peaks=request.record_peaks,
         )
         return dataclasses.replace(result, target=self.name)
 

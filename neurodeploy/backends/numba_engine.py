@@ -417,6 +417,7 @@ class EngineOutput:
     v_trace: np.ndarray | None
     event_counts: np.ndarray  # (B, N): steps in which a neuron of a counting layer fired (zeros elsewhere)
     x_trace: np.ndarray | None = None  # (T, B, EXTRA_STATE, N): the extra state of compartments other than CUBA
+    peaks: np.ndarray | None = None  # (B, L, 2): per sample and layer, the largest |u| and |v| after any step
 
 
 def run_engine(
@@ -430,10 +431,12 @@ def run_engine(
     core_counting: PackedCounting | None = None,
     step_counts: np.ndarray | None = None,
     first_sample: int = 0,
+    record_peaks: bool = False,
 ) -> EngineOutput:
     """Simulate ``inputs`` (steps, batch, n_inputs). With a plan in ``core_counting``, each step's
     counters of sample ``first_sample + b`` go to ``step_counts[first_sample + b]`` while that
-    index is below ``len(step_counts)``."""
+    index is below ``len(step_counts)``. ``record_peaks``: each sample's largest |u| and |v| per
+    layer (``EngineOutput.peaks``), taken in the step loop, without traces."""
     steps, batch = inputs.shape[:2]
     core_counting = core_counting if core_counting is not None else pack_counting(packed)
     step_counts = step_counts if step_counts is not None else np.zeros((0, 1, 1), np.int32)
@@ -454,6 +457,7 @@ def run_engine(
     spike_counts = np.zeros((batch, n), np.int64)
     window_counts = np.zeros((batch, n), np.int64)
     stats = np.zeros((batch, layers, 4), np.int64)  # active inputs, u wraps, v saturations, updated
+    peaks = np.zeros((batch, layers, 2) if record_peaks else (1, 1, 2), np.int64)
     out_v_sum = np.zeros((batch, int(packed.layer_start[out_layer + 1] - packed.layer_start[out_layer])), np.int64)
     input_events = np.zeros((numba.get_num_threads(), x.shape[2]), np.int64)  # one row per thread
     count_totals = np.zeros((numba.get_num_threads(), max(core_counting.n_counters, 1)), np.int64)
@@ -469,7 +473,7 @@ def run_engine(
         rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
         min(batch, numba.get_num_threads()), np.zeros(1, np.int64), x_trace, extra,
         c.n_counters, c.run_stop, c.run_group, c.source_runs, c.group_ptr, c.group_counter, c.group_inc,
-        c.segment_start, c.segment_lo, c.segment_hi, c.segment_counter, step_counts, first_sample, count_totals,
+        c.segment_start, c.segment_lo, c.segment_hi, c.segment_counter, step_counts, first_sample, count_totals, record_peaks, peaks,
     )
     lo, hi = packed.layer_start[out_layer], packed.layer_start[out_layer + 1]
     restore = _restore(packed.order)  # per-neuron results back in the network's order (window counts: all zero without a window, left as they are)
@@ -489,6 +493,7 @@ def run_engine(
         restore(v_trace) if record_state else None,
         restore(event_counts) if counting else event_counts,
         restore(x_trace) if extra else None,
+        peaks if record_peaks else None,
     )
 
 
@@ -795,6 +800,17 @@ def _update_izhikevich(a_in, u, v, bias, params, flags, spikes, arrived, any_arr
     return n_active, 0, n_saturated, n_updated
 
 
+@numba.njit(cache=True)  # a call, not inlined: only runs that ask for peaks pay for it, not _simulate's compile time
+def _take_peaks(u, v, peak):
+    """peak[0] = max(peak[0], |u|), peak[1] = max(peak[1], |v|) over a layer's neurons (int64:
+    |int32| may not fit int32)."""
+    largest_u, largest_v = peak[0], peak[1]
+    for i in range(u.size):
+        largest_u = max(largest_u, abs(np.int64(u[i])))
+        largest_v = max(largest_v, abs(np.int64(v[i])))
+    peak[0], peak[1] = largest_u, largest_v
+
+
 @numba.njit(cache=True, inline="always")
 def _list_events(spikes, events):
     """Indices of the spiking neurons, into ``events``; returns how many. Branch-free (every
@@ -1059,7 +1075,7 @@ def _simulate(
     rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
     n_workers, next_sample, x_trace, record_extra,
     n_counters, run_stop, run_group, source_runs, group_ptr, group_counter, group_inc,
-    segment_start, segment_lo, segment_hi, segment_counter, step_counts, first_sample, count_totals,
+    segment_start, segment_lo, segment_hi, segment_counter, step_counts, first_sample, count_totals, record_peaks, peaks,
 ):
     """Every sample independently for all steps. Each of ``n_workers`` (one per thread) claims
     the next unsimulated sample from the counter ``next_sample`` until none is left: a core
@@ -1105,6 +1121,7 @@ def _simulate(
         counts = np.zeros(n, np.int32)  # run_engine checks steps < 2**31
         window = np.zeros(n, np.int32)
         local = np.zeros((n_layers, 4), np.int64)
+        peak = np.zeros((n_layers, 2), np.int64)
         in_events = np.zeros(n_in, np.int64)
         in_values = np.zeros(n_in, np.int64)
         payload = np.zeros(n, np.int32)  # spike counts of the layers firing several per step
@@ -1124,6 +1141,7 @@ def _simulate(
             sent[:] = 0
             window[:] = 0
             local[:] = 0
+            peak[:] = 0
             for t in range(steps):
                 slot = slots[t % depth]
                 arrived_now = arrived[t % depth]
@@ -1159,6 +1177,8 @@ def _simulate(
                             slot[lo:hi], u[lo:hi], v[lo:hi], bias[lo:hi], x_param[:, lo:hi], layer_flags[layer], spikes[lo:hi],
                             arrived_now[lo:hi], any_arrived, keep_updated if split else I32(0),
                         )
+                    if record_peaks:
+                        _take_peaks(u[lo:hi], v[lo:hi], peak[layer])
                     local[layer, 0] += n_active
                     local[layer, 1] += n_wrapped
                     local[layer, 2] += n_saturated
@@ -1253,6 +1273,8 @@ def _simulate(
                         )
                         _deliver(totals32, p_factor[p], target, p_code[p], p_exp[p])
             stats[b] = local
+            if record_peaks:
+                peaks[b] = peak
             spike_counts[b] = counts
             window_counts[b] = window
             if counting:

@@ -57,6 +57,7 @@ class RunResult:
     output_v_sum: np.ndarray  # (batch, n) sum over steps of the output layer's v, in float units
     rasters: dict[str, np.ndarray] | None = None  # name -> (steps, batch, n) bool; int32 counts where several spikes per step
     traces: dict[str, dict[str, np.ndarray]] | None = None  # name -> {"u","v"} -> (steps, batch, n)
+    peaks: dict[str, dict[str, int]] | None = None  # name -> {"u","v"} -> largest |value| over steps, samples and neurons (integer targets)
     core_counts: CoreCounts | None = None  # per-core counters, when the request carried a CorePlan
     input_events: np.ndarray | None = None  # (n_inputs,) nonzero input values per input, over all samples and steps
     wall_s: float = 0.0

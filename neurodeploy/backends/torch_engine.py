@@ -234,6 +234,7 @@ class TorchRun:
     v_saturations: dict[str, int] = field(default_factory=dict)
     rasters: dict[str, torch.Tensor] | None = None  # (T, B, n)
     traces: dict[str, dict[str, torch.Tensor]] | None = None
+    peaks: dict[str, torch.Tensor] | None = None  # per layer (2,): the largest |u| and |v| over steps, samples and neurons
     event_counts: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, n) steps with a graded spike, layers firing several per step
     input_events: torch.Tensor | None = None  # (n_inputs,) nonzero inputs per input index, where counted
 
@@ -249,6 +250,7 @@ def simulate(
     gradient_path: GradientPath | None = None,
     count_updates: bool = False,
     core_plan=None,
+    record_peaks: bool = False,
 ) -> TorchRun:
     """Run integer ``inputs`` (steps, batch, n_inputs) through the network, all samples at once.
 
@@ -262,7 +264,8 @@ def simulate(
     the first step), so the engine stays eager.
 
     ``count_updates`` also counts SANA-FE's updated neurons (on the device), and a ``core_plan``
-    every core's work per step (``core_counts.py``; on the host, from each step's masks)."""
+    every core's work per step (``core_counts.py``; on the host, from each step's masks).
+    ``record_peaks``: each layer's largest |u| and |v| (``TorchRun.peaks``), kept on the device."""
     arith = network.arithmetic
     layers = layers if layers is not None else build(network, inputs.device)
     steps, batch = inputs.shape[:2]
@@ -282,6 +285,7 @@ def simulate(
     out_v_sum = torch.zeros_like(zeros[out_name])
     rasters = {layer.name: [] for layer in layers} if record_spikes else None
     traces = {layer.name: {var: [] for var in (layer.compartment.state if layer.compartment else ("u", "v"))} for layer in layers} if record_state else None
+    peaks = {layer.name: torch.zeros(2, dtype=torch.float64, device=dev) for layer in layers} if record_peaks else None
     count_updates = count_updates or core_plan is not None
     arrivals = _Arrivals(layers, batch, dev) if count_updates else None
     counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
@@ -315,6 +319,8 @@ def simulate(
                 values = states[name] if name in states else {"u": current, "v": voltage}
                 for var, trace in traces[name].items():
                     trace.append(values[var].detach().to(torch.int32))
+            if peaks is not None:
+                torch.maximum(peaks[name], torch.stack((current.detach().abs().amax(), voltage.detach().abs().amax())), out=peaks[name])
             if arrivals is not None:
                 mask = (v_before != 0) | arrivals.take(name, t) | (layer.bias != 0) | (spike.detach() != 0)
                 updated[name] += torch.count_nonzero(mask)
@@ -342,6 +348,7 @@ def simulate(
         rasters={k: torch.stack(r) for k, r in rasters.items()} if rasters is not None else None,
         traces={k: {s: torch.stack(r) for s, r in tr.items()} for k, tr in traces.items()} if traces is not None else None,
         event_counts=event_counts,
+        peaks=peaks,
     )
 
 
@@ -436,12 +443,13 @@ def _deliver(layer: TorchLayer, projection: TorchProjection, source: torch.Tenso
 
 
 # --------------------------------------------------------------------------- as a CPU-backend engine
-def run_engine(network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None) -> TorchRun:
+def run_engine(network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None,
+               record_peaks: bool = False) -> TorchRun:
     """Simulation without gradients, the eager step loop (``torch_graphs.run_engine`` chooses
     between it and CUDA graphs for ``run_cpu(engine="torch")``)."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(inputs), device=device)
-        run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan)
+        run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan, record_peaks=record_peaks)
         run.input_events = count_input_events(x)
         return run
 

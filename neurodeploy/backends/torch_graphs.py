@@ -41,7 +41,7 @@ def has_sparse(network: QuantisedNetwork) -> bool:
 class StaticRun:
     """One simulation's tensors at fixed addresses and the step that advances them."""
 
-    def __init__(self, network: QuantisedNetwork, inputs: torch.Tensor, windows, record_spikes: bool, record_state: bool):
+    def __init__(self, network: QuantisedNetwork, inputs: torch.Tensor, windows, record_spikes: bool, record_state: bool, record_peaks: bool = False):
         self.network, self.arith = network, network.arithmetic
         dev = inputs.device
         self.steps, self.batch = inputs.shape[:2]
@@ -83,6 +83,7 @@ class StaticRun:
             {layer.name: {k: zeros(self.steps, b, layer.n, dtype=torch.int32) for k in ("u", "v")} for layer in self.layers}
             if record_state else None
         )
+        self.peaks = {layer.name: zeros(2) for layer in self.layers} if record_peaks else None  # the largest |u| and |v|
         self.reset()
 
     def reset(self) -> None:
@@ -96,6 +97,8 @@ class StaticRun:
             self.v[name].copy_(layer.v_init.expand(self.batch, layer.n))
             for key in self.stats:
                 self.stats[key][name].zero_()
+            if self.peaks is not None:
+                self.peaks[name].zero_()
         self.out_v_sum.zero_()
 
     def step(self) -> None:
@@ -127,6 +130,8 @@ class StaticRun:
             if self.traces is not None:
                 self.traces[name]["u"].index_copy_(0, t, current.to(torch.int32).unsqueeze(0))
                 self.traces[name]["v"].index_copy_(0, t, voltage.to(torch.int32).unsqueeze(0))
+            if self.peaks is not None:
+                torch.maximum(self.peaks[name], torch.stack((current.abs().amax(), voltage.abs().amax())), out=self.peaks[name])
         self.out_v_sum.add_(self.v[self.out_name])
         sources = {INPUT: self.x.index_select(0, t)[0].to(torch.float64), **self.s}
         for layer in self.layers:
@@ -147,18 +152,18 @@ class StaticRun:
             active={k: int(c) for k, c in self.stats["active"].items()},
             u_wraps={k: int(c) for k, c in self.stats["u"].items()},
             v_saturations={k: int(c) for k, c in self.stats["v"].items()},
-            rasters=self.rasters, traces=self.traces, event_counts=self.event_counts,
+            rasters=self.rasters, traces=self.traces, event_counts=self.event_counts, peaks=self.peaks,
             updated={layer.name: None for layer in self.layers},  # SANA-FE's updated neurons: counted by the eager loop only
         )
 
 
 def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=None, record_spikes: bool = False,
-                    record_state: bool = False) -> TorchRun | None:
+                    record_state: bool = False, record_peaks: bool = False) -> TorchRun | None:
     """``torch_engine.simulate`` without gradients, as fixed-address steps: replayed from CUDA
     graphs where the input lies on a CUDA device, else run eagerly; None if the graphs could not
     be captured."""
     with torch.no_grad():
-        run = StaticRun(network, inputs, windows, record_spikes, record_state)
+        run = StaticRun(network, inputs, windows, record_spikes, record_state, record_peaks)
         if inputs.device.type != "cuda":
             for _ in range(run.steps):
                 run.step()
@@ -192,7 +197,7 @@ def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=Non
 
 def run_engine(
     network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None,
-    static: bool | None = None,
+    static: bool | None = None, record_peaks: bool = False,
 ) -> TorchRun:
     """The torch engine without gradients, for ``run_cpu(engine="torch")``. ``static`` (default:
     on a CUDA device, for networks without sparse weights, where it is faster; docs/benchmarks.md)
@@ -204,8 +209,9 @@ def run_engine(
         run = None
         only_cuba = all(layer.neurons.compartment == "cuba" for layer in network.layers)  # the fixed-address steps run CUBA's update only
         if core_plan is None and only_cuba and (static or (static is None and x.device.type == "cuda" and not has_sparse(network))):
-            run = simulate_static(network, x, windows, record_spikes, record_state)
+            run = simulate_static(network, x, windows, record_spikes, record_state, record_peaks)
         if run is None:
-            run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan)
+            run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan,
+                           record_peaks=record_peaks)
         run.input_events = count_input_events(x)
         return run
