@@ -61,3 +61,63 @@ def test_chunks_and_event_driven_products_equal_single_steps(monkeypatch):
 
 def _dense(matrix):
     return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix, dtype=np.float64)
+
+
+def test_compiled_neuron_update_gives_numpys_values(monkeypatch):
+    """``float_kernels.cuba_step`` (wide layers) and the numpy update give the same floats:
+    decaying and non-decaying currents, zero and subtractive resets, inclusive thresholds, a
+    floor and a non-spiking layer."""
+    rng = np.random.default_rng(4)
+
+    def layer(name, source, n_in, neurons):
+        weights = rng.normal(0.3, 0.5, (neurons.size, n_in))
+        return NormalisedLayer(name, (neurons.size,), (Projection(source, weights, None, None, ()),), neurons, (name,))
+
+    n = 12
+    steady = dynamics(rng, n)
+    steady = NeuronDynamics("LIF", np.zeros(n), steady.beta, steady.threshold, steady.bias, np.full(n, 0.01), np.zeros(n), Reset.SUBTRACT,
+                            np.full(n, 0.7), inclusive=True, floor=np.full(n, -0.5))
+    silent = NeuronDynamics("LI", rng.uniform(0, 0.9, n), rng.uniform(0.5, 0.95, n), np.full(n, np.inf), np.zeros(n), np.zeros(n), np.zeros(n),
+                            Reset.NONE, np.zeros(n))
+    layers = (layer("a", INPUT, 30, dynamics(rng, n)), layer("b", "a", n, steady), layer("c", "b", n, silent))
+    net = NormalisedNetwork((30,), layers, "c", 1e-3, "test", None)
+    x = (rng.random((40, 5, 30)) < 0.3).astype(np.uint8)
+    runs = {}
+    for name, threshold in (("compiled", 1), ("numpy", 10**9)):
+        monkeypatch.setattr(float_reference, "STEP_KERNEL_VALUES", threshold)
+        runs[name] = float_reference.run_float(net, x, record_spikes=True, record_state=True)
+    for name in ("a", "b"):
+        assert runs["numpy"].layers[name].spikes > 0, f"layer {name} is silent"
+    for name in ("a", "b", "c"):
+        for var in ("u", "v"):
+            np.testing.assert_array_equal(runs["compiled"].traces[name][var], runs["numpy"].traces[name][var])
+        np.testing.assert_array_equal(runs["compiled"].rasters[name], runs["numpy"].rasters[name])
+        assert runs["compiled"].layers[name].active_neuron_updates == runs["numpy"].layers[name].active_neuron_updates
+
+
+def test_event_driven_products_add_each_source_in_order():
+    """The kernels' sums equal adding each nonzero source's weight row, one at a time in source
+    order, to what was there: dense weights (kept in float32 when exact, or float64) and sparse
+    ones over a (channels, height, width) layer (runs in channels-last order)."""
+    from neurodeploy.backends import float_kernels
+
+    rng = np.random.default_rng(5)
+    shape = (3, 4, 5)
+    conv_like = sparse.random(60, 30, density=0.2, random_state=2, format="csr") * 3.0
+    cases = [
+        (rng.normal(size=(30, 60)), None),
+        (rng.normal(size=(30, 60)).astype(np.float32).astype(np.float64), None),
+        (conv_like.T.tocsr(), shape),
+    ]
+    for weights, target_shape in cases:
+        values = (rng.random((70, 30)) < 0.3) * rng.integers(1, 4, (70, 30))
+        for kind in (np.uint8, np.float64):
+            start = rng.normal(size=(70, 60))
+            expected = start.copy()
+            rows = _dense(weights)
+            for r in range(values.shape[0]):
+                for j in np.flatnonzero(values[r]):
+                    expected[r] += np.float64(values[r, j]) * rows[j]
+            out = start.copy()
+            float_kernels.add_product(values.astype(kind), float_kernels.kernel_weights(weights, target_shape), out)
+            np.testing.assert_array_equal(out, expected)

@@ -1,12 +1,18 @@
-"""The float reference's synaptic products, event-driven: for each row of source values (one
-sample at one step) only the weight rows of its nonzero values are summed into the row's
-synaptic input, rows in parallel. Spikes are mostly zeros, so this reads a fraction of the
-weights a dense product reads (``float_reference._product`` chooses it by the values' density).
+"""The float reference's compiled kernels (numba, samples or rows in parallel).
 
-Values come in two types, uint8 (spikes: the input's, and a layer's bool spikes viewed as
-bytes) and float64 (graded values, several-spike counts); weights are float64, dense
-(n_in, n_out) or CSR rows per source. Each sum runs over a row's nonzero values in source
-order. ``python -m neurodeploy.warmup`` compiles every combination (``warm``).
+Synaptic products, event-driven: for each row of source values (one sample at one step)
+only the weight rows of its nonzero values are summed into the row's synaptic input. Spikes
+are mostly zeros, so this reads a fraction of the weights a dense product reads
+(``float_reference._add_product`` chooses it by the values' density). Values come in two
+types, uint8 (spikes: the input's, and a layer's bool spikes viewed as bytes) and float64
+(graded values, several-spike counts); weights are dense (n_in, n_out) rows, or sparse ones
+as runs of consecutive targets per source, stored in float32 where that holds every weight
+exactly (each is widened back to its float64 value before use), else float64. Every sum
+runs over a row's nonzero values in source order, one source at a time, so the kernels'
+floats are those of adding the weight rows one by one.
+
+The neuron update of plain layers (``cuba_step``): numpy's operations on each element in
+the same order, in one pass. ``python -m neurodeploy.warmup`` compiles every combination (``warm``).
 """
 from __future__ import annotations
 
@@ -14,28 +20,125 @@ import numba
 import numpy as np
 from scipy import sparse
 
+from ..hardware.fixed_point import Reset
+
+ROWS_PER_TASK = 64  # rows a thread takes at a time: its event list is allocated once per task
+
 
 @numba.njit(parallel=True, cache=True)
 def _dense_rows(values, weights, out):
+    """Each row's nonzero sources listed first, then their weight rows added four per pass
+    over the row's sums: a quarter of the loads and stores of ``out``. Every sum still adds
+    one source at a time in source order (``s + a + b`` is ``(s + a) + b``), so the results
+    are those of adding the rows one by one."""
     n_in, n_out = weights.shape
-    for r in numba.prange(values.shape[0]):
-        for j in range(n_in):
-            x = values[r, j]
-            if x != 0:
-                scale = np.float64(x)
-                for k in range(n_out):
-                    out[r, k] += scale * weights[j, k]
+    rows = values.shape[0]
+    for task in numba.prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        sources = np.empty(n_in, np.int64)
+        scales = np.empty(n_in, np.float64)
+        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
+            m = 0
+            for j in range(n_in):
+                x = values[r, j]
+                sources[m] = j
+                scales[m] = np.float64(x)
+                m += x != 0
+            row = out[r]
+            k = 0
+            while k + 4 <= m:
+                a, b, c, d = weights[sources[k]], weights[sources[k + 1]], weights[sources[k + 2]], weights[sources[k + 3]]
+                sa, sb, sc, sd = scales[k], scales[k + 1], scales[k + 2], scales[k + 3]
+                if sa == 1.0 and sb == 1.0 and sc == 1.0 and sd == 1.0:  # spikes: 1.0 * w is w
+                    for i in range(n_out):
+                        row[i] = row[i] + np.float64(a[i]) + np.float64(b[i]) + np.float64(c[i]) + np.float64(d[i])
+                else:
+                    for i in range(n_out):
+                        row[i] = row[i] + sa * a[i] + sb * b[i] + sc * c[i] + sd * d[i]
+                k += 4
+            while k < m:
+                a, sa = weights[sources[k]], scales[k]
+                for i in range(n_out):
+                    row[i] = row[i] + sa * a[i]
+                k += 1
 
 
 @numba.njit(parallel=True, cache=True)
-def _sparse_rows(values, indptr, indices, data, out):
-    for r in numba.prange(values.shape[0]):
-        for j in range(values.shape[1]):
-            x = values[r, j]
-            if x != 0:
-                scale = np.float64(x)
-                for p in range(indptr[j], indptr[j + 1]):
-                    out[r, indices[p]] += scale * data[p]
+def _sparse_rows(values, run_ptr, runs, data, order, permuted, out):
+    """Sparse weights as runs of consecutive targets (``kernel_weights``) in the engine's
+    neuron order ``order`` (channels last: a convolution's synapse list is a few long runs):
+    each row with events is gathered into that order, its sources' runs added (vectorised
+    loops), and scattered back. Each sum still adds one source at a time in source order."""
+    rows, n_in = values.shape
+    n = order.size
+    for task in numba.prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buffer = np.empty(n if permuted else 0, np.float64)
+        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
+            events = 0
+            for j in range(n_in):
+                events += values[r, j] != 0
+            if events == 0:
+                continue
+            row = out[r]
+            sums = buffer if permuted else row
+            if permuted:
+                for k in range(n):
+                    sums[k] = row[order[k]]
+            for j in range(n_in):
+                x = values[r, j]
+                if x != 0:
+                    scale = np.float64(x)
+                    for q in range(run_ptr[j], run_ptr[j + 1]):
+                        first, length, offset = runs[q, 0], runs[q, 1], runs[q, 2]
+                        target, weights = sums[first : first + length], data[offset : offset + length]
+                        for i in range(length):
+                            target[i] = target[i] + scale * weights[i]
+            if permuted:
+                for k in range(n):
+                    row[order[k]] = sums[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _cuba_step(a, u, v, alpha, beta, current_bias, bias, threshold, reset_amount, floor, decays, spiking, inclusive, subtract, floored,
+               spikes, active):
+    """``float_reference._LayerRun.step`` for a layer of one spike per step, one pass per
+    sample: the same operations on every element in the same order (u = alpha u + a +
+    current_bias; v = beta v + u + bias; the threshold test, the reset, the floor), so the
+    same values; ``active[b]``: sample b's neurons with nonzero input."""
+    batch, n = a.shape
+    for b in numba.prange(batch):
+        count = 0
+        for i in range(n):
+            x = a[b, i]
+            count += x != 0
+            current = u[b, i] * alpha[i] + x if decays else x
+            current = current + current_bias[i]
+            voltage = v[b, i] * beta[i]
+            voltage = voltage + current
+            voltage = voltage + bias[i]
+            fired = False
+            if spiking:
+                fired = voltage >= threshold[i] if inclusive else voltage > threshold[i]
+                if fired:
+                    voltage = voltage - reset_amount[i] if subtract else 0.0
+                if floored and voltage < floor[i]:
+                    voltage = floor[i]
+            u[b, i] = current
+            v[b, i] = voltage
+            spikes[b, i] = fired
+        active[b] = count
+
+
+def cuba_step(dyn, u: np.ndarray, v: np.ndarray, a: np.ndarray, spikes: np.ndarray) -> int:
+    """One step of a ``NeuronDynamics`` layer of one spike per step (``max_spikes`` 1) on
+    ``a`` (batch, n), ``u``, ``v`` and ``spikes`` (bool) written in place; returns the
+    neuron-steps with nonzero input."""
+    active = np.zeros(a.shape[0], np.int64)
+    floor = dyn.floor if dyn.floor is not None else dyn.bias
+    _cuba_step(
+        a, u, v, dyn.alpha, dyn.beta, dyn.current_bias, dyn.bias, dyn.threshold, dyn.reset_amount, floor, bool(np.any(dyn.alpha != 0)),
+        dyn.spiking, bool(dyn.inclusive), dyn.reset is Reset.SUBTRACT, dyn.floor is not None, spikes, active,
+    )
+    return int(active.sum())
 
 
 def kernel_values(values: np.ndarray) -> np.ndarray:
@@ -47,13 +150,30 @@ def kernel_values(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float64, copy=False)
 
 
-def kernel_weights(weights):
-    """Weights (n_in, n_out) as the kernels take them: a C-contiguous float64 array, or the
-    CSR arrays (indptr, indices, data) with int64 indices."""
-    if sparse.issparse(weights):
-        w = sparse.csr_matrix(weights)
-        return (w.indptr.astype(np.int64), w.indices.astype(np.int64), w.data.astype(np.float64))
-    return np.ascontiguousarray(weights, dtype=np.float64)
+def kernel_weights(weights, target_shape: tuple[int, ...] | None = None):
+    """Weights (n_in, n_out) as the kernels take them: a C-contiguous float64 array, or for
+    sparse weights each source's synapses as runs of consecutive targets in the numba engine's
+    neuron order of ``target_shape`` (``numba_engine.neuron_order``: channels last for
+    (channels, height, width) layers): (run_ptr, runs, data, order, whether it permutes)."""
+    from .numba_engine import neuron_order, synapse_runs
+
+    if not sparse.issparse(weights):
+        return np.ascontiguousarray(_narrowest(np.asarray(weights, dtype=np.float64)))
+    n_out = weights.shape[1]
+    order = neuron_order(tuple(target_shape)) if target_shape is not None and int(np.prod(target_shape)) == n_out else np.arange(n_out)
+    w = sparse.csr_matrix(weights)[:, order]  # column k: target order[k]
+    w.sort_indices()
+    run_ptr, runs = synapse_runs(w.indptr, w.indices)
+    permuted = not np.array_equal(order, np.arange(n_out))
+    return (run_ptr, runs, _narrowest(w.data.astype(np.float64)), order.astype(np.int64), permuted)
+
+
+def _narrowest(weights: np.ndarray) -> np.ndarray:
+    """float64 weights as float32 where every one of them is a float32 value (weights trained
+    in float32 are): the kernels widen each back to the same float64 before using it, so the
+    sums are the same, and the products read half the bytes."""
+    narrow = weights.astype(np.float32)
+    return narrow if np.array_equal(narrow, weights) else weights
 
 
 def add_product(values: np.ndarray, weights, out: np.ndarray) -> None:
@@ -66,9 +186,11 @@ def add_product(values: np.ndarray, weights, out: np.ndarray) -> None:
 
 
 def warm() -> None:
-    """Compile (or load) every kernel for both value types."""
-    dense = kernel_weights(np.ones((3, 2)))
-    csr = kernel_weights(sparse.csr_matrix(np.eye(3, 2)))
+    """Compile (or load) every kernel for both value types, and the neuron update."""
+    halves, tenths = np.full((3, 2), 0.5), np.full((3, 2), 0.1)  # float32 values, and not: both weight types
+    weights = [kernel_weights(w) for w in (halves, tenths, sparse.csr_matrix(halves), sparse.csr_matrix(tenths))]
     for values in (np.ones((2, 3), np.uint8), np.ones((2, 3))):
-        for weights in (dense, csr):
-            add_product(values, weights, np.zeros((2, 2)))
+        for w in weights:
+            add_product(values, w, np.zeros((2, 2)))
+    state, params = np.zeros((2, 3)), np.ones(3)
+    _cuba_step(state, state.copy(), state.copy(), *[params] * 7, True, True, False, True, False, np.zeros((2, 3), bool), np.zeros(2, np.int64))

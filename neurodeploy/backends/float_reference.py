@@ -12,7 +12,9 @@ a chunk the layers run in order, and a layer's input from the network's input or
 earlier layer is one matrix product over all of the chunk's steps and samples, sparse where
 the source is mostly zeros (spikes usually are), rather than one small product per step.
 Layers joined by recurrence (a projection from a layer not earlier in the order) step
-together within the chunk. The neurons' updates are in place.
+together within the chunk. The neurons' updates are in place; a plain layer (one spike per
+step) of many samples x neurons updates in one compiled pass (``float_kernels.cuba_step``),
+giving numpy's floats.
 
 Updated neurons (``core_counts.py``) follow the same rule as on the fixed-point targets, with
 this reference's timing: v nonzero before the step, an event through any stored synapse
@@ -37,6 +39,7 @@ from .target import RunRequest, Target
 CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64, every sample)
 SPARSE_BELOW = 0.15  # fraction of nonzero source values under which a sparse product is the faster
 EVENT_ROWS = 256  # rows of source values (samples x steps) from which the event-driven kernels pay for loading numba
+STEP_KERNEL_VALUES = 1 << 14  # a layer's samples x neurons from which its update runs in one compiled pass (float_kernels.cuba_step)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class _Term:
     weights: object  # (n_source, n) dense array or CSR
     structure: object | None  # CSR of the stored synapses (sparse weights); None: dense, every synapse stored
     internal: bool  # the source steps together with the layer (same recurrent group)
+    target_shape: tuple[int, ...] = ()  # the layer's neuron shape (the sparse kernel's order of targets)
     kernel: object = None  # the weights as the event-driven kernels take them (``float_kernels.kernel_weights``), once used
 
 
@@ -167,7 +171,7 @@ def _terms(network: NormalisedNetwork, groups: list[list[str]]) -> tuple[dict[st
                     history[p.source] = max(history[p.source], lag)
                 w_t = w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)
                 structure = (w_t != 0).astype(np.int32) if sparse.issparse(w) else None  # dense: every synapse is stored
-                terms[layer.name].append(_Term(p.source, lag, w_t, structure, internal))
+                terms[layer.name].append(_Term(p.source, lag, w_t, structure, internal, tuple(layer.shape)))
     return terms, history
 
 
@@ -184,6 +188,7 @@ class _LayerRun:
             self.state = {"u": np.zeros((batch, layer.n_out)), "v": np.tile(self.dyn.v_initial, (batch, 1))}
             self.fired = np.zeros((batch, layer.n_out), bool)
             self.decays = bool(np.any(self.dyn.alpha != 0))
+        self.compiled = self.compartment is None and not self.dyn.several_spikes and batch * layer.n_out >= STEP_KERNEL_VALUES
         self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
 
     @property
@@ -197,8 +202,14 @@ class _LayerRun:
     def step(self, a: np.ndarray, j: int) -> np.ndarray:
         """One step on synaptic input ``a`` (batch, n) (consumed), at position ``j`` of the chunk:
         the neurons updated, their spikes into ``line``; returns the spikes."""
-        self.activity.active_neuron_updates += int(np.count_nonzero(a))
         dyn = self.dyn
+        if self.compiled:  # the same arithmetic in one pass over the layer, samples in parallel
+            from .float_kernels import cuba_step
+
+            s = self.line[self.history + j]
+            self.activity.active_neuron_updates += cuba_step(dyn, self.state["u"], self.state["v"], a, s)
+            return s
+        self.activity.active_neuron_updates += int(np.count_nonzero(a))
         if self.compartment is not None:
             s = self.compartment.float_step(dyn, self.state, a)
         else:  # u = alpha u + a + current_bias;  v = beta v + u + bias: in place, in this order
@@ -282,7 +293,7 @@ def _event_product(values: np.ndarray, term: _Term, out: np.ndarray) -> None:
     from . import float_kernels
 
     if term.kernel is None:
-        term.kernel = float_kernels.kernel_weights(term.weights)
+        term.kernel = float_kernels.kernel_weights(term.weights, term.target_shape)
     float_kernels.add_product(values, term.kernel, out)
 
 
