@@ -106,17 +106,20 @@ def _synchronise(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(run, *args, repeats: int = 1) -> tuple[float, float | None, object, list[float]]:
-    """(median wall time, largest peak-memory growth, last result, every wall time) of ``repeats`` runs."""
-    walls, peaks = [], []
+def measure(run, *args, repeats: int = 1) -> tuple[float, float | None, object, list[float], list[float]]:
+    """(median wall time, largest peak-memory growth, last result, every wall time, every CPU
+    time) of ``repeats`` runs. CPU time: user + system of all of the process's threads, which
+    other work on the machine disturbs less than the wall clock (threads that wait by spinning count)."""
+    walls, cpus, peaks = [], [], []
     for _ in range(repeats):
         with PeakMemory() as memory:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             result = run(*args)
             walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu_start)
         peaks.append(memory.mib)
     peak = None if peaks[0] is None else max(peaks)
-    return float(np.median(walls)), peak, result, walls
+    return float(np.median(walls)), peak, result, walls, cpus
 
 
 def main(argv=None) -> int:
@@ -164,42 +167,44 @@ def main(argv=None) -> int:
             flat = spikes.reshape(args.steps, batch, -1)
             row = {"network": name, "batch": batch, "steps": args.steps}
             if "cpu" in engines:
-                wall, mib, cpu_result, walls = measure(run_cpu, compiled.quantised, flat, repeats=args.repeats)
-                row["cpu"] = timing(wall, walls, batch, args.steps, mib)
+                wall, mib, cpu_result, walls, cpus = measure(run_cpu, compiled.quantised, flat, repeats=args.repeats)
+                row["cpu"] = timing(wall, walls, cpus, batch, args.steps, mib)
             if "lava" in engines:
                 from neurodeploy.backends.lava_backend import run_lava
 
                 cap = args.lava_samples or LAVA_SAMPLES.get(name) or batch
                 samples = min(batch, cap)
-                wall, mib, lava_result, walls = measure(run_lava, compiled.quantised, np.ascontiguousarray(flat[:, :samples]))
-                row["lava"] = timing(wall, walls, samples, args.steps, mib)
+                wall, mib, lava_result, walls, cpus = measure(run_lava, compiled.quantised, np.ascontiguousarray(flat[:, :samples]))
+                row["lava"] = timing(wall, walls, cpus, samples, args.steps, mib)
                 if "cpu" in engines:
                     same = all(np.array_equal(lava_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts[:samples]) for n in lava_result.layers)
                     row["lava"]["spike_counts_equal_cpu"] = bool(same)
             if "torch" in engines:
-                wall, mib, torch_result, walls = measure(run_cpu, compiled.quantised, flat, False, False, False, None, "torch", device, repeats=args.repeats)
-                row["torch"] = {**timing(wall, walls, batch, args.steps, mib), "device": device}
+                wall, mib, torch_result, walls, cpus = measure(
+                    run_cpu, compiled.quantised, flat, False, False, False, None, "torch", device, repeats=args.repeats
+                )
+                row["torch"] = {**timing(wall, walls, cpus, batch, args.steps, mib), "device": device}
                 if "cpu" in engines:
                     same = all(np.array_equal(torch_result.layers[n].spike_counts, cpu_result.layers[n].spike_counts) for n in torch_result.layers)
                     row["torch"]["spike_counts_equal_cpu"] = bool(same)
             if "torch-eager" in engines:  # the torch engine's eager step loop, without CUDA graphs
-                wall, mib, eager, walls = measure(run_engine, compiled.quantised, flat, device, None, False, False, False, repeats=args.repeats)
-                row["torch-eager"] = {**timing(wall, walls, batch, args.steps, mib), "device": device}
+                wall, mib, eager, walls, cpus = measure(run_engine, compiled.quantised, flat, device, None, False, False, False, repeats=args.repeats)
+                row["torch-eager"] = {**timing(wall, walls, cpus, batch, args.steps, mib), "device": device}
                 if "torch" in engines:
                     same = all(np.array_equal(torch_result.layers[n].spike_counts, eager.spike_counts[n].cpu().numpy()) for n in torch_result.layers)
                     row["torch-eager"]["spike_counts_equal_torch"] = bool(same)
             if "float" in engines:  # the float reference on the normalised network, the input as the pipeline hands it
                 from neurodeploy.backends.float_reference import run_float
 
-                wall, mib, _, walls = measure(run_float, compiled.normalised, flat, repeats=args.repeats)
-                row["float"] = timing(wall, walls, batch, args.steps, mib)
+                wall, mib, _, walls, cpus = measure(run_float, compiled.normalised, flat, repeats=args.repeats)
+                row["float"] = timing(wall, walls, cpus, batch, args.steps, mib)
             if "snntorch" in engines:
-                wall, mib, _, walls = measure(time_snntorch, model, spikes, repeats=args.repeats)
-                row["snntorch"] = timing(wall, walls, batch, args.steps, mib)
+                wall, mib, _, walls, cpus = measure(time_snntorch, model, spikes, repeats=args.repeats)
+                row["snntorch"] = timing(wall, walls, cpus, batch, args.steps, mib)
             if "snntorch-device" in engines:
                 time_snntorch(model, spikes[:2], device)  # warm-up
-                wall, mib, _, walls = measure(time_snntorch, model, spikes, device, repeats=args.repeats)
-                row["snntorch-device"] = {**timing(wall, walls, batch, args.steps, mib), "device": device}
+                wall, mib, _, walls, cpus = measure(time_snntorch, model, spikes, device, repeats=args.repeats)
+                row["snntorch-device"] = {**timing(wall, walls, cpus, batch, args.steps, mib), "device": device}
             rows.append(row)
             print_row(row)
     machine = {
@@ -210,6 +215,7 @@ def main(argv=None) -> int:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "load_average": os.getloadavg(),  # at the end: other work on the machine, which the wall times include
     }
     out = {"rate": args.rate, "steps": args.steps, "repeats": args.repeats, "machine": machine, "results": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -218,11 +224,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def timing(wall: float, walls: list[float], samples: int, steps: int, mib: float | None) -> dict:
+def timing(wall: float, walls: list[float], cpus: list[float], samples: int, steps: int, mib: float | None) -> dict:
     """One engine's entry of a result row: throughput from the median wall time."""
     return {
         "wall_s": wall,
         "walls_s": walls,
+        "cpu_s": float(np.median(cpus)),
+        "cpus_s": cpus,
         "samples": samples,
         "sample_steps_per_s": samples * steps / wall,
         "sample_steps_per_s_range": [samples * steps / max(walls), samples * steps / min(walls)],
@@ -242,7 +250,8 @@ def print_row(row) -> None:
         if "cpu" in row and engine in row:
             parts.append(f"cpu/{engine} {row['cpu']['sample_steps_per_s'] / row[engine]['sample_steps_per_s']:.1f}x")
     if "float" in row and "snntorch" in row:
-        parts.append(f"float/snntorch {row['float']['sample_steps_per_s'] / row['snntorch']['sample_steps_per_s']:.2f}x")
+        parts.append(f"float/snntorch {row['float']['sample_steps_per_s'] / row['snntorch']['sample_steps_per_s']:.2f}x"
+                     f" (CPU time {row['snntorch']['cpu_s'] / row['float']['cpu_s']:.2f}x)")
     if "torch" in row and "snntorch-device" in row:
         parts.append(f"torch/snntorch on {row['torch']['device']} {row['torch']['sample_steps_per_s'] / row['snntorch-device']['sample_steps_per_s']:.2f}x")
     if "torch" in row and "torch-eager" in row:

@@ -12,7 +12,8 @@ runs over a row's nonzero values in source order, one source at a time, so the k
 floats are those of adding the weight rows one by one.
 
 The neuron update of plain layers (``cuba_step``): numpy's operations on each element in
-the same order, in one pass. ``python -m neurodeploy.warmup`` compiles every combination (``warm``).
+the same order, in one pass. ``python -m neurodeploy.warmup`` compiles every combination
+(``warm``). The kernels release the GIL (``nogil``): another thread may run meanwhile.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from ..hardware.fixed_point import Reset
 ROWS_PER_TASK = 64  # rows a thread takes at a time: its event list is allocated once per task
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _dense_rows(values, weights, out):
     """Each row's nonzero sources listed first, then their weight rows added four per pass
     over the row's sums: a quarter of the loads and stores of ``out``. Every sum still adds
@@ -62,7 +63,7 @@ def _dense_rows(values, weights, out):
                 k += 1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _sparse_rows(values, run_ptr, runs, data, order, permuted, out):
     """Sparse weights as runs of consecutive targets (``kernel_weights``) in the engine's
     neuron order ``order`` (channels last: a convolution's synapse list is a few long runs):
@@ -97,7 +98,7 @@ def _sparse_rows(values, run_ptr, runs, data, order, permuted, out):
                     row[order[k]] = sums[k]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _cuba_step(a, u, v, alpha, beta, current_bias, bias, threshold, reset_amount, floor, decays, spiking, inclusive, subtract, floored,
                spikes, active):
     """``float_reference._LayerRun.step`` for a layer of one spike per step, one pass per
