@@ -23,7 +23,7 @@ from scipy import sparse
 
 from ..hardware.fixed_point import Reset
 
-ROWS_PER_TASK = 64  # rows a thread takes at a time: its event list is allocated once per task
+ROWS_PER_TASK = 16  # rows a thread takes at a time (its buffers allocated once per task): a chunk of few rows still splits evenly
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -156,10 +156,10 @@ def kernel_weights(weights, target_shape: tuple[int, ...] | None = None):
     sparse weights each source's synapses as runs of consecutive targets in the numba engine's
     neuron order of ``target_shape`` (``numba_engine.neuron_order``: channels last for
     (channels, height, width) layers): (run_ptr, runs, data, order, whether it permutes)."""
-    from .numba_engine import neuron_order, synapse_runs
-
     if not sparse.issparse(weights):
         return np.ascontiguousarray(_narrowest(np.asarray(weights, dtype=np.float64)))
+    from .numba_engine import neuron_order, synapse_runs
+
     n_out = weights.shape[1]
     order = neuron_order(tuple(target_shape)) if target_shape is not None and int(np.prod(target_shape)) == n_out else np.arange(n_out)
     w = sparse.csr_matrix(weights)[:, order]  # column k: target order[k]

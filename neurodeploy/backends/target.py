@@ -23,7 +23,7 @@ class RunRequest:
 
     record_spikes: bool = False  # every layer's raster (steps, batch, n) in RunResult.rasters
     record_state: bool = False  # u and v (steps, batch, n) in RunResult.traces: what --verify compares
-    record_peaks: bool = False  # per layer the largest |u| and |v| (RunResult.peaks), without traces: the overflow analysis's
+    record_peaks: bool = False  # per layer the largest |u| and |v| (RunResult.peaks; the bit-exact backend's engines), without traces
     windows: Mapping[str, tuple[int, int]] | None = None  # per layer, steps [start, stop) also counted apart
     progress: bool = False  # a progress bar on a terminal
     device: str = "cpu"  # torch device, for targets that run on torch
