@@ -3,6 +3,7 @@ where sources are mostly zeros) against the same network one step at a time with
 products: recurrence within a layer and from a later layer, synaptic delays, sparse weights,
 several spikes per step and a compartment of its own (refractory) all cross chunk borders."""
 import numpy as np
+import pytest
 from scipy import sparse
 
 from neurodeploy.backends import float_reference
@@ -83,6 +84,9 @@ def test_compiled_neuron_update_gives_numpys_values(monkeypatch):
     net = NormalisedNetwork((30,), layers, "c", 1e-3, "test", None)
     x = (rng.random((40, 5, 30)) < 0.3).astype(np.uint8)
     runs = {}
+    from neurodeploy.backends import float_kernels
+
+    monkeypatch.setattr(float_kernels, "PARALLEL_VALUES", 0)  # split over the cores (tiny layers run on one otherwise)
     for name, threshold in (("compiled", 1), ("numpy", 10**9)):
         monkeypatch.setattr(float_reference, "STEP_KERNEL_VALUES", threshold)
         runs[name] = float_reference.run_float(net, x, record_spikes=True, record_state=True)
@@ -95,11 +99,15 @@ def test_compiled_neuron_update_gives_numpys_values(monkeypatch):
         assert runs["compiled"].layers[name].active_neuron_updates == runs["numpy"].layers[name].active_neuron_updates
 
 
-def test_event_driven_products_add_each_source_in_order():
+@pytest.mark.parametrize("cores", ["all", "one"])
+def test_event_driven_products_add_each_source_in_order(monkeypatch, cores):
     """The kernels' sums equal adding each nonzero source's weight row, one at a time in source
     order, to what was there: dense weights (kept in float32 when exact, or float64) and sparse
-    ones over a (channels, height, width) layer (runs in channels-last order)."""
+    ones over a (channels, height, width) layer (runs in channels-last order), split over the
+    cores or on one."""
     from neurodeploy.backends import float_kernels
+
+    monkeypatch.setattr(float_kernels, "PARALLEL_VALUES", 0 if cores == "all" else 10**12)
 
     rng = np.random.default_rng(5)
     shape = (3, 4, 5)

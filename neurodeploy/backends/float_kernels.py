@@ -17,6 +17,8 @@ the same order, in one pass. ``python -m neurodeploy.warmup`` compiles every com
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 from scipy import sparse
@@ -24,6 +26,25 @@ from scipy import sparse
 from ..hardware.fixed_point import Reset
 
 ROWS_PER_TASK = 16  # rows a thread takes at a time (its buffers allocated once per task): a chunk of few rows still splits evenly
+# values a call reads and writes from which it splits over the cores: a smaller call (a recurrent
+# layer's step) runs on one, as waiting for the other threads costs more than they save, and far
+# more on a machine busy with other work
+PARALLEL_VALUES = 1 << 17
+
+
+@contextmanager
+def _cores_for(values: int):
+    """The calling thread's kernels on every core numba has for a call of ``values``
+    values from PARALLEL_VALUES, else on one."""
+    if values >= PARALLEL_VALUES:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -135,10 +156,11 @@ def cuba_step(dyn, u: np.ndarray, v: np.ndarray, a: np.ndarray, spikes: np.ndarr
     neuron-steps with nonzero input."""
     active = np.zeros(a.shape[0], np.int64)
     floor = dyn.floor if dyn.floor is not None else dyn.bias
-    _cuba_step(
-        a, u, v, dyn.alpha, dyn.beta, dyn.current_bias, dyn.bias, dyn.threshold, dyn.reset_amount, floor, bool(np.any(dyn.alpha != 0)),
-        dyn.spiking, bool(dyn.inclusive), dyn.reset is Reset.SUBTRACT, dyn.floor is not None, spikes, active,
-    )
+    with _cores_for(a.size):
+        _cuba_step(
+            a, u, v, dyn.alpha, dyn.beta, dyn.current_bias, dyn.bias, dyn.threshold, dyn.reset_amount, floor, bool(np.any(dyn.alpha != 0)),
+            dyn.spiking, bool(dyn.inclusive), dyn.reset is Reset.SUBTRACT, dyn.floor is not None, spikes, active,
+        )
     return int(active.sum())
 
 
@@ -180,10 +202,11 @@ def _narrowest(weights: np.ndarray) -> np.ndarray:
 def add_product(values: np.ndarray, weights, out: np.ndarray) -> None:
     """out (rows, n_out) += values (rows, n_in) @ weights, ``weights`` from ``kernel_weights``."""
     values = np.ascontiguousarray(kernel_values(values))
-    if isinstance(weights, tuple):
-        _sparse_rows(values, *weights, out)
-    else:
-        _dense_rows(values, weights, out)
+    with _cores_for(values.size + out.size):
+        if isinstance(weights, tuple):
+            _sparse_rows(values, *weights, out)
+        else:
+            _dense_rows(values, weights, out)
 
 
 def warm() -> None:
