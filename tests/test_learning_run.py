@@ -87,16 +87,22 @@ def test_spec_errors_are_one_line(change, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_loihi_rule_spec_mirrors_the_engine_rule():
-    """spec.LoihiRule (what a user writes) and rules.LearningRule (what the engines run) name the
-    same rule: the same fields and defaults but for the epoch's name, the seed (the spec's) and the kind."""
-    import dataclasses
+def test_loihi_rule_in_yaml_and_python_lowers_to_the_engine_rule(tmp_path):
+    """A ``loihi`` rule as YAML and as ``LoihiRule`` is the same rule; lowered, the engine runs
+    its terms with the spec's epoch and seed."""
+    from neurodeploy.learning.spec import LayerLearning, LearningSpec, LoihiRule
 
-    from neurodeploy.learning.spec import LoihiRule
-
-    spec_fields = {f.name: f.default for f in dataclasses.fields(LoihiRule) if f.name != "kind"}
-    engine_fields = {("epoch" if f.name == "t_epoch" else f.name): f.default for f in dataclasses.fields(rules.LearningRule) if f.name != "rng_seed"}
-    assert spec_fields == engine_fields
+    raw = {"neurodeploy-learning": 1, "seed": 5, "layers": {"layer": {"rule": {**LOIHI_SPEC["layers"]["layer"]["rule"]}}}}
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    rule = LoihiRule(dw="2^-1*y0*x1 - 2^-3*x0*y1 + 2^-4*y0*x2*w - 2^-7*u2*w", epoch=2, x1_impulse=40, x1_tau=12, x2_impulse=20.5, x2_tau=4,
+                     y1_impulse=30, y1_tau=8)
+    assert load_spec(path).layers == LearningSpec(layers=(LayerLearning("layer", rule),)).layers
+    assert spec_from_dict(yaml.safe_load(load_spec(path).to_yaml())).layer("layer").rule == rule
+    graph, train, _ = small_problem(neurons=4, n_train=2, n_test=2, steps=10)
+    request = LearnRequest(spec=spec_from_dict(raw), target="cpu", epochs=1, profile=load_profile("loihi2"), train=train, test=None)
+    lowered = lower(request.spec, compile_learning(graph, request).quantised, request.profile).layer("layer").program.rule
+    assert lowered == rules.LearningRule(**rule.terms(), t_epoch=2, rng_seed=5)
 
 
 def test_loihi_rule_strings_are_checked():

@@ -483,15 +483,11 @@ def _lower_loihi(rule: LoihiRule, limits: LearningEngineSpec, seed: int, where: 
         if impulse != int(impulse):
             notes.append(f"{where}: {name}_impulse {impulse:g} has a fraction: Lava rounds it up with probability min(f, 1/2) * 2, "
                          "not f (docs/learning.md)")
-    kwargs = {f"{n}_{k}": getattr(rule, f"{n}_{k}") for n in ("x1", "x2", "y1", "y2", "y3") for k in ("impulse", "tau")}
     try:
         if rule.three_factor:
-            for y in ("y1", "y2", "y3"):
-                kwargs.pop(f"{y}_impulse"), kwargs.pop(f"{y}_tau")
-            lowered = rules.three_factor_rule(dw=rule.dw, dd=rule.dd, dt=rule.dt, t_epoch=rule.epoch, rng_seed=seed,
-                                              post_trace_tau=rule.post_trace_tau, post_trace_impulse=rule.post_trace_impulse, **kwargs)
+            lowered = rules.three_factor_rule(**rule.terms(), t_epoch=rule.epoch, rng_seed=seed)
         else:
-            lowered = rules.LearningRule(dw=rule.dw, dd=rule.dd, dt=rule.dt, t_epoch=rule.epoch, rng_seed=seed, **kwargs)
+            lowered = rules.LearningRule(**rule.terms(), t_epoch=rule.epoch, rng_seed=seed)
         for target, products in lowered.products.items():
             for p in products:
                 table.append(LoweredValue(f"{target}: {p.dependency} {' '.join(f.state_var for f in p.factors)}".strip(), p.mantissa * 2.0 ** (p.exponent - 7),

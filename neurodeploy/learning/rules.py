@@ -255,14 +255,13 @@ def float_to_literal(value: float) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class LearningRule:
-    """A Loihi2F/Loihi3F learning rule: rule strings, trace parameters, epoch, seed.
-
-    ``three_factor``: y1..y3 come from the post neuron every step (Loihi3FLearningRule),
-    whose y taus/impulses are then 65535/0.  ``post_trace_tau``/``post_trace_impulse``
-    parameterise RewardLIF's own y1 (RewardModulatedSTDP's post_trace_* arguments).
-    ``rng_seed`` must be given: Lava draws one from numpy's global RNG when it is None.
-    """
+class RuleTerms:
+    """What a Loihi2F/Loihi3F rule says, as a user writes it (``spec.LoihiRule``, ``kind: loihi``)
+    and as the engines run it (``LearningRule``): the dw, dd, dt rule strings; trace impulses
+    (0..127, fractions rounded stochastically) and time constants in steps; ``three_factor``:
+    y1..y3 come from the post neuron every step (Loihi3FLearningRule: y1 its own trace with
+    ``post_trace_tau`` / ``post_trace_impulse``, RewardModulatedSTDP's post_trace_* arguments;
+    y2 the reward, y3 the punishment)."""
     dw: ty.Optional[str] = None
     dd: ty.Optional[str] = None
     dt: ty.Optional[str] = None
@@ -276,11 +275,24 @@ class LearningRule:
     y2_tau: float = 0.0
     y3_impulse: float = 0.0
     y3_tau: float = 0.0
-    t_epoch: int = 1
-    rng_seed: int = 0
     three_factor: bool = False
     post_trace_tau: float = 0.0
     post_trace_impulse: float = 0.0
+
+    def terms(self) -> dict[str, ty.Any]:
+        """This rule's ``RuleTerms`` fields, by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(RuleTerms)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningRule(RuleTerms):
+    """A rule the learning engines run: its terms, the learning epoch ``t_epoch`` (steps) and
+    the seed of its random streams. A three-factor rule's y taus and impulses are then
+    65535 and 0 (``three_factor_rule``). ``rng_seed`` must be given: Lava draws one from
+    numpy's global RNG when it is None.
+    """
+    t_epoch: int = 1
+    rng_seed: int = 0
 
     def __post_init__(self):
         if not any((self.dw, self.dd, self.dt)):
@@ -330,4 +342,4 @@ def three_factor_rule(**kwargs) -> LearningRule:
     """Loihi3FLearningRule: y traces are the post neuron's (taus 65535, impulses 0)."""
     for y in ("y1", "y2", "y3"):
         kwargs[f"{y}_impulse"], kwargs[f"{y}_tau"] = 0, THREE_FACTOR_TAU
-    return LearningRule(three_factor=True, **kwargs)
+    return LearningRule(**{**kwargs, "three_factor": True})

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from .rules import RuleTerms
 
 VERSION = 1
 VERSION_KEY = "neurodeploy-learning"
@@ -99,29 +100,12 @@ class RSTDP:
 
 
 @dataclass(frozen=True)
-class LoihiRule:
-    """Any rule in Loihi's sum-of-products form, Lava's syntax (docs/learning.md): dw, dd, dt
-    strings; trace impulses (0..127, fractions rounded stochastically) and time constants in
-    steps; the learning epoch; ``three_factor``: y1..y3 come from the post neurons (y1 their
-    own trace with post_trace_tau / post_trace_impulse, y2 the reward, y3 the punishment)."""
+class LoihiRule(RuleTerms):
+    """Any rule in Loihi's sum-of-products form, Lava's syntax (docs/learning.md): its terms
+    (``rules.RuleTerms``: dw, dd, dt strings, trace impulses and time constants in steps,
+    ``three_factor``) and the learning epoch in steps; the seed is the spec's."""
 
-    dw: str | None = None
-    dd: str | None = None
-    dt: str | None = None
-    x1_impulse: float = 0.0
-    x1_tau: float = 0.0
-    x2_impulse: float = 0.0
-    x2_tau: float = 0.0
-    y1_impulse: float = 0.0
-    y1_tau: float = 0.0
-    y2_impulse: float = 0.0
-    y2_tau: float = 0.0
-    y3_impulse: float = 0.0
-    y3_tau: float = 0.0
     epoch: int = 1
-    three_factor: bool = False
-    post_trace_tau: float = 0.0
-    post_trace_impulse: float = 0.0
     kind: str = "loihi"
 
 
