@@ -152,13 +152,20 @@ def _deploy(options: DeployOptions) -> DeployOutcome:
     conversion, curves = _conversion_section(converted, results, batch, compiled, overflow, options.target)
     overflow_source = converted.calibration.description["source"] if converted is not None else options.calibration_data or "the run's input"
     learned, learning = prepared.learned, None
+    from .learning.writeback import readout_mismatch
+
+    labels, input_notes = batch.labels, list(batch.notes)
+    mismatch = readout_mismatch(compiled.float_graph.graph.metadata, options.decision, compiled.normalised.output_layer.name)
+    if learned is None and mismatch is not None:  # a learned network deployed again (learned.nir)
+        input_notes.append(mismatch[0])
+        labels = labels if mismatch[1] else None
     if learned is not None:
         from .reports.learning import learning_section
 
-        learning = learning_section(learned.summary, results, batch.labels, options.target)
+        learning = learning_section(learned.summary, results, batch.labels, options.target, compiled)
     report = build_report(ReportSources(
         compiled=compiled, target=options.target, results=results, input=batch.description,
-        labels=batch.labels if learned is None or learned.summary["readout"] is None else None, input_notes=batch.notes,
+        labels=labels if learned is None or learned.summary["readout"] is None else None, input_notes=input_notes,
         decision=options.decision, classes=batch.classes, verify=plan.verify, overflow=overflow,
         overflow_source=overflow_source, settings=None if plan.dry_run else dict(settings),
         finetuning=prepared.tuned.summary if prepared.tuned is not None else None, learning=learning, timing_s=timing, conversion=conversion,
@@ -217,7 +224,7 @@ def _prepare(options: DeployOptions) -> Prepared:
             learned, batch = _learn(model, options, plan)
         model = learned.model
         if (learned.summary["readout"] or {}).get("decision") == "first-spike":
-            plan = dataclasses.replace(plan, rasters=True)
+            plan = dataclasses.replace(plan, rasters=True, readout_state=True)
     calibration = converted.calibration if converted is not None else _calibration_input(options, model.graph, batch)
     if saved is not None:
         compiled = _precompiled(saved, batch, plan)
@@ -316,6 +323,7 @@ class Plan:
     verify: tuple[str, str] | None  # (reference, candidate) compared bit for bit
     rasters: bool = False  # record every layer's raster (a first-spike readout after --learn needs them)
     state: bool = False  # record every layer's u and v (a model's state monitors)
+    readout_state: bool = False  # every run records every layer's u and v (the first-spike readout of --learn)
 
     @property
     def dry_run(self) -> bool:
@@ -333,7 +341,7 @@ class Plan:
         rasters, state = decision_needs(self.options.decision)
         return RunRequest(
             record_spikes=self.options.record or self.verify is not None or rasters or self.options.convert is not None or self.rasters,
-            record_state=verified or state or (self.state and name == self.options.target), windows=windows,
+            record_state=verified or state or self.readout_state or (self.state and name == self.options.target), windows=windows,
             progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
             core_plan=core_plan if name == self.options.target else None,
         )

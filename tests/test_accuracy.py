@@ -31,7 +31,8 @@ def test_spike_count_first_spike_and_max_membrane_by_hand():
     v[2, 0, 2] = 9.0  # the highest membrane of sample 0 (never spikes)
     run = run_of(raster, v)
     assert decide(run, "spike-count").tolist() == [0, 2, 1, 0]
-    assert decide(run, "first-spike").tolist() == [1, 2, 1, 0]  # sample 3: both at step 0, neuron 0 has more spikes
+    # sample 1: neurons 1 and 2 first at step 2, neuron 2 with the larger v; sample 3: 0 and 2 at step 0, equal v: the lower index
+    assert decide(run, "first-spike").tolist() == [1, 2, 1, 0]
     assert decide(run, "max-membrane").tolist() == [2, 2, 1, 0]  # sample 3: all zero, lowest index
     with pytest.raises(ValueError, match="unknown decision"):
         decide(run, "vote")

@@ -388,9 +388,9 @@ def test_learned_nir_holds_the_learned_weights(cpu_run, tmp_path):
     learned = cpu_run.compiled.quantised.layer("layer")
     expected = learned.projections[0].weights / (lowered.units * lowered.gain)[:, None]
     np.testing.assert_allclose(graph.nodes["synapses"].weight, expected, rtol=1e-12)
-    raised = np.asarray(graph.nodes["layer"].v_threshold) - diehl_cook.DEFAULTS["threshold"]
-    np.testing.assert_allclose(raised, (learned.neurons.vth * 64 - lowered.program.neurons.theta_0()) / lowered.state_scale, atol=1e-9)
-    assert raised.max() > 0
+    threshold = np.asarray(graph.nodes["layer"].v_threshold)
+    np.testing.assert_allclose(threshold * lowered.state_scale, learned.neurons.vth * 64, rtol=1e-12)  # the chip's learned thresholds
+    assert (threshold - diehl_cook.DEFAULTS["threshold"]).max() > 0
 
 
 @pytest.fixture(scope="module")
@@ -417,8 +417,13 @@ def test_deploy_learn_writes_learned_nir_and_redeploys_it(learn_files, tmp_path,
     learning = report["learning"]
     assert learning["layers"][0]["quantisation"] and learning["synaptic_updates"] > 0
     assert learning["deployed_accuracy"]["cpu"] > 0.5 and report["accuracy"] is None
-    status = cli.main([str(tmp_path / "r" / "learned.nir"), "--target", "cpu", "--report-dir", str(tmp_path / "r2")])
+    # label assignment with the graph's lateral inhibition: the deployed network is the one that learned
+    assert learning["deployed_accuracy"]["cpu"] == learning["accuracy_by_epoch"][-1]["test_accuracy"]
+    status = cli.main([str(tmp_path / "r" / "learned.nir"), "--data", str(f / "test.npz"), "--layout", "samples-first", "--target", "cpu",
+                       "--report-dir", str(tmp_path / "r2")])
     assert status == 0
+    again = json.loads((tmp_path / "r2" / "report.json").read_text())  # --decision spike-count cannot read a label assignment
+    assert again["accuracy"] is None and any("label-assignment readout" in note and "no accuracy" in note for note in again["notes"])
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -463,3 +468,60 @@ def test_test_data_without_learn_is_one_line(learn_files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "--test-data is the test data of --learn" in err and err.count("\n") == 1, err
     assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- the learned readout, deployed again
+FIRST_SPIKE_SPEC = {"neurodeploy-learning": 1, "seed": 0,
+                    "layers": {"layer": {"rule": {"kind": "rstdp", "a_plus": 0.1, "a_minus": 0.3, "tau_plus": 1.0, "tau_minus": 0.02,
+                                                  "tau_eligibility": 0.01, "w_max": 1.0, "bounds": "multiplicative"},
+                                         "inhibition": {"k_wta": 1},
+                                         "reward": {"source": "label", "reward": 0.5, "punishment": 0.5, "window": 0.002}}},
+                    "readout": {"layer": "layer", "decision": "first-spike"}}
+
+
+def _never_firing(network, name: str):
+    """``network`` with layer ``name`` unable to fire: its recorded v is then v before any reset."""
+    import dataclasses
+
+    layer = network.layer(name)
+    neurons = (dataclasses.replace(layer.neurons, vth=np.full_like(layer.neurons.vth, 2 ** 20)) if hasattr(layer, "state_scale")
+               else dataclasses.replace(layer.neurons, threshold=np.full_like(layer.neurons.threshold, np.inf)))
+    return dataclasses.replace(network, layers=tuple(dataclasses.replace(q, neurons=neurons) if q.name == name else q for q in network.layers))
+
+
+@pytest.mark.parametrize("k_wta", [1, 3])
+def test_learned_nir_redeploys_with_the_readout_it_learned(k_wta, tmp_path):
+    """A first-spike readout learned with k-WTA and the first-spike reward, deployed as learned.nir
+    (no k-WTA) with --decision first-spike: the chip holds the weights it learned, and the decision
+    (of the neurons spiking first, the largest v before the reset, then the lowest index: the
+    reward unit's choice) answers every sample as the chip's k-WTA did (test_accuracy_wta), on
+    the cpu target; the float target decides by the same rule on its own v."""
+    from neurodeploy.backends import TARGETS, RunRequest
+    from neurodeploy.encoders import to_integer_input
+    from neurodeploy.learning import readout as RO
+    from neurodeploy.pipeline import DeployOptions, deploy
+    from neurodeploy.reports.accuracy import _float_units, _v_before_reset, first_spike_winners
+
+    spec = {**FIRST_SPIKE_SPEC, "layers": {"layer": {**FIRST_SPIKE_SPEC["layers"]["layer"], "inhibition": {"k_wta": k_wta}}}}
+    kw = dict(neurons=10, n_train=100, n_test=60, steps=45)
+    run = learn("cpu", spec=spec, epochs=1, **kw)
+    wta = run.summary["accuracy_by_epoch"][-1]["test_accuracy_wta"]
+    (tmp_path / "learned.nir").write_bytes(run.files["learned.nir"])
+    _, _, test = small_problem(**kw)
+    np.savez(tmp_path / "test.npz", x=test.values.transpose(1, 0, 2), y=test.labels)
+    out = deploy(DeployOptions(model=str(tmp_path / "learned.nir"), data=str(tmp_path / "test.npz"), layout="samples-first",
+                               decision="first-spike", target="cpu"))
+    cpu = out.results["cpu"]
+    step, candidates = RO.first_spikes(cpu.rasters["layer"])
+    assert (step >= 0).all() and (candidates.sum(axis=1) > 1).any()  # active: every sample answers, some by the tie-break
+    assert np.array_equal(out.compiled.quantised.layer("layer").projections[0].weights, run.compiled.quantised.layer("layer").projections[0].weights)
+    assert out.report.accuracy["cpu"] == wta == run.summary["accuracy_by_epoch"][-1]["test_accuracy"]
+    for name, network in (("cpu", out.compiled.quantised), ("float", out.compiled.normalised)):
+        result, target = out.results[name], TARGETS.get(name)
+        inputs = test.values if target.stage == "normalised" else to_integer_input(test, out.compiled.quantised)
+        silent = target.run(_never_firing(network, "layer"), inputs, RunRequest(record_state=True))
+        step, candidates = RO.first_spikes(result.rasters["layer"])
+        v = _v_before_reset(result, network, "layer", step)
+        v_silent = _v_before_reset(silent, None, "layer", step)  # as recorded: nothing reset it
+        np.testing.assert_allclose(v[candidates], _float_units(v_silent, network, "layer")[candidates], rtol=1e-12)
+        assert np.array_equal(first_spike_winners(result, network), RO.winner(candidates, v_silent))

@@ -86,18 +86,20 @@ class Learner:
     def theta(self) -> np.ndarray:
         raise NotImplementedError
 
-    def answers(self, pre: np.ndarray) -> np.ndarray:
+    def answers(self, pre: np.ndarray, v_spike: bool = False):
         """The layer's spikes (samples * steps, n_post) on ``pre`` (samples, steps, n_pre) with
         learning off, as the chip runs the layer (k-WTA included), from the learned state; the
-        learner itself is not changed. Bit-exact targets answer on the CPU backend's engine
-        (identical to Lava's, tests/test_learning_lava.py)."""
+        learner itself is not changed. With ``v_spike`` also each step's v before the reset
+        (what k-WTA and the reward unit compare): (raster, v). Bit-exact targets answer on the
+        CPU backend's engine (identical to Lava's, tests/test_learning_lava.py)."""
         from .learning_engine import LearningEngine
 
         engine = LearningEngine(frozen_program(self.lowered.program))
         engine.weights[...] = self.weights()
         engine.theta[...] = self.theta()
         n, steps, n_pre = pre.shape
-        return engine.run(pre.reshape(n * steps, n_pre), resets=range(0, n * steps, steps), raster=True)["raster"]
+        out = engine.run(pre.reshape(n * steps, n_pre), resets=range(0, n * steps, steps), raster=True, record=("v_spike",) if v_spike else ())
+        return (out["raster"], out["v_spike"]) if v_spike else out["raster"]
 
     def close(self) -> None:
         """Release what the learner holds (Lava's runtime)."""
@@ -184,14 +186,15 @@ class FloatLearner(_EngineLearner):
     def set_weights(self, weights: np.ndarray) -> None:
         self.layer.weights = np.asarray(weights, np.float64).copy()
 
-    def answers(self, pre: np.ndarray) -> np.ndarray:
+    def answers(self, pre: np.ndarray, v_spike: bool = False):
         import copy
         import dataclasses
 
         layer = copy.deepcopy(self.layer)
         layer.rule = dataclasses.replace(layer.rule, products=())
         n, steps, n_pre = pre.shape
-        return layer.run(pre.reshape(n * steps, n_pre), resets=range(0, n * steps, steps), raster=True)["raster"]
+        out = layer.run(pre.reshape(n * steps, n_pre), resets=range(0, n * steps, steps), raster=True, record=("v_spike",) if v_spike else ())
+        return (out["raster"], out["v_spike"]) if v_spike else out["raster"]
 
     def weights(self) -> np.ndarray:
         return self.layer.weights.copy()

@@ -75,7 +75,7 @@ SPARSE_COST = 5
 # Steps per compiled call within run(): the random numbers are drawn per call, 8 per step.
 CHUNK_STEPS = 1 << 16
 
-RECORD_POST = ("u", "v", "spikes", "y1", "y2", "y3", "ty", "theta")
+RECORD_POST = ("u", "v", "spikes", "y1", "y2", "y3", "ty", "theta", "v_spike")
 RECORD_PRE = ("x1", "x2", "tx")
 RECORD_SYN = ("weights", "tag_1", "tag_2")
 
@@ -945,6 +945,7 @@ def _run(pre, reward, labels, reset_before, snap_after,
                 rec_post[s, 5, i] = y[2, i]
                 rec_post[s, 6, i] = ty[i]
                 rec_post[s, 7, i] = theta[i]
+                rec_post[s, 8, i] = v_spike[i]
         if record_pre:
             for j in range(n_pre):
                 rec_pre[s, 0, j] = x[0, j]

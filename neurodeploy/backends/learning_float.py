@@ -20,6 +20,7 @@ import numpy as np
 
 from ..hardware.fixed_point import Reset
 from ..ir.stages import NormalisedLayer
+from ..learning import readout
 from ..learning.lowering import LoweredLayer
 
 
@@ -99,7 +100,7 @@ class FloatLearningLayer:
                 chosen[[i for i in order if spikes[i]][:budget]] = True
                 spikes = chosen
             self.fired += int(spikes.sum())
-        v_spike = self.v.copy()
+        v_spike = self.v_spike = self.v.copy()
         self.v = np.where(spikes, 0.0, self.v) if dyn.reset is Reset.ZERO else np.where(spikes, self.v - dyn.reset_amount, self.v)
         self.theta = np.where(spikes, self.theta + self.theta_plus, self.theta)
         if self.rule.three_factor:
@@ -120,8 +121,7 @@ class FloatLearningLayer:
                 y3[self.winner] = self.punishment_value
             self.reward_left -= self.reward_left > 0
         if self.winner < 0 and spikes.any():
-            spiking = np.flatnonzero(spikes)
-            self.winner = int(spiking[np.argmax(v_spike[spiking])])
+            self.winner = int(readout.winner(spikes, v_spike))
             self.reward_left = self.window if self.window else -1
         return y2, y3
 
@@ -216,6 +216,7 @@ class FloatLearningLayer:
         resets, snaps = {int(r) for r in resets}, {int(s) for s in snapshots}
         counts = np.zeros(self.weights.shape[0], np.int64)
         spikes_out = np.zeros((len(pre_spikes), self.weights.shape[0]), np.uint8)
+        v_spike = np.zeros((len(pre_spikes), self.weights.shape[0])) if "v_spike" in record else None
         after = []
         for t in range(len(pre_spikes)):
             if t in resets:
@@ -223,9 +224,13 @@ class FloatLearningLayer:
             spikes = self._step(pre_spikes[t], None if rewards is None else rewards[t], -1 if labels is None else int(labels[t]))
             counts += spikes
             spikes_out[t] = spikes
+            if v_spike is not None:
+                v_spike[t] = self.v_spike
             if t in snaps:
                 after.append(self.weights.copy())
         out = {"spike_counts": counts, "weights_after": np.array(after).reshape(-1, *self.weights.shape)}
         if raster:
             out["raster"] = spikes_out
+        if v_spike is not None:
+            out["v_spike"] = v_spike
         return out

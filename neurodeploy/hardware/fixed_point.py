@@ -178,9 +178,14 @@ def neuron_step(
     """
     activation = np.left_shift(a_in.astype(np.int32), arith.activation_shift)
     u_new, u_wrapped = wrap_current(decay(u, u_keep, arith) + activation, arith)
-    v_sum = decay(v, v_keep, arith) + u_new + bias
-    v_new, v_saturated = clip_voltage(v_sum, arith)
+    v_new, v_saturated = voltage_step(v, u_new, v_keep, bias, arith)
     return u_new, v_new, u_wrapped, v_saturated
+
+
+def voltage_step(v: np.ndarray, u_new: np.ndarray, v_keep: np.ndarray, bias: np.ndarray, arith: ArithmeticSpec) -> tuple[np.ndarray, np.ndarray]:
+    """v[t] = clip(decay(v[t-1], dv) + u[t] + bias), before the threshold test and the reset:
+    (v, saturated mask)."""
+    return clip_voltage(decay(v, v_keep, arith) + u_new + bias, arith)
 
 
 def current_keep(du: np.ndarray, arith: ArithmeticSpec) -> np.ndarray:

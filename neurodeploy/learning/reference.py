@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hardware.fixed_point import Reset
+from . import readout
 from .program import LayerProgram, PostNeurons, clip_weights, truncate_weights
 from .rules import (
     ACC_MAX,
@@ -312,9 +313,11 @@ class State:
     winner: int = -1  # the reward unit's first spiker in this sample (-1: none yet)
     reward_steps: int = 0  # steps of reward still to send (-1: to the end of the sample)
     step: int = 0
+    v_spike: np.ndarray | None = None  # v before this step's reset (the v that k-WTA and the reward unit compare)
 
 
 RECORDED = ("weights", "tag_1", "tag_2", "x1", "x2", "tx", "y1", "y2", "y3", "ty", "u", "v", "theta", "spikes")
+V_SPIKE = "v_spike"  # also recordable: v before the step's reset (Lava's monitors read v after it)
 
 
 class ReferenceLayer:
@@ -391,7 +394,7 @@ class ReferenceLayer:
         if neurons.wta_k:
             spikes = winners(spikes, s.v, max(neurons.wta_k - s.fired, 0))
             s.fired += int(spikes.sum())
-        v_at_spike = s.v.copy()
+        v_at_spike = s.v_spike = s.v.copy()
         if neurons.reset is Reset.ZERO:
             s.v = np.where(spikes, 0, s.v).astype(np.int32)
         else:
@@ -415,7 +418,7 @@ class ReferenceLayer:
             (y2 if correct else y3)[s.winner] = unit.reward if correct else unit.punishment
             s.reward_steps -= s.reward_steps > 0
         if s.winner < 0 and spikes.any():
-            s.winner = int(np.lexsort((np.arange(n), -np.where(spikes, v_at_spike, np.iinfo(np.int32).min).astype(np.int64)))[0])
+            s.winner = int(readout.winner(spikes, v_at_spike))
             s.reward_steps = unit.window if unit.window else -1
         return y2, y3
 
@@ -471,7 +474,7 @@ class ReferenceLayer:
         s = self.state
         views = {"weights": s.weights, "tag_1": s.tag_1, "tag_2": s.tag_2, "x1": s.x[0], "x2": s.x[1],
                  "tx": s.tx, "y1": s.y[0], "y2": s.y[1], "y3": s.y[2], "ty": s.ty, "u": s.u, "v": s.v,
-                 "theta": s.theta, "spikes": spikes}
+                 "theta": s.theta, "spikes": spikes, V_SPIKE: s.v_spike if s.v_spike is not None else s.v}
         return {name: views[name].copy() for name in names}
 
     def run(self, pre_spikes, *, rewards=None, labels=None, resets: ty.Iterable[int] = (), snapshots: ty.Iterable[int] = (),

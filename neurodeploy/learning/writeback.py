@@ -7,7 +7,9 @@ Frozen integers: the learned weights as a non-learning ``Dense`` holds them (mix
 drops the LSB of odd learned weights, a note says so) and the threshold mantissa theta >> 6
 (exact: the lowering keeps theta a multiple of 64 while thresholds do not relax). In NIR the
 weights become W / (units x gain) in the Linear / Affine node and v_threshold grows by the
-raise; deploying that file quantises it again (docs/learning.md).
+raise; the graph's metadata keeps the learning specification (``LEARNED_KEY``), so that deploying
+that file quantises the learned projections for their learning range again (``learned_bounds``):
+the chip then holds the weights and thresholds it learned (docs/learning.md).
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from ..hardware.fixed_point import stored_weights
 from ..ir.passes import CompiledNetwork
 from ..ir.passes.map_cores import map_cores
 from ..ir.stages import FloatGraph, NormalisedNetwork, QuantisedNetwork
-from .lowering import LearningPlan, LoweredLayer
+from .lowering import LearningPlan, LoweredLayer, weight_bounds
+
+LEARNED_KEY = "neurodeploy-learning"  # learned.nir's graph metadata: the learning specification (YAML)
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,12 @@ def _freeze_quantised(network: QuantisedNetwork, normalised: NormalisedNetwork, 
     return dataclasses.replace(network, layers=tuple(layers), normalised=normalised)
 
 
-def learned_graph(float_graph: FloatGraph, plan: LearningPlan, learned: dict[str, LearnedState]) -> nir.NIRGraph:
-    """The NIR graph with the learned weights (in NIR units) and thresholds."""
+def learned_graph(float_graph: FloatGraph, plan: LearningPlan, learned: dict[str, LearnedState],
+                  normalised: NormalisedNetwork | None = None) -> nir.NIRGraph:
+    """The NIR graph with the learned weights (in NIR units) and thresholds. With ``normalised``
+    (the network that learned) a bit-exact target's thresholds are raised to the learned integer
+    threshold itself (theta / state scale), not by its raise over the rounded resting threshold,
+    so that quantising the file again gives the chip's thresholds back exactly."""
     nodes = dict(float_graph.graph.nodes)
     for name, state in learned.items():
         lowered = plan.layer(name)
@@ -105,9 +113,50 @@ def learned_graph(float_graph: FloatGraph, plan: LearningPlan, learned: dict[str
         weights = state.weights / (lowered.units * lowered.gain)[:, None]
         nodes[lowered.nir_node] = dataclasses.replace(node, weight=weights.reshape(np.shape(node.weight)))
         neuron = nodes[name]
-        threshold = np.broadcast_to(np.asarray(neuron.v_threshold, np.float64), state.raise_v.shape) + state.raise_v
+        raise_v = state.raise_v
+        if normalised is not None and state.theta is not None:
+            raise_v = state.theta / lowered.state_scale - normalised.layer(name).neurons.threshold
+        threshold = np.broadcast_to(np.asarray(neuron.v_threshold, np.float64), raise_v.shape) + raise_v
         nodes[name] = dataclasses.replace(neuron, v_threshold=threshold)
-    return nir.NIRGraph(nodes=nodes, edges=list(float_graph.graph.edges), metadata=dict(float_graph.graph.metadata or {}))
+    metadata = {**(float_graph.graph.metadata or {}), LEARNED_KEY: plan.spec.to_yaml()}
+    return nir.NIRGraph(nodes=nodes, edges=list(float_graph.graph.edges), metadata=metadata)
+
+
+def learned_spec(metadata):
+    """The learning specification a learned network's metadata keeps (``learned_graph``), or None."""
+    import yaml
+
+    from .spec import SpecError, spec_from_dict
+
+    text = (metadata or {}).get(LEARNED_KEY)
+    if text is None:
+        return None
+    try:
+        raw = yaml.safe_load(text.decode() if isinstance(text, bytes) else str(text))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SpecError(f"metadata {LEARNED_KEY}: not valid YAML ({type(exc).__name__})") from None
+    return spec_from_dict(raw, f"metadata {LEARNED_KEY}")
+
+
+def learned_bounds(metadata, network: NormalisedNetwork) -> dict | None:
+    """The weight ranges of the projections a network learned (``lowering.weight_bounds``), from
+    the learning specification in its metadata; None without one."""
+    spec = learned_spec(metadata)
+    return None if spec is None else weight_bounds(spec, network) or None
+
+
+def readout_mismatch(metadata, decision: str, output_layer: str) -> tuple[str, bool] | None:
+    """Where a learned network is deployed with a ``--decision`` that is not the readout it learned
+    for: (one line saying so, whether the report's accuracy still reads it as learning did)."""
+    spec = learned_spec(metadata)
+    readout = None if spec is None else spec.readout
+    if readout is None or (readout.decision == decision and readout.layer == output_layer and readout.neurons_per_class == 1):
+        return None
+    if readout.decision == "label-assignment" or readout.neurons_per_class > 1 or readout.layer != output_layer:
+        return (f"the network learned for a {readout.decision} readout of layer {readout.layer!r} with {readout.neurons_per_class} neuron(s) "
+                f"per class, which --decision {decision} (one class per output neuron) does not read: no accuracy here; deploy it with "
+                "--learn to measure that readout (learning.deployed_accuracy)", False)
+    return f"the network learned for --decision {readout.decision}; its accuracy here is by --decision {decision}", True
 
 
 def nir_bytes(graph: nir.NIRGraph) -> bytes:

@@ -18,15 +18,19 @@ import numpy as np
 
 from ..backends.results import RunResult
 from ..learning import readout as R
+from .accuracy import first_spike_winners
 
 
-def learning_section(summary: Mapping[str, Any], results: Mapping[str, RunResult], labels: np.ndarray | None, target: str) -> dict[str, Any]:
+def learning_section(summary: Mapping[str, Any], results: Mapping[str, RunResult], labels: np.ndarray | None, target: str,
+                     compiled=None) -> dict[str, Any]:
+    """``compiled``: the deployed network (the first-spike readout reads v before the reset in the stage each run ran)."""
+    from .report import _run_network
     section = dict(summary)
     readout = summary.get("readout")
     deployed = {}
     if readout is not None and labels is not None:
         for name, result in results.items():
-            predicted = _predict(readout, summary, result)
+            predicted = _predict(readout, summary, result, _run_network(compiled, name) if compiled is not None else None)
             if predicted is not None:
                 deployed[name] = float(np.mean(predicted == labels))
     section["deployed_accuracy"] = deployed or None
@@ -35,7 +39,7 @@ def learning_section(summary: Mapping[str, Any], results: Mapping[str, RunResult
     return section
 
 
-def _predict(readout: Mapping[str, Any], summary: Mapping[str, Any], result: RunResult) -> np.ndarray | None:
+def _predict(readout: Mapping[str, Any], summary: Mapping[str, Any], result: RunResult, network) -> np.ndarray | None:
     layer = readout["layer"]
     if layer not in result.layers:
         return None
@@ -49,5 +53,6 @@ def _predict(readout: Mapping[str, Any], summary: Mapping[str, Any], result: Run
     if readout["decision"] == "first-spike":
         if result.rasters is None or layer not in result.rasters:
             return None
-        return R.first_spike_class(result.rasters[layer], per_class)
+        winners = first_spike_winners(result, network, layer)
+        return np.where(winners >= 0, winners // per_class, -1)
     return R.spike_count_class(counts, per_class)

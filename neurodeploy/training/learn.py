@@ -105,7 +105,7 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
         finally:
             learner.close()
         layers_summary.append(_layer_summary(lowered, before, learned[lowered.name], ops, request.profile))
-    graph_out = learned_graph(graph, plan, learned)
+    graph_out = learned_graph(graph, plan, learned, compiled.normalised)
     learned_model = LoadedModel(FloatGraph(graph_out, f"{graph.source} (learned)", "nir", notes=graph.notes))
     files = {"learned.nir": nir_bytes(graph_out)}
     summary = {
@@ -158,7 +158,9 @@ class HostControl:
 
     def answered(self, raster: np.ndarray, labels: np.ndarray, steps: int) -> None:
         """The batch's answers (its first spikes, as the host reads them): the next rates follow them."""
-        answers = R.first_spike_class(raster.reshape(len(labels), steps, -1).transpose(1, 0, 2), self.per_class)
+        raster = raster.reshape(len(labels), steps, -1).transpose(1, 0, 2)
+        # the host reads spikes, not v: neurons spiking together first (none under 1-WTA) go to the lowest index
+        answers = R.first_spike_class(raster, self.per_class, v_first=np.zeros(raster.shape[1:]))
         self.hit, self.miss = float(np.mean(answers == labels)), float(np.mean((answers >= 0) & (answers != labels)))
 
     def normalise_layer(self, learner) -> None:
@@ -278,12 +280,12 @@ def _source_spikes(frozen: CompiledNetwork, request: LearnRequest, source: str) 
     return np.ascontiguousarray(result.rasters[source].transpose(1, 0, 2)).astype(np.uint8)
 
 
-def _infer(compiled: CompiledNetwork, request: LearnRequest, batch: InputBatch, record: bool):
+def _infer(compiled: CompiledNetwork, request: LearnRequest, batch: InputBatch, record: bool, state: bool = False):
     from ..encoders import to_integer_input
 
     target = TARGETS.get(request.target)
     inputs = batch.values if target.stage == "normalised" else to_integer_input(batch, compiled.quantised)
-    return target.run(compiled.stage(target.stage), inputs, RunRequest(record_spikes=record))
+    return target.run(compiled.stage(target.stage), inputs, RunRequest(record_spikes=record, record_state=state))
 
 
 def _evaluate(frozen: CompiledNetwork, request: LearnRequest) -> dict:
@@ -295,7 +297,7 @@ def _evaluate(frozen: CompiledNetwork, request: LearnRequest) -> dict:
     if n_classes > MAX_CLASSES:
         raise InputDataError(f"--data: labels up to {n_classes - 1}; at most {MAX_CLASSES} classes")
     first = readout.decision == "first-spike"
-    test = _infer(frozen, request, request.test, record=first)
+    test = _infer(frozen, request, request.test, record=first, state=first)
     out: dict = {}
     if readout.decision == "label-assignment":
         train = _infer(frozen, request, request.train, record=False)
@@ -304,7 +306,10 @@ def _evaluate(frozen: CompiledNetwork, request: LearnRequest) -> dict:
         out["labelled_neurons"] = int((neuron_labels >= 0).sum())
         out["neuron_labels"] = neuron_labels.tolist()
     elif first:
-        predicted = R.first_spike_class(test.rasters[readout.layer], readout.neurons_per_class)
+        from ..reports.accuracy import first_spike_winners
+
+        winners = first_spike_winners(test, frozen.stage(TARGETS.get(request.target).stage), readout.layer)
+        predicted = np.where(winners >= 0, winners // readout.neurons_per_class, -1)
     else:
         predicted = R.spike_count_class(test.layers[readout.layer].spike_counts, readout.neurons_per_class)
     out["test_accuracy"] = float(np.mean(predicted == request.test.labels))
@@ -314,9 +319,9 @@ def _evaluate(frozen: CompiledNetwork, request: LearnRequest) -> dict:
 
 def _evaluate_with_wta(frozen: CompiledNetwork, request: LearnRequest, lowered: LoweredLayer, learner) -> dict:
     """A first-spike readout on a layer with k-WTA, answered as the chip runs that layer (its
-    k-WTA and the reward unit's choice of the first spiker, ties by the largest v), learning off:
-    the decision training rewarded. ``learned.nir`` holds no k-WTA, so the deployed network
-    answers by its first spikes with ties by spike count instead (``test_accuracy``)."""
+    k-WTA, learning off): the first spiker by ``readout.first_spike_winner``, the reward unit's
+    choice in training. Without recurrent connections k-WTA changes nothing before the first
+    spike, so the deployed ``learned.nir`` (no k-WTA) answers the same (``test_accuracy``)."""
     readout = request.spec.readout
     if (readout is None or readout.decision != "first-spike" or readout.layer != lowered.name or not lowered.program.neurons.wta_k
             or request.test is None or request.test.labels is None):
@@ -326,9 +331,14 @@ def _evaluate_with_wta(frozen: CompiledNetwork, request: LearnRequest, lowered: 
         pre = np.ascontiguousarray(request.test.values.transpose(1, 0, 2))
     else:
         pre = np.ascontiguousarray(_infer(frozen, request, request.test, record=True).rasters[source].transpose(1, 0, 2)).astype(np.uint8)
-    steps = pre.shape[1]
-    raster = learner.answers(pre).reshape(len(pre), steps, -1).transpose(1, 0, 2)
-    predicted = R.first_spike_class(raster, readout.neurons_per_class)
+    samples, steps = pre.shape[:2]
+    per_sample = lambda a: a.reshape(samples, steps, -1).transpose(1, 0, 2)  # noqa: E731 - (steps, samples, n)
+    if lowered.program.neurons.wta_k == 1:  # one spike per sample: no v needed
+        raster, v_first = per_sample(learner.answers(pre)), None
+    else:
+        raster, v_spike = (per_sample(a) for a in learner.answers(pre, v_spike=True))
+        v_first = R.v_at_first_spikes(raster, v_spike)
+    predicted = R.first_spike_class(raster, readout.neurons_per_class, v_first)
     return {"test_accuracy_wta": float(np.mean(predicted == request.test.labels))}
 
 

@@ -38,6 +38,8 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.dense.models import PyLearningDenseModelBitApproximate
 from lava.proc.lif.models import AbstractPyLifModelFixed
 
+from ...learning import readout
+
 PER_NEURON = ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init", "reset_sub", "dtheta", "theta_step", "neuron_class")
 DENSE_RECORDED = ("weights", "tag_1", "tag_2", "x1", "x2", "tx", "y1", "y2", "y3", "ty")
 REWARD_NONE, REWARD_GIVEN, REWARD_FIRST_SPIKE = "none", "given", "first-spike"
@@ -182,8 +184,7 @@ class PyLearningPostNeuronsModel(_Files, LearningNeuronModelFixed, AbstractPyLif
                 self.y3[self.winner] = self.punishment[0]
             self.reward_left -= self.reward_left > 0
         if self.winner < 0 and fired.any():
-            spiking = np.flatnonzero(fired)
-            self.winner = int(spiking[np.argmax(v_at_spike[spiking])])   # argmax: the first of equal v
+            self.winner = int(readout.winner(fired, v_at_spike))
             self.reward_left = self.window if self.window else -1
 
     def _record(self) -> None:
