@@ -525,3 +525,12 @@ def test_learned_nir_redeploys_with_the_readout_it_learned(k_wta, tmp_path):
         v_silent = _v_before_reset(silent, None, "layer", step)  # as recorded: nothing reset it
         np.testing.assert_allclose(v[candidates], _float_units(v_silent, network, "layer")[candidates], rtol=1e-12)
         assert np.array_equal(first_spike_winners(result, network), RO.winner(candidates, v_silent))
+
+
+def test_a_count_readout_of_a_k_wta_layer_says_learned_nir_answers_without_it():
+    spec = stdp_spec()
+    spec["layers"]["layer"]["inhibition"] = {"k_wta": 2}
+    notes = learn("cpu", spec=spec, epochs=1, neurons=6, n_train=6, n_test=6, steps=20).summary["notes"]
+    assert sum("k-WTA 2, which learned.nir does not hold" in note for note in notes) == 1
+    assert not any("k-WTA" in note for note in learn("cpu", spec=FIRST_SPIKE_SPEC, epochs=1, neurons=6, n_train=6, n_test=6,
+                                                     steps=20).summary["notes"])

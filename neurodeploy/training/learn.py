@@ -121,10 +121,23 @@ def learn_on_chip(model: LoadedModel, request: LearnRequest) -> Learned:
         "accuracy_by_epoch": [{k: v for k, v in entry.items() if k != "neuron_labels"} for entry in history],
         "neuron_labels": history[-1].get("neuron_labels"),
         "learned_nir": "learned.nir",
-        "notes": list(notes) + [n for lowered in plan.layers for n in lowered.notes],
+        "notes": list(notes) + [n for lowered in plan.layers for n in lowered.notes] + _readout_notes(request.spec, plan),
         "timing_s": {**timing, "total": time.perf_counter() - start},
     }
     return Learned(model=learned_model, summary=summary, files=files, compiled=frozen, plan=plan)
+
+
+def _readout_notes(spec: LearningSpec, plan: LearningPlan) -> list[str]:
+    """One line where the deployed learned.nir cannot answer as the chip that learned: a readout
+    that counts spikes of a layer whose k-WTA the file does not hold (docs/learning.md)."""
+    readout = spec.readout
+    if readout is None or readout.decision == "first-spike" or readout.layer not in [layer.name for layer in plan.layers]:
+        return []
+    k = plan.layer(readout.layer).program.neurons.wta_k
+    if not k:
+        return []
+    return [f"layer {readout.layer!r} learned with k-WTA {k}, which learned.nir does not hold: its {readout.decision} readout "
+            "(test_accuracy, deployed_accuracy) counts the spikes of the network without it, not the chip's"]
 
 
 class HostControl:
