@@ -471,12 +471,10 @@ def test_test_data_without_learn_is_one_line(learn_files, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- the learned readout, deployed again
-FIRST_SPIKE_SPEC = {"neurodeploy-learning": 1, "seed": 0,
-                    "layers": {"layer": {"rule": {"kind": "rstdp", "a_plus": 0.1, "a_minus": 0.3, "tau_plus": 1.0, "tau_minus": 0.02,
-                                                  "tau_eligibility": 0.01, "w_max": 1.0, "bounds": "multiplicative"},
-                                         "inhibition": {"k_wta": 1},
-                                         "reward": {"source": "label", "reward": 0.5, "punishment": 0.5, "window": 0.002}}},
-                    "readout": {"layer": "layer", "decision": "first-spike"}}
+_MULT = MULT_RSTDP_SPEC["layers"]["layer"]
+FIRST_SPIKE_SPEC = {**MULT_RSTDP_SPEC, "seed": 0,  # workload (b)'s readout, small: multiplicative R-STDP, 1-WTA, first-spike reward
+                    "layers": {"layer": {**_MULT, "rule": {**_MULT["rule"], "a_minus": 0.3},
+                                         "reward": {**_MULT["reward"], "punishment": 0.5, "window": 0.002}}}}
 
 
 def _never_firing(network, name: str):
