@@ -697,10 +697,12 @@ def _precompiled(saved: SavedNetwork, batch: InputBatch, plan: Plan) -> Compiled
 
 
 def _compile(graph: FloatGraph, batch: InputBatch, calibration: InputBatch, plan: Plan) -> CompiledNetwork:
+    from .learning.writeback import learned_bounds
+
     options = plan.options
     compile_options = CompileOptions(
         profile=plan.profile, dt=options.dt, input_encoding=batch.encoding, weight_scaling=options.weight_scaling,
-        dialect=options.dialect, dialect_options=plan.dialect_options,
+        dialect=options.dialect, dialect_options=plan.dialect_options, weight_bounds=learned_bounds(graph.graph.metadata),
     )
     calibrate = float_calibration(calibration.values[:, :MAX_CALIBRATION_SAMPLES]) if options.calibration == "data" else None
     compiled = compile_network(graph, compile_options, calibrate)

@@ -7,13 +7,15 @@ Frozen integers: the learned weights as a non-learning ``Dense`` holds them (mix
 drops the LSB of odd learned weights, a note says so) and the threshold mantissa theta >> 6
 (exact: the lowering keeps theta a multiple of 64 while thresholds do not relax). In NIR the
 weights become W / (units x gain) in the Linear / Affine node and v_threshold grows by the
-raise; the graph's metadata keeps the learning specification (``LEARNED_KEY``), so that deploying
-that file quantises the learned projections for their learning range again (``learned_bounds``):
-the chip then holds the weights and thresholds it learned (docs/learning.md).
+raise; the graph's metadata keeps the learning specification (``LEARNED_KEY``) and the learning
+projections' weight ranges (``BOUNDS_KEY``), so that deploying that file quantises them for their
+learning range again (``learned_bounds``): the chip then holds the weights and thresholds it
+learned (docs/learning.md).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +23,16 @@ from pathlib import Path
 import nir
 import numpy as np
 
+from ..errors import ModelLoadError
 from ..hardware.fixed_point import stored_weights
 from ..ir.passes import CompiledNetwork
 from ..ir.passes.map_cores import map_cores
+from ..ir.passes.quantise import WeightBound
 from ..ir.stages import FloatGraph, NormalisedNetwork, QuantisedNetwork
 from .lowering import LearningPlan, LoweredLayer, weight_bounds
 
 LEARNED_KEY = "neurodeploy-learning"  # learned.nir's graph metadata: the learning specification (YAML)
+BOUNDS_KEY = "neurodeploy-learned-weight-ranges"  # and the learning projections' weight ranges (JSON)
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ def learned_graph(float_graph: FloatGraph, plan: LearningPlan, learned: dict[str
         threshold = np.broadcast_to(np.asarray(neuron.v_threshold, np.float64), raise_v.shape) + raise_v
         nodes[name] = dataclasses.replace(neuron, v_threshold=threshold)
     metadata = {**(float_graph.graph.metadata or {}), LEARNED_KEY: plan.spec.to_yaml()}
+    if normalised is not None:
+        metadata[BOUNDS_KEY] = _bounds_json(weight_bounds(plan.spec, normalised))
     return nir.NIRGraph(nodes=nodes, edges=list(float_graph.graph.edges), metadata=metadata)
 
 
@@ -138,11 +145,24 @@ def learned_spec(metadata):
     return spec_from_dict(raw, f"metadata {LEARNED_KEY}")
 
 
-def learned_bounds(metadata, network: NormalisedNetwork) -> dict | None:
-    """The weight ranges of the projections a network learned (``lowering.weight_bounds``), from
-    the learning specification in its metadata; None without one."""
-    spec = learned_spec(metadata)
-    return None if spec is None else weight_bounds(spec, network) or None
+def learned_bounds(metadata) -> dict[tuple[str, str], WeightBound] | None:
+    """The weight ranges the projections of a learned network learned within (``weight_bounds``
+    at learning, in normalised units per neuron), from its metadata (``learned_graph``); None
+    without them. The compiler quantises those projections for them, as it did for learning."""
+    text = (metadata or {}).get(BOUNDS_KEY)
+    if text is None:
+        return None
+    try:
+        rows = json.loads(text.decode() if isinstance(text, bytes) else str(text))
+        return {(str(row["layer"]), str(row["source"])): WeightBound(np.asarray(row["max_abs"], np.float64), str(row["sign_mode"]))
+                for row in rows}
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelLoadError(f"metadata {BOUNDS_KEY}: not the learned weight ranges neurodeploy writes ({type(exc).__name__})") from None
+
+
+def _bounds_json(bounds: dict[tuple[str, str], WeightBound]) -> str:
+    return json.dumps([{"layer": layer, "source": source, "max_abs": np.asarray(b.max_abs, np.float64).reshape(-1).tolist(),
+                        "sign_mode": b.sign_mode} for (layer, source), b in bounds.items()])
 
 
 def readout_mismatch(metadata, decision: str, output_layer: str) -> tuple[str, bool] | None:

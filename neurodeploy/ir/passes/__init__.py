@@ -9,7 +9,6 @@ the quantise pass receives the observed ranges and runs no simulation itself.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,15 +75,6 @@ class CompiledNetwork:
         return stages[name]
 
 
-def _learned_bounds(float_graph: FloatGraph, network: NormalisedNetwork, options: CompileOptions) -> CompileOptions:
-    """A learned network (learned.nir) quantises its learned projections for their learning
-    range, as the chip held them while learning (``learning/writeback.py``)."""
-    from ...learning.writeback import learned_bounds
-
-    bounds = learned_bounds(float_graph.graph.metadata, network)
-    return dataclasses.replace(options, weight_bounds=bounds) if bounds else options
-
-
 def compile_network(
     float_graph: FloatGraph, options: CompileOptions, calibrate: Callable[[NormalisedNetwork], Ranges] | None = None
 ) -> CompiledNetwork:
@@ -100,8 +90,6 @@ def compile_network(
             start = time.perf_counter()
             ranges = calibrate(stage)
             timing["run.calibration"] = time.perf_counter() - start
-        if isinstance(stage, NormalisedNetwork) and options.weight_bounds is None:
-            options = _learned_bounds(float_graph, stage, options)
         start = time.perf_counter()
         stage = p.run(stage, options, ranges)
         timing[f"pass.{p.name}"] = time.perf_counter() - start
