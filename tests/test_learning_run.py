@@ -532,3 +532,12 @@ def test_a_count_readout_of_a_k_wta_layer_says_learned_nir_answers_without_it():
     assert sum("k-WTA 2, which learned.nir does not hold" in note for note in notes) == 1
     assert not any("k-WTA" in note for note in learn("cpu", spec=FIRST_SPIKE_SPEC, epochs=1, neurons=6, n_train=6, n_test=6,
                                                      steps=20).summary["notes"])
+
+
+def test_learned_weight_ranges_that_are_not_neurodeploys_are_one_line(learn_files, tmp_path, capsys):
+    graph = nir.read(str(learn_files / "net.nir"))
+    nir.write(str(tmp_path / "bad.nir"), nir.NIRGraph(nodes=graph.nodes, edges=graph.edges,
+                                                     metadata={**graph.metadata, "neurodeploy-learned-weight-ranges": '[{"layer": "layer"}]'}))
+    status = cli.main([str(tmp_path / "bad.nir"), "--target", "cpu", "--report-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "metadata neurodeploy-learned-weight-ranges" in err, err

@@ -154,10 +154,15 @@ def learned_bounds(metadata) -> dict[tuple[str, str], WeightBound] | None:
         return None
     try:
         rows = json.loads(text.decode() if isinstance(text, bytes) else str(text))
-        return {(str(row["layer"]), str(row["source"])): WeightBound(np.asarray(row["max_abs"], np.float64), str(row["sign_mode"]))
-                for row in rows}
+        bounds = {(str(row["layer"]), str(row["source"])): WeightBound(np.asarray(row["max_abs"], np.float64), str(row["sign_mode"]))
+                  for row in rows}
+        if not all(b.max_abs.ndim == 1 and np.all(np.isfinite(b.max_abs) & (b.max_abs >= 0)) and b.sign_mode in ("excitatory", "mixed")
+                   for b in bounds.values()):
+            raise ValueError("a range that is not a list of finite numbers >= 0 with sign mode excitatory or mixed")
+        return bounds
     except (ValueError, TypeError, KeyError) as exc:
-        raise ModelLoadError(f"metadata {BOUNDS_KEY}: not the learned weight ranges neurodeploy writes ({type(exc).__name__})") from None
+        raise ModelLoadError(f"metadata {BOUNDS_KEY}: not the learned weight ranges neurodeploy writes ({type(exc).__name__}); "
+                             "remove the key to deploy the weights as they are") from None
 
 
 def _bounds_json(bounds: dict[tuple[str, str], WeightBound]) -> str:
