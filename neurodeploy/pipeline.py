@@ -152,7 +152,7 @@ def _deploy(options: DeployOptions) -> DeployOutcome:
     conversion, curves = _conversion_section(converted, results, batch, compiled, overflow, options.target)
     overflow_source = converted.calibration.description["source"] if converted is not None else options.calibration_data or "the run's input"
     learned, learning = prepared.learned, None
-    from .learning.writeback import readout_mismatch
+    from .learning.metadata import readout_mismatch
 
     labels, input_notes = batch.labels, list(batch.notes)
     mismatch = readout_mismatch(compiled.float_graph.graph.metadata, options.decision, compiled.normalised.output_layer.name)
@@ -697,7 +697,7 @@ def _precompiled(saved: SavedNetwork, batch: InputBatch, plan: Plan) -> Compiled
 
 
 def _compile(graph: FloatGraph, batch: InputBatch, calibration: InputBatch, plan: Plan) -> CompiledNetwork:
-    from .learning.writeback import learned_bounds
+    from .learning.metadata import learned_bounds
 
     options = plan.options
     compile_options = CompileOptions(

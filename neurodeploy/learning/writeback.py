@@ -9,13 +9,12 @@ drops the LSB of odd learned weights, a note says so) and the threshold mantissa
 weights become W / (units x gain) in the Linear / Affine node and v_threshold grows by the
 raise; the graph's metadata keeps the learning specification (``LEARNED_KEY``) and the learning
 projections' weight ranges (``BOUNDS_KEY``), so that deploying that file quantises them for their
-learning range again (``learned_bounds``): the chip then holds the weights and thresholds it
+learning range again (``metadata.learned_bounds``): the chip then holds the weights and thresholds it
 learned (docs/learning.md).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +22,12 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from ..errors import ModelLoadError
 from ..hardware.fixed_point import stored_weights
 from ..ir.passes import CompiledNetwork
 from ..ir.passes.map_cores import map_cores
-from ..ir.passes.quantise import WeightBound
 from ..ir.stages import FloatGraph, NormalisedNetwork, QuantisedNetwork
 from .lowering import LearningPlan, LoweredLayer, weight_bounds
-
-LEARNED_KEY = "neurodeploy-learning"  # learned.nir's graph metadata: the learning specification (YAML)
-BOUNDS_KEY = "neurodeploy-learned-weight-ranges"  # and the learning projections' weight ranges (JSON)
+from .metadata import BOUNDS_KEY, LEARNED_KEY, bounds_json
 
 
 @dataclass(frozen=True)
@@ -125,63 +120,8 @@ def learned_graph(float_graph: FloatGraph, plan: LearningPlan, learned: dict[str
         nodes[name] = dataclasses.replace(neuron, v_threshold=threshold)
     metadata = {**(float_graph.graph.metadata or {}), LEARNED_KEY: plan.spec.to_yaml()}
     if normalised is not None:
-        metadata[BOUNDS_KEY] = _bounds_json(weight_bounds(plan.spec, normalised))
+        metadata[BOUNDS_KEY] = bounds_json(weight_bounds(plan.spec, normalised))
     return nir.NIRGraph(nodes=nodes, edges=list(float_graph.graph.edges), metadata=metadata)
-
-
-def learned_spec(metadata):
-    """The learning specification a learned network's metadata keeps (``learned_graph``), or None."""
-    import yaml
-
-    from .spec import SpecError, spec_from_dict
-
-    text = (metadata or {}).get(LEARNED_KEY)
-    if text is None:
-        return None
-    try:
-        raw = yaml.safe_load(text.decode() if isinstance(text, bytes) else str(text))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SpecError(f"metadata {LEARNED_KEY}: not valid YAML ({type(exc).__name__})") from None
-    return spec_from_dict(raw, f"metadata {LEARNED_KEY}")
-
-
-def learned_bounds(metadata) -> dict[tuple[str, str], WeightBound] | None:
-    """The weight ranges the projections of a learned network learned within (``weight_bounds``
-    at learning, in normalised units per neuron), from its metadata (``learned_graph``); None
-    without them. The compiler quantises those projections for them, as it did for learning."""
-    text = (metadata or {}).get(BOUNDS_KEY)
-    if text is None:
-        return None
-    try:
-        rows = json.loads(text.decode() if isinstance(text, bytes) else str(text))
-        bounds = {(str(row["layer"]), str(row["source"])): WeightBound(np.asarray(row["max_abs"], np.float64), str(row["sign_mode"]))
-                  for row in rows}
-        if not all(b.max_abs.ndim == 1 and np.all(np.isfinite(b.max_abs) & (b.max_abs >= 0)) and b.sign_mode in ("excitatory", "mixed")
-                   for b in bounds.values()):
-            raise ValueError("a range that is not a list of finite numbers >= 0 with sign mode excitatory or mixed")
-        return bounds
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ModelLoadError(f"metadata {BOUNDS_KEY}: not the learned weight ranges neurodeploy writes ({type(exc).__name__}); "
-                             "remove the key to deploy the weights as they are") from None
-
-
-def _bounds_json(bounds: dict[tuple[str, str], WeightBound]) -> str:
-    return json.dumps([{"layer": layer, "source": source, "max_abs": np.asarray(b.max_abs, np.float64).reshape(-1).tolist(),
-                        "sign_mode": b.sign_mode} for (layer, source), b in bounds.items()])
-
-
-def readout_mismatch(metadata, decision: str, output_layer: str) -> tuple[str, bool] | None:
-    """Where a learned network is deployed with a ``--decision`` that is not the readout it learned
-    for: (one line saying so, whether the report's accuracy still reads it as learning did)."""
-    spec = learned_spec(metadata)
-    readout = None if spec is None else spec.readout
-    if readout is None or (readout.decision == decision and readout.layer == output_layer and readout.neurons_per_class == 1):
-        return None
-    if readout.decision == "label-assignment" or readout.neurons_per_class > 1 or readout.layer != output_layer:
-        return (f"the network learned for a {readout.decision} readout of layer {readout.layer!r} with {readout.neurons_per_class} neuron(s) "
-                f"per class, which --decision {decision} (one class per output neuron) does not read: no accuracy here; deploy it with "
-                "--learn to measure that readout (learning.deployed_accuracy)", False)
-    return f"the network learned for --decision {readout.decision}; its accuracy here is by --decision {decision}", True
 
 
 def nir_bytes(graph: nir.NIRGraph) -> bytes:
