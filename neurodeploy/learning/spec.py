@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -235,7 +236,16 @@ class LearningSpec:
 
 
 def _plain(obj) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(obj).items() if v is not None}
+    return {k: _scalar(v) for k, v in asdict(obj).items() if v is not None}
+
+
+def _scalar(value):
+    """A value YAML writes: Python numbers (a spec built from a Brian2 network holds numpy's), inf as a string."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return str(float(value)) if math.isinf(value) else float(value)
+    return value
 
 
 # --------------------------------------------------------------------------- reading

@@ -321,7 +321,8 @@ def _evaluate(frozen: CompiledNetwork, request: LearnRequest) -> dict:
     elif first:
         from ..reports.accuracy import first_spike_winners
 
-        winners = first_spike_winners(test, frozen.stage(TARGETS.get(request.target).stage), readout.layer)
+        network = frozen.normalised if TARGETS.get(request.target).stage == "normalised" else frozen.quantised  # the stage v belongs to
+        winners = first_spike_winners(test, network, readout.layer)
         predicted = np.where(winners >= 0, winners // readout.neurons_per_class, -1)
     else:
         predicted = R.spike_count_class(test.layers[readout.layer].spike_counts, readout.neurons_per_class)
