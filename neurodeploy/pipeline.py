@@ -144,6 +144,8 @@ def deploy(options: DeployOptions) -> DeployOutcome:
 
 
 def _deploy(options: DeployOptions) -> DeployOutcome:
+    from .learning.metadata import readout_mismatch
+
     prepared = _prepare(options)
     plan, compiled, batch, timing = prepared.plan, prepared.compiled, prepared.batch, prepared.timing
     results, overflow = _run(compiled, batch, prepared.calibration, plan, timing)
@@ -152,8 +154,6 @@ def _deploy(options: DeployOptions) -> DeployOutcome:
     conversion, curves = _conversion_section(converted, results, batch, compiled, overflow, options.target)
     overflow_source = converted.calibration.description["source"] if converted is not None else options.calibration_data or "the run's input"
     learned, learning = prepared.learned, None
-    from .learning.metadata import readout_mismatch
-
     labels, input_notes = batch.labels, list(batch.notes)
     mismatch = readout_mismatch(compiled.float_graph.graph.metadata, options.decision, compiled.normalised.output_layer.name)
     if learned is None and mismatch is not None:  # a learned network deployed again (learned.nir)

@@ -334,8 +334,9 @@ def _evaluate(frozen: CompiledNetwork, request: LearnRequest) -> dict:
 def _evaluate_with_wta(frozen: CompiledNetwork, request: LearnRequest, lowered: LoweredLayer, learner) -> dict:
     """A first-spike readout on a layer with k-WTA, answered as the chip runs that layer (its
     k-WTA, learning off): the first spiker by ``readout.first_spike_winner``, the reward unit's
-    choice in training. Without recurrent connections k-WTA changes nothing before the first
-    spike, so the deployed ``learned.nir`` (no k-WTA) answers the same (``test_accuracy``)."""
+    choice in training. k-WTA changes nothing before the first spike (nor does a recurrent
+    projection, one step late), so the deployed ``learned.nir`` (no k-WTA) answers the same
+    (``test_accuracy``; docs/learning.md)."""
     readout = request.spec.readout
     if (readout is None or readout.decision != "first-spike" or readout.layer != lowered.name or not lowered.program.neurons.wta_k
             or request.test is None or request.test.labels is None):
