@@ -489,8 +489,8 @@ def _never_firing(network, name: str):
 
 @pytest.mark.parametrize("k_wta", [1, 3])
 def test_learned_nir_redeploys_with_the_readout_it_learned(k_wta, tmp_path):
-    """A first-spike readout learned with k-WTA and the first-spike reward, deployed as learned.nir
-    (no k-WTA) with --decision first-spike: the chip holds the weights it learned, and the decision
+    """A first-spike readout (with workload (a)'s lateral inhibition) learned with k-WTA and the
+    first-spike reward, deployed as learned.nir (no k-WTA) with --decision first-spike: the chip holds the weights it learned, and the decision
     (of the neurons spiking first, the largest v before the reset, then the lowest index: the
     reward unit's choice) answers every sample as the chip's k-WTA did (test_accuracy_wta), on
     the cpu target; the float target decides by the same rule on its own v."""
