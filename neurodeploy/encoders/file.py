@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputDataError
+from ..ir.stages import InputEncoding
 from ..limits import check_memory
-from .base import Encoder, EncodeRequest, InputBatch, encoding_of, fit
+from .base import Encoder, EncodeRequest, InputBatch, fit
 from .params import Param
 
 
@@ -45,6 +46,20 @@ class InputFile(Encoder):
 
 
 FILE = InputFile()
+
+
+def _input_values(values: np.ndarray, path: Path) -> tuple[np.ndarray, InputEncoding]:
+    """(the values as the runs take them, their encoding): uint8 spikes where every value is 0 or
+    1 (``encoding_of``), else float64 graded values, which must be finite. Spikes, the common
+    case, take two passes over the file's values: their uint8 copy, and its comparison with them."""
+    with np.errstate(invalid="ignore"):  # NaN, infinities and negatives cast to some byte, found unequal below
+        spikes = values.astype(np.uint8)
+    if spikes.max(initial=0) <= 1 and np.array_equal(spikes, values):
+        return spikes, InputEncoding(kind="spikes")
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise InputDataError(f"--input {path}: contains NaN or infinite values")
+    values = values.astype(np.float64)
+    return values, InputEncoding(kind="graded", max_abs=float(np.abs(values).max()))
 
 
 def _open_array(path: Path) -> np.ndarray:
@@ -91,13 +106,7 @@ def load_input_file(
     used = array[: steps or None, : samples or None]
     check_memory((steps or used.shape[0]) * used.shape[1] * math.prod(int(x) for x in input_shape) * 8, f"--input {path}",
                  "lower --steps or --batch")
-    used = np.ascontiguousarray(used)
-    if used.dtype.kind == "f" and not np.all(np.isfinite(used)):
-        raise InputDataError(f"--input {path}: contains NaN or infinite values")
-    array = used
-    values = array.reshape(array.shape[0], array.shape[1], -1)
-    encoding = encoding_of(values)
-    values = values.astype(np.uint8) if encoding.kind == "spikes" else values.astype(np.float64)
+    values, encoding = _input_values(used.reshape(used.shape[0], used.shape[1], -1), path)
     description = {
         "source": "file",
         "path": str(path),
