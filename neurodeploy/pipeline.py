@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class DeployOptions:
     learn: "str | LearningSpec | None" = None  # a learning specification (YAML path or LearningSpec): learn on the target first
     epochs: int = 1  # --epochs of --learn
     test_data: Any = None  # --learn's test data, as data (default for a built-in set: its test split); --data is its training data
+    cpu_engine: str | None = None  # the cpu target's engine, "numba" or "numpy"; None: $NEURODEPLOY_CPU_ENGINE, else by the run's size
 
 
 @dataclass
@@ -251,6 +253,11 @@ def _check_options(o: DeployOptions) -> None:
     if o.workers is not None and o.cluster is not None:
         raise UserError("--workers N starts Ray here with N local workers; --cluster ADDRESS uses a running cluster's: give one of them")
     _whole("--epochs", o.epochs, 1)
+    if o.cpu_engine not in (None, *CPU_ENGINE_TARGETS):
+        raise UserError(f"cpu_engine {o.cpu_engine!r}: choose one of {', '.join(CPU_ENGINE_TARGETS)} (or None: by the run's size)")
+    if os.environ.get(CPU_ENGINE_VARIABLE, "") not in ("", *CPU_ENGINE_TARGETS):
+        raise UserError(f"{CPU_ENGINE_VARIABLE}={os.environ[CPU_ENGINE_VARIABLE]!r}: choose one of {', '.join(CPU_ENGINE_TARGETS)}, "
+                        "or leave it unset (the engine by the run's size)")
     _number("--rate", o.rate, 0.0, 1.0)
     _number("--dt", o.dt, 0.0, None, optional=True, exclusive=True)
     _number("--finetune-lr", o.finetune_learning_rate, 0.0, None, optional=True, exclusive=True)
@@ -716,7 +723,9 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
     """Every planned target on the stage it consumes (float input for the normalised stage, the
     chip's integers otherwise), then the overflow analysis's run; (results by target, that run).
     Where the calibration data is the run's input and OVERFLOW_TARGET is planned, its own run
-    (asked for peaks) is the overflow analysis's: no run of its own."""
+    (asked for peaks) is the overflow analysis's: no run of its own. The float reference runs in
+    a thread beside the others where they all run in this process (``_overlap``): each target's
+    result is the same either way."""
     if plan.dry_run:
         return {}, None
     check_run_memory(compiled, batch, plan)
@@ -726,22 +735,103 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
     results: dict[str, RunResult] = {}
     traced = plan.options.convert is not None  # the conversion's saturation section reads the overflow run's v traces
     shared = calibration is batch and OVERFLOW_TARGET in plan.order and not traced
+    engine = _cpu_engine(compiled, batch, plan)
     with _runner(plan.options) as run:
-        for name in plan.order:
+
+        def run_target(name: str) -> None:
             target = TARGETS.get(name)
             inputs = batch.values if target.stage == "normalised" else integers
             with _timed(timing, f"run.{name}"):
                 request = plan.request(name, float_windows if name == "float" else fixed_windows, core_plan)
                 if shared and name == OVERFLOW_TARGET:
                     request = dataclasses.replace(request, record_peaks=True)
-                results[name] = _with_input_events(run(name, compiled.stage(target.stage), inputs, request), inputs)
+                results[name] = _with_input_events(_run_on(run, name, engine, compiled.stage(target.stage), inputs, request), inputs)
+
+        names = list(plan.order)
+        beside = "float" if _overlap(plan, compiled, batch, engine) else None
+        with _beside(run_target, beside):
+            for name in names:
+                if name != beside:
+                    run_target(name)
+        results = {name: results[name] for name in plan.order}  # in the plan's order, whichever finished first
         if shared:
             return results, results[OVERFLOW_TARGET]
         sample = integers if calibration is batch else to_integer_input(calibration, compiled.quantised)
         with _timed(timing, "run.overflow"):
             request = RunRequest(record_peaks=True, record_state=traced)
-            overflow = run(OVERFLOW_TARGET, compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], request)
+            overflow = _run_on(run, OVERFLOW_TARGET, engine, compiled.quantised, sample[:, :MAX_CALIBRATION_SAMPLES], request)
     return results, overflow
+
+
+# runs this small finish on the numpy engine before numba would have been imported and its
+# compiled engine loaded (most of a second): synapse-sample-steps, and steps x layers (the
+# numpy engine's per-step cost)
+NUMPY_ENGINE_WORK = 1e8
+NUMPY_ENGINE_LAYER_STEPS = 2000
+CPU_ENGINE_TARGETS = {"numba": "cpu", "numpy": "cpu-numpy"}
+CPU_ENGINE_VARIABLE = "NEURODEPLOY_CPU_ENGINE"  # the cpu target's engine where DeployOptions.cpu_engine does not say (the tests: numba)
+
+
+def _cpu_engine(compiled: CompiledNetwork, batch: InputBatch, plan: Plan) -> str:
+    """The engine the cpu target runs on (``DeployOptions.cpu_engine``, $NEURODEPLOY_CPU_ENGINE,
+    else by the run's size): both give the same integers (tests/test_cpu_backend.py), numba the
+    faster once started. --verify compares the targets as named: the cpu target is numba there."""
+    chosen = plan.options.cpu_engine or os.environ.get(CPU_ENGINE_VARIABLE) or None
+    if chosen is not None:
+        return chosen
+    if plan.verify is not None:
+        return "numba"
+    network = compiled.quantised
+    work = float(sum(layer.synapse_count for layer in network.layers)) * batch.steps * batch.batch
+    small = work <= NUMPY_ENGINE_WORK and batch.steps * len(network.layers) <= NUMPY_ENGINE_LAYER_STEPS
+    return "numpy" if small else "numba"
+
+
+def _run_on(run, name: str, engine: str, stage, inputs: np.ndarray, request: RunRequest) -> RunResult:
+    """Target ``name``'s run, the cpu target's on ``engine``; the result is named ``name``."""
+    if name != "cpu" or engine == "numba":
+        return run(name, stage, inputs, request)
+    return dataclasses.replace(run(CPU_ENGINE_TARGETS[engine], stage, inputs, request), target=name)
+
+
+IN_PROCESS_TARGETS = ("cpu", "cpu-numpy", "float")  # numba and numpy kernels that release the GIL, in this process
+
+
+def _overlap(plan: Plan, compiled: CompiledNetwork, batch: InputBatch, engine: str) -> bool:
+    """Whether the float reference runs in a thread beside the other targets: only where every
+    run is in this process (not Ray's workers, not Lava's processes, which fork), and worth a
+    thread (a run on the numba engine; then the float reference's numba kernels may run at
+    the same time as it: numba's threading layer must accept that)."""
+    if len(plan.order) < 2 or "float" not in plan.order or ScaleOut(plan.options.workers, plan.options.cluster).enabled:
+        return False
+    if not set(plan.order) <= set(IN_PROCESS_TARGETS) or engine != "numba":
+        return False
+    from .backends.threads import parallel_launches_thread_safe
+
+    return parallel_launches_thread_safe()
+
+
+@contextmanager
+def _beside(run_target, name: str | None):
+    """Run ``run_target(name)`` in a thread while the block runs; its exception, if any, is
+    raised after the block. An exception or interrupt in the block does not wait for it."""
+    if name is None:
+        yield
+        return
+    failure: list[BaseException] = []
+
+    def work():
+        try:
+            run_target(name)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name=f"neurodeploy-{name}", daemon=True)
+    thread.start()
+    yield
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 @contextmanager

@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/netgen.py
+# deploy() and deploy.py (subprocesses inherit it) run the cpu target on the numba engine, which
+# they would otherwise leave for the numpy engine on small runs; tests/test_run_loop.py tests that choice
+os.environ.setdefault("NEURODEPLOY_CPU_ENGINE", "numba")
 
 from neurodeploy.hardware.profile import load_profile  # noqa: E402
 

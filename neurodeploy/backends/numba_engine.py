@@ -1063,7 +1063,7 @@ def _count_on_cores(events, n_events, layer_start, inputs, run_stop, run_group, 
             step_counts[sample, t, i] = row[i]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)  # nogil: the float reference may run in another thread meanwhile
 def _simulate(
     x,
     layer_start, reset_mode, spike_cap, floored, u_keep, v_keep, bias, vth_eff, reset_sub, v_init, v_floor,
