@@ -814,7 +814,8 @@ def _overlap(plan: Plan, compiled: CompiledNetwork, batch: InputBatch, engine: s
 @contextmanager
 def _beside(run_target, name: str | None):
     """Run ``run_target(name)`` in a thread while the block runs; its exception, if any, is
-    raised after the block. An exception or interrupt in the block does not wait for it."""
+    raised after the block. An error in the block waits for the thread (no run is left behind in
+    the process), an interrupt does not."""
     if name is None:
         yield
         return
@@ -828,7 +829,11 @@ def _beside(run_target, name: str | None):
 
     thread = threading.Thread(target=work, name=f"neurodeploy-{name}", daemon=True)
     thread.start()
-    yield
+    try:
+        yield
+    except Exception:
+        thread.join()
+        raise
     thread.join()
     if failure:
         raise failure[0]

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import nir
 import numpy as np
+import pytest
 
 from neurodeploy import pipeline
 from neurodeploy.backends import TARGETS
@@ -89,3 +90,15 @@ def test_the_engine_by_the_run_size_and_where_the_float_reference_runs_beside(mo
     assert not overlap(order=("cpu", "loihi-sim", "float"))
     assert not overlap(options=DeployOptions(target="cpu", workers=2))  # Ray's workers run the shards
     assert not overlap("numpy")  # a small run: no thread
+
+
+def test_an_error_of_the_run_beside_is_raised_after_the_block():
+    done = []
+
+    def run_target(name):
+        raise ValueError(f"{name} failed")
+
+    with pytest.raises(ValueError, match="float failed"):
+        with pipeline._beside(run_target, "float"):
+            done.append("block")
+    assert done == ["block"]
