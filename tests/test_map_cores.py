@@ -203,3 +203,19 @@ def test_mapped_recurrent_network_runs_core_by_core_in_lava(loihi2):
     mapped = map_cores(network, small_core_profile(loihi2, max_neurons=16))
     assert max(len(m.slices) for m in mapped.layers) >= 3
     run_both(network, mapped, steps=30)
+
+
+def test_pair_counts_by_bincount_and_by_sort_agree(monkeypatch):
+    from neurodeploy.ir import resources
+
+    rng = np.random.default_rng(3)
+    for n_a, n_b, n in ((5, 7, 200), (300, 50, 40), (2000, 1000, 3000)):
+        a, b = rng.integers(0, n_a, n), rng.integers(0, n_b, n)
+        results = []
+        for per_key in (1 << 40, 0):  # the grid's bincount, then the sort
+            monkeypatch.setattr(resources, "DENSE_COUNT_PER_KEY", per_key)
+            results.append(resources._pair_counts(a, b, n_a, n_b))
+        dense, by_sort = results
+        assert dense.nnz > 1 and (dense != by_sort).nnz == 0
+        np.testing.assert_array_equal(dense.indptr, by_sort.indptr)
+        np.testing.assert_array_equal(dense.indices, by_sort.indices)

@@ -50,14 +50,16 @@ def synapse_bits_per_axon(n_synapses: int, encoding: SynapseEncodingSpec) -> int
     return int(list_bits(n_synapses, encoding, indexed=False))
 
 
-DENSE_COUNT_LIMIT = 1 << 26  # (a, b) grids up to this size are counted with one bincount
+DENSE_COUNT_LIMIT = 1 << 26  # (a, b) grids up to this size are counted with one bincount ...
+DENSE_COUNT_PER_KEY = 16  # ... where the grid has at most this many cells per key (else the scan of its empty cells costs more than a sort)
 
 
 def _pair_counts(keys_a: np.ndarray, keys_b: np.ndarray, n_a: int, n_b: int) -> sparse.csr_matrix:
     """How many times each (a, b) pair occurs, as a sparse (n_a, n_b) CSR matrix with sorted
-    indices. Small grids: one bincount over a * n_b + b (linear time); large ones: a sort."""
+    indices. Small grids: one bincount over a * n_b + b (linear time); large or mostly empty
+    ones (a slice per neuron): a sort."""
     keys = keys_a.astype(np.int64) * n_b + keys_b
-    if n_a * n_b <= DENSE_COUNT_LIMIT:
+    if n_a * n_b <= min(DENSE_COUNT_LIMIT, DENSE_COUNT_PER_KEY * keys.size):
         counts = np.bincount(keys, minlength=n_a * n_b)
         flat = np.flatnonzero(counts)
         data = counts[flat]
