@@ -747,10 +747,9 @@ def _run(compiled: CompiledNetwork, batch: InputBatch, calibration: InputBatch, 
                     request = dataclasses.replace(request, record_peaks=True)
                 results[name] = _with_input_events(_run_on(run, name, engine, compiled.stage(target.stage), inputs, request), inputs)
 
-        names = list(plan.order)
-        beside = "float" if _overlap(plan, compiled, batch, engine) else None
+        beside = "float" if _overlap(plan, engine) else None
         with _beside(run_target, beside):
-            for name in names:
+            for name in plan.order:
                 if name != beside:
                     run_target(name)
         results = {name: results[name] for name in plan.order}  # in the plan's order, whichever finished first
@@ -774,7 +773,7 @@ CPU_ENGINE_VARIABLE = "NEURODEPLOY_CPU_ENGINE"  # the cpu target's engine where 
 
 def _cpu_engine(compiled: CompiledNetwork, batch: InputBatch, plan: Plan) -> str:
     """The engine the cpu target runs on (``DeployOptions.cpu_engine``, $NEURODEPLOY_CPU_ENGINE,
-    else by the run's size): both give the same integers (tests/test_cpu_backend.py), numba the
+    else by the run's size): both give the same integers (tests/test_bit_exact_lava.py), numba the
     faster once started. --verify compares the targets as named: the cpu target is numba there."""
     chosen = plan.options.cpu_engine or os.environ.get(CPU_ENGINE_VARIABLE) or None
     if chosen is not None:
@@ -797,7 +796,7 @@ def _run_on(run, name: str, engine: str, stage, inputs: np.ndarray, request: Run
 IN_PROCESS_TARGETS = ("cpu", "cpu-numpy", "float")  # numba and numpy kernels that release the GIL, in this process
 
 
-def _overlap(plan: Plan, compiled: CompiledNetwork, batch: InputBatch, engine: str) -> bool:
+def _overlap(plan: Plan, engine: str) -> bool:
     """Whether the float reference runs in a thread beside the other targets: only where every
     run is in this process (not Ray's workers, not Lava's processes, which fork), and worth a
     thread (a run on the numba engine; then the float reference's numba kernels may run at

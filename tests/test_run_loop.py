@@ -83,7 +83,7 @@ def test_the_engine_by_the_run_size_and_where_the_float_reference_runs_beside(mo
     assert engine(1) == "numba"
 
     def overlap(engine="numba", **changes):
-        return pipeline._overlap(plan(**changes), network(10), None, engine)
+        return pipeline._overlap(plan(**changes), engine)
 
     assert overlap()
     assert not overlap(order=("loihi-sim", "float"))  # Lava forks its processes
