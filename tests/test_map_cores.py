@@ -219,3 +219,15 @@ def test_pair_counts_by_bincount_and_by_sort_agree(monkeypatch):
         assert dense.nnz > 1 and (dense != by_sort).nnz == 0
         np.testing.assert_array_equal(dense.indptr, by_sort.indptr)
         np.testing.assert_array_equal(dense.indices, by_sort.indices)
+
+
+def test_first_occurrences_by_minimum_and_by_sort_agree():
+    from neurodeploy.ir.resources import _first_of_each
+
+    rng = np.random.default_rng(4)
+    for space, n in ((10, 300), (5000, 400), (10**9, 300)):  # dense, sparse enough, too sparse (the sort)
+        keys = rng.integers(0, space, n)
+        expected = np.unique(keys, return_index=True)[1]
+        if space < n * n:
+            assert expected.size < n  # repeated keys: which occurrence comes first matters
+        np.testing.assert_array_equal(_first_of_each(keys, space), expected)

@@ -150,8 +150,7 @@ def output_axon_counter(network: QuantisedNetwork, layer: QuantisedLayer, core_o
             geometry = projection.float_projection.geometry or projection.geometry
             if population_slots and geometry is not None:
                 reached = targets[coo.row]
-                _, first = np.unique(coo.col.astype(np.int64) * n_cores + reached, return_index=True)
-                first.sort()
+                first = np.sort(_first_of_each(coo.col.astype(np.int64) * n_cores + reached, layer.n_out * n_cores))
                 shared.append((coo.col[first], reached[first], int(np.prod(geometry.in_shape[1:])), n_cores))
                 continue
             columns.append(coo.col)
@@ -176,5 +175,16 @@ def _population_axon_owners(columns: np.ndarray, cores: np.ndarray, group: np.nd
     """Per source neuron: how many of the distinct (group, input position, destination core)
     population axons it is counted for (one neuron per axon: the first in ``columns``' order)."""
     keys = (group[columns].astype(np.int64) * positions + columns % positions) * n_cores + cores
-    _, first = np.unique(keys, return_index=True)
+    first = _first_of_each(keys, (int(group.max(initial=0)) + 1) * positions * n_cores)
     return np.bincount(columns[first], minlength=n_in).astype(np.int64)
+
+
+def _first_of_each(keys: np.ndarray, space: int) -> np.ndarray:
+    """The index of each distinct key's first occurrence, in key order (``np.unique``'s
+    ``return_index``), for keys in [0, space): a minimum per key where the keys fill enough of
+    the space (a linear pass), else a stable sort."""
+    if space <= min(DENSE_COUNT_LIMIT, DENSE_COUNT_PER_KEY * keys.size):
+        first = np.full(space, keys.size, dtype=np.int64)
+        np.minimum.at(first, keys, np.arange(keys.size, dtype=np.int64))
+        return first[first < keys.size]
+    return np.unique(keys, return_index=True)[1]
