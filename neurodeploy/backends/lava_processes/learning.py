@@ -38,7 +38,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.dense.models import PyLearningDenseModelBitApproximate
 from lava.proc.lif.models import AbstractPyLifModelFixed
 
-from ...learning import readout
+from neurodeploy.learning import readout  # absolute: Lava loads this module by its path
 
 PER_NEURON = ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init", "reset_sub", "dtheta", "theta_step", "neuron_class")
 DENSE_RECORDED = ("weights", "tag_1", "tag_2", "x1", "x2", "tx", "y1", "y2", "y3", "ty")
