@@ -12,7 +12,8 @@ runs over a row's nonzero values in source order, one source at a time, so the k
 floats are those of adding the weight rows one by one.
 
 The neuron update of plain layers (``cuba_step``): numpy's operations on each element in
-the same order, in one pass. ``python -m neurodeploy.warmup`` compiles every combination
+the same order, in one pass; a plain layer stepping alone (``cuba_chunk``) takes a chunk of
+steps in one call, its recurrent sums added as the event-driven kernels add them. ``python -m neurodeploy.warmup`` compiles every combination
 (``warm``). The kernels release the GIL (``nogil``): another thread may run meanwhile.
 """
 from __future__ import annotations
@@ -164,6 +165,72 @@ def cuba_step(dyn, u: np.ndarray, v: np.ndarray, a: np.ndarray, spikes: np.ndarr
     return int(active.sum())
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _cuba_chunk(a, line, history, first_step, recurrent, lags, alpha, beta, current_bias, bias, threshold, reset_amount, floor, decays, spiking,
+                inclusive, subtract, floored, u, v, offset, v_sum, summing, active):
+    """``cuba_chunk``: each sample's steps in turn (samples in parallel); per step the layer's
+    own earlier spikes (``line``) add their rows of ``recurrent`` one source at a time in
+    source order (as ``_dense_rows`` does), then ``_cuba_step``'s update."""
+    steps, batch, n = a.shape
+    for b in numba.prange(batch):
+        count = 0
+        for j in range(steps):
+            x = a[j, b]
+            for k in range(lags.size):
+                if first_step + j - lags[k] < 0:
+                    continue
+                s, w = line[history + j - lags[k], b], recurrent[k]
+                for p in range(s.size):
+                    if s[p]:
+                        for i in range(n):
+                            x[i] = x[i] + np.float64(w[p, i])
+            for i in range(n):
+                count += x[i] != 0
+                current = u[b, i] * alpha[i] + x[i] if decays else x[i]
+                current = current + current_bias[i]
+                voltage = v[b, i] * beta[i]
+                voltage = voltage + current
+                voltage = voltage + bias[i]
+                fired = False
+                if spiking:
+                    fired = voltage >= threshold[i] if inclusive else voltage > threshold[i]
+                    if fired:
+                        voltage = voltage - reset_amount[i] if subtract else 0.0
+                    if floored and voltage < floor[i]:
+                        voltage = floor[i]
+                u[b, i] = current
+                v[b, i] = voltage
+                line[history + j, b, i] = fired
+                if summing:
+                    v_sum[b, i] = v_sum[b, i] + (voltage + offset[i])
+        active[b] = count
+
+
+def cuba_chunk(dyn, u, v, a, line, history: int, first_step: int, recurrent, lags, v_sum=None, v_offset=None) -> int:
+    """A plain layer (``cuba_step``'s) stepping alone through the chunk of steps that starts at
+    ``first_step``: ``a`` (steps, batch, n) its input from earlier layers (consumed), ``line``
+    its spikes (bool; ``history`` earlier steps first, written from there on), ``recurrent``
+    (k, n, n) its weights onto itself with their ``lags`` (k,) in steps; ``v_sum`` (batch, n),
+    if given, gets v + ``v_offset`` of every step. Returns the neuron-steps with nonzero input.
+
+    Why: a layer that feeds itself steps one step at a time, and with the step loop in Python
+    its small products and dozen numpy passes per step cost far more than their arithmetic;
+    here one call takes the whole chunk, each sample's steps in turn, with the floats of the
+    one-step path (the event-driven kernels' sums, then ``cuba_step``)."""
+    active = np.zeros(a.shape[1], np.int64)
+    floor = dyn.floor if dyn.floor is not None else dyn.bias
+    summing = v_sum is not None
+    if not summing:
+        v_sum, v_offset = np.zeros((1, 1)), np.zeros(1)
+    with _cores_for(a.size):
+        _cuba_chunk(
+            a, line, history, first_step, recurrent, lags, dyn.alpha, dyn.beta, dyn.current_bias, dyn.bias, dyn.threshold, dyn.reset_amount, floor,
+            bool(np.any(dyn.alpha != 0)), dyn.spiking, bool(dyn.inclusive), dyn.reset is Reset.SUBTRACT, dyn.floor is not None, u, v,
+            np.ascontiguousarray(np.broadcast_to(np.asarray(v_offset, np.float64), (v.shape[1],))) if summing else v_offset, v_sum, summing, active,
+        )
+    return int(active.sum())
+
+
 def kernel_values(values: np.ndarray) -> np.ndarray:
     """Source values in one of the kernels' two types (bool and uint8 without a copy)."""
     if values.dtype == np.bool_:
@@ -218,3 +285,6 @@ def warm() -> None:
             add_product(values, w, np.zeros((2, 2)))
     state, params = np.zeros((2, 3)), np.ones(3)
     _cuba_step(state, state.copy(), state.copy(), *[params] * 7, True, True, False, True, False, np.zeros((2, 3), bool), np.zeros(2, np.int64))
+    line = np.zeros((3, 2, 3), bool)
+    _cuba_chunk(np.zeros((2, 2, 3)), line, 1, 0, np.zeros((1, 3, 3)), np.ones(1, np.int64), *[params] * 7, True, True, False, True, False,
+                state.copy(), state.copy(), params, state.copy(), True, np.zeros(2, np.int64))

@@ -7,7 +7,8 @@ feeding itself) uses the previous step's spikes, as snnTorch's RLeaky/RSynaptic 
 There is no per-synapse delay: on Loihi (and in Lava and the CPU backend) every
 feed-forward synapse adds one step.
 
-How it runs: the steps are cut into chunks (``CHUNK_BYTES`` bounds a chunk's arrays). Within
+How it runs: the steps are cut into chunks (``CHUNK_BYTES`` bounds a chunk's arrays,
+``CHUNK_ROWS`` its samples x steps). Within
 a chunk the layers run in order, and a layer's input from the network's input or from an
 earlier layer is one matrix product over all of the chunk's steps and samples, sparse where
 the source is mostly zeros (spikes usually are), rather than one small product per step.
@@ -37,8 +38,12 @@ from .results import LayerActivity, RunResult, fill_synops, open_windows, raster
 from .target import RunRequest, Target
 
 CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64, every sample)
+# samples x steps a chunk holds at most: more saves no Python overhead, while a narrow layer's
+# arrays of many steps outgrow the caches, and fresh memory costs more than the arithmetic
+CHUNK_ROWS = 8192
 SPARSE_BELOW = 0.15  # fraction of nonzero source values under which a sparse product is the faster
 EVENT_ROWS = 256  # rows of source values (samples x steps) from which the event-driven kernels pay for loading numba
+RECURRENT_DENSE = 1 << 22  # a layer's weights onto itself (terms x neurons squared) up to which a chunk runs in one compiled call, held dense
 STEP_KERNEL_VALUES = 1 << 14  # a layer's samples x neurons from which its update runs in one compiled pass (float_kernels.cuba_step)
 
 
@@ -71,7 +76,7 @@ def run_float(
     groups = recurrent_groups(network)
     terms, history = _terms(network, groups)
     widest = max([network.n_inputs, *(layer.n_out for layer in network.layers)])
-    chunk = int(max(1, min(steps, CHUNK_BYTES // max(1, batch * widest * 8))))
+    chunk = int(max(1, min(steps, CHUNK_BYTES // max(1, batch * widest * 8), CHUNK_ROWS // batch)))
     activity = {
         layer.name: LayerActivity(
             layer.name, layer.n_out, spike_counts=np.zeros((batch, layer.n_out), np.int64), updated_neuron_updates=0 if core_plan is not None else None,
@@ -99,6 +104,10 @@ def run_float(
                 counter.events(t, INPUT, x_all[t])
         for group in groups:
             external = {name: _external_input(terms[name], runs[name], x_all, runs, c0, c1) for name in group}
+            if len(group) == 1 and counter is None and traces is None and runs[group[0]].chunked(batch * (c1 - c0), terms[group[0]]):
+                name = group[0]
+                runs[name].run_chunk(external[name], terms[name], c0, out_v_sum if name == out.name else None, out.neurons.v_offset)
+                continue
             for t in range(c0, c1):
                 for name in group:
                     run = runs[name]
@@ -190,6 +199,28 @@ class _LayerRun:
             self.decays = bool(np.any(self.dyn.alpha != 0))
         self.compiled = self.compartment is None and not self.dyn.several_spikes and batch * layer.n_out >= STEP_KERNEL_VALUES
         self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
+        self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
+
+    def chunked(self, rows: int, terms: list[_Term]) -> bool:
+        """Whether the layer, stepping alone through ``rows`` samples x steps, takes the chunk in
+        one compiled call (``float_kernels.cuba_chunk``): a plain layer, its weights onto itself
+        (``terms``' internal ones) small enough to hold dense, and rows enough to pay for loading numba."""
+        onto_itself = sum(term.internal for term in terms) * self.line.shape[2] ** 2
+        return self.compartment is None and not self.dyn.several_spikes and rows >= EVENT_ROWS and onto_itself <= RECURRENT_DENSE
+
+    def run_chunk(self, a: np.ndarray, terms: list[_Term], c0: int, v_sum: np.ndarray | None, v_offset) -> None:
+        """The chunk starting at step ``c0`` on input ``a`` (steps, batch, n) from earlier layers
+        (consumed): the neurons updated, their spikes into ``line``, v + ``v_offset`` of each
+        step added to ``v_sum`` if given."""
+        from .float_kernels import cuba_chunk
+
+        if self.recurrent is None:
+            internal = [term for term in terms if term.internal]
+            n = self.line.shape[2]
+            weights = [term.weights.toarray() if sparse.issparse(term.weights) else np.asarray(term.weights) for term in internal]
+            self.recurrent = (np.array(weights, np.float64).reshape(len(internal), n, n), np.array([term.lag for term in internal], np.int64))
+        u, v = self.state["u"], self.state["v"]
+        self.activity.active_neuron_updates += cuba_chunk(self.dyn, u, v, a, self.line, self.history, c0, *self.recurrent, v_sum, v_offset)
 
     @property
     def u(self) -> np.ndarray:
