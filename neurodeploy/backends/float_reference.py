@@ -200,6 +200,17 @@ class _LayerRun:
         self.compiled = self.compartment is None and not self.dyn.several_spikes and batch * layer.n_out >= STEP_KERNEL_VALUES
         self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
         self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
+        self.buffer = None  # the synaptic input of a chunk, reused from chunk to chunk
+
+    def input_buffer(self, steps: int) -> np.ndarray:
+        """(steps, batch, n) zeros for a chunk's synaptic input, in the memory of the chunk before:
+        fresh memory of a wide layer's chunk costs more to map than its arithmetic."""
+        if self.buffer is None or self.buffer.shape[0] < steps:
+            self.buffer = np.zeros((steps, *self.line.shape[1:]))
+            return self.buffer
+        a = self.buffer[:steps]
+        a.fill(0.0)
+        return a
 
     def chunked(self, rows: int, terms: list[_Term]) -> bool:
         """Whether the layer, stepping alone through ``rows`` samples x steps, takes the chunk in
@@ -277,8 +288,8 @@ class _LayerRun:
 def _external_input(terms: list[_Term], run: _LayerRun, x_all: np.ndarray, runs: dict[str, _LayerRun], c0: int, c1: int) -> np.ndarray:
     """(c1 - c0, batch, n) a layer's synaptic input of steps c0..c1 from the input and from
     layers that ran before its group: one product per term over all those steps."""
-    batch, n = run.line.shape[1:]
-    a = np.zeros((c1 - c0, batch, n))
+    a = run.input_buffer(c1 - c0)
+    n = a.shape[2]
     for term in terms:
         if term.internal:
             continue
