@@ -184,25 +184,24 @@ def _cuba_chunk(a, line, history, first_step, recurrent, lags, alpha, beta, curr
                     if s[p]:
                         for i in range(n):
                             x[i] = x[i] + np.float64(w[p, i])
-            for i in range(n):
+            ub, vb, out = u[b], v[b], line[history + j, b]
+            for i in range(n):  # selects rather than branches, so that the loop vectorises
                 count += x[i] != 0
-                current = u[b, i] * alpha[i] + x[i] if decays else x[i]
+                current = ub[i] * alpha[i] + x[i] if decays else x[i]
                 current = current + current_bias[i]
-                voltage = v[b, i] * beta[i]
+                voltage = vb[i] * beta[i]
                 voltage = voltage + current
                 voltage = voltage + bias[i]
-                fired = False
-                if spiking:
-                    fired = voltage >= threshold[i] if inclusive else voltage > threshold[i]
-                    if fired:
-                        voltage = voltage - reset_amount[i] if subtract else 0.0
-                    if floored and voltage < floor[i]:
-                        voltage = floor[i]
-                u[b, i] = current
-                v[b, i] = voltage
-                line[history + j, b, i] = fired
-                if summing:
-                    v_sum[b, i] = v_sum[b, i] + (voltage + offset[i])
+                fired = spiking and (voltage >= threshold[i] if inclusive else voltage > threshold[i])
+                reset = voltage - reset_amount[i] if subtract else 0.0
+                voltage = reset if fired else voltage
+                voltage = floor[i] if spiking and floored and voltage < floor[i] else voltage
+                ub[i] = current
+                vb[i] = voltage
+                out[i] = fired
+            if summing:
+                for i in range(n):
+                    v_sum[b, i] = v_sum[b, i] + (vb[i] + offset[i])
         active[b] = count
 
 
