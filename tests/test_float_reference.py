@@ -47,7 +47,7 @@ def test_chunks_and_event_driven_products_equal_single_steps(monkeypatch):
     chunked = float_reference.run_float(net, x, **options)
     monkeypatch.setattr(float_reference, "CHUNK_BYTES", 1)
     monkeypatch.setattr(float_reference, "SPARSE_BELOW", 0.0)
-    monkeypatch.setattr(float_reference, "_event_product", lambda values, term, out: out.__iadd__(_dense(values) @ _dense(term.weights)))
+    monkeypatch.setattr(float_reference, "_event_product", lambda values, term, out, zeroed=False: out.__iadd__(_dense(values) @ _dense(term.weights)))
     stepped = float_reference.run_float(net, x, **options)
     for name, acts in chunked.layers.items():
         assert acts.spikes > 0, f"layer {name} is silent"
@@ -120,15 +120,15 @@ def test_event_driven_products_add_each_source_in_order(monkeypatch, cores):
     for weights, target_shape in cases:
         values = (rng.random((70, 30)) < 0.3) * rng.integers(1, 4, (70, 30))
         for kind in (np.uint8, np.float64):
-            start = rng.normal(size=(70, 60))
-            expected = start.copy()
-            rows = _dense(weights)
-            for r in range(values.shape[0]):
-                for j in np.flatnonzero(values[r]):
-                    expected[r] += np.float64(values[r, j]) * rows[j]
-            out = start.copy()
-            float_kernels.add_product(values.astype(kind), float_kernels.kernel_weights(weights, target_shape), out)
-            np.testing.assert_array_equal(out, expected)
+            for start, zeroed in ((rng.normal(size=(70, 60)), False), (np.zeros((70, 60)), True)):  # zeroed: the sums start from zeros
+                expected = start.copy()
+                rows = _dense(weights)
+                for r in range(values.shape[0]):
+                    for j in np.flatnonzero(values[r]):
+                        expected[r] += np.float64(values[r, j]) * rows[j]
+                out = start.copy()
+                float_kernels.add_product(values.astype(kind), float_kernels.kernel_weights(weights, target_shape), out, zeroed)
+                np.testing.assert_array_equal(out, expected)
 
 
 def test_layer_stepping_alone_in_one_call_equals_one_step_at_a_time(monkeypatch):

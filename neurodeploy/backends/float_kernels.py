@@ -86,10 +86,11 @@ def _dense_rows(values, weights, out):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _sparse_rows(values, run_ptr, runs, data, order, permuted, out):
+def _sparse_rows(values, run_ptr, runs, data, order, permuted, out, zeroed):
     """Sparse weights as runs of consecutive targets (``kernel_weights``) in the engine's
     neuron order ``order`` (channels last: a convolution's synapse list is a few long runs):
-    each row with events is gathered into that order, its sources' runs added (vectorised
+    each row with events is gathered into that order (zeros where ``out`` is ``zeroed``: the
+    gather reads the whole row in a scattered order), its sources' runs added (vectorised
     loops), and scattered back. Each sum still adds one source at a time in source order."""
     rows, n_in = values.shape
     n = order.size
@@ -103,7 +104,9 @@ def _sparse_rows(values, run_ptr, runs, data, order, permuted, out):
                 continue
             row = out[r]
             sums = buffer if permuted else row
-            if permuted:
+            if permuted and zeroed:
+                sums[:] = 0.0
+            elif permuted:
                 for k in range(n):
                     sums[k] = row[order[k]]
             for j in range(n_in):
@@ -265,12 +268,13 @@ def _narrowest(weights: np.ndarray) -> np.ndarray:
     return narrow if np.array_equal(narrow, weights) else weights
 
 
-def add_product(values: np.ndarray, weights, out: np.ndarray) -> None:
-    """out (rows, n_out) += values (rows, n_in) @ weights, ``weights`` from ``kernel_weights``."""
+def add_product(values: np.ndarray, weights, out: np.ndarray, zeroed: bool = False) -> None:
+    """out (rows, n_out) += values (rows, n_in) @ weights, ``weights`` from ``kernel_weights``
+    (``zeroed``: out is all zeros)."""
     values = np.ascontiguousarray(kernel_values(values))
     with _cores_for(values.size + out.size):
         if isinstance(weights, tuple):
-            _sparse_rows(values, *weights, out)
+            _sparse_rows(values, *weights, out, zeroed)
         else:
             _dense_rows(values, weights, out)
 
@@ -281,7 +285,7 @@ def warm() -> None:
     weights = [kernel_weights(w) for w in (halves, tenths, sparse.csr_matrix(halves), sparse.csr_matrix(tenths))]
     for values in (np.ones((2, 3), np.uint8), np.ones((2, 3))):
         for w in weights:
-            add_product(values, w, np.zeros((2, 2)))
+            add_product(values, w, np.zeros((2, 2)), True)
     state, params = np.zeros((2, 3)), np.ones(3)
     _cuba_step(state, state.copy(), state.copy(), *[params] * 7, True, True, False, True, False, np.zeros((2, 3), bool), np.zeros(2, np.int64))
     line = np.zeros((3, 2, 3), bool)

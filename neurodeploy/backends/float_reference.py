@@ -289,7 +289,7 @@ def _external_input(terms: list[_Term], run: _LayerRun, x_all: np.ndarray, runs:
     """(c1 - c0, batch, n) a layer's synaptic input of steps c0..c1 from the input and from
     layers that ran before its group: one product per term over all those steps."""
     a = run.input_buffer(c1 - c0)
-    n = a.shape[2]
+    n, zeroed = a.shape[2], True
     for term in terms:
         if term.internal:
             continue
@@ -301,7 +301,7 @@ def _external_input(terms: list[_Term], run: _LayerRun, x_all: np.ndarray, runs:
         else:
             source = runs[term.source]
             rows = source.line[source.history + first - term.lag - c0 : source.history + c1 - term.lag - c0]
-        _add_product(rows.reshape(-1, rows.shape[-1]), term, a[first - c0 :].reshape(-1, n))
+        zeroed = _add_product(rows.reshape(-1, rows.shape[-1]), term, a[first - c0 :].reshape(-1, n), zeroed) and zeroed
     return a
 
 
@@ -313,30 +313,32 @@ def _source_at(term: _Term, t: int, c0: int, x_all: np.ndarray, runs: dict[str, 
     return source.line[source.history + t - term.lag - c0]
 
 
-def _add_product(values: np.ndarray, term: _Term, out: np.ndarray) -> None:
+def _add_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False) -> bool:
     """out (rows, n) += values (rows, n_source) @ the term's weights: event-driven
     (``float_kernels``) where there are many rows of mostly zeros or the weights are sparse,
-    else one product (dense, or scipy's for sparse weights)."""
+    else one product (dense, or scipy's for sparse weights); ``zeroed``: out is all zeros.
+    Returns whether out is unchanged (no nonzero value)."""
     nonzero = np.count_nonzero(values)
     if nonzero == 0:
-        return
+        return True
     sparse_weights = sparse.issparse(term.weights)
     if values.shape[0] >= EVENT_ROWS and (sparse_weights or nonzero < SPARSE_BELOW * values.size):
-        _event_product(values, term, out)
+        _event_product(values, term, out, zeroed=zeroed)
     elif sparse_weights:
         out += (sparse.csr_matrix(values, dtype=np.float64) @ term.weights).toarray()
     else:
         out += values.astype(np.float64, copy=False) @ term.weights
+    return False
 
 
-def _event_product(values: np.ndarray, term: _Term, out: np.ndarray) -> None:
+def _event_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False) -> None:
     """out += values @ the term's weights in the event-driven kernels (numba, imported here:
     a small run does without it)."""
     from . import float_kernels
 
     if term.kernel is None:
         term.kernel = float_kernels.kernel_weights(term.weights, term.target_shape)
-    float_kernels.add_product(values, term.kernel, out)
+    float_kernels.add_product(values, term.kernel, out, zeroed)
 
 
 def _arrived(terms: list[_Term], t: int, c0: int, x_all: np.ndarray, runs: dict[str, _LayerRun], shape) -> np.ndarray:
