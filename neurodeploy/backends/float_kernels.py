@@ -13,8 +13,8 @@ floats are those of adding the weight rows one by one.
 
 The neuron update of plain layers (``cuba_step``): numpy's operations on each element in
 the same order, in one pass; a plain layer stepping alone (``cuba_chunk``) takes a chunk of
-steps in one call, its recurrent sums added as the event-driven kernels add them. ``python -m neurodeploy.warmup`` compiles every combination
-(``warm``). The kernels release the GIL (``nogil``): another thread may run meanwhile.
+steps in one call, its recurrent sums added as the event-driven kernels add them.
+``python -m neurodeploy.warmup`` compiles every combination (``warm``). The kernels release the GIL (``nogil``): another thread may run meanwhile.
 """
 from __future__ import annotations
 
@@ -217,8 +217,9 @@ def cuba_chunk(dyn, u, v, a, line, history: int, first_step: int, recurrent, lag
 
     Why: a layer that feeds itself steps one step at a time, and with the step loop in Python
     its small products and dozen numpy passes per step cost far more than their arithmetic;
-    here one call takes the whole chunk, each sample's steps in turn, with the floats of the
-    one-step path (the event-driven kernels' sums, then ``cuba_step``)."""
+    here one call takes the whole chunk, each sample's steps in turn (its u and v stay in
+    cache through the chunk, which pays for a layer without recurrence too), with the floats
+    of the one-step path (the event-driven kernels' sums, then ``cuba_step``)."""
     active = np.zeros(a.shape[1], np.int64)
     floor = dyn.floor if dyn.floor is not None else dyn.bias
     summing = v_sum is not None
