@@ -534,10 +534,15 @@ def test_a_count_readout_of_a_k_wta_layer_says_learned_nir_answers_without_it():
                                                      steps=20).summary["notes"])
 
 
-def test_learned_weight_ranges_that_are_not_neurodeploys_are_one_line(learn_files, tmp_path, capsys):
+@pytest.mark.parametrize("ranges, message", [
+    ('[{"layer": "layer"}]', "metadata neurodeploy-learned-weight-ranges"),
+    ('[{"layer": "layer", "source": "input", "max_abs": [1, 2, 3], "sign_mode": "mixed"}]', "3 values for"),
+    ('[{"layer": "nowhere", "source": "input", "max_abs": [1], "sign_mode": "mixed"}]', "no such projection"),
+])
+def test_learned_weight_ranges_that_are_not_neurodeploys_are_one_line(learn_files, tmp_path, capsys, ranges, message):
     graph = nir.read(str(learn_files / "net.nir"))
     nir.write(str(tmp_path / "bad.nir"), nir.NIRGraph(nodes=graph.nodes, edges=graph.edges,
-                                                     metadata={**graph.metadata, "neurodeploy-learned-weight-ranges": '[{"layer": "layer"}]'}))
+                                                     metadata={**graph.metadata, "neurodeploy-learned-weight-ranges": ranges}))
     status = cli.main([str(tmp_path / "bad.nir"), "--target", "cpu", "--report-dir", str(tmp_path / "x")])
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1 and "metadata neurodeploy-learned-weight-ranges" in err, err
+    assert status == 2 and err.count("\n") == 1 and message in err, err

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ...errors import DoesNotFitError, InputDataError, InvalidValueError, UnsupportedModelError
+from ...errors import DoesNotFitError, InputDataError, InvalidValueError, ModelLoadError, UnsupportedModelError
 from ...hardware.fixed_point import Reset, firing_threshold, sign_mode_of, weight_range
 from ...hardware.profile import ArithmeticSpec, HardwareProfile
 from ...neurons import compartment_of
@@ -90,6 +90,7 @@ def quantise(
         raise InputDataError(f"unknown weight scaling {weight_scaling!r}: choose one of {', '.join(WEIGHT_SCALINGS)}")
     arith = profile.arithmetic
     encoding = _resolve_input_encoding(input_encoding or InputEncoding(), profile)
+    _check_weight_bounds(network, weight_bounds)
     layers, notes = [], list(network.notes)
     counts: dict[str, int] = {}  # layers sending spike counts: the most one neuron sends in a step
     for layer in network.layers:
@@ -237,6 +238,19 @@ def spike_count_bound(dyn, synapses: list["_Synapses"], bias_total: np.ndarray, 
     from_state = 1 + (arith.state_max - threshold) // np.maximum(neurons.reset_sub.astype(np.int64), 1)
     return int(min(neurons.max_spikes, np.max(np.minimum(from_drive, from_state)), payload_limit(arith)))
 
+
+
+def _check_weight_bounds(network: NormalisedNetwork, weight_bounds: dict[tuple[str, str], "WeightBound"] | None) -> None:
+    """Every weight range names a projection of the network and holds one value or one per neuron
+    (a learned network's metadata carries them: a file may hold anything)."""
+    sizes = {(layer.name, p.source): int(np.prod(layer.shape)) for layer in network.layers for p in layer.projections}
+    for (layer, source), bound in (weight_bounds or {}).items():
+        if (layer, source) not in sizes:
+            raise ModelLoadError(f"learned weight range (graph metadata) for layer {layer!r} from {source!r}: the network has no such projection; "
+                                 "remove the range (a learned network's metadata) or deploy the network it was learned in")
+        if np.asarray(bound.max_abs).size not in (1, sizes[layer, source]):
+            raise ModelLoadError(f"learned weight range (graph metadata) for layer {layer!r} from {source!r}: {np.asarray(bound.max_abs).size} values for "
+                                 f"{sizes[layer, source]} neurons; give one value or one per neuron")
 
 def _quantise_layer(
     layer: NormalisedLayer, arith: ArithmeticSpec, encoding: InputEncoding, weight_scaling: str, observed: "ObservedRange | None" = None,
