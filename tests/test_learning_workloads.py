@@ -20,7 +20,7 @@ def test_mozafari_learns_features_then_a_rewarded_readout():
     assert 0.3 < out["readout_spikes_per_sample"] <= 1.0  # 1-WTA readout: at most one spike per sample
     assert "y2*x1*(255-w)" in out["readout_rule"]["dw"] and "y3*x1*w" in out["readout_rule"]["dw"]  # reward and punishment
     assert out["readout_weights"][0] != out["readout_weights"][1]
-    assert len(out["accuracy_by_epoch"]) == 2 and 0 <= out["test_accuracy_wta"] <= 1
+    assert len(out["accuracy_by_epoch"]) == 2 and out["test_accuracy_wta"] > 0.25  # 10 classes: chance is 0.1
 
 
 def test_stdp_window_float_rule_and_fixed_point():
