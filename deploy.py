@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from neurodeploy.cli import main  # noqa: E402 - after the path is set
+from neurodeploy.cli import run  # noqa: E402 - after the path is set
 
 if __name__ == "__main__":
-    sys.exit(main(prog="deploy.py"))
+    run(prog="deploy.py")

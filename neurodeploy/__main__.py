@@ -1,6 +1,4 @@
 """``python -m neurodeploy``: the command line (``neurodeploy.cli``)."""
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main(prog="python -m neurodeploy"))
+run(prog="python -m neurodeploy")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import os
 import signal
 import sys
 import warnings
@@ -224,6 +226,25 @@ def _shape(text: str) -> tuple[int, ...]:
     if not shape or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: sizes must be positive")
     return shape
+
+
+# OpenBLAS's worker threads (numpy's and scipy's libraries each start one per core) busy-wait
+# for about 2^28 cycles after loading and after each product: on a machine whose cores run the
+# engines' own threads, that waiting takes their time. 2^4 cycles: they sleep at once.
+BLAS_THREAD_TIMEOUT = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def run(prog: str = "neurodeploy") -> None:
+    """The command as a process of its own (deploy.py, ``python -m neurodeploy``, the console
+    script): exits with ``main``'s status. Settings of the process that a caller of ``main``
+    (a test, a notebook) keeps for itself are made here: OpenBLAS's threads do not busy-wait
+    (unless the environment says otherwise; read when numpy loads, which ``main`` imports),
+    and the interpreter's last collections skip the objects of the finished run."""
+    for name, value in BLAS_THREAD_TIMEOUT.items():
+        os.environ.setdefault(name, value)
+    status = main(prog=prog)
+    gc.freeze()  # exiting, the interpreter would walk every object left (numba's loaded kernels most) looking for cycles
+    sys.exit(status)
 
 
 def main(argv: list[str] | None = None, prog: str = "neurodeploy") -> int:

@@ -1,5 +1,6 @@
 """deploy.py as a user meets it: outputs, exit statuses, and one-line errors for bad input."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,29 @@ def test_script_entry_point_help_and_error_status():
     assert helped.returncode == 0 and "examples:" in helped.stdout and "--verify" in helped.stdout
     failed = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "no-such-model.nir"], capture_output=True, text=True, cwd="/tmp")
     assert failed.returncode == 2 and failed.stderr.strip() == "error: no-such-model.nir: no such file"
+
+
+def test_run_exits_with_main_status_and_keeps_the_users_blas_setting(monkeypatch):
+    import gc
+
+    from neurodeploy import cli
+
+    monkeypatch.setattr(cli, "main", lambda prog: 3)
+    for name in cli.BLAS_THREAD_TIMEOUT:
+        monkeypatch.setenv(name, "unset")  # so that the variable is restored whatever run() sets
+        monkeypatch.delenv(name)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.run()
+        assert exit_.value.code == 3
+        assert all(os.environ[name] == value for name, value in cli.BLAS_THREAD_TIMEOUT.items())
+        for name in cli.BLAS_THREAD_TIMEOUT:
+            monkeypatch.setenv(name, "12")
+        with pytest.raises(SystemExit):
+            cli.run()
+        assert all(os.environ[name] == "12" for name in cli.BLAS_THREAD_TIMEOUT)
+    finally:
+        gc.unfreeze()
 
 
 @pytest.fixture(scope="module")
