@@ -232,6 +232,10 @@ def _shape(text: str) -> tuple[int, ...]:
 # for about 2^28 cycles after loading and after each product: on a machine whose cores run the
 # engines' own threads, that waiting takes their time. 2^4 cycles: they sleep at once.
 BLAS_THREAD_TIMEOUT = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+# the collector's thresholds for the command's process: importing numba and loading its kernels
+# allocates objects by the million that live to the end, which at Python's defaults (700, 10, 10)
+# the collector walks again and again, in full too
+GC_THRESHOLDS = (10_000, 50, 100)
 
 
 def run(prog: str = "neurodeploy") -> None:
@@ -239,9 +243,11 @@ def run(prog: str = "neurodeploy") -> None:
     script): exits with ``main``'s status. Settings of the process that a caller of ``main``
     (a test, a notebook) keeps for itself are made here: OpenBLAS's threads do not busy-wait
     (unless the environment says otherwise; read when numpy loads, which ``main`` imports),
-    and the interpreter's last collections skip the objects of the finished run."""
+    the cyclic garbage collector runs less often, and the interpreter's last collections skip
+    the objects of the finished run."""
     for name, value in BLAS_THREAD_TIMEOUT.items():
         os.environ.setdefault(name, value)
+    gc.set_threshold(*GC_THRESHOLDS)
     status = main(prog=prog)
     gc.freeze()  # exiting, the interpreter would walk every object left (numba's loaded kernels most) looking for cycles
     sys.exit(status)

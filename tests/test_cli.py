@@ -160,10 +160,11 @@ def test_run_exits_with_main_status_and_keeps_the_users_blas_setting(monkeypatch
     for name in cli.BLAS_THREAD_TIMEOUT:
         monkeypatch.setenv(name, "unset")  # so that the variable is restored whatever run() sets
         monkeypatch.delenv(name)
+    thresholds = gc.get_threshold()
     try:
         with pytest.raises(SystemExit) as exit_:
             cli.run()
-        assert exit_.value.code == 3
+        assert exit_.value.code == 3 and gc.get_threshold() == cli.GC_THRESHOLDS
         assert all(os.environ[name] == value for name, value in cli.BLAS_THREAD_TIMEOUT.items())
         for name in cli.BLAS_THREAD_TIMEOUT:
             monkeypatch.setenv(name, "12")
@@ -172,6 +173,7 @@ def test_run_exits_with_main_status_and_keeps_the_users_blas_setting(monkeypatch
         assert all(os.environ[name] == "12" for name in cli.BLAS_THREAD_TIMEOUT)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 @pytest.fixture(scope="module")
