@@ -44,6 +44,7 @@ from .backends.core_counts import FIELDS as COUNT_FIELDS
 from .backends.core_counts import GLOBALS as COUNT_GLOBALS
 from .backends.core_counts import STEP_COUNT_BYTES, CorePlan, plan_core_counts
 from .backends.results import RunResult
+from .backends.target import recorded
 from .data import ENCODED_LAYOUTS, LabelledData, load_data, with_labels, with_layout
 from .dialects import DIALECTS, DialectOptions
 from .encoders import ENCODERS, EncodeRequest, InputBatch, encoder_spec, encoding_of, fit, to_integer_input
@@ -225,13 +226,12 @@ def _prepare(options: DeployOptions) -> Prepared:
         with _timed(timing, "learn"):
             learned, batch = _learn(model, options, plan)
         model = learned.model
-        if (learned.summary["readout"] or {}).get("decision") == "first-spike":
-            plan = dataclasses.replace(plan, rasters=True, readout_state=True)
     calibration = converted.calibration if converted is not None else _calibration_input(options, model.graph, batch)
     if saved is not None:
         compiled = _precompiled(saved, batch, plan)
     else:
         compiled = _compile(model.graph, batch, calibration, plan)
+    plan = _with_readouts(plan, compiled, learned)
     timing.update(compiled.timing_s)
     return Prepared(plan=plan, compiled=compiled, batch=batch, calibration=calibration, saved=saved, tuned=tuned, timing=timing,
                     converted=converted, learned=learned)
@@ -328,9 +328,10 @@ class Plan:
     profile: HardwareProfile
     order: tuple[str, ...]  # --target, --verify's second target, then the float reference
     verify: tuple[str, str] | None  # (reference, candidate) compared bit for bit
-    rasters: bool = False  # record every layer's raster (a first-spike readout after --learn needs them)
+    rasters: bool = False  # record every layer's raster (a model's spike monitors)
     state: bool = False  # record every layer's u and v (a model's state monitors)
-    readout_state: bool = False  # every run records every layer's u and v (the first-spike readout of --learn)
+    spike_layers: frozenset[str] = frozenset()  # layers whose rasters every run records, for a readout's decision (``_with_readouts``)
+    state_layers: frozenset[str] = frozenset()  # layers whose u and v every run records, for a readout's decision
 
     @property
     def dry_run(self) -> bool:
@@ -343,12 +344,15 @@ class Plan:
 
     def request(self, name: str, windows: dict, core_plan: CorePlan | None = None) -> RunRequest:
         """What run ``name`` records; the --target's run also counts every core's work per step
-        (``core_plan``), from which the report estimates energy and time."""
+        (``core_plan``), from which the report estimates energy and time. A readout's decision
+        needs its layers' state only; every layer's rasters are kept where runs are compared (the
+        fidelity section's first differing step reads them wherever they are)."""
         verified = self.verify is not None and name in self.verify
-        rasters, state = decision_needs(self.options.decision)
+        rasters = self.options.record or self.verify is not None or self.options.convert is not None or self.rasters
+        every_state = verified or (self.state and name == self.options.target)
         return RunRequest(
-            record_spikes=self.options.record or self.verify is not None or rasters or self.options.convert is not None or self.rasters,
-            record_state=verified or state or self.readout_state or (self.state and name == self.options.target), windows=windows,
+            record_spikes=rasters or bool(self.spike_layers), spike_layers=None if rasters or len(self.order) > 1 else self.spike_layers,
+            record_state=every_state or bool(self.state_layers), state_layers=None if every_state else self.state_layers, windows=windows,
             progress=self.options.progress, device=self.options.device, per_core=self.options.per_core,
             core_plan=core_plan if name == self.options.target else None,
         )
@@ -357,6 +361,19 @@ class Plan:
         o = self.options
         return FinetuneRequest(epochs=o.finetune_epochs, data=o.finetune_data, learning_rate=o.finetune_learning_rate, profile=self.profile,
                                weight_scaling=o.weight_scaling, dt=o.dt, seed=o.seed)
+
+
+def _with_readouts(plan: Plan, compiled: CompiledNetwork, learned: Learned | None) -> Plan:
+    """``plan`` with the layers its readouts decide from: --decision's output layer (first-spike:
+    its raster and state; max-membrane: its state), and a first-spike readout learned by --learn."""
+    rasters, state = decision_needs(plan.options.decision)
+    out = compiled.quantised.output_layer.name
+    spikes, states = {out} if rasters else set(), {out} if state else set()
+    readout = (learned.summary["readout"] or {}) if learned is not None else {}
+    if readout.get("decision") == "first-spike":
+        spikes.add(readout["layer"])
+        states.add(readout["layer"])
+    return dataclasses.replace(plan, spike_layers=frozenset(spikes), state_layers=frozenset(states))
 
 
 def plan_deployment(options: DeployOptions, saved: SavedNetwork | None = None) -> Plan:
@@ -866,13 +883,16 @@ def estimate_run_memory(compiled: CompiledNetwork, batch: InputBatch, plan: Plan
     runs = [(name, plan.request(name, {}), samples) for name in plan.order]
     if not (OVERFLOW_TARGET in plan.order and plan.options.calibration_data is None and plan.options.convert is None):  # else the target's own run
         runs.append((OVERFLOW_TARGET, RunRequest(record_state=plan.options.convert is not None), min(samples, MAX_CALIBRATION_SAMPLES)))
+    sizes = {layer.name: layer.n_out for layer in network.layers}
     for name, request, n_samples in runs:
         parts["parameters"] += float(synapses) * ENGINE_BYTES_PER_SYNAPSE
         parts["engine state"] += float(n_samples) * (neurons * STATE_BYTES_PER_NEURON + delays * 8)
-        per_value = (1 if request.record_spikes else 0) + (8 if request.record_state else 0)
-        if name == plan.options.target and name == LAVA_TARGET and not request.record_state:
-            per_value += 4  # counting updated neurons reads back every layer's v from Lava
-        parts["recordings"] += float(steps) * n_samples * neurons * per_value
+        spiked = sum(sizes[layer] for layer in recorded(sizes, request.record_spikes, request.spike_layers))
+        traced = sum(sizes[layer] for layer in recorded(sizes, request.record_state, request.state_layers))
+        per_step = spiked + 8 * traced
+        if name == plan.options.target and name == LAVA_TARGET:
+            per_step += 4 * (neurons - traced)  # counting updated neurons reads back every layer's v from Lava
+        parts["recordings"] += float(steps) * n_samples * per_step
     parts["recordings"] += core_count_bytes(compiled, steps, samples) if not plan.dry_run else 0.0
     return parts
 

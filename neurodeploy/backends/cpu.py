@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Collection
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from ..neurons import COMPARTMENTS, compartment_of
 from .core_counts import ArrivalBuffers, CorePlan, StepCounter, updated_mask
 from .kernels import NeuronKernel, SynapticBuffers
 from .results import LayerActivity, RunResult, count_window, fill_synops, open_windows, raster_dtype
-from .target import RunRequest, Target
+from .target import RunRequest, Target, recorded
 
 ENGINES = ("numba", "numpy", "torch")
 
@@ -46,6 +47,8 @@ def run_cpu(
     device: str = "cpu",
     core_plan: CorePlan | None = None,
     record_peaks: bool = False,
+    spike_layers: Collection[str] | None = None,
+    state_layers: Collection[str] | None = None,
 ) -> RunResult:
     """Simulate integer ``inputs`` of shape (steps, batch, n_inputs) bit-exactly as Lava would.
 
@@ -58,23 +61,39 @@ def run_cpu(
     "cuda"), the whole batch as tensors. ``core_plan``: also count every core's work per step
     (``RunResult.core_counts``, see ``core_counts.py``). ``record_peaks``: every layer's largest
     |u| and |v| over steps, samples and neurons (``RunResult.peaks``), taken as the engine steps,
-    without recording traces."""
+    without recording traces. ``spike_layers`` / ``state_layers``: the layers whose rasters / state
+    are recorded (None: every layer)."""
+    selection = Selection.of(network, record_spikes, record_state, spike_layers, state_layers)
     if engine == "numba":
         from .numba_engine import unsupported_reason
 
         reason = unsupported_reason(network)
         if reason is None:
-            return _run_numba(network, inputs, record_spikes, record_state, windows, progress, core_plan, record_peaks)
-        result = _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan, record_peaks)
+            return _run_numba(network, inputs, selection, windows, progress, core_plan, record_peaks)
+        result = _run_numpy(network, inputs, selection, windows, progress, core_plan, record_peaks)
         return dataclasses.replace(result, notes=[*result.notes, f"{reason}: running the numpy engine (the same results, slower)"])
     if engine == "torch":
-        return _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan, record_peaks)
+        return _run_torch(network, inputs, selection, windows, device, core_plan, record_peaks)
     if engine != "numpy":
         raise ValueError(f"unknown CPU engine {engine!r}: {ENGINES}")
-    return _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan, record_peaks)
+    return _run_numpy(network, inputs, selection, windows, progress, core_plan, record_peaks)
 
 
-def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, core_plan=None, record_peaks=False) -> RunResult:
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What an engine records: the layers whose rasters (``spikes``) and whose state (``state``)
+    it keeps; None: no rasters / no state at all."""
+
+    spikes: frozenset[str] | None
+    state: frozenset[str] | None
+
+    @classmethod
+    def of(cls, network, record_spikes: bool, record_state: bool, spike_layers=None, state_layers=None) -> Selection:
+        names = [layer.name for layer in network.layers]
+        return cls(recorded(names, True, spike_layers) if record_spikes else None, recorded(names, True, state_layers) if record_state else None)
+
+
+def _run_numpy(network, inputs, selection: Selection, windows, progress, core_plan=None, record_peaks=False) -> RunResult:
     """The numpy engine: the step loop of the module docstring. CUBA layers run
     ``hardware/fixed_point.py``; layers of other compartments their compartment's ``step``."""
     start = time.perf_counter()
@@ -105,10 +124,15 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, 
     for layer in network.layers:
         if layer.neurons.several_spikes:
             activity[layer.name].event_counts = np.zeros((batch, layer.n_out), np.int64)
-    rasters = {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers} if record_spikes else None
+    rasters = (
+        {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers if layer.name in selection.spikes}
+        if selection.spikes is not None
+        else None
+    )
     traces = (
-        {layer.name: {var: np.zeros((steps, batch, layer.n_out), np.int32) for var in _state_names(layer)} for layer in network.layers}
-        if record_state
+        {layer.name: {var: np.zeros((steps, batch, layer.n_out), np.int32) for var in _state_names(layer)} for layer in network.layers
+         if layer.name in selection.state}
+        if selection.state is not None
         else None
     )
     peaks = {layer.name: {"u": 0, "v": 0} for layer in network.layers} if record_peaks else None
@@ -148,9 +172,9 @@ def _run_numpy(network, inputs, record_spikes, record_state, windows, progress, 
                 acts.updated_neuron_updates += int(np.count_nonzero(updated))
                 counter.updates(t, name, updated)
             acts.active_neuron_updates += int(np.count_nonzero(a_in))
-            if rasters is not None:
+            if rasters is not None and name in rasters:
                 rasters[name][t] = spikes
-            if traces is not None:
+            if traces is not None and name in traces:
                 for var, trace in traces[name].items():
                     trace[t] = st[var]
             if peaks is not None:
@@ -175,13 +199,14 @@ def _state_names(layer) -> tuple[str, ...]:
     return compartment_of(layer.neurons).state
 
 
-def _run_torch(network, inputs, record_spikes, record_state, windows, device, core_plan=None, record_peaks=False) -> RunResult:
+def _run_torch(network, inputs, selection: Selection, windows, device, core_plan=None, record_peaks=False) -> RunResult:
     from .torch_graphs import run_engine
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x = inputs.reshape(steps, batch, -1)
-    run = run_engine(network, x, device, windows, record_spikes, record_state, core_plan, record_peaks=record_peaks)
+    run = run_engine(network, x, device, windows, selection.spikes is not None, selection.state is not None, core_plan, record_peaks=record_peaks,
+                     spike_layers=selection.spikes, state_layers=selection.state)
     activity = {
         layer.name: _layer_activity(
             layer, steps, batch, run.spike_counts[layer.name].cpu().numpy(), run.active[layer.name], run.u_wraps[layer.name],
@@ -238,9 +263,9 @@ def _result(network: QuantisedNetwork, x: np.ndarray, activity, out_v_sum, raste
 PROGRESS_CHUNKS = 50  # with a progress bar, samples run in about this many calls
 
 
-def _run_numba(network, inputs, record_spikes, record_state, windows, progress=False, core_plan=None, record_peaks=False) -> RunResult:
+def _run_numba(network, inputs, selection: Selection, windows, progress=False, core_plan=None, record_peaks=False) -> RunResult:
     from .core_counts import CoreCounts
-    from .numba_engine import pack, pack_counting, run_engine
+    from .numba_engine import pack, pack_counting, recorded_offsets, run_engine
 
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
@@ -256,11 +281,16 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
     window_start = np.array([(windows or {}).get(n, (0, 0))[0] for n in names], np.int64)
     window_stop = np.array([(windows or {}).get(n, (0, 0))[1] for n in names], np.int64)
     out = network.output_layer
+    record_spikes, record_state = selection.spikes is not None, selection.state is not None
+    spiked = np.array([name in (selection.spikes or ()) for name in names])
+    traced = np.array([name in (selection.state or ()) for name in names])
+    sizes = np.array([layer.n_out for layer in network.layers], np.int64)
+    raster_at, trace_at = recorded_offsets(sizes, spiked)[0], recorded_offsets(sizes, traced)[0]
     parts = []
     for first, last in _sample_chunks(steps, batch, progress):
         parts.append(run_engine(
             packed, np.ascontiguousarray(x[:, first:last]), names.index(out.name), window_start, window_stop, record_spikes, record_state,
-            counting, step_counts, first, record_peaks,
+            counting, step_counts, first, record_peaks, spiked, traced,
         ))
     result = _join(parts)
     activity, rasters, traces = {}, ({} if record_spikes else None), ({} if record_state else None)
@@ -272,13 +302,14 @@ def _run_numba(network, inputs, record_spikes, record_state, windows, progress=F
             result.v_saturations[:, i].sum(), windows, result.window_counts[:, cut],
             result.updated[:, i].sum() if core_plan is not None else None, result.event_counts[:, cut] if layer.neurons.several_spikes else None,
         )
-        if rasters is not None:
-            rasters[layer.name] = result.rasters[:, :, cut].astype(raster_dtype(layer))
-        if traces is not None:
+        if rasters is not None and raster_at[i] >= 0:
+            rasters[layer.name] = result.rasters[:, :, raster_at[i] : raster_at[i] + layer.n_out].astype(raster_dtype(layer))
+        if traces is not None and trace_at[i] >= 0:
             # views of the engine's traces (a copy per layer doubled their memory and took longer than the run)
-            traces[layer.name] = {"u": result.u_trace[:, :, cut], "v": result.v_trace[:, :, cut]}
+            kept = slice(trace_at[i], trace_at[i] + layer.n_out)
+            traces[layer.name] = {"u": result.u_trace[:, :, kept], "v": result.v_trace[:, :, kept]}
             for row, var in enumerate(_state_names(layer)[2:]):  # compartments with more state (numba_engine.EXTRA_STATE rows)
-                traces[layer.name][var] = result.x_trace[:, :, row, cut]
+                traces[layer.name][var] = result.x_trace[:, :, row, kept]
         if peaks is not None:
             peaks[layer.name] = {"u": int(result.peaks[:, i, 0].max(initial=0)), "v": int(result.peaks[:, i, 1].max(initial=0))}
     counts = CoreCounts(core_plan, result.count_totals, step_counts) if core_plan is not None else None
@@ -360,6 +391,7 @@ class BitExactBackend(Target):
         result = run_cpu(
             stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, progress=request.progress,
             windows=request.windows, engine=self.engine, device=request.device, core_plan=request.core_plan, record_peaks=request.record_peaks,
+            spike_layers=request.spike_layers, state_layers=request.state_layers,
         )
         return dataclasses.replace(result, target=self.name)
 

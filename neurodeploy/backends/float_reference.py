@@ -24,6 +24,7 @@ this reference's timing: v nonzero before the step, an event through any stored 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ from ..neurons import COMPARTMENTS, compartment_of
 from .core_counts import CorePlan, StepCounter, updated_mask
 from .kernels import split_by_delay
 from .results import LayerActivity, RunResult, fill_synops, open_windows, raster_dtype
-from .target import RunRequest, Target
+from .target import RunRequest, Target, recorded
 
 CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64, every sample)
 # samples x steps a chunk holds at most: more saves no Python overhead, while a narrow layer's
@@ -67,9 +68,13 @@ def run_float(
     record_state: bool = False,
     windows: dict[str, tuple[int, int]] | None = None,
     core_plan: CorePlan | None = None,
+    spike_layers: Collection[str] | None = None,
+    state_layers: Collection[str] | None = None,
 ) -> RunResult:
     """Simulate ``inputs`` of shape (steps, batch, n_inputs) (spikes or graded values);
-    ``windows`` and ``core_plan`` as in ``run_cpu``."""
+    ``windows`` and ``core_plan`` as in ``run_cpu``; ``spike_layers`` / ``state_layers``: the
+    layers whose rasters / u and v are recorded (None: every layer). A layer whose state is not
+    recorded keeps its compiled chunk."""
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1)
@@ -87,9 +92,16 @@ def run_float(
         if layer.neurons.several_spikes:
             activity[layer.name].event_counts = np.zeros((batch, layer.n_out), np.int64)
     open_windows(activity, windows)
-    rasters = {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers} if record_spikes else None
+    names = [layer.name for layer in network.layers]
+    spiked, traced = recorded(names, record_spikes, spike_layers), recorded(names, record_state, state_layers)
+    rasters = (
+        {layer.name: np.zeros((steps, batch, layer.n_out), raster_dtype(layer)) for layer in network.layers if layer.name in spiked}
+        if record_spikes
+        else None
+    )
     traces = (
-        {layer.name: {"u": np.zeros((steps, batch, layer.n_out)), "v": np.zeros((steps, batch, layer.n_out))} for layer in network.layers}
+        {layer.name: {"u": np.zeros((steps, batch, layer.n_out)), "v": np.zeros((steps, batch, layer.n_out))}
+         for layer in network.layers if layer.name in traced}
         if record_state
         else None
     )
@@ -104,7 +116,7 @@ def run_float(
                 counter.events(t, INPUT, x_all[t])
         for group in groups:
             external = {name: _external_input(terms[name], runs[name], x_all, runs, c0, c1) for name in group}
-            if len(group) == 1 and counter is None and traces is None and runs[group[0]].chunked(batch * (c1 - c0), terms[group[0]]):
+            if len(group) == 1 and counter is None and group[0] not in (traces or {}) and runs[group[0]].chunked(batch * (c1 - c0), terms[group[0]]):
                 name = group[0]
                 runs[name].run_chunk(external[name], terms[name], c0, out_v_sum if name == out.name else None, out.neurons.v_offset)
                 continue
@@ -120,7 +132,7 @@ def run_float(
                     s = run.step(a, t - c0)
                     if counter is not None:
                         _count_updates(activity[name], counter, t, name, run.dyn, v_before, arrived, s)
-                    if traces is not None:
+                    if traces is not None and name in traces:
                         traces[name]["u"][t], traces[name]["v"][t] = run.u, run.v
                     if name == out.name:
                         out_v_sum += run.v + out.neurons.v_offset
@@ -279,7 +291,7 @@ class _LayerRun:
             lo, hi = max(acts.window[0], c0), min(acts.window[1], c1)
             if lo < hi:
                 acts.window_counts += slab[lo - c0 : hi - c0].sum(axis=0, dtype=np.int64)
-        if rasters is not None:
+        if rasters is not None and self.name in rasters:
             rasters[self.name][c0:c1] = slab
         if self.history:
             self.line[: self.history] = self.line[c1 - c0 : c1 - c0 + self.history].copy()
@@ -398,6 +410,7 @@ class FloatReference(Target):
     def run(self, stage: NormalisedNetwork, inputs: np.ndarray, request: RunRequest) -> RunResult:
         return run_float(
             stage, inputs, record_spikes=request.record_spikes, record_state=request.record_state, windows=request.windows, core_plan=request.core_plan,
+            spike_layers=request.spike_layers, state_layers=request.state_layers,
         )
 
     def learner(self, lowered, compiled, *, sample_steps: int, total_samples: int):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from .core_counts import ArrivalBuffers, CorePlan, StepCounter, updated_mask
 from .kernels import NeuronKernel, SynapticBuffers
 from .lava_runtime import contained
 from .results import LayerActivity, RunResult, fill_synops, raster_dtype
-from .target import RunRequest, Target
+from .target import RunRequest, Target, recorded
 
 # The integer formats Lava's fixed-point LIF/Dense models hard-code (lava/proc/lif/models.py).
 LAVA_ARITHMETIC = {
@@ -101,11 +102,15 @@ def run_lava(
     windows: dict[str, tuple[int, int]] | None = None,
     per_core: MappedNetwork | None = None,
     core_plan: CorePlan | None = None,
+    spike_layers: Collection[str] | None = None,
+    state_layers: Collection[str] | None = None,
 ) -> RunResult:
     """Run integer ``inputs`` (steps, batch, n_inputs) on Lava's fixed-point simulator;
     ``windows`` as in ``run_cpu``. ``per_core``: build the mapped network as it sits on
     the chip, one neuron process per layer slice (per core) and one connection process
-    per slice and projection, instead of one per layer (same results, more processes)."""
+    per slice and projection, instead of one per layer (same results, more processes).
+    ``state_layers``: the layers whose state is recorded (None: every layer); every layer's
+    spikes are recorded (the activity counts need them), ``spike_layers``' returned."""
     lava_compat.install()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -113,16 +118,18 @@ def run_lava(
     start = time.perf_counter()
     steps, batch = inputs.shape[:2]
     x_all = inputs.reshape(steps, batch, -1).astype(np.int32)
+    names = [layer.name for layer in network.layers]
+    traced = recorded(names, record_state, state_layers)
     with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
         recording = _Recording(Path(tmp), steps * batch)
         input_path = Path(tmp) / "input.npy"
         np.save(input_path, x_all.transpose(1, 0, 2).reshape(batch * steps, -1))  # sample after sample
         models = _model_map()
         if per_core is not None:
-            anchor, files, gathers = _build_per_core(per_core, str(input_path), steps, recording, record_state, core_plan is not None)
+            anchor, files, gathers = _build_per_core(per_core, str(input_path), steps, recording, traced, core_plan is not None)
             models.update(gathers)
         else:
-            anchor, files = _build(network, str(input_path), steps, recording, record_state, core_plan is not None)
+            anchor, files = _build(network, str(input_path), steps, recording, traced, core_plan is not None)
         run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
         with contained() as lava:  # Lava's processes and shared memory end with the run, whatever ends it
             lava.anchor = anchor
@@ -130,7 +137,7 @@ def run_lava(
                 anchor.run(condition=RunSteps(num_steps=samples * steps), run_cfg=run_cfg)
         read = _reader(network, files, recording, steps, batch)
         rasters = {layer.name: read(layer.name, "spikes").astype(raster_dtype(layer)) for layer in network.layers}
-        traces = {layer.name: {var: read(layer.name, var) for var in _state_names(layer)} for layer in network.layers} if record_state else None
+        traces = {name: {var: read(name, var) for var in _state_names(network.layer(name))} for name in names if name in traced} if record_state else None
         voltages = {layer.name: read(layer.name, "v") for layer in network.layers} if core_plan is not None else None
         out = network.output_layer
         out_v = read(out.name, "v")  # for graded (non-spiking) readouts
@@ -140,6 +147,7 @@ def run_lava(
         activity[name].window = (first, last)
         activity[name].window_counts = rasters[name][first:last].sum(axis=0, dtype=np.int64)
     out_v_sum = out_v.astype(np.int64).sum(axis=0) / out.state_scale + steps * out.float_layer.neurons.v_offset
+    kept = recorded(names, record_spikes, spike_layers) | traced  # rasters returned: those asked for, and where the state is
     return RunResult(
         target="loihi-sim",
         steps=steps,
@@ -147,7 +155,7 @@ def run_lava(
         layers=activity,
         output_layer=out.name,
         output_v_sum=out_v_sum,
-        rasters=rasters if record_spikes or record_state else None,
+        rasters={name: raster for name, raster in rasters.items() if name in kept} if record_spikes or record_state else None,
         traces=traces,
         core_counts=counter.result() if counter is not None else None,
         input_events=np.count_nonzero(x_all, axis=(0, 1)).astype(np.int64),
@@ -199,9 +207,10 @@ def _model_map() -> dict:
     }
 
 
-def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool, count_updates: bool = False):
+def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _Recording, traced: Collection[str], count_updates: bool = False):
     """Processes and connections; returns (a process to run/stop, per-layer recording files).
-    Every layer's v is recorded with ``count_updates`` (updated neurons need it), else the output's."""
+    The layers ``traced`` record their whole state; every layer's v is recorded with
+    ``count_updates`` (updated neurons need it), else the output's."""
     from lava.proc.lif.process import LIF
 
     from .lava_processes.memmap_io import MemmapSource
@@ -212,8 +221,8 @@ def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _R
     neurons, files = {}, {}
     for layer in network.layers:
         files[layer.name] = {"spikes": recording.create(f"{layer.name}.spikes", layer.n_out, _spike_file_dtype(layer))}
-        recorded = _state_names(layer) if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
-        for var in recorded:
+        state = _state_names(layer) if layer.name in traced else ("v",) if count_updates or layer.name == network.output_layer.name else ()
+        for var in state:
             files[layer.name][var] = recording.create(f"{layer.name}.{var}", layer.n_out, np.int32)
         neurons[layer.name] = _neuron_process(layer, LIF, NeurodeployLIF, sample_steps=steps, record=files[layer.name])
         outputs[layer.name] = neurons[layer.name].s_out
@@ -225,7 +234,7 @@ def _build(network: QuantisedNetwork, input_path: str, steps: int, recording: _R
     return source, files
 
 
-def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recording: _Recording, record_state: bool, count_updates: bool = False):
+def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recording: _Recording, traced: Collection[str], count_updates: bool = False):
     """Processes per layer slice, as mapped: each slice's neurons, and for each of its
     projections one connection process holding the slice's rows, fed by the source
     layer's slices joined by a ``GatherSpikes`` process (``lava_processes/gather.py``),
@@ -249,8 +258,8 @@ def _build_per_core(mapped: MappedNetwork, input_path: str, steps: int, recordin
             part = slice_layer(layer, piece.index)
             tag = f"{layer.name}.core{piece.core}.{len(files[layer.name])}"
             paths = {"spikes": recording.create(f"{tag}.spikes", part.n_out, _spike_file_dtype(part))}
-            recorded = _state_names(layer) if record_state else ("v",) if count_updates or layer.name == network.output_layer.name else ()
-            for var in recorded:
+            state = _state_names(layer) if layer.name in traced else ("v",) if count_updates or layer.name == network.output_layer.name else ()
+            for var in state:
                 paths[var] = recording.create(f"{tag}.{var}", part.n_out, np.int32)
             process = _neuron_process(part, LIF, NeurodeployLIF, sample_steps=steps, record=paths)
             process.name = f"{tag}.neurons"
@@ -467,7 +476,7 @@ def activity_from_rasters(
             acts.event_counts = (rasters[layer.name] > 0).sum(axis=0, dtype=np.int64)
         acts.spikes = int(acts.spike_counts.sum())
         acts.neuron_updates = layer.n_out * steps * batch
-        acts.saturations = {"u_wrap": 0, "v_saturate": 0} if traces else None
+        acts.saturations = {"u_wrap": 0, "v_saturate": 0} if traces and layer.name in traces else None
         activity[layer.name] = acts
     previous = {
         layer.name: (np.zeros((batch, layer.n_out), np.int32), np.tile(layer.neurons.v_init.astype(np.int32), (batch, 1)))
@@ -486,13 +495,14 @@ def activity_from_rasters(
                 acts.updated_neuron_updates += int(np.count_nonzero(updated))
                 if counter is not None:
                     counter.updates(t, layer.name, updated)
-            if traces and layer.name in others:  # replay the compartment's step from the recorded state
+            traced = traces is not None and layer.name in traces  # saturations are counted where the state was recorded
+            if traced and layer.name in others:  # replay the compartment's step from the recorded state
                 state = {var: values.copy() for var, values in previous[layer.name].items()}
                 _, wrapped, saturated = others[layer.name].step(layer.neurons, state, a_in, arith)
                 acts.saturations["u_wrap"] += wrapped
                 acts.saturations["v_saturate"] += saturated
                 previous[layer.name] = {var: traces[layer.name][var][t] for var in previous[layer.name]}
-            elif traces:
+            elif traced:
                 k = kernels[layer.name]
                 u_prev, v_prev = previous[layer.name]
                 _, _, wrapped, saturated = fx.neuron_step(u_prev, v_prev, a_in, k.u_keep, k.v_keep, k.bias, arith)
@@ -530,6 +540,7 @@ class LavaSimulator(Target):
         return run_lava(
             stage.quantised, inputs, record_spikes=request.record_spikes, record_state=request.record_state, progress=request.progress,
             windows=request.windows, per_core=stage if request.per_core else None, core_plan=request.core_plan,
+            spike_layers=request.spike_layers, state_layers=request.state_layers,
         )
 
     def layer_details(self, layer: QuantisedLayer) -> dict:

@@ -412,11 +412,11 @@ class EngineOutput:
     out_v_sum: np.ndarray  # (B, n_out)
     input_events: np.ndarray  # (n_in,) nonzero inputs per input index, over all samples and steps
     count_totals: np.ndarray  # (n_counters,) a CorePlan's counters over all samples and steps (empty without one)
-    rasters: np.ndarray | None  # (T, B, N): 0/1, or spike counts where the network has layers firing several per step
-    u_trace: np.ndarray | None
+    rasters: np.ndarray | None  # (T, B, N'): 0/1, or spike counts where the network has layers firing several per step
+    u_trace: np.ndarray | None  # (T, B, N''): rasters and traces hold the recorded layers' neurons only, in the network's order
     v_trace: np.ndarray | None
     event_counts: np.ndarray  # (B, N): steps in which a neuron of a counting layer fired (zeros elsewhere)
-    x_trace: np.ndarray | None = None  # (T, B, EXTRA_STATE, N): the extra state of compartments other than CUBA
+    x_trace: np.ndarray | None = None  # (T, B, EXTRA_STATE, N''): the extra state of compartments other than CUBA
     peaks: np.ndarray | None = None  # (B, L, 2): per sample and layer, the largest |u| and |v| after any step
 
 
@@ -432,11 +432,15 @@ def run_engine(
     step_counts: np.ndarray | None = None,
     first_sample: int = 0,
     record_peaks: bool = False,
+    spike_layers: np.ndarray | None = None,
+    state_layers: np.ndarray | None = None,
 ) -> EngineOutput:
     """Simulate ``inputs`` (steps, batch, n_inputs). With a plan in ``core_counting``, each step's
     counters of sample ``first_sample + b`` go to ``step_counts[first_sample + b]`` while that
     index is below ``len(step_counts)``. ``record_peaks``: each sample's largest |u| and |v| per
-    layer (``EngineOutput.peaks``), taken in the step loop, without traces."""
+    layer (``EngineOutput.peaks``), taken in the step loop, without traces. ``spike_layers`` /
+    ``state_layers``: per layer (bool), whether its raster / state is recorded (None: every layer);
+    the recorded layers' neurons lie side by side in the rasters and traces (``recorded_offsets``)."""
     steps, batch = inputs.shape[:2]
     core_counting = core_counting if core_counting is not None else pack_counting(packed)
     step_counts = step_counts if step_counts is not None else np.zeros((0, 1, 1), np.int32)
@@ -445,15 +449,18 @@ def run_engine(
     x = inputs.reshape(steps, batch, -1)
     n = int(packed.layer_start[-1])
     layers = packed.reset_mode.size
+    sizes = np.diff(packed.layer_start)
+    raster_at, n_spiked = recorded_offsets(sizes, spike_layers if record_spikes else np.zeros(layers, bool))
+    state_at, n_traced = recorded_offsets(sizes, state_layers if record_state else np.zeros(layers, bool))
     record_counts = record_spikes and bool(np.any(packed.spike_cap > 1))
-    rasters = np.zeros((steps, batch, n) if record_spikes and not record_counts else (1, 1, 1), np.uint8)
-    count_rasters = np.zeros((steps, batch, n) if record_counts else (1, 1, 1), np.int32)
+    rasters = np.zeros((steps, batch, n_spiked) if record_spikes and not record_counts else (1, 1, 1), np.uint8)
+    count_rasters = np.zeros((steps, batch, n_spiked) if record_counts else (1, 1, 1), np.int32)
     counting = bool(np.any(packed.spike_cap > 1))
     event_counts = np.zeros((batch, n) if counting else (1, 1), np.int64)
-    u_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
-    v_trace = np.zeros((steps, batch, n) if record_state else (1, 1, 1), np.int32)
-    extra = record_state and bool(np.any(packed.compartment != 0))
-    x_trace = np.zeros((steps, batch, EXTRA_STATE, n) if extra else (1, 1, 1, 1), np.int32)
+    u_trace = np.zeros((steps, batch, n_traced) if record_state else (1, 1, 1), np.int32)
+    v_trace = np.zeros((steps, batch, n_traced) if record_state else (1, 1, 1), np.int32)
+    extra = record_state and bool(np.any((packed.compartment != 0) & (state_at >= 0)))
+    x_trace = np.zeros((steps, batch, EXTRA_STATE, n_traced) if extra else (1, 1, 1, 1), np.int32)
     spike_counts = np.zeros((batch, n), np.int64)
     window_counts = np.zeros((batch, n), np.int64)
     stats = np.zeros((batch, layers, 4), np.int64)  # active inputs, u wraps, v saturations, updated
@@ -471,13 +478,14 @@ def run_engine(
         p.depth, p.state_bits, p.decay_bits, p.activation_shift, p.state_max,
         window_start, window_stop, out_layer, record_spikes and not record_counts, record_state, record_counts,
         rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
-        min(batch, numba.get_num_threads()), np.zeros(1, np.int64), x_trace, extra,
+        min(batch, numba.get_num_threads()), np.zeros(1, np.int64), x_trace, extra, raster_at, state_at,
         c.n_counters, c.run_stop, c.run_group, c.source_runs, c.group_ptr, c.group_counter, c.group_inc,
         c.segment_start, c.segment_lo, c.segment_hi, c.segment_counter, step_counts, first_sample, count_totals, record_peaks, peaks,
     )
     lo, hi = packed.layer_start[out_layer], packed.layer_start[out_layer + 1]
     restore = _restore(packed.order)  # per-neuron results back in the network's order (window counts: all zero without a window, left as they are)
     out_restore = _restore(packed.order[lo:hi] - lo)
+    spiked, traced = _restore(_recorded_order(packed, raster_at)), _restore(_recorded_order(packed, state_at))
     return EngineOutput(
         restore(spike_counts),
         restore(window_counts) if np.any(window_start < window_stop) else window_counts,
@@ -488,13 +496,28 @@ def run_engine(
         out_restore(out_v_sum),
         input_events.sum(axis=0),
         count_totals.sum(axis=0)[: core_counting.n_counters],
-        (restore(count_rasters) if record_counts else restore(rasters)) if record_spikes else None,
-        restore(u_trace) if record_state else None,
-        restore(v_trace) if record_state else None,
+        (spiked(count_rasters) if record_counts else spiked(rasters)) if record_spikes else None,
+        traced(u_trace) if record_state else None,
+        traced(v_trace) if record_state else None,
         restore(event_counts) if counting else event_counts,
-        restore(x_trace) if extra else None,
+        traced(x_trace) if extra else None,
         peaks if record_peaks else None,
     )
+
+
+def recorded_offsets(sizes: np.ndarray, selected: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """(per layer, where its neurons start in a recording of the ``selected`` layers (bool per
+    layer; None: every layer), -1 for a layer not recorded; the recording's width)."""
+    chosen = np.ones(sizes.size, bool) if selected is None else np.asarray(selected, bool)
+    widths = np.where(chosen, sizes, 0)
+    starts = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+    return np.where(chosen, starts, -1).astype(np.int64), int(widths.sum())
+
+
+def _recorded_order(packed: PackedNetwork, at: np.ndarray) -> np.ndarray:
+    """``packed.order`` for a recording of the layers with an offset in ``at`` (``recorded_offsets``)."""
+    parts = [packed.order[lo:hi] - lo + at[i] for i, (lo, hi) in enumerate(zip(packed.layer_start[:-1], packed.layer_start[1:])) if at[i] >= 0]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _is_identity(order: np.ndarray) -> bool:
@@ -745,14 +768,27 @@ def _count_payload(events, payload, counts, window, in_window, values, sent):
 
 
 @numba.njit(cache=True)
-def _record_counts(row, layer_start, spike_cap, spikes, payload):
-    """One step's raster row as spike counts: a counting layer's payloads, the others' 0/1."""
+def _record_counts(row, layer_start, spike_cap, spikes, payload, at):
+    """One step's raster row as spike counts: a counting layer's payloads, the others' 0/1;
+    each recorded layer's at its offset ``at`` (-1: not recorded)."""
     for layer in range(spike_cap.size):
-        lo, hi = layer_start[layer], layer_start[layer + 1]
+        lo, hi, first = layer_start[layer], layer_start[layer + 1], at[layer]
+        if first < 0:
+            continue
         if spike_cap[layer] > 1:
-            row[lo:hi] = payload[lo:hi]
+            row[first : first + hi - lo] = payload[lo:hi]
         else:
-            row[lo:hi] = spikes[lo:hi]
+            row[first : first + hi - lo] = spikes[lo:hi]
+
+
+@numba.njit(cache=True)
+def _record_layers(row, values, layer_start, at):
+    """One step's values of the recorded layers into ``row``, each at its offset ``at`` (-1: not recorded)."""
+    for layer in range(at.size):
+        first = at[layer]
+        if first >= 0:
+            lo, hi = layer_start[layer], layer_start[layer + 1]
+            row[first : first + hi - lo] = values[lo:hi]
 
 
 @numba.njit(cache=True)
@@ -1073,7 +1109,7 @@ def _simulate(
     depth, state_bits, decay_bits, activation_shift, state_max,
     window_start, window_stop, out_layer, record_spikes, record_state, record_counts,
     rasters, count_rasters, u_trace, v_trace, spike_counts, window_counts, stats, out_v_sum, input_events, counting, event_counts,
-    n_workers, next_sample, x_trace, record_extra,
+    n_workers, next_sample, x_trace, record_extra, raster_at, state_at,
     n_counters, run_stop, run_group, source_runs, group_ptr, group_counter, group_inc,
     segment_start, segment_lo, segment_hi, segment_counter, step_counts, first_sample, count_totals, record_peaks, peaks,
 ):
@@ -1196,14 +1232,15 @@ def _simulate(
                     else:
                         _count_events(events[lo : lo + n_events[layer]], counts[lo:hi], window[lo:hi], in_window)
                 if record_spikes:
-                    rasters[t, b] = spikes
+                    _record_layers(rasters[t, b], spikes, layer_start, raster_at)
                 if record_counts:
-                    _record_counts(count_rasters[t, b], layer_start, spike_cap, spikes, payload)
+                    _record_counts(count_rasters[t, b], layer_start, spike_cap, spikes, payload, raster_at)
                 if record_state:
-                    u_trace[t, b] = u
-                    v_trace[t, b] = v
+                    _record_layers(u_trace[t, b], u, layer_start, state_at)
+                    _record_layers(v_trace[t, b], v, layer_start, state_at)
                 if record_extra:
-                    x_trace[t, b] = xs
+                    for row in range(xs.shape[0]):
+                        _record_layers(x_trace[t, b, row], xs[row], layer_start, state_at)
                 for i in range(out_hi - out_lo):  # a loop: ``+= v[lo:hi]`` would allocate every step
                     out_v_sum[b, i] += v[out_lo + i]
                 n_inputs = _list_inputs(x[t, b], in_events, in_values, graded_input)

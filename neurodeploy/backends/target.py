@@ -4,7 +4,7 @@ The registry of targets is ``TARGETS`` in ``backends/__init__.py``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +23,20 @@ class RunRequest:
 
     record_spikes: bool = False  # every layer's raster (steps, batch, n) in RunResult.rasters
     record_state: bool = False  # u and v (steps, batch, n) in RunResult.traces: what --verify compares
+    spike_layers: frozenset[str] | None = None  # with record_spikes, the layers whose rasters are recorded (None: every layer)
+    state_layers: frozenset[str] | None = None  # with record_state, the layers whose u and v are recorded (None: every layer)
     record_peaks: bool = False  # per layer the largest |u| and |v| (RunResult.peaks; the bit-exact backend's engines), without traces
     windows: Mapping[str, tuple[int, int]] | None = None  # per layer, steps [start, stop) also counted apart
     progress: bool = False  # a progress bar on a terminal
     device: str = "cpu"  # torch device, for targets that run on torch
     per_core: bool = False  # loihi-sim: one Lava process per mapped core slice instead of one per layer
     core_plan: CorePlan | None = None  # count each core's work per step (RunResult.core_counts), for the energy and time model
+
+
+def recorded(names: Collection[str], record: bool, selection: Collection[str] | None) -> frozenset[str]:
+    """Of the layers ``names``, those a run records: none without ``record``, else those in
+    ``selection`` (None: every one). A target may record more than asked, never less."""
+    return frozenset(name for name in names if record and (selection is None or name in selection))
 
 
 class Target:

@@ -27,7 +27,7 @@ rounding.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -251,6 +251,8 @@ def simulate(
     count_updates: bool = False,
     core_plan=None,
     record_peaks: bool = False,
+    spike_layers: Collection[str] | None = None,
+    state_layers: Collection[str] | None = None,
 ) -> TorchRun:
     """Run integer ``inputs`` (steps, batch, n_inputs) through the network, all samples at once.
 
@@ -265,7 +267,8 @@ def simulate(
 
     ``count_updates`` also counts SANA-FE's updated neurons (on the device), and a ``core_plan``
     every core's work per step (``core_counts.py``; on the host, from each step's masks).
-    ``record_peaks``: each layer's largest |u| and |v| (``TorchRun.peaks``), kept on the device."""
+    ``record_peaks``: each layer's largest |u| and |v| (``TorchRun.peaks``), kept on the device.
+    ``spike_layers`` / ``state_layers``: the layers whose rasters / state are recorded (None: every layer)."""
     arith = network.arithmetic
     layers = layers if layers is not None else build(network, inputs.device)
     steps, batch = inputs.shape[:2]
@@ -283,8 +286,12 @@ def simulate(
     stats = {key: {layer.name: torch.zeros((), dtype=torch.int64, device=dev) for layer in layers} for key in ("active", "u", "v")}
     out_name = network.output_layer.name
     out_v_sum = torch.zeros_like(zeros[out_name])
-    rasters = {layer.name: [] for layer in layers} if record_spikes else None
-    traces = {layer.name: {var: [] for var in (layer.compartment.state if layer.compartment else ("u", "v"))} for layer in layers} if record_state else None
+    rasters = {layer.name: [] for layer in layers if spike_layers is None or layer.name in spike_layers} if record_spikes else None
+    traces = (
+        {layer.name: {var: [] for var in (layer.compartment.state if layer.compartment else ("u", "v"))} for layer in layers
+         if state_layers is None or layer.name in state_layers}
+        if record_state else None
+    )
     peaks = {layer.name: torch.zeros(2, dtype=torch.float64, device=dev) for layer in layers} if record_peaks else None
     count_updates = count_updates or core_plan is not None
     arrivals = _Arrivals(layers, batch, dev) if count_updates else None
@@ -313,9 +320,9 @@ def simulate(
             stats["active"][name] += n_active
             stats["u"][name] += n_wrapped
             stats["v"][name] += n_saturated
-            if rasters is not None:
+            if rasters is not None and name in rasters:
                 rasters[name].append(spike.detach().to(torch.int32) if layer.max_spikes > 1 else spike.detach() > 0)
-            if traces is not None:
+            if traces is not None and name in traces:
                 values = states[name] if name in states else {"u": current, "v": voltage}
                 for var, trace in traces[name].items():
                     trace.append(values[var].detach().to(torch.int32))
@@ -444,12 +451,13 @@ def _deliver(layer: TorchLayer, projection: TorchProjection, source: torch.Tenso
 
 # --------------------------------------------------------------------------- as a CPU-backend engine
 def run_engine(network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None,
-               record_peaks: bool = False) -> TorchRun:
+               record_peaks: bool = False, spike_layers: Collection[str] | None = None, state_layers: Collection[str] | None = None) -> TorchRun:
     """Simulation without gradients, the eager step loop (``torch_graphs.run_engine`` chooses
     between it and CUDA graphs for ``run_cpu(engine="torch")``)."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(inputs), device=device)
-        run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan, record_peaks=record_peaks)
+        run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan, record_peaks=record_peaks,
+                       spike_layers=spike_layers, state_layers=state_layers)
         run.input_events = count_input_events(x)
         return run
 

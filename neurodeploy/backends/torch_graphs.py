@@ -41,7 +41,8 @@ def has_sparse(network: QuantisedNetwork) -> bool:
 class StaticRun:
     """One simulation's tensors at fixed addresses and the step that advances them."""
 
-    def __init__(self, network: QuantisedNetwork, inputs: torch.Tensor, windows, record_spikes: bool, record_state: bool, record_peaks: bool = False):
+    def __init__(self, network: QuantisedNetwork, inputs: torch.Tensor, windows, record_spikes: bool, record_state: bool, record_peaks: bool = False,
+                 spike_layers=None, state_layers=None):
         self.network, self.arith = network, network.arithmetic
         dev = inputs.device
         self.steps, self.batch = inputs.shape[:2]
@@ -76,11 +77,13 @@ class StaticRun:
         self.out_name = out.name
         self.out_v_sum = zeros(b, out.n_out)
         self.rasters = (
-            {layer.name: zeros(self.steps, b, layer.n, dtype=torch.int32 if layer.max_spikes > 1 else torch.bool) for layer in self.layers}
+            {layer.name: zeros(self.steps, b, layer.n, dtype=torch.int32 if layer.max_spikes > 1 else torch.bool) for layer in self.layers
+             if spike_layers is None or layer.name in spike_layers}
             if record_spikes else None
         )
         self.traces = (
-            {layer.name: {k: zeros(self.steps, b, layer.n, dtype=torch.int32) for k in ("u", "v")} for layer in self.layers}
+            {layer.name: {k: zeros(self.steps, b, layer.n, dtype=torch.int32) for k in ("u", "v")} for layer in self.layers
+             if state_layers is None or layer.name in state_layers}
             if record_state else None
         )
         self.peaks = {layer.name: zeros(2) for layer in self.layers} if record_peaks else None  # the largest |u| and |v|
@@ -125,9 +128,9 @@ class StaticRun:
             self.stats["active"][name].add_(n_active)
             self.stats["u"][name].add_(n_wrapped)
             self.stats["v"][name].add_(n_saturated)
-            if self.rasters is not None:
+            if self.rasters is not None and name in self.rasters:
                 self.rasters[name].index_copy_(0, t, (spike.to(torch.int32) if layer.max_spikes > 1 else spike > 0).unsqueeze(0))
-            if self.traces is not None:
+            if self.traces is not None and name in self.traces:
                 self.traces[name]["u"].index_copy_(0, t, current.to(torch.int32).unsqueeze(0))
                 self.traces[name]["v"].index_copy_(0, t, voltage.to(torch.int32).unsqueeze(0))
             if self.peaks is not None:
@@ -158,12 +161,12 @@ class StaticRun:
 
 
 def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=None, record_spikes: bool = False,
-                    record_state: bool = False, record_peaks: bool = False) -> TorchRun | None:
+                    record_state: bool = False, record_peaks: bool = False, spike_layers=None, state_layers=None) -> TorchRun | None:
     """``torch_engine.simulate`` without gradients, as fixed-address steps: replayed from CUDA
     graphs where the input lies on a CUDA device, else run eagerly; None if the graphs could not
     be captured."""
     with torch.no_grad():
-        run = StaticRun(network, inputs, windows, record_spikes, record_state, record_peaks)
+        run = StaticRun(network, inputs, windows, record_spikes, record_state, record_peaks, spike_layers, state_layers)
         if inputs.device.type != "cuda":
             for _ in range(run.steps):
                 run.step()
@@ -197,21 +200,22 @@ def simulate_static(network: QuantisedNetwork, inputs: torch.Tensor, windows=Non
 
 def run_engine(
     network: QuantisedNetwork, inputs: np.ndarray, device: str, windows, record_spikes: bool, record_state: bool, core_plan=None,
-    static: bool | None = None, record_peaks: bool = False,
+    static: bool | None = None, record_peaks: bool = False, spike_layers=None, state_layers=None,
 ) -> TorchRun:
     """The torch engine without gradients, for ``run_cpu(engine="torch")``. ``static`` (default:
     on a CUDA device, for networks without sparse weights, where it is faster; docs/benchmarks.md)
     runs the fixed-address steps, replayed from CUDA graphs on a CUDA device (the same results);
     False, a ``core_plan`` (per-core counts are gathered on the host at every step) or a layer of
-    another compartment than CUBA runs ``torch_engine.simulate``'s eager step loop."""
+    another compartment than CUBA runs ``torch_engine.simulate``'s eager step loop. ``spike_layers`` /
+    ``state_layers``: the layers whose rasters / state are recorded (None: every layer)."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(inputs), device=device)
         run = None
         only_cuba = all(layer.neurons.compartment == "cuba" for layer in network.layers)  # the fixed-address steps run CUBA's update only
         if core_plan is None and only_cuba and (static or (static is None and x.device.type == "cuda" and not has_sparse(network))):
-            run = simulate_static(network, x, windows, record_spikes, record_state, record_peaks)
+            run = simulate_static(network, x, windows, record_spikes, record_state, record_peaks, spike_layers, state_layers)
         if run is None:
             run = simulate(network, x, windows=windows, record_spikes=record_spikes, record_state=record_state, core_plan=core_plan,
-                           record_peaks=record_peaks)
+                           record_peaks=record_peaks, spike_layers=spike_layers, state_layers=state_layers)
         run.input_events = count_input_events(x)
         return run

@@ -1,0 +1,103 @@
+"""What a run records, per layer (RunRequest.spike_layers / state_layers): a first-spike decision
+asks for its readout layer's state only, every target keeps what it is asked for and no less,
+and the report is the one every layer's recording gives."""
+import dataclasses
+import json
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy.backends import TARGETS, RunRequest
+from neurodeploy.backends import float_reference as F
+from neurodeploy.pipeline import DeployOptions, Plan, deploy
+from neurodeploy.reports.render import render_json
+from neurodeploy.scale import merge_results, shard_bounds
+
+from netgen import random_input, random_nir_graph, random_quantised_network
+
+
+@pytest.fixture(scope="module")
+def net64(tmp_path_factory):
+    """A random 64-30-10 LIF network: the shape of the digits' 8x8 images."""
+    path = tmp_path_factory.mktemp("net") / "net64.nir"
+    nir.write(path, random_nir_graph(np.random.default_rng(3), [64, 30, 10], kinds=["LIF", "LIF"]))
+    return path
+
+
+def _first_spike(net, target: str, every_layer: bool, monkeypatch) -> tuple[dict, dict]:
+    """(the report as JSON without its timings, the results) of a first-spike deployment;
+    ``every_layer``: every run records every layer's raster and state, as before the selection."""
+    if every_layer:
+        narrowed = Plan.request
+        monkeypatch.setattr(Plan, "request", lambda self, *a, **k: dataclasses.replace(narrowed(self, *a, **k), spike_layers=None, state_layers=None))
+    outcome = deploy(DeployOptions(model=str(net), target=target, data="digits", encode="latency:steps=16,tau=4,normalize=true", batch=60,
+                                   decision="first-spike"))
+    monkeypatch.undo()
+    report = json.loads(render_json(outcome.report))
+    report.pop("timing_s", None)
+    return report, outcome.results
+
+
+@pytest.mark.parametrize("target", ["cpu", "float"])
+def test_first_spike_report_is_the_same_with_the_readout_state_only(net64, target, monkeypatch):
+    selected, results = _first_spike(net64, target, False, monkeypatch)
+    everything, full = _first_spike(net64, target, True, monkeypatch)
+    out = results[target].output_layer
+    for name, result in results.items():
+        assert all(layer.spikes > 0 for layer in result.layers.values()), f"{name}: a silent layer proves nothing"
+        raster = result.rasters[out]
+        first = np.argmax(raster.any(axis=2), axis=0)
+        together = (raster[first, np.arange(raster.shape[1])].sum(axis=1) > 1).sum()
+        assert together > 0, f"{name}: no sample whose output neurons spike together first: the state would not be read"
+        assert set(result.traces) == {out} and set(full[name].traces) == set(result.layers)
+    assert selected == everything
+
+
+def test_float_reference_keeps_its_compiled_chunk_for_layers_not_recorded(net64, monkeypatch):
+    chunked = []
+    original = F._LayerRun.run_chunk
+    monkeypatch.setattr(F._LayerRun, "run_chunk", lambda self, *a, **k: chunked.append(self.name) or original(self, *a, **k))
+    _, results = _first_spike(net64, "cpu", False, monkeypatch)  # the float reference beside the target (--target float counts per core, step by step)
+    out = results["float"].output_layer
+    assert chunked and out not in chunked and set(chunked) == set(results["float"].layers) - {out}
+
+
+def _layered(loihi2, seed: int):
+    """A random 3-layer network whose middle layer is (channels, height, width): the numba engine
+    keeps such a layer's neurons in another order."""
+    rng = np.random.default_rng(seed)
+    network = random_quantised_network(rng, loihi2, [20, 24, 24, 5], spike_rules=True, resets=["subtract", "subtract", "zero"])
+    layers = list(network.layers)
+    layers[1] = dataclasses.replace(layers[1], shape=(2, 3, 4))
+    return dataclasses.replace(network, layers=tuple(layers)), random_input(rng, 12, 6, 20, rate=0.5)
+
+
+@pytest.mark.parametrize("target", ["cpu", "cpu-numpy", "torch"])
+def test_engines_record_the_selected_layers_exactly(loihi2, target):
+    network, x = _layered(loihi2, 4)
+    full = TARGETS.get(target).run(network, x, RunRequest(record_spikes=True, record_state=True))
+    assert all(layer.spikes > 0 for layer in full.layers.values()), "a silent layer proves nothing"
+    assert full.rasters["layer1"].dtype == np.int32 or full.rasters["layer0"].dtype == np.int32, "a layer firing several spikes per step"
+    for spikes, state in [({"layer1"}, {"layer2"}), ({"layer0", "layer2"}, {"layer1"})]:
+        part = TARGETS.get(target).run(network, x, RunRequest(record_spikes=True, record_state=True, spike_layers=frozenset(spikes),
+                                                              state_layers=frozenset(state)))
+        assert set(part.rasters) == spikes and set(part.traces) == state
+        for name in spikes:
+            np.testing.assert_array_equal(part.rasters[name], full.rasters[name])
+        for name in state:
+            for var, values in full.traces[name].items():
+                np.testing.assert_array_equal(part.traces[name][var], values)
+        for name, layer in full.layers.items():
+            np.testing.assert_array_equal(part.layers[name].spike_counts, layer.spike_counts)
+            assert part.layers[name].saturations == layer.saturations
+
+
+def test_sharded_runs_merge_the_selected_layers(loihi2):
+    network, x = _layered(loihi2, 4)
+    request = RunRequest(record_spikes=True, record_state=True, spike_layers=frozenset({"layer2"}), state_layers=frozenset({"layer1"}))
+    whole = TARGETS.get("cpu-numpy").run(network, x, request)
+    merged = merge_results([TARGETS.get("cpu-numpy").run(network, x[:, a:b], request) for a, b in shard_bounds(6, 3)])
+    assert whole.layers["layer2"].spikes > 0 and set(merged.rasters) == {"layer2"} and set(merged.traces) == {"layer1"}
+    np.testing.assert_array_equal(merged.rasters["layer2"], whole.rasters["layer2"])
+    np.testing.assert_array_equal(merged.traces["layer1"]["v"], whole.traces["layer1"]["v"])
