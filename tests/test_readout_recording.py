@@ -75,7 +75,7 @@ def _layered(loihi2, seed: int):
 
 @pytest.mark.parametrize("target", ["cpu", "cpu-numpy", "torch"])
 def test_engines_record_the_selected_layers_exactly(loihi2, target):
-    network, x = _layered(loihi2, 4)
+    network, x = _layered(loihi2, 10)
     full = TARGETS.get(target).run(network, x, RunRequest(record_spikes=True, record_state=True))
     assert all(layer.spikes > 0 for layer in full.layers.values()), "a silent layer proves nothing"
     assert full.rasters["layer1"].dtype == np.int32 or full.rasters["layer0"].dtype == np.int32, "a layer firing several spikes per step"
@@ -94,10 +94,29 @@ def test_engines_record_the_selected_layers_exactly(loihi2, target):
 
 
 def test_sharded_runs_merge_the_selected_layers(loihi2):
-    network, x = _layered(loihi2, 4)
+    network, x = _layered(loihi2, 10)
     request = RunRequest(record_spikes=True, record_state=True, spike_layers=frozenset({"layer2"}), state_layers=frozenset({"layer1"}))
     whole = TARGETS.get("cpu-numpy").run(network, x, request)
     merged = merge_results([TARGETS.get("cpu-numpy").run(network, x[:, a:b], request) for a, b in shard_bounds(6, 3)])
     assert whole.layers["layer2"].spikes > 0 and set(merged.rasters) == {"layer2"} and set(merged.traces) == {"layer1"}
     np.testing.assert_array_equal(merged.rasters["layer2"], whole.rasters["layer2"])
     np.testing.assert_array_equal(merged.traces["layer1"]["v"], whole.traces["layer1"]["v"])
+
+
+@pytest.mark.lava
+def test_lava_records_the_state_of_the_selected_layers_only(loihi2):
+    from neurodeploy.backends.lava_backend import run_lava
+
+    rng = np.random.default_rng(6)
+    network = random_quantised_network(rng, loihi2, [30, 25, 6])
+    x = random_input(rng, 10, 3, 30, rate=0.5)
+    cpu = TARGETS.get("cpu-numpy").run(network, x, RunRequest(record_spikes=True, record_state=True))
+    assert all(layer.spikes > 0 for layer in cpu.layers.values()), "a silent layer proves nothing"
+    lava = run_lava(network, x, record_spikes=True, record_state=True, spike_layers={"layer1"}, state_layers={"layer1"})
+    assert set(lava.traces) == {"layer1"} and set(lava.rasters) == {"layer1"}
+    for var in ("u", "v"):
+        np.testing.assert_array_equal(lava.traces["layer1"][var], cpu.traces["layer1"][var])
+    np.testing.assert_array_equal(lava.rasters["layer1"], cpu.rasters["layer1"])
+    assert lava.layers["layer0"].saturations is None and lava.layers["layer1"].saturations == cpu.layers["layer1"].saturations
+    for name, layer in cpu.layers.items():
+        np.testing.assert_array_equal(lava.layers[name].spike_counts, layer.spike_counts)
