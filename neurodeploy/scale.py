@@ -3,8 +3,9 @@
 Samples are independent in every target (no state crosses the batch axis), so a run on
 ``inputs[:, first:last]`` is exactly the slice of the run on all of them. ``ShardedRuns``
 cuts the batch into one contiguous shard per worker, runs each shard of each target as a
-Ray task, and ``merge_results`` joins the shards back: per-sample arrays (spike counts,
-window counts, the output's v, rasters, traces) are concatenated in sample order, totals
+Ray task (each with the run's request: the same layers recorded), and ``merge_results`` joins
+the shards back: per-sample arrays (spike counts, window counts, the output's v, the recorded
+layers' rasters and traces) are concatenated in sample order, totals
 (spikes, synops, neuron updates, active updates, saturations) add, peaks (largest |u|, |v|)
 take the maximum. Everything the report
 computes from a run (fidelity, accuracy, energy) is then computed from the merged counts,

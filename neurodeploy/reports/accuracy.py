@@ -44,7 +44,7 @@ TIE_BREAK = "ties and silent outputs: most spikes, then the largest membrane pot
 
 
 def needs(decision: str) -> tuple[bool, bool]:
-    """(output rasters, u/v traces): what a run must record for ``decision``."""
+    """(raster, u and v): what a run must record of the output layer for ``decision``."""
     return decision == "first-spike", decision in ("first-spike", "max-membrane")
 
 
