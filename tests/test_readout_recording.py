@@ -93,6 +93,16 @@ def test_engines_record_the_selected_layers_exactly(loihi2, target):
             assert part.layers[name].saturations == layer.saturations
 
 
+def test_torch_fixed_address_steps_record_the_selected_layers(loihi2):
+    from neurodeploy.backends.torch_graphs import run_engine
+
+    network, x = _layered(loihi2, 10)
+    full = run_engine(network, x, "cpu", None, True, True, static=True)
+    part = run_engine(network, x, "cpu", None, True, True, static=True, spike_layers={"layer0"}, state_layers={"layer1"})
+    assert int(full.spike_counts["layer0"].sum()) > 0 and set(part.rasters) == {"layer0"} and set(part.traces) == {"layer1"}
+    assert part.rasters["layer0"].equal(full.rasters["layer0"]) and part.traces["layer1"]["v"].equal(full.traces["layer1"]["v"])
+
+
 def test_sharded_runs_merge_the_selected_layers(loihi2):
     network, x = _layered(loihi2, 10)
     request = RunRequest(record_spikes=True, record_state=True, spike_layers=frozenset({"layer2"}), state_layers=frozenset({"layer1"}))
