@@ -64,7 +64,7 @@ class Deployment:
         result = self.outcome.results.get(self.options.target)
         if result is None:
             raise UserError(f"target {self.options.target}: nothing was run (a dry run keeps no spikes)")
-        if result.rasters is None:
+        if result.rasters is None or set(result.rasters) != set(result.layers):  # a readout's decision may keep its layer's alone
             raise UserError("the spikes were not kept: deploy with record=True")
         return result.rasters
 

@@ -51,6 +51,8 @@ def test_first_spike_report_is_the_same_with_the_readout_state_only(net64, targe
         together = (raster[first, np.arange(raster.shape[1])].sum(axis=1) > 1).sum()
         assert together > 0, f"{name}: no sample whose output neurons spike together first: the state would not be read"
         assert set(result.traces) == {out} and set(full[name].traces) == set(result.layers)
+        # every layer's rasters where runs are compared (the fidelity section reads them); the readout's alone on a single run
+        assert set(result.rasters) == ({out} if len(results) == 1 else set(result.layers))
     assert selected == everything
 
 
