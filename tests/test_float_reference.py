@@ -1,7 +1,8 @@
-"""The float reference's chunked run (layers over many steps at once, event-driven products
-where sources are mostly zeros) against the same network one step at a time with dense
-products: recurrence within a layer and from a later layer, synaptic delays, sparse weights,
-several spikes per step and a compartment of its own (refractory) all cross chunk borders."""
+"""The float reference's chunked run (layers over many steps at once, event-driven products)
+against the same network one step at a time with numpy's and scipy's products, to the last
+bit: recurrence within a layer and from a later layer, synaptic delays, sparse weights,
+several spikes per step and a compartment of its own (refractory) all cross chunk borders.
+Every product sums in one order, so a sample's floats do not depend on the batch."""
 import numpy as np
 import pytest
 from scipy import sparse
@@ -46,18 +47,18 @@ def test_chunks_and_event_driven_products_equal_single_steps(monkeypatch):
     monkeypatch.setattr(float_reference, "EVENT_ROWS", 1)  # the event-driven kernels for every product they take
     chunked = float_reference.run_float(net, x, **options)
     monkeypatch.setattr(float_reference, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(float_reference, "SPARSE_BELOW", 0.0)
-    monkeypatch.setattr(float_reference, "_event_product", lambda values, term, out, zeroed=False: out.__iadd__(_dense(values) @ _dense(term.weights)))
+    monkeypatch.setattr(float_reference, "EVENT_ROWS", 10**9)  # numpy's and scipy's products (the same order of sums)
     stepped = float_reference.run_float(net, x, **options)
     for name, acts in chunked.layers.items():
         assert acts.spikes > 0, f"layer {name} is silent"
         np.testing.assert_array_equal(acts.spike_counts, stepped.layers[name].spike_counts)
         np.testing.assert_array_equal(chunked.rasters[name], stepped.rasters[name])
-        np.testing.assert_allclose(chunked.traces[name]["v"], stepped.traces[name]["v"], rtol=1e-12, atol=1e-12)
+        for var in ("u", "v"):
+            np.testing.assert_array_equal(chunked.traces[name][var], stepped.traces[name][var])
         assert acts.active_neuron_updates == stepped.layers[name].active_neuron_updates
     assert chunked.rasters["c"].max() > 1, "some neuron of c fires several spikes in a step"
     np.testing.assert_array_equal(chunked.layers["d"].window_counts, stepped.layers["d"].window_counts)
-    np.testing.assert_allclose(chunked.output_v_sum, stepped.output_v_sum, rtol=1e-12)
+    np.testing.assert_array_equal(chunked.output_v_sum, stepped.output_v_sum)
 
 
 def _dense(matrix):
@@ -154,8 +155,7 @@ def test_layer_stepping_alone_in_one_call_equals_one_step_at_a_time(monkeypatch)
     net = NormalisedNetwork((16,), layers, "c", 1e-3, "test", None)
     assert float_reference.recurrent_groups(net) == [["a"], ["b"], ["c"]]
     x = (rng.random((60, 7, 16)) < 0.3).astype(np.uint8)
-    monkeypatch.setattr(float_reference, "EVENT_ROWS", 1)
-    monkeypatch.setattr(float_reference, "SPARSE_BELOW", 1.0)  # the one-step path's products in the event-driven kernels too
+    monkeypatch.setattr(float_reference, "EVENT_ROWS", 1)  # the one-step path's products in the event-driven kernels too
     monkeypatch.setattr(float_reference, "CHUNK_ROWS", 7 * 16)  # chunks of 16 steps
     runs = {}
     for path, dense_up_to in (("chunk", 1 << 22), ("steps", -1)):
@@ -168,3 +168,65 @@ def test_layer_stepping_alone_in_one_call_equals_one_step_at_a_time(monkeypatch)
         assert runs["chunk"].layers[name].active_neuron_updates == runs["steps"].layers[name].active_neuron_updates
     np.testing.assert_array_equal(runs["chunk"].layers["c"].window_counts, runs["steps"].layers["c"].window_counts)
     np.testing.assert_array_equal(runs["chunk"].output_v_sum, runs["steps"].output_v_sum)
+
+
+def test_small_products_give_the_event_driven_kernels_floats(monkeypatch):
+    """Below EVENT_ROWS (numpy and scipy, no numba) the sums are the kernels' to the last bit:
+    into zeros and onto sums already there, spikes and graded values, dense weights (float64,
+    and float32 values the kernels keep narrow) and sparse ones over a (channels, height,
+    width) layer; the running sums held a few rows at a time."""
+    from neurodeploy.backends import float_kernels
+
+    monkeypatch.setattr(float_reference, "ACCUMULATED_VALUES", 3 * 60 * 8)  # blocks of a few rows
+    rng = np.random.default_rng(7)
+    cases = [
+        (rng.normal(size=(30, 60)), None),
+        (rng.normal(size=(30, 60)).astype(np.float32).astype(np.float64), None),
+        (sparse.random(60, 30, density=0.2, random_state=4, format="csr").T.tocsr() * 3.0, (3, 4, 5)),
+    ]
+    events = rng.random((40, 30)) < 0.4
+    events[5] = False  # a row without events
+    for weights, target_shape in cases:
+        for values in (events, events * rng.integers(1, 4, (40, 30)), events * rng.normal(size=(40, 30))):
+            for start, zeroed in ((rng.normal(size=(40, 60)), False), (np.zeros((40, 60)), True)):
+                expected, out = start.copy(), start.copy()
+                float_kernels.add_product(values, float_kernels.kernel_weights(weights, target_shape), expected, zeroed)
+                float_reference._ordered_product(values, weights, out, zeroed)
+                assert not np.array_equal(out, start)
+                np.testing.assert_array_equal(out, expected)
+
+
+def test_a_samples_floats_do_not_depend_on_the_samples_beside_it():
+    """A sample run alone (rows below EVENT_ROWS: numpy and scipy), in 40 samples (several rows
+    below it) and in 300 (the event-driven kernels) gives the same spikes, output v sums and u
+    and v traces to the last bit: graded and dense input onto dense float64 weights over two
+    delays (a layer's second term onto sums already there), sparse weights, recurrence onto
+    itself (a chunk in one compiled call, or step by step with traces) and from a later layer."""
+    rng = np.random.default_rng(8)
+
+    def layer(name, n, projections, neurons):
+        return NormalisedLayer(name, (n,), tuple(Projection(s, w, d, None, ()) for s, w, d in projections), neurons, (name,))
+
+    layers = (
+        layer("a", 24, [(INPUT, rng.normal(0.15, 0.3, (24, 20)), rng.integers(0, 2, (24, 20)))], dynamics(rng, 24)),
+        layer("b", 18, [("a", sparse.random(18, 24, density=0.4, random_state=5, format="csr") * 1.1, None),
+                        ("b", rng.normal(0.0, 0.3, (18, 18)), None)], dynamics(rng, 18, reset=Reset.SUBTRACT)),
+        layer("c", 12, [("b", rng.normal(0.1, 0.4, (12, 18)), None), ("d", rng.normal(0.0, 0.3, (12, 8)), None)], dynamics(rng, 12)),
+        layer("d", 8, [("c", rng.normal(0.2, 0.4, (8, 12)), None)], dynamics(rng, 8)),
+    )
+    net = NormalisedNetwork((20,), layers, "d", 1e-3, "test", None)
+    x = (rng.random((10, 300, 20)) < 0.5) * rng.uniform(0.5, 1.5, (10, 300, 20))
+    picked = [0, 17, 299]
+    for traced in (False, True):
+        runs = {batch: float_reference.run_float(net, x[:, :batch], record_state=traced) for batch in (300, 40)}
+        for name, acts in runs[300].layers.items():
+            assert acts.spike_counts[picked].sum() > 0, f"layer {name} is silent"
+        for sample in picked:
+            alone = float_reference.run_float(net, x[:, sample : sample + 1], record_state=traced)
+            for run in (runs[300], runs[40]) if sample < 40 else (runs[300],):
+                np.testing.assert_array_equal(alone.output_v_sum[0], run.output_v_sum[sample])
+                for name, acts in alone.layers.items():
+                    np.testing.assert_array_equal(acts.spike_counts[0], run.layers[name].spike_counts[sample])
+                    if traced:
+                        for var in ("u", "v"):
+                            np.testing.assert_array_equal(alone.traces[name][var][:, 0], run.traces[name][var][:, sample])

@@ -10,8 +10,10 @@ feed-forward synapse adds one step.
 How it runs: the steps are cut into chunks (``CHUNK_BYTES`` bounds a chunk's arrays,
 ``CHUNK_ROWS`` its samples x steps). Within
 a chunk the layers run in order, and a layer's input from the network's input or from an
-earlier layer is one matrix product over all of the chunk's steps and samples, sparse where
-the source is mostly zeros (spikes usually are), rather than one small product per step.
+earlier layer is one matrix product over all of the chunk's steps and samples rather than one
+small product per step, event-driven (spikes are mostly zeros): every product adds each row's
+nonzero sources one at a time in source order, so a sample's floats are the same in any batch
+or shard of samples.
 Layers joined by recurrence (a projection from a layer not earlier in the order) step
 together within the chunk. The neurons' updates are in place; a plain layer (one spike per
 step) of many samples x neurons updates in one compiled pass (``float_kernels.cuba_step``),
@@ -42,8 +44,8 @@ CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64,
 # samples x steps a chunk holds at most: more saves no Python overhead, while a narrow layer's
 # arrays of many steps outgrow the caches, and fresh memory costs more than the arithmetic
 CHUNK_ROWS = 8192
-SPARSE_BELOW = 0.15  # fraction of nonzero source values under which a sparse product is the faster
 EVENT_ROWS = 256  # rows of source values (samples x steps) from which the event-driven kernels pay for loading numba
+ACCUMULATED_VALUES = 1 << 20  # running sums a block of rows of ``_ordered_product`` holds at a time (float64)
 RECURRENT_DENSE = 1 << 22  # a layer's weights onto itself (terms x neurons squared) up to which a chunk runs in one compiled call, held dense
 STEP_KERNEL_VALUES = 1 << 14  # a layer's samples x neurons from which its update runs in one compiled pass (float_kernels.cuba_step)
 
@@ -326,21 +328,63 @@ def _source_at(term: _Term, t: int, c0: int, x_all: np.ndarray, runs: dict[str, 
 
 
 def _add_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False) -> bool:
-    """out (rows, n) += values (rows, n_source) @ the term's weights: event-driven
-    (``float_kernels``) where there are many rows of mostly zeros or the weights are sparse,
-    else one product (dense, or scipy's for sparse weights); ``zeroed``: out is all zeros.
+    """out (rows, n) += values (rows, n_source) @ the term's weights, each row's sums in one
+    order whatever rows come with it (the batch, a shard): the row's nonzero sources in source
+    order, one at a time (out + value * weight row), so a sample's floats do not depend on how
+    many samples run beside it. Many rows go to the event-driven kernels (numba), fewer to
+    ``_ordered_product`` (the same floats without loading numba); ``zeroed``: out is all zeros.
     Returns whether out is unchanged (no nonzero value)."""
-    nonzero = np.count_nonzero(values)
-    if nonzero == 0:
+    if not np.any(values):
         return True
-    sparse_weights = sparse.issparse(term.weights)
-    if values.shape[0] >= EVENT_ROWS and (sparse_weights or nonzero < SPARSE_BELOW * values.size):
+    if values.shape[0] >= EVENT_ROWS:
         _event_product(values, term, out, zeroed=zeroed)
-    elif sparse_weights:
-        out += (sparse.csr_matrix(values, dtype=np.float64) @ term.weights).toarray()
     else:
-        out += values.astype(np.float64, copy=False) @ term.weights
+        _ordered_product(values, term.weights, out, zeroed)
     return False
+
+
+def _ordered_product(values: np.ndarray, weights, out: np.ndarray, zeroed: bool) -> None:
+    """out += values @ weights in the event-driven kernels' order, in numpy and scipy. Into zeros:
+    scipy's sparse product, which sums each row's products from zero in the order of the row's
+    values (a CSR row's sources in order). Onto sums already there (a layer's later terms, a
+    step's recurrent input): dense weights as each row's running sum (``np.cumsum``, strictly
+    one term after another) over out and its sources' weight rows; sparse weights in passes,
+    pass k adding each row's k-th source's synapses (a row, and so a target, once per pass)."""
+    if zeroed:
+        product = sparse.csr_matrix(values, dtype=np.float64) @ weights
+        out += product.toarray() if sparse.issparse(product) else product
+        return
+    rows, sources = np.nonzero(values)  # row by row, each row's sources in order
+    scales = values[rows, sources].astype(np.float64)
+    unit = bool(np.all(scales == 1.0))  # spikes: the weight rows themselves (1.0 * w is w)
+    counts = np.bincount(rows, minlength=values.shape[0])
+    firsts = np.cumsum(counts) - counts
+    rank = np.arange(rows.size) - firsts[rows]  # a value's place among its row's
+    if sparse.issparse(weights):
+        _add_in_passes(out, rows, sources, scales, unit, rank, weights)
+        return
+    n, width = out.shape[1], int(counts.max()) + 1
+    block = max(1, ACCUMULATED_VALUES // (width * n))
+    for r0 in range(0, out.shape[0], block):
+        r1 = min(out.shape[0], r0 + block)
+        e = slice(firsts[r0], firsts[r1 - 1] + counts[r1 - 1])
+        terms = np.zeros((r1 - r0, width, n))
+        terms[:, 0] = out[r0:r1]
+        terms[rows[e] - r0, rank[e] + 1] = weights[sources[e]] if unit else scales[e, None] * weights[sources[e]]
+        out[r0:r1] = np.cumsum(terms, axis=1)[np.arange(r1 - r0), counts[r0:r1]]
+
+
+def _add_in_passes(out: np.ndarray, rows, sources, scales, unit: bool, rank, weights) -> None:
+    """``_ordered_product`` onto sums already there, sparse weights (CSR, sources x targets)."""
+    order = np.argsort(rank, kind="stable")  # by pass; within one, rows in order
+    bounds = np.searchsorted(rank[order], np.arange(rank[order[-1]] + 2))
+    for k in range(bounds.size - 1):
+        e = order[bounds[k] : bounds[k + 1]]
+        starts = weights.indptr[sources[e]]
+        counts = weights.indptr[sources[e] + 1] - starts
+        synapses = np.arange(int(counts.sum())) + np.repeat(starts - np.cumsum(counts) + counts, counts)
+        add = weights.data[synapses] if unit else weights.data[synapses] * np.repeat(scales[e], counts)
+        out[np.repeat(rows[e], counts), weights.indices[synapses]] += add
 
 
 def _event_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False) -> None:
