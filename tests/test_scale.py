@@ -8,9 +8,11 @@ import pytest
 
 from neurodeploy import cli
 from neurodeploy.backends import TARGETS, RunRequest
+from neurodeploy.backends.float_reference import EVENT_ROWS
+from neurodeploy.ir.passes.normalise import normalise
 from neurodeploy.scale import merge_results, shard_bounds
 
-from netgen import random_input, random_nir_graph, random_quantised_network
+from netgen import float_graph, random_input, random_nir_graph, random_quantised_network
 
 
 def test_shard_bounds_cover_every_sample_once():
@@ -51,6 +53,21 @@ def test_merged_shards_equal_the_whole_run_including_saturation(target, seed, sp
     assert sum(sum(a.saturations.values()) for a in whole.layers.values()) > 0, "the case must saturate"
     merged = merge_results([TARGETS.get(target).run(network, x[:, a:b], request) for a, b in shard_bounds(7, 3)])
     _same(whole, merged)
+
+
+def test_float_reference_shards_merge_into_the_whole_run_bit_for_bit():
+    """The float reference sums in one order whatever the samples beside a sample: the whole run
+    (samples x steps past EVENT_ROWS: the event-driven kernels) and its shards (below it: numpy
+    and scipy) give the same floats (weights of float64 values, where the order of the sums shows)."""
+    rng = np.random.default_rng(11)
+    network = normalise(float_graph(random_nir_graph(rng, [60, 25, 6], kinds=["LIF", "CubaLIF"])))
+    x = (rng.random((10, 30, 60)) < 0.1).astype(np.uint8)
+    bounds = shard_bounds(30, 3)
+    assert 10 * 30 >= EVENT_ROWS > 10 * max(b - a for a, b in bounds)
+    request = RunRequest(record_spikes=True, record_state=True, windows={network.output_layer.name: (2, 8)})
+    whole = TARGETS.get("float").run(network, x, request)
+    assert all(layer.spikes > 0 for layer in whole.layers.values()), "a silent network proves nothing"
+    _same(whole, merge_results([TARGETS.get("float").run(network, x[:, a:b], request) for a, b in bounds]))
 
 
 @pytest.mark.slow
