@@ -3,7 +3,8 @@
 Synaptic products, event-driven: for each row of source values (one sample at one step)
 only the weight rows of its nonzero values are summed into the row's synaptic input. Spikes
 are mostly zeros, so this reads a fraction of the weights a dense product reads
-(``float_reference._add_product`` chooses it by the values' density). Values come in two
+(``float_reference._add_product`` takes it for products of many rows; fewer rows get the same
+sums from numpy and scipy, without loading numba). Values come in two
 types, uint8 (spikes: the input's, and a layer's bool spikes viewed as bytes) and float64
 (graded values, several-spike counts); weights are dense (n_in, n_out) rows, or sparse ones
 as runs of consecutive targets per source, stored in float32 where that holds every weight
