@@ -170,35 +170,36 @@ def test_layer_stepping_alone_in_one_call_equals_one_step_at_a_time(monkeypatch)
     np.testing.assert_array_equal(runs["chunk"].output_v_sum, runs["steps"].output_v_sum)
 
 
-def test_small_products_give_the_event_driven_kernels_floats(monkeypatch):
+def test_small_products_give_the_event_driven_kernels_floats():
     """Below EVENT_ROWS (numpy and scipy, no numba) the sums are the kernels' to the last bit:
-    into zeros and onto sums already there, spikes and graded values, dense weights (float64,
-    and float32 values the kernels keep narrow) and sparse ones over a (channels, height,
-    width) layer; the running sums held a few rows at a time."""
+    into zeros and onto sums already there, one row and several, spikes, counts and graded
+    values, dense weights (float64, float32 values held in float64, float32) and sparse ones
+    over a (channels, height, width) layer."""
     from neurodeploy.backends import float_kernels
 
-    monkeypatch.setattr(float_reference, "ACCUMULATED_VALUES", 3 * 60 * 8)  # blocks of a few rows
     rng = np.random.default_rng(7)
     cases = [
         (rng.normal(size=(30, 60)), None),
         (rng.normal(size=(30, 60)).astype(np.float32).astype(np.float64), None),
+        (rng.normal(size=(30, 60)).astype(np.float32), None),
         (sparse.random(60, 30, density=0.2, random_state=4, format="csr").T.tocsr() * 3.0, (3, 4, 5)),
     ]
     events = rng.random((40, 30)) < 0.4
     events[5] = False  # a row without events
     for weights, target_shape in cases:
         for values in (events, events * rng.integers(1, 4, (40, 30)), events * rng.normal(size=(40, 30))):
-            for start, zeroed in ((rng.normal(size=(40, 60)), False), (np.zeros((40, 60)), True)):
-                expected, out = start.copy(), start.copy()
-                float_kernels.add_product(values, float_kernels.kernel_weights(weights, target_shape), expected, zeroed)
-                float_reference._ordered_product(values, weights, out, zeroed)
-                assert not np.array_equal(out, start)
-                np.testing.assert_array_equal(out, expected)
+            for rows in (values, values[7:8]):
+                for start, zeroed in ((rng.normal(size=(len(rows), 60)), False), (np.zeros((len(rows), 60)), True)):
+                    expected, out = start.copy(), start.copy()
+                    float_kernels.add_product(rows, float_kernels.kernel_weights(weights, target_shape), expected, zeroed)
+                    float_reference._ordered_product(rows, weights, out, zeroed)
+                    assert not np.array_equal(out, start)
+                    np.testing.assert_array_equal(out, expected)
 
 
 def test_a_samples_floats_do_not_depend_on_the_samples_beside_it():
-    """A sample run alone (rows below EVENT_ROWS: numpy and scipy), in 40 samples (several rows
-    below it) and in 300 (the event-driven kernels) gives the same spikes, output v sums and u
+    """A sample run alone (rows below EVENT_ROWS: numpy and scipy), in 20 samples (several rows,
+    still below it) and in 300 (the event-driven kernels) gives the same spikes, output v sums and u
     and v traces to the last bit: graded and dense input onto dense float64 weights over two
     delays (a layer's second term onto sums already there), sparse weights, recurrence onto
     itself (a chunk in one compiled call, or step by step with traces) and from a later layer."""
@@ -216,14 +217,15 @@ def test_a_samples_floats_do_not_depend_on_the_samples_beside_it():
     )
     net = NormalisedNetwork((20,), layers, "d", 1e-3, "test", None)
     x = (rng.random((10, 300, 20)) < 0.5) * rng.uniform(0.5, 1.5, (10, 300, 20))
+    assert 20 * 10 < float_reference.EVENT_ROWS <= 300 * 10
     picked = [0, 17, 299]
     for traced in (False, True):
-        runs = {batch: float_reference.run_float(net, x[:, :batch], record_state=traced) for batch in (300, 40)}
+        runs = {batch: float_reference.run_float(net, x[:, :batch], record_state=traced) for batch in (300, 20)}
         for name, acts in runs[300].layers.items():
             assert acts.spike_counts[picked].sum() > 0, f"layer {name} is silent"
         for sample in picked:
             alone = float_reference.run_float(net, x[:, sample : sample + 1], record_state=traced)
-            for run in (runs[300], runs[40]) if sample < 40 else (runs[300],):
+            for run in (runs[300], runs[20]) if sample < 20 else (runs[300],):
                 np.testing.assert_array_equal(alone.output_v_sum[0], run.output_v_sum[sample])
                 for name, acts in alone.layers.items():
                     np.testing.assert_array_equal(acts.spike_counts[0], run.layers[name].spike_counts[sample])

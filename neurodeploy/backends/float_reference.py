@@ -45,7 +45,6 @@ CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64,
 # arrays of many steps outgrow the caches, and fresh memory costs more than the arithmetic
 CHUNK_ROWS = 8192
 EVENT_ROWS = 256  # rows of source values (samples x steps) from which the event-driven kernels pay for loading numba
-ACCUMULATED_VALUES = 1 << 20  # running sums a block of rows of ``_ordered_product`` holds at a time (float64)
 RECURRENT_DENSE = 1 << 22  # a layer's weights onto itself (terms x neurons squared) up to which a chunk runs in one compiled call, held dense
 STEP_KERNEL_VALUES = 1 << 14  # a layer's samples x neurons from which its update runs in one compiled pass (float_kernels.cuba_step)
 
@@ -128,7 +127,7 @@ def run_float(
                     a = external[name][t - c0]
                     for term in terms[name]:
                         if term.internal and t - term.lag >= 0:
-                            _add_product(_source_at(term, t, c0, x_all, runs), term, a)
+                            _add_product(_source_at(term, t, c0, x_all, runs), term, a, event_driven=run.event_driven)
                     arrived = _arrived(terms[name], t, c0, x_all, runs, a.shape) if counter is not None else None
                     v_before = run.v.copy() if counter is not None else None
                     s = run.step(a, t - c0)
@@ -215,6 +214,9 @@ class _LayerRun:
         self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
         self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
         self.buffer = None  # the synaptic input of a chunk, reused from chunk to chunk
+        # every product in the event-driven kernels, a step's too, where a chunk's products have rows
+        # enough to pay for loading numba: a wide layer's step in a batch is far faster there than in numpy
+        self.event_driven = batch * chunk >= EVENT_ROWS
 
     def input_buffer(self, steps: int) -> np.ndarray:
         """(steps, batch, n) zeros for a chunk's synaptic input, in the memory of the chunk before:
@@ -315,7 +317,7 @@ def _external_input(terms: list[_Term], run: _LayerRun, x_all: np.ndarray, runs:
         else:
             source = runs[term.source]
             rows = source.line[source.history + first - term.lag - c0 : source.history + c1 - term.lag - c0]
-        zeroed = _add_product(rows.reshape(-1, rows.shape[-1]), term, a[first - c0 :].reshape(-1, n), zeroed) and zeroed
+        zeroed = _add_product(rows.reshape(-1, rows.shape[-1]), term, a[first - c0 :].reshape(-1, n), zeroed, run.event_driven) and zeroed
     return a
 
 
@@ -327,16 +329,17 @@ def _source_at(term: _Term, t: int, c0: int, x_all: np.ndarray, runs: dict[str, 
     return source.line[source.history + t - term.lag - c0]
 
 
-def _add_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False) -> bool:
+def _add_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False, event_driven: bool = False) -> bool:
     """out (rows, n) += values (rows, n_source) @ the term's weights, each row's sums in one
     order whatever rows come with it (the batch, a shard): the row's nonzero sources in source
     order, one at a time (out + value * weight row), so a sample's floats do not depend on how
-    many samples run beside it. Many rows go to the event-driven kernels (numba), fewer to
+    many samples run beside it: in the event-driven kernels (numba) where ``event_driven`` (a
+    run of many rows: ``_LayerRun.event_driven``) or the product has many rows, else in
     ``_ordered_product`` (the same floats without loading numba); ``zeroed``: out is all zeros.
     Returns whether out is unchanged (no nonzero value)."""
     if not np.any(values):
         return True
-    if values.shape[0] >= EVENT_ROWS:
+    if event_driven or values.shape[0] >= EVENT_ROWS:
         _event_product(values, term, out, zeroed=zeroed)
     else:
         _ordered_product(values, term.weights, out, zeroed)
@@ -347,44 +350,35 @@ def _ordered_product(values: np.ndarray, weights, out: np.ndarray, zeroed: bool)
     """out += values @ weights in the event-driven kernels' order, in numpy and scipy. Into zeros:
     scipy's sparse product, which sums each row's products from zero in the order of the row's
     values (a CSR row's sources in order). Onto sums already there (a layer's later terms, a
-    step's recurrent input): dense weights as each row's running sum (``np.cumsum``, strictly
-    one term after another) over out and its sources' weight rows; sparse weights in passes,
-    pass k adding each row's k-th source's synapses (a row, and so a target, once per pass)."""
+    step's recurrent input): one row's sources one at a time; several rows' in passes, pass k
+    adding each row's k-th source (a row, and so each of its targets, once per pass)."""
     if zeroed:
         product = sparse.csr_matrix(values, dtype=np.float64) @ weights
         out += product.toarray() if sparse.issparse(product) else product
         return
     rows, sources = np.nonzero(values)  # row by row, each row's sources in order
     scales = values[rows, sources].astype(np.float64)
-    unit = bool(np.all(scales == 1.0))  # spikes: the weight rows themselves (1.0 * w is w)
-    counts = np.bincount(rows, minlength=values.shape[0])
-    firsts = np.cumsum(counts) - counts
-    rank = np.arange(rows.size) - firsts[rows]  # a value's place among its row's
-    if sparse.issparse(weights):
-        _add_in_passes(out, rows, sources, scales, unit, rank, weights)
+    if out.shape[0] == 1 and not sparse.issparse(weights):
+        for j, scale in zip(sources.tolist(), scales.tolist()):
+            out[0] += weights[j] if scale == 1.0 else np.multiply(scale, weights[j], dtype=np.float64)  # a spike adds w itself
         return
-    n, width = out.shape[1], int(counts.max()) + 1
-    block = max(1, ACCUMULATED_VALUES // (width * n))
-    for r0 in range(0, out.shape[0], block):
-        r1 = min(out.shape[0], r0 + block)
-        e = slice(firsts[r0], firsts[r1 - 1] + counts[r1 - 1])
-        terms = np.zeros((r1 - r0, width, n))
-        terms[:, 0] = out[r0:r1]
-        terms[rows[e] - r0, rank[e] + 1] = weights[sources[e]] if unit else scales[e, None] * weights[sources[e]]
-        out[r0:r1] = np.cumsum(terms, axis=1)[np.arange(r1 - r0), counts[r0:r1]]
-
-
-def _add_in_passes(out: np.ndarray, rows, sources, scales, unit: bool, rank, weights) -> None:
-    """``_ordered_product`` onto sums already there, sparse weights (CSR, sources x targets)."""
+    unit = bool(np.all(scales == 1.0))
+    counts = np.bincount(rows, minlength=out.shape[0])
+    rank = np.arange(rows.size) - (np.cumsum(counts) - counts)[rows]  # a value's place among its row's
     order = np.argsort(rank, kind="stable")  # by pass; within one, rows in order
     bounds = np.searchsorted(rank[order], np.arange(rank[order[-1]] + 2))
     for k in range(bounds.size - 1):
         e = order[bounds[k] : bounds[k + 1]]
-        starts = weights.indptr[sources[e]]
-        counts = weights.indptr[sources[e] + 1] - starts
-        synapses = np.arange(int(counts.sum())) + np.repeat(starts - np.cumsum(counts) + counts, counts)
-        add = weights.data[synapses] if unit else weights.data[synapses] * np.repeat(scales[e], counts)
-        out[np.repeat(rows[e], counts), weights.indices[synapses]] += add
+        if sparse.issparse(weights):  # each source's stored synapses
+            starts = weights.indptr[sources[e]]
+            fan_out = weights.indptr[sources[e] + 1] - starts
+            synapses = np.arange(int(fan_out.sum())) + np.repeat(starts - np.cumsum(fan_out) + fan_out, fan_out)
+            add = weights.data[synapses] if unit else weights.data[synapses] * np.repeat(scales[e], fan_out)
+            out[np.repeat(rows[e], fan_out), weights.indices[synapses]] += add
+        elif e.size == out.shape[0]:  # every row (in order)
+            out += weights[sources[e]] if unit else scales[e, None] * weights[sources[e]]
+        else:
+            out[rows[e]] += weights[sources[e]] if unit else scales[e, None] * weights[sources[e]]
 
 
 def _event_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False) -> None:
