@@ -192,6 +192,8 @@ def _terms(network: NormalisedNetwork, groups: list[list[str]]) -> tuple[dict[st
                 if p.source != INPUT:
                     history[p.source] = max(history[p.source], lag)
                 w_t = w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)
+                if sparse.issparse(w_t):
+                    w_t.sum_duplicates()  # one entry per synapse: the numpy products add a pass's targets at once
                 structure = (w_t != 0).astype(np.int32) if sparse.issparse(w) else None  # dense: every synapse is stored
                 terms[layer.name].append(_Term(p.source, lag, w_t, structure, internal, tuple(layer.shape)))
     return terms, history
