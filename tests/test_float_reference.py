@@ -132,44 +132,6 @@ def test_event_driven_products_add_each_source_in_order(monkeypatch, cores):
                 np.testing.assert_array_equal(out, expected)
 
 
-def test_layer_stepping_alone_in_one_call_equals_one_step_at_a_time(monkeypatch):
-    """``float_kernels.cuba_chunk`` (a plain layer's chunk in one call) against the one-step
-    path with the event-driven kernels: recurrence onto itself over one and two steps (a
-    delay), sparse recurrent weights, a subtractive reset with a floor, a non-decaying
-    current, the output layer's v sum, chunk borders; the same spikes and floats."""
-    rng = np.random.default_rng(6)
-    n = 24
-    delays = rng.integers(0, 2, (n, n))
-    recurrent = sparse.random(n, n, density=0.4, random_state=3, format="csr") * 0.6
-    subtractive = dynamics(rng, n, reset=Reset.SUBTRACT, inclusive=True, floor=np.full(n, -0.3))
-    steady = NeuronDynamics("LIF", np.zeros(8), rng.uniform(0.5, 0.9, 8), np.ones(8), np.zeros(8), np.full(8, 0.02), np.zeros(8), Reset.ZERO, np.ones(8))
-
-    def layer(name, size, projections, neurons):
-        return NormalisedLayer(name, (size,), tuple(Projection(s, w, d, None, ()) for s, w, d in projections), neurons, (name,))
-
-    layers = (
-        layer("a", n, [(INPUT, rng.normal(0.1, 0.4, (n, 16)), None), ("a", rng.normal(-0.05, 0.3, (n, n)), delays)], dynamics(rng, n)),
-        layer("b", n, [("a", rng.normal(0.0, 0.3, (n, n)), None), ("b", recurrent - 0.3 * (recurrent != 0), None)], subtractive),
-        layer("c", 8, [("b", rng.normal(0.0, 0.2, (8, n)), None), ("c", rng.normal(0.0, 0.3, (8, 8)), None)], steady),
-    )
-    net = NormalisedNetwork((16,), layers, "c", 1e-3, "test", None)
-    assert float_reference.recurrent_groups(net) == [["a"], ["b"], ["c"]]
-    x = (rng.random((60, 7, 16)) < 0.3).astype(np.uint8)
-    monkeypatch.setattr(float_reference, "EVENT_ROWS", 1)  # the one-step path's products in the event-driven kernels too
-    monkeypatch.setattr(float_reference, "CHUNK_ROWS", 7 * 16)  # chunks of 16 steps
-    runs = {}
-    for path, dense_up_to in (("chunk", 1 << 22), ("steps", -1)):
-        monkeypatch.setattr(float_reference, "RECURRENT_DENSE", dense_up_to)
-        runs[path] = float_reference.run_float(net, x, record_spikes=True, windows={"c": (5, 44)})
-    for name in ("a", "b", "c"):
-        spikes = runs["steps"].rasters[name]
-        assert 0 < spikes.mean() < 0.7, f"layer {name} is silent or saturated"  # saturated: every perturbation hides in the spikes
-        np.testing.assert_array_equal(runs["chunk"].rasters[name], runs["steps"].rasters[name])
-        assert runs["chunk"].layers[name].active_neuron_updates == runs["steps"].layers[name].active_neuron_updates
-    np.testing.assert_array_equal(runs["chunk"].layers["c"].window_counts, runs["steps"].layers["c"].window_counts)
-    np.testing.assert_array_equal(runs["chunk"].output_v_sum, runs["steps"].output_v_sum)
-
-
 def test_small_products_give_the_event_driven_kernels_floats():
     """Below EVENT_ROWS (numpy and scipy, no numba) the sums are the kernels' to the last bit:
     into zeros and onto sums already there, one row and several, spikes, counts and graded
@@ -232,3 +194,41 @@ def test_a_samples_floats_do_not_depend_on_the_samples_beside_it():
                     if traced:
                         for var in ("u", "v"):
                             np.testing.assert_array_equal(alone.traces[name][var][:, 0], run.traces[name][var][:, sample])
+
+
+def test_layer_stepping_alone_in_one_call_equals_one_step_at_a_time(monkeypatch):
+    """``float_kernels.cuba_chunk`` (a plain layer's chunk in one call) against the one-step
+    path with the event-driven kernels: recurrence onto itself over one and two steps (a
+    delay), sparse recurrent weights, a subtractive reset with a floor, a non-decaying
+    current, the output layer's v sum, chunk borders; the same spikes and floats."""
+    rng = np.random.default_rng(6)
+    n = 24
+    delays = rng.integers(0, 2, (n, n))
+    recurrent = sparse.random(n, n, density=0.4, random_state=3, format="csr") * 0.6
+    subtractive = dynamics(rng, n, reset=Reset.SUBTRACT, inclusive=True, floor=np.full(n, -0.3))
+    steady = NeuronDynamics("LIF", np.zeros(8), rng.uniform(0.5, 0.9, 8), np.ones(8), np.zeros(8), np.full(8, 0.02), np.zeros(8), Reset.ZERO, np.ones(8))
+
+    def layer(name, size, projections, neurons):
+        return NormalisedLayer(name, (size,), tuple(Projection(s, w, d, None, ()) for s, w, d in projections), neurons, (name,))
+
+    layers = (
+        layer("a", n, [(INPUT, rng.normal(0.1, 0.4, (n, 16)), None), ("a", rng.normal(-0.05, 0.3, (n, n)), delays)], dynamics(rng, n)),
+        layer("b", n, [("a", rng.normal(0.0, 0.3, (n, n)), None), ("b", recurrent - 0.3 * (recurrent != 0), None)], subtractive),
+        layer("c", 8, [("b", rng.normal(0.0, 0.2, (8, n)), None), ("c", rng.normal(0.0, 0.3, (8, 8)), None)], steady),
+    )
+    net = NormalisedNetwork((16,), layers, "c", 1e-3, "test", None)
+    assert float_reference.recurrent_groups(net) == [["a"], ["b"], ["c"]]
+    x = (rng.random((60, 7, 16)) < 0.3).astype(np.uint8)
+    monkeypatch.setattr(float_reference, "EVENT_ROWS", 1)  # the one-step path's products in the event-driven kernels too
+    monkeypatch.setattr(float_reference, "CHUNK_ROWS", 7 * 16)  # chunks of 16 steps
+    runs = {}
+    for path, dense_up_to in (("chunk", 1 << 22), ("steps", -1)):
+        monkeypatch.setattr(float_reference, "RECURRENT_DENSE", dense_up_to)
+        runs[path] = float_reference.run_float(net, x, record_spikes=True, windows={"c": (5, 44)})
+    for name in ("a", "b", "c"):
+        spikes = runs["steps"].rasters[name]
+        assert 0 < spikes.mean() < 0.7, f"layer {name} is silent or saturated"  # saturated: every perturbation hides in the spikes
+        np.testing.assert_array_equal(runs["chunk"].rasters[name], runs["steps"].rasters[name])
+        assert runs["chunk"].layers[name].active_neuron_updates == runs["steps"].layers[name].active_neuron_updates
+    np.testing.assert_array_equal(runs["chunk"].layers["c"].window_counts, runs["steps"].layers["c"].window_counts)
+    np.testing.assert_array_equal(runs["chunk"].output_v_sum, runs["steps"].output_v_sum)

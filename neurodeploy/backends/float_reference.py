@@ -214,11 +214,11 @@ class _LayerRun:
             self.decays = bool(np.any(self.dyn.alpha != 0))
         self.compiled = self.compartment is None and not self.dyn.several_spikes and batch * layer.n_out >= STEP_KERNEL_VALUES
         self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
-        self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
-        self.buffer = None  # the synaptic input of a chunk, reused from chunk to chunk
         # every product in the event-driven kernels, a step's too, where a chunk's products have rows
         # enough to pay for loading numba: a wide layer's step in a batch is far faster there than in numpy
         self.event_driven = batch * chunk >= EVENT_ROWS
+        self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
+        self.buffer = None  # the synaptic input of a chunk, reused from chunk to chunk
 
     def input_buffer(self, steps: int) -> np.ndarray:
         """(steps, batch, n) zeros for a chunk's synaptic input, in the memory of the chunk before:
