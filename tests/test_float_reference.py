@@ -232,3 +232,80 @@ def test_layer_stepping_alone_in_one_call_equals_one_step_at_a_time(monkeypatch)
         assert runs["chunk"].layers[name].active_neuron_updates == runs["steps"].layers[name].active_neuron_updates
     np.testing.assert_array_equal(runs["chunk"].layers["c"].window_counts, runs["steps"].layers["c"].window_counts)
     np.testing.assert_array_equal(runs["chunk"].output_v_sum, runs["steps"].output_v_sum)
+
+
+def _conv(rng, c_in, c_out, size, stride=1, mean=0.15):
+    """A 3x3 convolution's (padded) synapses as a sparse (n_out, n_in) matrix, channels first,
+    with float32 weights (as trained ones are)."""
+    out_size = size // stride
+    rows, cols = [], []
+    for o in range(c_out):
+        for y in range(out_size):
+            for x in range(out_size):
+                for i in range(c_in):
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            yy, xx = y * stride + dy, x * stride + dx
+                            if 0 <= yy < size and 0 <= xx < size:
+                                rows.append((o * out_size + y) * out_size + x)
+                                cols.append((i * size + yy) * size + xx)
+    values = rng.normal(mean, 0.5, len(rows)).astype(np.float32).astype(np.float64)
+    return sparse.csr_matrix((values, (rows, cols)), shape=(c_out * out_size**2, c_in * size**2))
+
+
+def test_input_made_in_the_layers_compiled_call_gives_the_same_floats(monkeypatch):
+    """``float_kernels.fused_chunk`` (a layer's input from spikes through sparse float32 weights
+    made inside its chunk's call) against the input made ahead (``cuba_chunk``): convolutions in
+    the channels-last order, a delay (no input in the first steps), recurrence onto itself, the
+    output layer's v sum, weights sparse in form but all stored; layers not taking it (float64
+    weights, dense ones) between; the same spikes, counts and floats, bit for bit."""
+    from neurodeploy.backends import float_kernels
+
+    rng = np.random.default_rng(11)
+
+    def layer(name, shape, projections, neurons):
+        return NormalisedLayer(name, shape, tuple(Projection(s, w, d, None, ()) for s, w, d in projections), neurons, (name,))
+
+    pool = _conv(rng, 4, 3, 6, stride=2, mean=0.0)
+    full = sparse.csr_matrix(rng.normal(0.1, 0.6, (20, 30)).astype(np.float32).astype(np.float64))
+    nets = {
+        "cnn": NormalisedNetwork((2, 6, 6), (
+            layer("conv", (4, 6, 6), [(INPUT, _conv(rng, 2, 4, 6), None)], dynamics(rng, 144)),
+            layer("pool", (3, 3, 3), [("conv", pool, np.full(pool.shape, 2)), ("pool", rng.normal(0, 0.2, (27, 27)), None)],
+                  dynamics(rng, 27, reset=Reset.SUBTRACT, floor=np.full(27, -0.5))),
+            layer("dense", (7,), [("pool", rng.normal(0.0, 0.4, (7, 27)), None)], dynamics(rng, 7)),
+            layer("out", (5,), [("dense", sparse.csr_matrix(rng.normal(0.3, 0.5, (5, 7)).astype(np.float32).astype(np.float64)), None)],
+                  dynamics(rng, 5)),
+        ), "out", 1e-3, "test", None),
+        "dense": NormalisedNetwork((30,), (
+            layer("h", (20,), [(INPUT, full, None)], dynamics(rng, 20)),
+            layer("o", (6,), [("h", sparse.csr_matrix(rng.normal(0.0, 0.4, (6, 20))), None)], dynamics(rng, 6)),
+        ), "o", 1e-3, "test", None),
+    }
+    fused = {"cnn": {"conv", "pool", "out"}, "dense": {"h"}}
+    monkeypatch.setattr(float_reference, "EVENT_ROWS", 32)
+    monkeypatch.setattr(float_reference, "CHUNK_ROWS", 8 * 16)  # chunks of 16 steps, and a last one too short to take a compiled call
+    monkeypatch.setattr(float_kernels, "PARALLEL_VALUES", 0)  # samples split over the cores
+    real = float_kernels.fused_chunk
+    for kind, net in nets.items():
+        x = (rng.random((50, 8, int(np.prod(net.input_shape)))) < 0.2).astype(np.uint8)
+        options = dict(record_spikes=True, windows={net.output_layer_name: (5, 40)})
+        took = set()
+
+        def spy(dyn, *args, took=took, layers=net.layers, **kwargs):
+            took.add(next(layer.name for layer in layers if layer.neurons is dyn))
+            return real(dyn, *args, **kwargs)
+
+        monkeypatch.setattr(float_kernels, "fused_chunk", spy)
+        made_inside = float_reference.run_float(net, x, **options)
+        assert took == fused[kind]
+        with monkeypatch.context() as ahead:
+            ahead.setattr(float_reference._LayerRun, "run_fused", lambda *args: False)
+            made_ahead = float_reference.run_float(net, x, **options)
+        for name, acts in made_ahead.layers.items():
+            assert 0 < made_ahead.rasters[name].mean() < 0.7, f"{kind}: layer {name} is silent or saturated"
+            np.testing.assert_array_equal(made_inside.rasters[name], made_ahead.rasters[name])
+            np.testing.assert_array_equal(made_inside.layers[name].spike_counts, acts.spike_counts)
+            assert made_inside.layers[name].active_neuron_updates == acts.active_neuron_updates
+        np.testing.assert_array_equal(made_inside.layers[net.output_layer_name].window_counts, made_ahead.layers[net.output_layer_name].window_counts)
+        assert made_inside.output_v_sum.tobytes() == made_ahead.output_v_sum.tobytes()

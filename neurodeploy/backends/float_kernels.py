@@ -235,6 +235,93 @@ def cuba_chunk(dyn, u, v, a, line, history: int, first_step: int, recurrent, lag
     return int(active.sum())
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _fused_chunk(values, skip, steps, run_ptr, runs, data, order, permuted, line, history, first_step, recurrent, lags, alpha, beta, current_bias, bias,
+                 threshold, reset_amount, floor, decays, spiking, inclusive, subtract, floored, u, v, offset, v_sum, summing, counts, active):
+    """``fused_chunk``: ``_cuba_chunk`` with its input from one source through sparse weights
+    summed per sample and step into a buffer of one row (``_sparse_rows``' sums, in its target
+    order, then scattered), and each sample's spikes counted into ``counts``."""
+    batch, n, n_in = line.shape[1], line.shape[2], values.shape[2]
+    for b in numba.prange(batch):
+        x = np.zeros(n, np.float64)
+        sums = np.zeros(n if permuted else 0, np.float64)
+        count = 0
+        for j in range(steps):
+            if permuted:
+                target = sums
+            else:
+                x[:] = 0.0
+                target = x
+            if j >= skip:
+                s = values[j - skip, b]
+                for p in range(n_in):
+                    if s[p] != 0:
+                        scale = np.float64(s[p])
+                        for q in range(run_ptr[p], run_ptr[p + 1]):
+                            first, length, at = runs[q, 0], runs[q, 1], runs[q, 2]
+                            t, w = target[first : first + length], data[at : at + length]
+                            for i in range(length):
+                                t[i] = t[i] + scale * w[i]
+            if permuted:  # into the neurons' order, the buffer zeroed for the next step
+                for k in range(n):
+                    x[order[k]] = sums[k]
+                    sums[k] = 0.0
+            for k in range(lags.size):
+                if first_step + j - lags[k] < 0:
+                    continue
+                r, w2 = line[history + j - lags[k], b], recurrent[k]
+                for p in range(r.size):
+                    if r[p]:
+                        for i in range(n):
+                            x[i] = x[i] + np.float64(w2[p, i])
+            ub, vb, out, cb = u[b], v[b], line[history + j, b], counts[b]
+            for i in range(n):  # as _cuba_chunk
+                count += x[i] != 0
+                current = ub[i] * alpha[i] + x[i] if decays else x[i]
+                current = current + current_bias[i]
+                voltage = vb[i] * beta[i]
+                voltage = voltage + current
+                voltage = voltage + bias[i]
+                fired = spiking and (voltage >= threshold[i] if inclusive else voltage > threshold[i])
+                reset = voltage - reset_amount[i] if subtract else 0.0
+                voltage = reset if fired else voltage
+                voltage = floor[i] if spiking and floored and voltage < floor[i] else voltage
+                ub[i] = current
+                vb[i] = voltage
+                out[i] = fired
+                cb[i] += fired
+            if summing:
+                for i in range(n):
+                    v_sum[b, i] = v_sum[b, i] + (vb[i] + offset[i])
+        active[b] = count
+
+
+def fused_chunk(dyn, u, v, steps: int, values, skip: int, weights, line, history: int, first_step: int, recurrent, lags, counts, v_sum=None,
+                v_offset=None) -> int:
+    """``cuba_chunk`` with the layer's input made in the same call: ``values`` (steps - skip,
+    batch, n_in) uint8 the source of the chunk's ``steps`` from ``skip`` on (the steps before receive
+    nothing), through ``weights`` (``kernel_weights``' sparse runs, float32), added as
+    ``add_product`` adds them into zeros; the chunk's spikes added to ``counts`` (batch, n) int64.
+
+    Why: a chunk's input made ahead for every step and sample is a buffer of steps x samples x
+    neurons, zeroed, written and read again from memory; made per sample and step it is one
+    row, in cache, and the spikes are counted while still in registers."""
+    batch, n = line.shape[1], line.shape[2]
+    active = np.zeros(batch, np.int64)
+    floor = dyn.floor if dyn.floor is not None else dyn.bias
+    summing = v_sum is not None
+    if not summing:
+        v_sum, v_offset = np.zeros((1, 1)), np.zeros(1)
+    with _cores_for(steps * batch * n):
+        _fused_chunk(
+            values, skip, steps, *weights, line, history, first_step, recurrent, lags, dyn.alpha, dyn.beta, dyn.current_bias, dyn.bias, dyn.threshold,
+            dyn.reset_amount, floor, bool(np.any(dyn.alpha != 0)), dyn.spiking, bool(dyn.inclusive), dyn.reset is Reset.SUBTRACT, dyn.floor is not None,
+            u, v, np.ascontiguousarray(np.broadcast_to(np.asarray(v_offset, np.float64), (v.shape[1],))) if summing else v_offset, v_sum, summing,
+            counts, active,
+        )
+    return int(active.sum())
+
+
 def kernel_values(values: np.ndarray) -> np.ndarray:
     """Source values in one of the kernels' two types (bool and uint8 without a copy)."""
     if values.dtype == np.bool_:
@@ -282,7 +369,8 @@ def add_product(values: np.ndarray, weights, out: np.ndarray, zeroed: bool = Fal
 
 
 def warm() -> None:
-    """Compile (or load) every kernel for both value types, and the neuron update."""
+    """Compile (or load) every kernel for both value types, and the neuron update (``fused_chunk``:
+    its one type, spikes through float32 weights)."""
     halves, tenths = np.full((3, 2), 0.5), np.full((3, 2), 0.1)  # float32 values, and not: both weight types
     weights = [kernel_weights(w) for w in (halves, tenths, sparse.csr_matrix(halves), sparse.csr_matrix(tenths))]
     for values in (np.ones((2, 3), np.uint8), np.ones((2, 3))):
@@ -293,3 +381,5 @@ def warm() -> None:
     line = np.zeros((3, 2, 3), bool)
     _cuba_chunk(np.zeros((2, 2, 3)), line, 1, 0, np.zeros((1, 3, 3)), np.ones(1, np.int64), *[params] * 7, True, True, False, True, False,
                 state.copy(), state.copy(), params, state.copy(), True, np.zeros(2, np.int64))
+    _fused_chunk(np.ones((1, 2, 3), np.uint8), 1, 2, *weights[2], line, 1, 0, np.zeros((1, 3, 3)), np.ones(1, np.int64), *[params] * 7, True, True,
+                 False, True, False, state.copy(), state.copy(), params, state.copy(), True, np.zeros((2, 3), np.int64), np.zeros(2, np.int64))

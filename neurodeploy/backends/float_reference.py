@@ -116,11 +116,13 @@ def run_float(
             for t in range(c0, c1):
                 counter.events(t, INPUT, x_all[t])
         for group in groups:
-            external = {name: _external_input(terms[name], runs[name], x_all, runs, c0, c1) for name in group}
             if len(group) == 1 and counter is None and group[0] not in (traces or {}) and runs[group[0]].chunked(batch * (c1 - c0), terms[group[0]]):
                 name = group[0]
-                runs[name].run_chunk(external[name], terms[name], c0, out_v_sum if name == out.name else None, out.neurons.v_offset)
+                v_sum = out_v_sum if name == out.name else None
+                if not runs[name].run_fused(terms[name], x_all, runs, c0, c1, v_sum, out.neurons.v_offset):
+                    runs[name].run_chunk(_external_input(terms[name], runs[name], x_all, runs, c0, c1), terms[name], c0, v_sum, out.neurons.v_offset)
                 continue
+            external = {name: _external_input(terms[name], runs[name], x_all, runs, c0, c1) for name in group}
             for t in range(c0, c1):
                 for name in group:
                     run = runs[name]
@@ -219,6 +221,7 @@ class _LayerRun:
         self.event_driven = batch * chunk >= EVENT_ROWS
         self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
         self.buffer = None  # the synaptic input of a chunk, reused from chunk to chunk
+        self.counted = False  # the chunk's spikes already in the counts (``run_fused``)
 
     def input_buffer(self, steps: int) -> np.ndarray:
         """(steps, batch, n) zeros for a chunk's synaptic input, in the memory of the chunk before:
@@ -243,13 +246,54 @@ class _LayerRun:
         step added to ``v_sum`` if given."""
         from .float_kernels import cuba_chunk
 
+        u, v = self.state["u"], self.state["v"]
+        self.activity.active_neuron_updates += cuba_chunk(self.dyn, u, v, a, self.line, self.history, c0, *self.onto_itself(terms), v_sum, v_offset)
+
+    def onto_itself(self, terms: list[_Term]) -> tuple[np.ndarray, np.ndarray]:
+        """(weights (k, n, n), lags (k,)) of the layer's ``terms`` onto itself, made once."""
         if self.recurrent is None:
             internal = [term for term in terms if term.internal]
             n = self.line.shape[2]
             weights = [term.weights.toarray() if sparse.issparse(term.weights) else np.asarray(term.weights) for term in internal]
             self.recurrent = (np.array(weights, np.float64).reshape(len(internal), n, n), np.array([term.lag for term in internal], np.int64))
+        return self.recurrent
+
+    def run_fused(self, terms: list[_Term], x_all: np.ndarray, runs: dict[str, "_LayerRun"], c0: int, c1: int, v_sum, v_offset) -> bool:
+        """``run_chunk`` with its input made in the same compiled call (``float_kernels.fused_chunk``),
+        and the spikes counted there, where the layer's input from earlier layers is one term of
+        spikes (uint8 or bool) through sparse weights held exactly in float32, of rows enough for
+        the event-driven kernel (the one path whose sums it repeats; the numba specialisations
+        stay few); returns whether it ran."""
+        external = [term for term in terms if not term.internal]
+        if len(external) != 1 or not sparse.issparse(external[0].weights):
+            return False
+        term = external[0]
+        source = x_all if term.source == INPUT else runs[term.source].line
+        if source.dtype not in (np.uint8, np.bool_):
+            return False
+        first = max(c0, term.lag)
+        batch = self.line.shape[1]
+        if first < c1 and (c1 - first) * batch < EVENT_ROWS:
+            return False
+        from . import float_kernels
+
+        if term.kernel is None:
+            term.kernel = float_kernels.kernel_weights(term.weights, term.target_shape)
+        if term.kernel[2].dtype != np.float32:
+            return False
+        if term.source == INPUT:
+            rows = x_all[min(first, c1) - term.lag : c1 - term.lag]
+        else:
+            at = runs[term.source].history - term.lag - c0
+            rows = source[at + min(first, c1) : at + c1]
+        values = np.ascontiguousarray(float_kernels.kernel_values(rows))
         u, v = self.state["u"], self.state["v"]
-        self.activity.active_neuron_updates += cuba_chunk(self.dyn, u, v, a, self.line, self.history, c0, *self.recurrent, v_sum, v_offset)
+        self.activity.active_neuron_updates += float_kernels.fused_chunk(
+            self.dyn, u, v, c1 - c0, values, min(first, c1) - c0, term.kernel, self.line, self.history, c0, *self.onto_itself(terms),
+            self.activity.spike_counts, v_sum, v_offset,
+        )
+        self.counted = True
+        return True
 
     @property
     def u(self) -> np.ndarray:
@@ -290,7 +334,9 @@ class _LayerRun:
     def close_chunk(self, c0: int, c1: int, rasters) -> None:
         """The chunk's spikes into the counts and the raster; its last steps kept as history."""
         acts, slab = self.activity, self.line[self.history : self.history + c1 - c0]
-        acts.spike_counts += slab.sum(axis=0, dtype=np.int64)
+        if not self.counted:
+            acts.spike_counts += slab.sum(axis=0, dtype=np.int64)
+        self.counted = False
         if acts.event_counts is not None:
             acts.event_counts += np.count_nonzero(slab, axis=0)
         if acts.window is not None:
