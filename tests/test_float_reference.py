@@ -256,7 +256,8 @@ def _conv(rng, c_in, c_out, size, stride=1, mean=0.15):
 def test_input_made_in_the_layers_compiled_call_gives_the_same_floats(monkeypatch):
     """``float_kernels.fused_chunk`` (a layer's input from spikes through sparse float32 weights
     made inside its chunk's call) against the input made ahead (``cuba_chunk``): convolutions in
-    the channels-last order, a delay (no input in the first steps), recurrence onto itself, the
+    the channels-last order, a pooling folded into one (sources sharing their weights), a delay
+    (no input in the first steps), recurrence onto itself, the
     output layer's v sum, weights sparse in form but all stored; layers not taking it (float64
     weights, dense ones) between; the same spikes, counts and floats, bit for bit."""
     from neurodeploy.backends import float_kernels
@@ -266,7 +267,11 @@ def test_input_made_in_the_layers_compiled_call_gives_the_same_floats(monkeypatc
     def layer(name, shape, projections, neurons):
         return NormalisedLayer(name, shape, tuple(Projection(s, w, d, None, ()) for s, w, d in projections), neurons, (name,))
 
-    pool = _conv(rng, 4, 3, 6, stride=2, mean=0.0)
+    windows = [(c * 3 + y // 2) * 3 + x // 2 for c in range(4) for y in range(6) for x in range(6)]
+    average = sparse.csr_matrix((np.full(144, 0.25), (windows, np.arange(144))), shape=(36, 144))  # 2x2 pooling of (4, 6, 6)
+    pool = (_conv(rng, 4, 3, 3, mean=0.0) @ average).tocsr()  # a window's four sources have the same synapses
+    runs = float_kernels.kernel_weights(pool.T.tocsr(), (3, 3, 3))[1]
+    assert len(np.unique(runs[:, 2])) < len(runs), "runs of sources with the same synapses read the same weights"
     full = sparse.csr_matrix(rng.normal(0.1, 0.6, (20, 30)).astype(np.float32).astype(np.float64))
     nets = {
         "cnn": NormalisedNetwork((2, 6, 6), (

@@ -345,8 +345,25 @@ def kernel_weights(weights, target_shape: tuple[int, ...] | None = None):
     w = sparse.csr_matrix(weights)[:, order]  # column k: target order[k]
     w.sort_indices()
     run_ptr, runs = synapse_runs(w.indptr, w.indices)
+    _share_repeated_rows(w, run_ptr, runs)
     permuted = not np.array_equal(order, np.arange(n_out))
     return (run_ptr, runs, _narrowest(w.data.astype(np.float64)), order.astype(np.int64), permuted)
+
+
+def _share_repeated_rows(w, run_ptr: np.ndarray, runs: np.ndarray) -> None:
+    """Point the runs of each source whose synapses (targets and weights) repeat an earlier
+    source's at that source's weights (``runs``' offsets, in place). Why: a pooling folded into
+    a convolution gives every source of a pooling window the same synapses, and the weights
+    the kernels read shrink by the window's size, into the caches; the values are the same."""
+    first = {}
+    indptr, indices, data = w.indptr, w.indices, w.data
+    for j in range(w.shape[0]):
+        lo, hi = indptr[j], indptr[j + 1]
+        if hi == lo:
+            continue
+        earlier = first.setdefault((indices[lo:hi].tobytes(), data[lo:hi].tobytes()), lo)
+        if earlier != lo:
+            runs[run_ptr[j] : run_ptr[j + 1], 2] += earlier - lo
 
 
 def _narrowest(weights: np.ndarray) -> np.ndarray:
