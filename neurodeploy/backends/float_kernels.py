@@ -14,7 +14,9 @@ floats are those of adding the weight rows one by one.
 
 The neuron update of plain layers (``cuba_step``): numpy's operations on each element in
 the same order, in one pass; a plain layer stepping alone (``cuba_chunk``) takes a chunk of
-steps in one call, its recurrent sums added as the event-driven kernels add them.
+steps in one call, its recurrent sums added as the event-driven kernels add them; where its
+input is one term of spikes through sparse float32 weights, ``fused_chunk`` makes that input in
+the same call, per sample and step, with ``_sparse_rows``' sums, and counts the spikes.
 ``python -m neurodeploy.warmup`` compiles every combination (``warm``). The kernels release the GIL (``nogil``): another thread may run meanwhile.
 """
 from __future__ import annotations

@@ -17,7 +17,8 @@ or shard of samples.
 Layers joined by recurrence (a projection from a layer not earlier in the order) step
 together within the chunk. The neurons' updates are in place; a plain layer (one spike per
 step) of many samples x neurons updates in one compiled pass (``float_kernels.cuba_step``),
-giving numpy's floats.
+giving numpy's floats; a plain layer stepping alone takes the chunk in one compiled call, its
+input from spikes through sparse weights made in that call (``_LayerRun.run_fused``).
 
 Updated neurons (``core_counts.py``) follow the same rule as on the fixed-point targets, with
 this reference's timing: v nonzero before the step, an event through any stored synapse
