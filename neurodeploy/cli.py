@@ -235,7 +235,7 @@ BLAS_THREAD_TIMEOUT = {"OPENBLAS_THREAD_TIMEOUT": "4"}
 # the collector's thresholds for the command's process: importing numba and loading its kernels
 # allocates objects by the million that live to the end, which at Python's defaults (700, 10, 10)
 # the collector walks again and again, in full too
-GC_THRESHOLDS = (10_000, 50, 100)
+GC_THRESHOLDS = (10_000, 50, 10)
 
 
 def run(prog: str = "neurodeploy") -> None:

@@ -176,6 +176,13 @@ def test_run_exits_with_main_status_and_keeps_the_users_blas_setting(monkeypatch
         gc.set_threshold(*thresholds)
 
 
+def test_the_command_module_loads_no_numpy_before_run_sets_its_blas_threads():
+    """run()'s BLAS setting is read when numpy loads: importing the command line must not load it."""
+    code = "import sys, neurodeploy.cli; print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
 @pytest.fixture(scope="module")
 def example_models(tmp_path_factory):
     sys.path.insert(0, str(ROOT / "examples"))

@@ -10,6 +10,7 @@ import pytest
 
 from neurodeploy.backends import TARGETS, RunRequest
 from neurodeploy.backends import float_reference as F
+from neurodeploy.errors import UserError
 from neurodeploy.pipeline import DeployOptions, Plan, deploy
 from neurodeploy.reports.render import render_json
 from neurodeploy.scale import merge_results, shard_bounds
@@ -28,12 +29,12 @@ def net64(tmp_path_factory):
 def _first_spike(net, target: str, every_layer: bool, monkeypatch) -> tuple[dict, dict]:
     """(the report as JSON without its timings, the results) of a first-spike deployment;
     ``every_layer``: every run records every layer's raster and state, as before the selection."""
-    if every_layer:
-        narrowed = Plan.request
-        monkeypatch.setattr(Plan, "request", lambda self, *a, **k: dataclasses.replace(narrowed(self, *a, **k), spike_layers=None, state_layers=None))
-    outcome = deploy(DeployOptions(model=str(net), target=target, data="digits", encode="latency:steps=16,tau=4,normalize=true", batch=60,
-                                   decision="first-spike"))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        if every_layer:
+            narrowed = Plan.request
+            patched.setattr(Plan, "request", lambda self, *a, **k: dataclasses.replace(narrowed(self, *a, **k), spike_layers=None, state_layers=None))
+        outcome = deploy(DeployOptions(model=str(net), target=target, data="digits", encode="latency:steps=16,tau=4,normalize=true", batch=60,
+                                       decision="first-spike"))
     report = json.loads(render_json(outcome.report))
     report.pop("timing_s", None)
     return report, outcome.results
@@ -132,3 +133,14 @@ def test_lava_records_the_state_of_the_selected_layers_only(loihi2):
     assert lava.layers["layer0"].saturations is None and lava.layers["layer1"].saturations == cpu.layers["layer1"].saturations
     for name, layer in cpu.layers.items():
         np.testing.assert_array_equal(lava.layers[name].spike_counts, layer.spike_counts)
+
+
+def test_the_api_refuses_spikes_that_a_readouts_decision_kept_for_its_layer_alone(net64):
+    import neurodeploy
+
+    deployed = neurodeploy.deploy(str(net64), data="digits", encode="latency:steps=16,tau=4,normalize=true", target="float", batch=10,
+                                  decision="first-spike", record=False)
+    result = deployed.outcome.results["float"]
+    assert result.layers[result.output_layer].spikes > 0 and set(result.rasters) == {result.output_layer}
+    with pytest.raises(UserError, match="record=True"):
+        _ = deployed.spikes

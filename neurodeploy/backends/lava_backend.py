@@ -110,7 +110,7 @@ def run_lava(
     the chip, one neuron process per layer slice (per core) and one connection process
     per slice and projection, instead of one per layer (same results, more processes).
     ``state_layers``: the layers whose state is recorded (None: every layer); every layer's
-    spikes are recorded (the activity counts need them), ``spike_layers``' returned."""
+    spikes are recorded (the activity counts need them); the rasters of ``spike_layers`` and of the layers whose state is recorded are returned."""
     lava_compat.install()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg

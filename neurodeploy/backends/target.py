@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class RunRequest:
     """What a run records, and how it runs: the same request for every target."""
 
-    record_spikes: bool = False  # every layer's raster (steps, batch, n) in RunResult.rasters
+    record_spikes: bool = False  # the rasters (steps, batch, n) of the layers in spike_layers, in RunResult.rasters
     record_state: bool = False  # u and v (steps, batch, n) in RunResult.traces: what --verify compares
     spike_layers: frozenset[str] | None = None  # with record_spikes, the layers whose rasters are recorded (None: every layer)
     state_layers: frozenset[str] | None = None  # with record_state, the layers whose u and v are recorded (None: every layer)

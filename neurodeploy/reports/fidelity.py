@@ -68,7 +68,7 @@ def fidelity(network: QuantisedNetwork, fixed: RunResult, exact: RunResult) -> d
             "rate_error": abs(a_total - b_total) / b_total if b_total else (0.0 if a_total == 0 else None),
             "first_differing_step": None,
         }
-        if fixed.rasters is not None and exact.rasters is not None and lags.get(layer.name) is not None:
+        if layer.name in (fixed.rasters or {}) and layer.name in (exact.rasters or {}) and lags.get(layer.name) is not None:
             entry["first_differing_step"] = _first_difference(fixed.rasters[layer.name], exact.rasters[layer.name], lags[layer.name])
         entry["quantisation_error"] = quantisation_errors(network, layer)
         result[layer.name] = entry

@@ -221,7 +221,8 @@ def _notes(compiled: CompiledNetwork, result: RunResult | None, input_notes, ove
         notes.append("--target float runs the float model itself: cores, energy and time are those of the compiled fixed-point network "
                      "with the float model's activity; fixed-point approximations do not apply to its spikes")
     elif any(layer.saturations is None for layer in layers):
-        notes.append("saturation counts need u and v, which Lava is only asked for with --verify (or use --target cpu)")
+        notes.append("saturation counts need u and v, which Lava records for every layer only with --verify (for a readout's "
+                     "--decision: its output layer's); --target cpu counts them in every layer")
     return notes
 
 
