@@ -253,6 +253,19 @@ def _conv(rng, c_in, c_out, size, stride=1, mean=0.15):
     return sparse.csr_matrix((values, (rows, cols)), shape=(c_out * out_size**2, c_in * size**2))
 
 
+def test_kernel_weights_leave_the_weights_they_read_as_they_were():
+    """The kernels' copy of sparse weights is put in channels-last order and sorted apart from
+    the projection's matrix, which later products (and other targets) read."""
+    from neurodeploy.backends import float_kernels
+
+    weights = sparse.random(60, 30, density=0.3, random_state=2, format="csr").T.tocsr()
+    before = [weights.data.copy(), weights.indices.copy(), weights.indptr.copy()]
+    run_ptr, runs, data, order, permuted = float_kernels.kernel_weights(weights, (3, 4, 5))
+    assert permuted and len(data) == weights.nnz
+    for a, b in zip(before, (weights.data, weights.indices, weights.indptr)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_input_made_in_the_layers_compiled_call_gives_the_same_floats(monkeypatch):
     """``float_kernels.fused_chunk`` (a layer's input from spikes through sparse float32 weights
     made inside its chunk's call) against the input made ahead (``cuba_chunk``): convolutions in
@@ -289,7 +302,7 @@ def test_input_made_in_the_layers_compiled_call_gives_the_same_floats(monkeypatc
     }
     fused = {"cnn": {"conv", "pool", "out"}, "dense": {"h"}}
     monkeypatch.setattr(float_reference, "EVENT_ROWS", 32)
-    monkeypatch.setattr(float_reference, "CHUNK_ROWS", 8 * 16)  # chunks of 16 steps, and a last one too short to take a compiled call
+    monkeypatch.setattr(float_reference, "CHUNK_ROWS", 8 * 16)  # chunks of 16 steps, the last one shorter
     monkeypatch.setattr(float_kernels, "PARALLEL_VALUES", 0)  # samples split over the cores
     real = float_kernels.fused_chunk
     for kind, net in nets.items():

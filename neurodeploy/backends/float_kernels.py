@@ -344,7 +344,10 @@ def kernel_weights(weights, target_shape: tuple[int, ...] | None = None):
 
     n_out = weights.shape[1]
     order = neuron_order(tuple(target_shape)) if target_shape is not None and int(np.prod(target_shape)) == n_out else np.arange(n_out)
-    w = sparse.csr_matrix(weights)[:, order]  # column k: target order[k]
+    w = sparse.csr_matrix(weights)
+    position = np.empty_like(order)
+    position[order] = np.arange(n_out)
+    w = sparse.csr_matrix((w.data.copy(), position[w.indices], w.indptr.copy()), shape=w.shape)  # column k: target order[k]; sorted apart from ``weights``
     w.sort_indices()
     run_ptr, runs = synapse_runs(w.indptr, w.indices)
     _share_repeated_rows(w, run_ptr, runs)
@@ -357,15 +360,47 @@ def _share_repeated_rows(w, run_ptr: np.ndarray, runs: np.ndarray) -> None:
     source's at that source's weights (``runs``' offsets, in place). Why: a pooling folded into
     a convolution gives every source of a pooling window the same synapses, and the weights
     the kernels read shrink by the window's size, into the caches; the values are the same."""
-    first = {}
-    indptr, indices, data = w.indptr, w.indices, w.data
-    for j in range(w.shape[0]):
-        lo, hi = indptr[j], indptr[j + 1]
-        if hi == lo:
-            continue
-        earlier = first.setdefault((indices[lo:hi].tobytes(), data[lo:hi].tobytes()), lo)
-        if earlier != lo:
-            runs[run_ptr[j] : run_ptr[j + 1], 2] += earlier - lo
+    indptr, lengths = w.indptr.astype(np.int64), np.diff(w.indptr).astype(np.int64)
+    rows = np.flatnonzero(lengths)
+    if rows.size < 2:
+        return
+    first = rows[_first_alike(w, rows)]  # per source with synapses, the first source whose row hashes alike
+    same = _rows_equal(w, rows, first)  # alike in fact (a hash may collide)
+    moved = np.zeros(w.shape[0], np.int64)
+    moved[rows[same]] = indptr[first[same]] - indptr[rows[same]]
+    runs[:, 2] += np.repeat(moved, np.diff(run_ptr))
+
+
+def _first_alike(w, rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows`` (sources with synapses), the position in ``rows`` of the first one
+    whose targets, weights and length hash alike (64-bit, wrapping)."""
+    lengths = np.diff(w.indptr)[rows]
+    entry = np.arange(w.nnz, dtype=np.uint64) - np.repeat(w.indptr[:-1].astype(np.uint64), np.diff(w.indptr))  # position in its row
+    bits = np.ascontiguousarray(w.data, np.float64).view(np.uint64)
+    mixed = (w.indices.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (bits * np.uint64(0xC2B2AE3D27D4EB4F))
+    mixed = (mixed ^ (entry * np.uint64(0x165667B19E3779F9))) * np.uint64(0xFF51AFD7ED558CCD)
+    hashes = np.add.reduceat(mixed, w.indptr[rows]) ^ (lengths.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    return first[inverse]
+
+
+def _rows_equal(w, rows: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``, whether its synapses (targets and weights) equal those of row ``first``."""
+    lengths = np.diff(w.indptr)
+    same = lengths[rows] == lengths[first]
+    candidates = np.flatnonzero(same & (rows != first))
+    if candidates.size == 0:
+        return same & (rows != first)
+    counts = lengths[rows[candidates]]
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    a = np.repeat(w.indptr[rows[candidates]], counts) + offset
+    b = np.repeat(w.indptr[first[candidates]], counts) + offset
+    bits = np.ascontiguousarray(w.data, np.float64).view(np.uint64)  # the same weights to the bit (a zero's sign too)
+    equal = (w.indices[a] == w.indices[b]) & (bits[a] == bits[b])
+    ok = np.logical_and.reduceat(equal, np.cumsum(counts) - counts)
+    result = np.zeros(rows.size, bool)
+    result[candidates[ok]] = True
+    return result
 
 
 def _narrowest(weights: np.ndarray) -> np.ndarray:

@@ -46,6 +46,9 @@ CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64,
 # arrays of many steps outgrow the caches, and fresh memory costs more than the arithmetic
 CHUNK_ROWS = 8192
 EVENT_ROWS = 256  # rows of source values (samples x steps) from which the event-driven kernels pay for loading numba
+# synapse-sample-steps of a run from which they do whatever its rows (a wide network's few samples);
+# the cpu target's engine loads numba from the same size (pipeline.NUMPY_ENGINE_WORK)
+EVENT_WORK = 1e8
 RECURRENT_DENSE = 1 << 22  # a layer's weights onto itself (terms x neurons squared) up to which a chunk runs in one compiled call, held dense
 STEP_KERNEL_VALUES = 1 << 14  # a layer's samples x neurons from which its update runs in one compiled pass (float_kernels.cuba_step)
 
@@ -110,14 +113,16 @@ def run_float(
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out))
     counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
-    runs = {layer.name: _LayerRun(layer, batch, chunk, history[layer.name], activity[layer.name]) for layer in network.layers}
+    synapses = sum(term.weights.nnz if sparse.issparse(term.weights) else term.weights.size for layer_terms in terms.values() for term in layer_terms)
+    event_driven = batch * chunk >= EVENT_ROWS or float(synapses) * steps * batch >= EVENT_WORK
+    runs = {layer.name: _LayerRun(layer, batch, chunk, history[layer.name], activity[layer.name], event_driven) for layer in network.layers}
     for c0 in range(0, steps, chunk):
         c1 = min(steps, c0 + chunk)
         if counter is not None:
             for t in range(c0, c1):
                 counter.events(t, INPUT, x_all[t])
         for group in groups:
-            if len(group) == 1 and counter is None and group[0] not in (traces or {}) and runs[group[0]].chunked(batch * (c1 - c0), terms[group[0]]):
+            if len(group) == 1 and counter is None and group[0] not in (traces or {}) and runs[group[0]].chunked(terms[group[0]]):
                 name = group[0]
                 v_sum = out_v_sum if name == out.name else None
                 if not runs[name].run_fused(terms[name], x_all, runs, c0, c1, v_sum, out.neurons.v_offset):
@@ -206,7 +211,7 @@ class _LayerRun:
     """One layer's state during a run, and its spikes of the current chunk after the last
     ``history`` steps of the chunk before (``line``: what its consumers read)."""
 
-    def __init__(self, layer, batch: int, chunk: int, history: int, activity: LayerActivity):
+    def __init__(self, layer, batch: int, chunk: int, history: int, activity: LayerActivity, event_driven: bool):
         self.name, self.dyn, self.activity, self.history = layer.name, layer.neurons, activity, history
         self.compartment = compartment_of(self.dyn) if self.dyn.compartment != "cuba" else None
         if self.compartment is not None:  # a compartment's state, in its float form
@@ -217,9 +222,9 @@ class _LayerRun:
             self.decays = bool(np.any(self.dyn.alpha != 0))
         self.compiled = self.compartment is None and not self.dyn.several_spikes and batch * layer.n_out >= STEP_KERNEL_VALUES
         self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
-        # every product in the event-driven kernels, a step's too, where a chunk's products have rows
-        # enough to pay for loading numba: a wide layer's step in a batch is far faster there than in numpy
-        self.event_driven = batch * chunk >= EVENT_ROWS
+        # every product in the event-driven kernels, a step's too, where the run is large enough to pay
+        # for loading numba (``run_float``): a wide layer's step in a batch is far faster there than in numpy
+        self.event_driven = event_driven
         self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
         self.buffer = None  # the synaptic input of a chunk, reused from chunk to chunk
         self.counted = False  # the chunk's spikes already in the counts (``run_fused``)
@@ -234,12 +239,12 @@ class _LayerRun:
         a.fill(0.0)
         return a
 
-    def chunked(self, rows: int, terms: list[_Term]) -> bool:
-        """Whether the layer, stepping alone through ``rows`` samples x steps, takes the chunk in
-        one compiled call (``float_kernels.cuba_chunk``): a plain layer, its weights onto itself
-        (``terms``' internal ones) small enough to hold dense, and rows enough to pay for loading numba."""
+    def chunked(self, terms: list[_Term]) -> bool:
+        """Whether the layer, stepping alone, takes each chunk in one compiled call
+        (``float_kernels.cuba_chunk``): a plain layer, its weights onto itself (``terms``' internal
+        ones) small enough to hold dense, in a run large enough to pay for loading numba."""
         onto_itself = sum(term.internal for term in terms) * self.line.shape[2] ** 2
-        return self.compartment is None and not self.dyn.several_spikes and rows >= EVENT_ROWS and onto_itself <= RECURRENT_DENSE
+        return self.compartment is None and not self.dyn.several_spikes and self.event_driven and onto_itself <= RECURRENT_DENSE
 
     def run_chunk(self, a: np.ndarray, terms: list[_Term], c0: int, v_sum: np.ndarray | None, v_offset) -> None:
         """The chunk starting at step ``c0`` on input ``a`` (steps, batch, n) from earlier layers
@@ -262,9 +267,9 @@ class _LayerRun:
     def run_fused(self, terms: list[_Term], x_all: np.ndarray, runs: dict[str, "_LayerRun"], c0: int, c1: int, v_sum, v_offset) -> bool:
         """``run_chunk`` with its input made in the same compiled call (``float_kernels.fused_chunk``),
         and the spikes counted there, where the layer's input from earlier layers is one term of
-        spikes (uint8 or bool) through sparse weights held exactly in float32, of rows enough for
-        the event-driven kernel (the one path whose sums it repeats; the numba specialisations
-        stay few); returns whether it ran."""
+        spikes (uint8 or bool) through sparse weights held exactly in float32 (the event-driven
+        kernel's one path whose sums it repeats; the numba specialisations stay few); returns
+        whether it ran."""
         external = [term for term in terms if not term.internal]
         if len(external) != 1 or not sparse.issparse(external[0].weights):
             return False
@@ -273,9 +278,6 @@ class _LayerRun:
         if source.dtype not in (np.uint8, np.bool_):
             return False
         first = max(c0, term.lag)
-        batch = self.line.shape[1]
-        if first < c1 and (c1 - first) * batch < EVENT_ROWS:
-            return False
         from . import float_kernels
 
         if term.kernel is None:
