@@ -232,7 +232,7 @@ def cuba_chunk(dyn, u, v, a, line, history: int, first_step: int, recurrent, lag
         _cuba_chunk(
             a, line, history, first_step, recurrent, lags, dyn.alpha, dyn.beta, dyn.current_bias, dyn.bias, dyn.threshold, dyn.reset_amount, floor,
             bool(np.any(dyn.alpha != 0)), dyn.spiking, bool(dyn.inclusive), dyn.reset is Reset.SUBTRACT, dyn.floor is not None, u, v,
-            np.ascontiguousarray(np.broadcast_to(np.asarray(v_offset, np.float64), (v.shape[1],))) if summing else v_offset, v_sum, summing, active,
+            _per_neuron(v_offset, v.shape[1]) if summing else v_offset, v_sum, summing, active,
         )
     return int(active.sum())
 
@@ -318,10 +318,16 @@ def fused_chunk(dyn, u, v, steps: int, values, skip: int, weights, line, history
         _fused_chunk(
             values, skip, steps, *weights, line, history, first_step, recurrent, lags, dyn.alpha, dyn.beta, dyn.current_bias, dyn.bias, dyn.threshold,
             dyn.reset_amount, floor, bool(np.any(dyn.alpha != 0)), dyn.spiking, bool(dyn.inclusive), dyn.reset is Reset.SUBTRACT, dyn.floor is not None,
-            u, v, np.ascontiguousarray(np.broadcast_to(np.asarray(v_offset, np.float64), (v.shape[1],))) if summing else v_offset, v_sum, summing,
+            u, v, _per_neuron(v_offset, v.shape[1]) if summing else v_offset, v_sum, summing,
             counts, active,
         )
     return int(active.sum())
+
+
+def _per_neuron(value, n: int) -> np.ndarray:
+    """``value`` (a scalar or one per neuron) as a writable float64 array of n: a read-only one
+    (a broadcast view) is another numba type, compiled again at a user's first command."""
+    return np.array(np.broadcast_to(np.asarray(value, np.float64), (n,)))
 
 
 def kernel_values(values: np.ndarray) -> np.ndarray:
