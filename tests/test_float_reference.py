@@ -88,9 +88,14 @@ def test_compiled_neuron_update_gives_numpys_values(monkeypatch):
     from neurodeploy.backends import float_kernels
 
     monkeypatch.setattr(float_kernels, "PARALLEL_VALUES", 0)  # split over the cores (tiny layers run on one otherwise)
+    monkeypatch.setattr(float_reference, "EVENT_ROWS", 1)  # a run that loads numba (a small one keeps to numpy)
+    real, calls = float_kernels.cuba_step, []
+    monkeypatch.setattr(float_kernels, "cuba_step", lambda *args: calls.append(1) or real(*args))
     for name, threshold in (("compiled", 1), ("numpy", 10**9)):
         monkeypatch.setattr(float_reference, "STEP_KERNEL_VALUES", threshold)
+        calls.clear()
         runs[name] = float_reference.run_float(net, x, record_spikes=True, record_state=True)
+        assert bool(calls) == (name == "compiled"), f"the {name} run took the other update"
     for name in ("a", "b"):
         assert runs["numpy"].layers[name].spikes > 0, f"layer {name} is silent"
     for name in ("a", "b", "c"):
@@ -100,12 +105,21 @@ def test_compiled_neuron_update_gives_numpys_values(monkeypatch):
         assert runs["compiled"].layers[name].active_neuron_updates == runs["numpy"].layers[name].active_neuron_updates
 
 
+def _repeated_rows(rng) -> sparse.csr_matrix:
+    """(30, 60) sparse weights whose sources repeat earlier ones' synapses (as a pooling folded
+    into a convolution gives), with two sources without synapses and an explicit zero."""
+    base = sparse.random(14, 60, density=0.3, random_state=6, format="csr") * 2.0
+    weights = sparse.vstack([base, sparse.csr_matrix((1, 60)), base[rng.permutation(14)], sparse.csr_matrix((1, 60))]).tocsr()
+    weights.data[0] = 0.0
+    return weights
+
+
 @pytest.mark.parametrize("cores", ["all", "one"])
 def test_event_driven_products_add_each_source_in_order(monkeypatch, cores):
     """The kernels' sums equal adding each nonzero source's weight row, one at a time in source
     order, to what was there: dense weights (kept in float32 when exact, or float64) and sparse
-    ones over a (channels, height, width) layer (runs in channels-last order), split over the
-    cores or on one."""
+    ones over a (channels, height, width) layer (runs in channels-last order), sources sharing
+    weights, split over the cores or on one."""
     from neurodeploy.backends import float_kernels
 
     monkeypatch.setattr(float_kernels, "PARALLEL_VALUES", 0 if cores == "all" else 10**12)
@@ -117,6 +131,7 @@ def test_event_driven_products_add_each_source_in_order(monkeypatch, cores):
         (rng.normal(size=(30, 60)), None),
         (rng.normal(size=(30, 60)).astype(np.float32).astype(np.float64), None),
         (conv_like.T.tocsr(), shape),
+        (_repeated_rows(rng), shape),  # sources reading an earlier source's weights
     ]
     for weights, target_shape in cases:
         values = (rng.random((70, 30)) < 0.3) * rng.integers(1, 4, (70, 30))
@@ -145,6 +160,7 @@ def test_small_products_give_the_event_driven_kernels_floats():
         (rng.normal(size=(30, 60)).astype(np.float32).astype(np.float64), None),
         (rng.normal(size=(30, 60)).astype(np.float32), None),
         (sparse.random(60, 30, density=0.2, random_state=4, format="csr").T.tocsr() * 3.0, (3, 4, 5)),
+        (_repeated_rows(rng), (3, 4, 5)),
     ]
     events = rng.random((40, 30)) < 0.4
     events[5] = False  # a row without events
@@ -159,7 +175,8 @@ def test_small_products_give_the_event_driven_kernels_floats():
                     np.testing.assert_array_equal(out, expected)
 
 
-def test_a_samples_floats_do_not_depend_on_the_samples_beside_it():
+@pytest.mark.parametrize("work", ["default", "kernels"])
+def test_a_samples_floats_do_not_depend_on_the_samples_beside_it(work, monkeypatch):
     """A sample run alone (rows below EVENT_ROWS: numpy and scipy), in 20 samples (several rows,
     still below it) and in 300 (the event-driven kernels) gives the same spikes, output v sums and u
     and v traces to the last bit: graded and dense input onto dense float64 weights over two
@@ -180,6 +197,8 @@ def test_a_samples_floats_do_not_depend_on_the_samples_beside_it():
     net = NormalisedNetwork((20,), layers, "d", 1e-3, "test", None)
     x = (rng.random((10, 300, 20)) < 0.5) * rng.uniform(0.5, 1.5, (10, 300, 20))
     assert 20 * 10 < float_reference.EVENT_ROWS <= 300 * 10
+    if work == "kernels":  # a run this size takes the event-driven kernels whatever its rows (a wide network's one sample)
+        monkeypatch.setattr(float_reference, "EVENT_WORK", 1.0)
     picked = [0, 17, 299]
     for traced in (False, True):
         runs = {batch: float_reference.run_float(net, x[:, :batch], record_state=traced) for batch in (300, 20)}

@@ -46,8 +46,8 @@ CHUNK_BYTES = 32 << 20  # a chunk's synaptic input of the widest layer (float64,
 # arrays of many steps outgrow the caches, and fresh memory costs more than the arithmetic
 CHUNK_ROWS = 8192
 EVENT_ROWS = 256  # rows of source values (samples x steps) from which the event-driven kernels pay for loading numba
-# synapse-sample-steps of a run from which they do whatever its rows (a wide network's few samples);
-# the cpu target's engine loads numba from the same size (pipeline.NUMPY_ENGINE_WORK)
+# synapse-sample-steps of a run from which they do whatever its rows (a wide network's few samples):
+# the cpu target's work threshold for loading numba (pipeline.NUMPY_ENGINE_WORK)
 EVENT_WORK = 1e8
 RECURRENT_DENSE = 1 << 22  # a layer's weights onto itself (terms x neurons squared) up to which a chunk runs in one compiled call, held dense
 STEP_KERNEL_VALUES = 1 << 14  # a layer's samples x neurons from which its update runs in one compiled pass (float_kernels.cuba_step)
@@ -113,7 +113,8 @@ def run_float(
     out = network.output_layer
     out_v_sum = np.zeros((batch, out.n_out))
     counter = StepCounter(core_plan, batch, steps) if core_plan is not None else None
-    synapses = sum(term.weights.nnz if sparse.issparse(term.weights) else term.weights.size for layer_terms in terms.values() for term in layer_terms)
+    synapses = sum(term.weights.nnz if sparse.issparse(term.weights) else np.count_nonzero(term.weights) for layer_terms in terms.values()
+                   for term in layer_terms)
     event_driven = batch * chunk >= EVENT_ROWS or float(synapses) * steps * batch >= EVENT_WORK
     runs = {layer.name: _LayerRun(layer, batch, chunk, history[layer.name], activity[layer.name], event_driven) for layer in network.layers}
     for c0 in range(0, steps, chunk):
@@ -199,7 +200,7 @@ def _terms(network: NormalisedNetwork, groups: list[list[str]]) -> tuple[dict[st
                 lag = delay + (1 if back_edge else 0)
                 if p.source != INPUT:
                     history[p.source] = max(history[p.source], lag)
-                w_t = w.T.tocsr() if sparse.issparse(w) else np.ascontiguousarray(w.T)
+                w_t = sparse.csr_matrix(w.T, copy=True) if sparse.issparse(w) else np.ascontiguousarray(w.T)  # a copy: summed apart from the stage
                 if sparse.issparse(w_t):
                     w_t.sum_duplicates()  # one entry per synapse: the numpy products add a pass's targets at once
                 structure = (w_t != 0).astype(np.int32) if sparse.issparse(w) else None  # dense: every synapse is stored
@@ -220,12 +221,12 @@ class _LayerRun:
             self.state = {"u": np.zeros((batch, layer.n_out)), "v": np.tile(self.dyn.v_initial, (batch, 1))}
             self.fired = np.zeros((batch, layer.n_out), bool)
             self.decays = bool(np.any(self.dyn.alpha != 0))
-        self.compiled = self.compartment is None and not self.dyn.several_spikes and batch * layer.n_out >= STEP_KERNEL_VALUES
+        self.compiled = event_driven and self.compartment is None and not self.dyn.several_spikes and batch * layer.n_out >= STEP_KERNEL_VALUES
         self.line = np.zeros((history + chunk, batch, layer.n_out), raster_dtype(layer))
         # every product in the event-driven kernels, a step's too, where the run is large enough to pay
         # for loading numba (``run_float``): a wide layer's step in a batch is far faster there than in numpy
         self.event_driven = event_driven
-        self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk``
+        self.recurrent = None  # (weights (k, n, n), lags (k,)) of its terms onto itself, for ``run_chunk`` and ``run_fused``
         self.buffer = None  # the synaptic input of a chunk, reused from chunk to chunk
         self.counted = False  # the chunk's spikes already in the counts (``run_fused``)
 
