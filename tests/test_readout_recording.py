@@ -7,6 +7,7 @@ import json
 import nir
 import numpy as np
 import pytest
+from test_compartments import network as compartment_network
 
 from neurodeploy.backends import TARGETS, RunRequest
 from neurodeploy.backends import float_reference as F
@@ -76,21 +77,34 @@ def _layered(loihi2, seed: int):
     return dataclasses.replace(network, layers=tuple(layers)), random_input(rng, 12, 6, 20, rate=0.5)
 
 
+def _compartments(loihi2, seed: int):
+    """Extended, ATRLIF and Izhikevich layers (tests/test_compartments.py): the engines record
+    these compartments' extra registers (theta, r, count) beside u and v."""
+    rng = np.random.default_rng(seed)
+    network = compartment_network(rng, loihi2, extreme=False)
+    return network, random_input(rng, 20, 3, network.n_inputs)
+
+
+@pytest.mark.parametrize("build", [_layered, _compartments])
 @pytest.mark.parametrize("target", ["cpu", "cpu-numpy", "torch"])
-def test_engines_record_the_selected_layers_exactly(loihi2, target):
-    network, x = _layered(loihi2, 10)
+def test_engines_record_the_selected_layers_exactly(loihi2, target, build):
+    network, x = build(loihi2, 10 if build is _layered else 5)
     full = TARGETS.get(target).run(network, x, RunRequest(record_spikes=True, record_state=True))
     assert all(layer.spikes > 0 for layer in full.layers.values()), "a silent layer proves nothing"
-    assert full.rasters["layer1"].dtype == np.int32 or full.rasters["layer0"].dtype == np.int32, "a layer firing several spikes per step"
-    for spikes, state in [({"layer1"}, {"layer2"}), ({"layer0", "layer2"}, {"layer1"})]:
+    if build is _layered:
+        assert full.rasters["layer1"].dtype == np.int32 or full.rasters["layer0"].dtype == np.int32, "a layer firing several spikes per step"
+    else:
+        assert {"theta", "r", "count"} <= set(full.traces["layer0"]) and {"theta", "r", "count"} <= set(full.traces["layer1"])
+    for spikes, state in [({"layer1"}, {"layer2"}), ({"layer0", "layer2"}, {"layer1"}), ({"layer1"}, {"layer0", "layer2"})]:
         part = TARGETS.get(target).run(network, x, RunRequest(record_spikes=True, record_state=True, spike_layers=frozenset(spikes),
                                                               state_layers=frozenset(state)))
         assert set(part.rasters) == spikes and set(part.traces) == state
         for name in spikes:
             np.testing.assert_array_equal(part.rasters[name], full.rasters[name])
         for name in state:
+            assert set(part.traces[name]) == set(full.traces[name]), name
             for var, values in full.traces[name].items():
-                np.testing.assert_array_equal(part.traces[name][var], values)
+                np.testing.assert_array_equal(part.traces[name][var], values, err_msg=f"{name}.{var}")
         for name, layer in full.layers.items():
             np.testing.assert_array_equal(part.layers[name].spike_counts, layer.spike_counts)
             assert part.layers[name].saturations == layer.saturations
@@ -144,3 +158,42 @@ def test_the_api_refuses_spikes_that_a_readouts_decision_kept_for_its_layer_alon
     assert result.layers[result.output_layer].spikes > 0 and set(result.rasters) == {result.output_layer}
     with pytest.raises(UserError, match="record=True"):
         _ = deployed.spikes
+
+
+@pytest.mark.lava
+def test_lava_per_core_records_the_state_of_the_selected_layers_only(loihi2):
+    """Built core by core (--per-core), a layer split over two cores records its state from both slices, and no other layer's."""
+    from neurodeploy.backends.lava_backend import run_lava
+    from neurodeploy.ir.passes.map_cores import map_cores
+
+    rng = np.random.default_rng(6)
+    network = random_quantised_network(rng, loihi2, [30, 25, 6])
+    mapped = map_cores(network, dataclasses.replace(loihi2, core=dataclasses.replace(loihi2.core, max_neurons=16)))
+    assert len(mapped.mapping("layer0").slices) == 2
+    x = random_input(rng, 10, 2, 30, rate=0.5)
+    cpu = TARGETS.get("cpu-numpy").run(network, x, RunRequest(record_spikes=True, record_state=True))
+    assert all(layer.spikes > 0 for layer in cpu.layers.values()), "a silent layer proves nothing"
+    lava = run_lava(network, x, record_spikes=True, record_state=True, per_core=mapped, spike_layers={"layer0"}, state_layers={"layer0"})
+    assert set(lava.traces) == {"layer0"} and set(lava.rasters) == {"layer0"}
+    for var in ("u", "v"):
+        np.testing.assert_array_equal(lava.traces["layer0"][var], cpu.traces["layer0"][var])
+    np.testing.assert_array_equal(lava.rasters["layer0"], cpu.rasters["layer0"])
+    for name, layer in cpu.layers.items():
+        np.testing.assert_array_equal(lava.layers[name].spike_counts, layer.spike_counts)
+
+
+def test_memory_estimate_counts_the_readouts_state_alone(net64):
+    """A first-spike plan records its output layer's u and v and no other layer's state: the
+    estimate's recordings grow by exactly that (and the rasters) over a plan recording nothing."""
+    from neurodeploy.pipeline import estimate_run_memory, prepare
+
+    prepared = prepare(DeployOptions(model=str(net64), target="cpu", data="digits", encode="latency:steps=16,tau=4,normalize=true", batch=60,
+                                     decision="first-spike"))
+    plan, network = prepared.plan, prepared.compiled.quantised
+    out = network.output_layer.name
+    assert plan.state_layers == {out} and plan.order == ("cpu", "float")
+    nothing = dataclasses.replace(plan, spike_layers=frozenset(), state_layers=frozenset())
+    selected, none = (estimate_run_memory(prepared.compiled, prepared.batch, p)["recordings"] for p in (plan, nothing))
+    neurons = sum(layer.n_out for layer in network.layers)
+    per_run = prepared.batch.steps * prepared.batch.batch * (neurons + 8 * network.output_layer.n_out)  # every raster, the readout's u and v
+    assert selected - none == len(plan.order) * per_run
