@@ -182,33 +182,49 @@ def _cuba_chunk(a, line, history, first_step, recurrent, lags, alpha, beta, curr
         count = 0
         for j in range(steps):
             x = a[j, b]
-            for k in range(lags.size):
-                if first_step + j - lags[k] < 0:
-                    continue
-                s, w = line[history + j - lags[k], b], recurrent[k]
-                for p in range(s.size):
-                    if s[p]:
-                        for i in range(n):
-                            x[i] = x[i] + np.float64(w[p, i])
-            ub, vb, out = u[b], v[b], line[history + j, b]
-            for i in range(n):  # selects rather than branches, so that the loop vectorises
-                count += x[i] != 0
-                current = ub[i] * alpha[i] + x[i] if decays else x[i]
-                current = current + current_bias[i]
-                voltage = vb[i] * beta[i]
-                voltage = voltage + current
-                voltage = voltage + bias[i]
-                fired = spiking and (voltage >= threshold[i] if inclusive else voltage > threshold[i])
-                reset = voltage - reset_amount[i] if subtract else 0.0
-                voltage = reset if fired else voltage
-                voltage = floor[i] if spiking and floored and voltage < floor[i] else voltage
-                ub[i] = current
-                vb[i] = voltage
-                out[i] = fired
+            _add_recurrent(x, line, history, first_step, j, b, recurrent, lags)
+            count += _update_row(x, u[b], v[b], line[history + j, b], alpha, beta, current_bias, bias, threshold, reset_amount, floor, decays,
+                                 spiking, inclusive, subtract, floored)
             if summing:
                 for i in range(n):
-                    v_sum[b, i] = v_sum[b, i] + (vb[i] + offset[i])
+                    v_sum[b, i] = v_sum[b, i] + (v[b, i] + offset[i])
         active[b] = count
+
+
+@numba.njit(inline="always")
+def _add_recurrent(x, line, history, first_step, j, b, recurrent, lags):
+    """Into sample b's sums ``x`` of chunk step j: the layer's own spikes of ``lags`` steps
+    before, their rows of ``recurrent`` one source at a time in source order."""
+    for k in range(lags.size):
+        if first_step + j - lags[k] < 0:
+            continue
+        s, w = line[history + j - lags[k], b], recurrent[k]
+        for p in range(s.size):
+            if s[p]:
+                for i in range(x.size):
+                    x[i] = x[i] + np.float64(w[p, i])
+
+
+@numba.njit(inline="always")
+def _update_row(x, ub, vb, out, alpha, beta, current_bias, bias, threshold, reset_amount, floor, decays, spiking, inclusive, subtract, floored):
+    """One sample's step on its sums ``x``: ``_cuba_step``'s update of u ``ub`` and v ``vb``,
+    spikes into ``out``; returns the neurons with nonzero input."""
+    count = 0
+    for i in range(x.size):  # selects rather than branches, so that the loop vectorises
+        count += x[i] != 0
+        current = ub[i] * alpha[i] + x[i] if decays else x[i]
+        current = current + current_bias[i]
+        voltage = vb[i] * beta[i]
+        voltage = voltage + current
+        voltage = voltage + bias[i]
+        fired = spiking and (voltage >= threshold[i] if inclusive else voltage > threshold[i])
+        reset = voltage - reset_amount[i] if subtract else 0.0
+        voltage = reset if fired else voltage
+        voltage = floor[i] if spiking and floored and voltage < floor[i] else voltage
+        ub[i] = current
+        vb[i] = voltage
+        out[i] = fired
+    return count
 
 
 def cuba_chunk(dyn, u, v, a, line, history: int, first_step: int, recurrent, lags, v_sum=None, v_offset=None) -> int:
@@ -268,33 +284,15 @@ def _fused_chunk(values, skip, steps, run_ptr, runs, data, order, permuted, line
                 for k in range(n):
                     x[order[k]] = sums[k]
                     sums[k] = 0.0
-            for k in range(lags.size):
-                if first_step + j - lags[k] < 0:
-                    continue
-                r, w2 = line[history + j - lags[k], b], recurrent[k]
-                for p in range(r.size):
-                    if r[p]:
-                        for i in range(n):
-                            x[i] = x[i] + np.float64(w2[p, i])
-            ub, vb, out, cb = u[b], v[b], line[history + j, b], counts[b]
-            for i in range(n):  # as _cuba_chunk
-                count += x[i] != 0
-                current = ub[i] * alpha[i] + x[i] if decays else x[i]
-                current = current + current_bias[i]
-                voltage = vb[i] * beta[i]
-                voltage = voltage + current
-                voltage = voltage + bias[i]
-                fired = spiking and (voltage >= threshold[i] if inclusive else voltage > threshold[i])
-                reset = voltage - reset_amount[i] if subtract else 0.0
-                voltage = reset if fired else voltage
-                voltage = floor[i] if spiking and floored and voltage < floor[i] else voltage
-                ub[i] = current
-                vb[i] = voltage
-                out[i] = fired
-                cb[i] += fired
+            _add_recurrent(x, line, history, first_step, j, b, recurrent, lags)
+            out = line[history + j, b]
+            count += _update_row(x, u[b], v[b], out, alpha, beta, current_bias, bias, threshold, reset_amount, floor, decays, spiking, inclusive,
+                                 subtract, floored)
+            for i in range(n):
+                counts[b, i] += out[i]
             if summing:
                 for i in range(n):
-                    v_sum[b, i] = v_sum[b, i] + (vb[i] + offset[i])
+                    v_sum[b, i] = v_sum[b, i] + (v[b, i] + offset[i])
         active[b] = count
 
 
