@@ -136,7 +136,7 @@ def run_float(
                     a = external[name][t - c0]
                     for term in terms[name]:
                         if term.internal and t - term.lag >= 0:
-                            _add_product(_source_at(term, t, c0, x_all, runs), term, a, event_driven=run.event_driven)
+                            _add_product(_source_at(term, t, c0, x_all, runs), term, a, False, run.event_driven)
                     arrived = _arrived(terms[name], t, c0, x_all, runs, a.shape) if counter is not None else None
                     v_before = run.v.copy() if counter is not None else None
                     s = run.step(a, t - c0)
@@ -381,17 +381,17 @@ def _source_at(term: _Term, t: int, c0: int, x_all: np.ndarray, runs: dict[str, 
     return source.line[source.history + t - term.lag - c0]
 
 
-def _add_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool = False, event_driven: bool = False) -> bool:
+def _add_product(values: np.ndarray, term: _Term, out: np.ndarray, zeroed: bool, event_driven: bool) -> bool:
     """out (rows, n) += values (rows, n_source) @ the term's weights, each row's sums in one
     order whatever rows come with it (the batch, a shard): the row's nonzero sources in source
     order, one at a time (out + value * weight row), so a sample's floats do not depend on how
     many samples run beside it: in the event-driven kernels (numba) where ``event_driven`` (a
-    run of many rows: ``_LayerRun.event_driven``) or the product has many rows, else in
-    ``_ordered_product`` (the same floats without loading numba); ``zeroed``: out is all zeros.
+    run large enough to load numba: ``run_float``), else in ``_ordered_product`` (the same floats
+    without loading numba); ``zeroed``: out is all zeros.
     Returns whether out is unchanged (no nonzero value)."""
     if not np.any(values):
         return True
-    if event_driven or values.shape[0] >= EVENT_ROWS:
+    if event_driven:
         _event_product(values, term, out, zeroed=zeroed)
     else:
         _ordered_product(values, term.weights, out, zeroed)

@@ -40,6 +40,7 @@ from ..ir.stages import INPUT, QuantisedNetwork, QuantisedProjection
 from ..neurons import compartment_of
 from .core_counts import CoreCounts, StepCounter
 from .kernels import input_max, split_by_delay
+from .target import recorded
 
 SURROGATE_SLOPE = 25.0  # snnTorch's fast_sigmoid default
 
@@ -286,10 +287,11 @@ def simulate(
     stats = {key: {layer.name: torch.zeros((), dtype=torch.int64, device=dev) for layer in layers} for key in ("active", "u", "v")}
     out_name = network.output_layer.name
     out_v_sum = torch.zeros_like(zeros[out_name])
-    rasters = {layer.name: [] for layer in layers if spike_layers is None or layer.name in spike_layers} if record_spikes else None
+    names = [layer.name for layer in layers]
+    spiked, traced = recorded(names, record_spikes, spike_layers), recorded(names, record_state, state_layers)
+    rasters = {layer.name: [] for layer in layers if layer.name in spiked} if record_spikes else None
     traces = (
-        {layer.name: {var: [] for var in (layer.compartment.state if layer.compartment else ("u", "v"))} for layer in layers
-         if state_layers is None or layer.name in state_layers}
+        {layer.name: {var: [] for var in (layer.compartment.state if layer.compartment else ("u", "v"))} for layer in layers if layer.name in traced}
         if record_state else None
     )
     peaks = {layer.name: torch.zeros(2, dtype=torch.float64, device=dev) for layer in layers} if record_peaks else None

@@ -25,6 +25,7 @@ import torch
 
 from ..ir.stages import INPUT, QuantisedNetwork
 from .kernels import input_max, split_by_delay
+from .target import recorded
 from .torch_engine import TorchProjection, TorchRun, _weights_on, build, count_input_events, simulate, synaptic_output, update_neurons, wrap
 
 STEPS_PER_GRAPH = 16  # steps unrolled in one captured graph: fewer replays, a longer capture
@@ -76,14 +77,15 @@ class StaticRun:
         out = network.output_layer
         self.out_name = out.name
         self.out_v_sum = zeros(b, out.n_out)
+        names = [layer.name for layer in self.layers]
+        spiked, traced = recorded(names, record_spikes, spike_layers), recorded(names, record_state, state_layers)
         self.rasters = (
             {layer.name: zeros(self.steps, b, layer.n, dtype=torch.int32 if layer.max_spikes > 1 else torch.bool) for layer in self.layers
-             if spike_layers is None or layer.name in spike_layers}
+             if layer.name in spiked}
             if record_spikes else None
         )
         self.traces = (
-            {layer.name: {k: zeros(self.steps, b, layer.n, dtype=torch.int32) for k in ("u", "v")} for layer in self.layers
-             if state_layers is None or layer.name in state_layers}
+            {layer.name: {k: zeros(self.steps, b, layer.n, dtype=torch.int32) for k in ("u", "v")} for layer in self.layers if layer.name in traced}
             if record_state else None
         )
         self.peaks = {layer.name: zeros(2) for layer in self.layers} if record_peaks else None  # the largest |u| and |v|
